@@ -13,7 +13,7 @@ from mlops.config import Params
 from mlops.exceptions import ConfigError
 from mlops.features import build_preprocessor
 
-__all__ = ["ESTIMATORS", "build_pipeline", "train"]
+__all__ = ["ESTIMATORS", "build_pipeline", "train", "describe"]
 
 ESTIMATORS: dict[str, type] = {
     "logistic_regression": LogisticRegression,
@@ -41,3 +41,17 @@ def train(params: Params, train_frame: pd.DataFrame) -> Pipeline:
     pipeline = build_pipeline(params, features)
     pipeline.fit(features, train_frame[target])
     return pipeline
+
+
+def describe(pipeline: Pipeline, params: Params, *, rows: dict[str, int], model_sha256: str
+             ) -> dict[str, Any]:
+    """JSON-ready summary of a fitted pipeline for ``training.json`` and the registry."""
+    return {
+        "estimator": params.model.estimator,
+        "hyperparameters": params.hyperparameters,
+        "seed": params.seed,
+        "rows": rows,
+        "classes": [c.item() if hasattr(c, "item") else c for c in pipeline.classes_],
+        "feature_names": [str(n) for n in pipeline[:-1].get_feature_names_out()],
+        "model_sha256": model_sha256,
+    }
