@@ -7,6 +7,8 @@ it holds is either trusted by skops by default or in :data:`TRUSTED_TYPES`.
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,43 @@ def sha256_bytes(data: bytes) -> str:
 
 def save_model(model: Any, path: str | Path) -> str:
     """Write ``model`` to ``path`` with skops and return the file's SHA-256."""
-    data = sio.dumps(model, compression=zipfile.ZIP_DEFLATED)
+    data = _normalise_zip(sio.dumps(model))
     Path(path).write_bytes(data)
     return sha256_bytes(data)
+
+
+def _normalise_zip(data: bytes) -> bytes:
+    """Make a skops file depend only on the model, so equal models hash equal.
+
+    skops names arrays and memo entries after ``id()`` of the objects (memory addresses) and
+    stamps zip entries with the current time. Renumbering both by first appearance and fixing
+    the timestamps gives byte-identical files for equal models.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        entries = {name: src.read(name) for name in src.namelist()}
+    schema = entries.pop("schema.json").decode("utf-8")
+    ids: dict[str, str] = {}
+    files: dict[str, str] = {}
+
+    def new_id(match: re.Match[str]) -> str:
+        return f'"__id__": {ids.setdefault(match.group(1), str(len(ids)))}'
+
+    def new_file(match: re.Match[str]) -> str:
+        return f'"{files.setdefault(match.group(1), f"{len(files)}.npy")}"'
+
+    schema = re.sub(r'"__id__": (\d+)', new_id, schema)
+    schema = re.sub(r'"(\d+\.npy)"', new_file, schema)
+    if set(files) != set(entries):  # an unexpected layout: keep skops' own names
+        return data
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        renamed = {"schema.json": schema.encode("utf-8")}
+        renamed.update({files[name]: content for name, content in entries.items()})
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, renamed[name])
+    return out.getvalue()
 
 
 def load_model(path: str | Path, *, sha256: str | None = None, what: str = "") -> Any:

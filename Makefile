@@ -1,0 +1,57 @@
+# The front door: CI, .ci/run and people all go through these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PARAMS ?= params.yaml
+ARGS ?=
+
+.PHONY: help pipeline test test-fast lint format bench lock clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The venv is rebuilt from scratch whenever the lock (or the package metadata) changes,
+# so it always holds exactly the pinned set.
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]} (set PYTHON=...)"'
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-virtualenv -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) on the bundled data
+	$(BIN)/mlops run --params $(PARAMS) $(ARGS)
+
+test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: $(STAMP) ## Run the tests that take less than a few seconds
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+lint: $(STAMP) ## Lint code and notebooks; fails when a notebook carries outputs
+	$(BIN)/ruff check mlops tests bench notebooks
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+format: $(STAMP) ## Fix lint where it can and strip notebook outputs
+	$(BIN)/ruff check --fix mlops tests bench notebooks
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+bench: $(STAMP) ## Benchmarks against their peers; prints ratios
+	$(BIN)/python -m bench
+
+lock: ## Re-resolve requirements.in into requirements.lock (needs the package index)
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet -r requirements.in
+	( echo "# Exact pins for Python 3.11, made by 'make lock' from requirements.in. Do not edit by hand."; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude pip ) > requirements.lock
+	rm -rf .venv-lock
+
+clean: ## Remove the venv, runs, the local registry and caches
+	rm -rf $(VENV) runs registry .pytest_cache .ruff_cache build *.egg-info bench/out
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

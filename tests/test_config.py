@@ -1,0 +1,100 @@
+"""params.yaml loads into frozen, typed config; mistakes name the key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.config import load_params, parse_overrides, to_dict
+from mlops.exceptions import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+
+
+def write_params(tmp_path: Path, edit) -> Path:
+    raw = yaml.safe_load(PARAMS.read_text())
+    edit(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_bundled_params_load_and_are_frozen():
+    params = load_params(PARAMS)
+    assert params.data.target == "risk"
+    assert params.data.sensitive_features == ("sex", "age")
+    assert params.resolve(params.data.path) == ROOT / "data" / "german.csv"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        params.seed = 1  # type: ignore[misc]
+
+
+def test_overrides_are_parsed_as_yaml_and_applied():
+    params = load_params(PARAMS, ["model.estimator=random_forest", "seed=7",
+                                  "evaluation.gates.min_accuracy=0.9"])
+    assert params.model.estimator == "random_forest"
+    assert params.seed == 7
+    assert params.evaluation.gates["min_accuracy"] == 0.9
+    assert params.hyperparameters == params.model.hyperparameters["random_forest"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["model.estimatr=x"], "model.estimatr"),
+        (["seed=abc"], "seed"),
+        (["data.test_size=[1]"], "data.test_size"),
+        (["model.estimator=svm"], "model.estimator"),
+        (["data.sensitive_features=sex"], "data.sensitive_features"),
+        (["validation.severity.schema=fatal"], "validation.severity.schema"),
+    ],
+)
+def test_bad_values_name_the_key(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        load_params(PARAMS, overrides)
+    assert info.value.fields["key"] == key
+    assert repr(key) in str(info.value)
+
+
+def test_missing_key_is_named(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw["data"].pop("target"))
+    with pytest.raises(ConfigError, match="missing key 'data.target'"):
+        load_params(path)
+
+
+def test_unknown_top_level_section_is_refused(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw.update(extra={"a": 1}))
+    with pytest.raises(ConfigError, match="unknown key 'extra'"):
+        load_params(path)
+
+
+def test_bool_is_not_an_int():
+    with pytest.raises(ConfigError, match="'seed'"):
+        load_params(PARAMS, ["seed=true"])
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="expected key.path=value"):
+        parse_overrides(["seed"])
+    with pytest.raises(ConfigError, match="not a section"):
+        load_params(PARAMS, ["seed.x=1"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_to_dict_round_trips(tmp_path):
+    params = load_params(PARAMS)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(to_dict(params)))
+    again = load_params(path)
+    assert to_dict(again) == to_dict(params)

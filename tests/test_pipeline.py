@@ -1,0 +1,108 @@
+"""`mlops run` end to end: real notebooks through papermill into a run folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from mlops.config import load_params
+from mlops.data import file_sha256, read_csv
+from mlops.exceptions import ConfigError, DataError
+from mlops.modelio import load_model
+from mlops.runner import NOTEBOOKS_DIR, STAGES, run_pipeline
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+
+
+def run(tmp_path: Path, overrides=(), **kw):
+    params = load_params(PARAMS, overrides)
+    return run_pipeline(params, params_file=PARAMS, overrides=list(overrides),
+                        runs_dir=tmp_path / "runs", register=False, progress=lambda _: None, **kw)
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    return run(tmp), run(tmp)
+
+
+def test_run_leaves_executed_notebooks_results_and_manifest(two_runs):
+    result = two_runs[0]
+    files = {p.name for p in result.run_dir.iterdir()}
+    assert {name for _, name in STAGES} | {"manifest.json", "model.skops", "training.json"} <= files
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "succeeded"
+    assert manifest["run_id"] == result.run_id == result.run_dir.name
+    assert manifest["data"]["sha256"] == file_sha256(ROOT / "data" / "german.csv")
+    assert manifest["seed"] == 42 and manifest["params"]["model"]["estimator"]
+    assert set(manifest["git"]) == {"commit", "dirty"}
+    assert manifest["packages"]["scikit-learn"]
+    for stage, name in STAGES:
+        record = manifest["stages"][stage]
+        assert record["status"] == "succeeded" and record["seconds"] > 0
+        assert record["sha256"] == file_sha256(result.run_dir / name)
+    # The executed notebooks carry the injected parameters, i.e. they are the evidence.
+    nb = nbformat.read(result.run_dir / STAGES[0][1], as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and result.run_id in injected[0].source
+
+
+def test_same_data_params_and_seed_give_identical_results(two_runs):
+    first, second = two_runs
+    assert first.run_id != second.run_id
+    for name in ("training.json", "evaluation.json", "validation.json"):
+        if (first.run_dir / name).exists():
+            assert (first.run_dir / name).read_bytes() == (second.run_dir / name).read_bytes(), name
+    frame = read_csv(ROOT / "data" / "german.csv").drop(columns="risk")
+    a = load_model(first.run_dir / "model.skops").predict_proba(frame)
+    b = load_model(second.run_dir / "model.skops").predict_proba(frame)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_failing_stage_names_notebook_and_cell_and_marks_run_failed(tmp_path):
+    with pytest.raises(DataError) as info:
+        run(tmp_path, ["data.path=missing.csv"])
+    message = str(info.value)
+    assert "01_validate_data.ipynb" in message and "cell" in message and "missing.csv" in message
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["stages"]["validate"]["status"] == "failed"
+    assert "train" not in manifest["stages"]
+    assert not (run_dir / "model.skops").exists()
+
+
+def test_unknown_notebook_parameter_is_an_error(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS_DIR, notebooks)
+    path = notebooks / STAGES[1][1]
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\nlearning_rate = 0.1"
+    nbformat.write(nb, path)
+    with pytest.raises(ConfigError, match=r"unknown \['learning_rate'\]"):
+        run(tmp_path, notebooks_dir=notebooks)
+
+
+def test_cli_exit_code_and_message(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops.cli", "run", "--params", str(PARAMS), "--no-register",
+         "--runs-dir", str(tmp_path), "--set", "data.path=missing.csv"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert done.returncode == DataError.exit_code
+    assert "error: stage 'validate' failed in 01_validate_data.ipynb" in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "mlops.cli", "run", "--params", str(PARAMS),
+                          "--set", "model.estimator=svm"], capture_output=True, text=True)
+    assert bad.returncode == ConfigError.exit_code
+    assert "'model.estimator'" in bad.stderr
