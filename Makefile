@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PARAMS ?= params.yaml
 ARGS ?=
 
-.PHONY: help pipeline test test-fast lint format bench lock clean
+.PHONY: help pipeline test test-fast lint format notebook-outputs bench lock clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ lint: $(STAMP) ## Lint code and notebooks; fails when a notebook carries outputs
 format: $(STAMP) ## Fix lint where it can and strip notebook outputs
 	$(BIN)/ruff check --fix mlops tests bench notebooks
 	$(BIN)/nbstripout notebooks/*.ipynb
+
+notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nbval checks
+	$(BIN)/python -m mlops.notebooks notebooks/0*.ipynb
 
 bench: $(STAMP) ## Benchmarks against their peers; prints ratios
 	$(BIN)/python -m bench
