@@ -45,7 +45,7 @@ notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nb
 	$(BIN)/python -m mlops.notebooks notebooks/0*.ipynb
 
 bench: $(STAMP) ## Benchmarks against their peers; prints ratios
-	$(BIN)/python -m bench
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lock: ## Re-resolve requirements.in into requirements.lock (needs the package index)
 	rm -rf .venv-lock
