@@ -1,0 +1,370 @@
+"""Evaluation on the bundled German credit data and on iris (multiclass)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import demographic_parity_ratio, equalized_odds_difference
+from sklearn.datasets import load_iris
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    log_loss,
+    roc_auc_score,
+)
+
+from mlops import evaluation as ev
+from mlops.behaviour import directional_check, invariance_check
+from mlops.config import Params, load_params
+from mlops.data import read_csv, split
+from mlops.exceptions import ConfigError, DataError, GateFailedError
+from mlops.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+# The bundled logistic regression misses the default fairness gates (see docs/evaluation.md),
+# so these tests start from thresholds it passes and tighten one at a time.
+PASSING = [
+    "evaluation.gates.min_demographic_parity_ratio=0.7",
+    "evaluation.gates.max_equalized_odds_difference=0.3",
+]
+
+
+def german_params(*overrides: str) -> Params:
+    return load_params(ROOT / "params.yaml", overrides=[*PASSING, *overrides])
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    return german_params()
+
+
+@pytest.fixture(scope="module")
+def splits(params):
+    frame = read_csv(params.resolve(params.data.path))
+    return split(frame, params.data.target, test_size=params.data.test_size, seed=params.seed)
+
+
+@pytest.fixture(scope="module")
+def model(params, splits):
+    return train(params, splits[0])
+
+
+@pytest.fixture(scope="module")
+def result(model, splits, params):
+    return ev.evaluate(model, splits[1], params)
+
+
+def iris_setup():
+    iris = load_iris(as_frame=True).frame
+    # A real, derived grouping column to measure fairness over.
+    iris["size"] = np.where(iris["sepal length (cm)"] > 5.8, "large", "small")
+    base = load_params(ROOT / "params.yaml")
+    params = dataclasses.replace(
+        base,
+        data=dataclasses.replace(base.data, target="target", positive_class=1,
+                                 sensitive_features=("size",)),
+        evaluation=dataclasses.replace(base.evaluation, gates={"min_roc_auc": 0.9,
+                                                               "min_f1": 0.8}),
+    )
+    train_frame, test_frame = split(iris, "target", test_size=0.4, seed=params.seed)
+    return params, train(params, train_frame), test_frame
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+def test_binary_metrics_match_sklearn(model, splits, result):
+    test = splits[1]
+    features, y = test.drop(columns=["risk"]), test["risk"]
+    proba = model.predict_proba(features)[:, 1]
+    pred = model.predict(features)
+    metrics = result["metrics"]
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y, pred), abs=1e-6)
+    assert metrics["f1"] == pytest.approx(f1_score(y, pred), abs=1e-6)
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
+    assert metrics["brier"] == pytest.approx(brier_score_loss(y, proba), abs=1e-6)
+    assert metrics["log_loss"] == pytest.approx(log_loss(y, proba), abs=1e-6)
+    assert set(metrics) == set(ev.METRIC_NAMES)
+    matrix = np.array(result["confusion_matrix"]["matrix"])
+    assert matrix.sum() == len(test) == result["n_samples"]
+    assert matrix.trace() == round(metrics["accuracy"] * len(test))
+
+
+def test_bootstrap_intervals_bracket_the_estimate(result):
+    for name in ev.HEADLINE_METRICS:
+        ci = result["confidence_intervals"][name]
+        assert ci["low"] < result["metrics"][name] < ci["high"], name
+        assert ci["level"] == ev.CI_LEVEL
+
+
+@pytest.mark.parametrize("case", ["binary", "multiclass"])
+def test_weighted_metrics_equal_metrics_on_the_resampled_rows(case, model, splits, params):
+    if case == "binary":
+        pred = ev.predict(model, splits[1], params)
+    else:
+        iris_params, iris_model, iris_test = iris_setup()
+        pred = ev.predict(iris_model, iris_test, iris_params)
+    n = len(pred.y_true)
+    rows = np.random.default_rng(0).integers(0, n, size=n)
+    weights = np.bincount(rows, minlength=n)[None, :].astype(float)
+    resampled = ev.Predictions(pred.y_true[rows], pred.y_pred[rows], pred.proba[rows],
+                               pred.classes, pred.positive_index)
+    direct = ev.classification_metrics(resampled)
+    fast = ev._weighted_metrics(pred, weights)
+    for name in ev.HEADLINE_METRICS:
+        assert fast[name][0] == pytest.approx(direct[name], abs=1e-12), name
+
+
+def test_bootstrap_is_seeded(model, splits, params):
+    pred = ev.predict(model, splits[1], params)
+    a = ev.bootstrap_intervals(pred, samples=50, seed=1)
+    assert a == ev.bootstrap_intervals(pred, samples=50, seed=1)
+    assert a != ev.bootstrap_intervals(pred, samples=50, seed=2)
+    assert ev.bootstrap_intervals(pred, samples=0, seed=1) == {}
+
+
+# --- fairness ------------------------------------------------------------------------------
+
+def test_fairness_per_group_and_summary(result, model, splits, params):
+    fairness = result["fairness"]
+    assert set(fairness) == {"sex", "age"}
+    assert set(fairness["sex"]["groups"]) == {"female", "male"}
+    assert list(fairness["age"]["groups"]) == ["[0, 25)", "[25, 40)", "[40, 60)", "[60, 120)"]
+    assert sum(g["count"] for g in fairness["age"]["groups"].values()) == len(splits[1])
+    test = splits[1]
+    pred = model.predict(test.drop(columns=["risk"]))
+    assert fairness["sex"]["demographic_parity_ratio"] == pytest.approx(
+        demographic_parity_ratio(test["risk"], pred, sensitive_features=test["sex"]), abs=1e-6)
+    assert fairness["sex"]["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(test["risk"], pred, sensitive_features=test["sex"]),
+        abs=1e-6)
+
+
+def test_missing_sensitive_feature_names_the_column(model, splits, params):
+    wrong = dataclasses.replace(params, data=dataclasses.replace(
+        params.data, sensitive_features=("sex", "religion")))
+    with pytest.raises(DataError, match="sensitive feature 'religion'"):
+        ev.evaluate(model, splits[1], wrong)
+
+
+# --- importance and behaviour --------------------------------------------------------------
+
+def test_importance_is_sorted_and_top_features_are_listed(result, params):
+    rows = result["importance"]["features"]
+    means = [r["importance_mean"] for r in rows]
+    assert means == sorted(means, reverse=True)
+    assert len(rows) == 9
+    assert result["importance"]["top"] == [r["feature"] for r in rows[: params.evaluation
+                                                                      .top_features]]
+    # The checking account status is by far the strongest signal in German credit.
+    assert result["importance"]["top"][0] == "checking_account"
+
+
+class DurationOnly:
+    """A tiny model that looks at ``duration`` only: longer loans are riskier."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, frame):
+        good = 1.0 / (1.0 + np.exp((frame["duration"].to_numpy() - 24) / 6.0))
+        return np.column_stack([1 - good, good])
+
+    def predict(self, frame):
+        return (self.predict_proba(frame)[:, 1] >= 0.5).astype(int)
+
+
+def test_invariance_passes_for_an_ignored_column_and_fails_for_a_used_one(splits):
+    features = splits[1].drop(columns=["risk"])
+    assert invariance_check(DurationOnly(), features, "sex", seed=0)["passed"]
+    used = invariance_check(DurationOnly(), features, "duration", seed=0)
+    assert not used["passed"] and 0 < used["n_failed"] <= len(features)
+    assert used["failed_share"] == used["n_failed"] / len(features)
+
+
+def test_directional_expectations(splits):
+    features = splits[1].drop(columns=["risk"])
+    ok = directional_check(DurationOnly(), features, "duration",
+                           {"increase_by": 24, "expect": "decrease"}, positive_index=1)
+    assert ok["passed"] and ok["n_failed"] == 0
+    wrong = directional_check(DurationOnly(), features, "duration",
+                              {"increase_by": 24, "expect": "increase"}, positive_index=1)
+    assert wrong["n_failed"] == len(features) and not wrong["passed"]
+    with pytest.raises(ConfigError, match="evaluation.directional.duration"):
+        directional_check(DurationOnly(), features, "duration", {"increase_by": 2},
+                          positive_index=1)
+    with pytest.raises(ConfigError, match="not numeric"):
+        directional_check(DurationOnly(), features, "sex",
+                          {"increase_by": 1, "expect": "increase"}, positive_index=1)
+
+
+def test_behaviour_tests_become_gates(model, splits):
+    params = german_params("evaluation.invariance=[sex]",
+                           "evaluation.directional={duration: {increase_by: 24, expect: "
+                           "decrease}}", "evaluation.bootstrap_samples=0")
+    result = ev.evaluate(model, splits[1], params)
+    kinds = {(t["kind"], t["column"]) for t in result["behaviour"]}
+    assert kinds == {("invariance", "sex"), ("directional", "duration")}
+    gates = {g["gate"]: g for g in result["gates"]}
+    # The model uses sex, so flipping it changes some predictions; longer loans lower the
+    # probability of good credit for a logistic regression with a negative coefficient.
+    assert not gates["invariance[sex]"]["passed"]
+    assert gates["directional[duration]"]["passed"]
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+def test_all_gates_pass_with_passing_thresholds(result):
+    names = [g["gate"] for g in result["gates"]]
+    assert names[:4] == ["min_roc_auc", "min_accuracy", "min_f1", "max_brier"]
+    assert "min_demographic_parity_ratio[age]" in names
+    assert result["passed"] and ev.failed_gates(result) == []
+    ev.raise_on_failed_gates(result)  # no exception
+    table = ev.verdict_table(result)
+    assert list(table.columns) == ["gate", "value", "threshold", "passed"]
+    assert len(table) == len(result["gates"])
+
+
+@pytest.mark.parametrize("override, failing", [
+    ("evaluation.gates.min_roc_auc=0.95", ["min_roc_auc"]),
+    ("evaluation.gates.max_brier=0.1", ["max_brier"]),
+    ("evaluation.gates.min_demographic_parity_ratio=0.8", ["min_demographic_parity_ratio[age]"]),
+])
+def test_tightening_one_threshold_fails_exactly_that_gate(result, override, failing):
+    verdicts = ev.gate_verdicts(result, german_params(override))
+    assert [g["gate"] for g in verdicts if not g["passed"]] == failing
+
+
+def test_failed_gate_raises_with_name_threshold_and_key(model, splits):
+    params = german_params("evaluation.gates.min_accuracy=0.9", "evaluation.bootstrap_samples=0")
+    result = ev.evaluate(model, splits[1], params)
+    assert not result["passed"]
+    with pytest.raises(GateFailedError) as caught:
+        ev.raise_on_failed_gates(result)
+    error = caught.value
+    assert error.exit_code == 3
+    assert error.fields["gates"] == ["min_accuracy"]
+    assert "min_accuracy" in error.message and "evaluation.gates.min_accuracy" in error.message
+    assert ">= 0.9" in error.message
+
+
+def test_unknown_gate_fails_before_any_work(model, splits):
+    params = german_params("evaluation.gates.min_happiness=1")
+    with pytest.raises(ConfigError, match="evaluation.gates.min_happiness"):
+        ev.evaluate(model, splits[1], params)
+    params = german_params("evaluation.gates.roc_auc=1")
+    with pytest.raises(ConfigError, match="min_<metric> or max_<metric>"):
+        ev.evaluate(model, splits[1], params)
+
+
+def test_positive_class_must_be_a_model_class(model, splits, params):
+    wrong = dataclasses.replace(params, data=dataclasses.replace(params.data,
+                                                                 positive_class="yes"))
+    with pytest.raises(ConfigError, match="data.positive_class"):
+        ev.predict(model, splits[1], wrong)
+
+
+# --- champion ------------------------------------------------------------------------------
+
+def test_champion_comparison_and_gate(params, splits, model):
+    # A candidate trained on 60 rows against the production model trained on all of them.
+    weak = train(params, splits[0].sample(60, random_state=0))
+    result = ev.evaluate(weak, splits[1], params, champion=model)
+    champion = result["champion"]
+    ours = ev.flat_metrics(result)
+    for name, base in champion["metrics"].items():
+        assert champion["difference"][name] == pytest.approx(ours[name] - base, abs=2e-6)
+    gates = {g["gate"]: g for g in result["gates"]}
+    assert set(gates) >= {"champion_roc_auc", "champion_accuracy", "champion_f1",
+                          "champion_brier"}
+    roc = gates["champion_roc_auc"]
+    assert roc["threshold"] == pytest.approx(
+        champion["metrics"]["roc_auc"] - params.evaluation.champion_tolerance, abs=1e-6)
+    assert roc["passed"] == (champion["difference"]["roc_auc"] >= -0.02)
+    assert not result["passed"]
+
+
+def test_identical_champion_passes_champion_gates(model, splits, params):
+    same = dataclasses.replace(params, evaluation=dataclasses.replace(
+        params.evaluation, bootstrap_samples=0, champion_tolerance=0.0))
+    result = ev.evaluate(model, splits[1], same, champion=model)
+    assert all(v == 0.0 for v in result["champion"]["difference"].values())
+    assert all(g["passed"] for g in result["gates"] if g["gate"].startswith("champion_"))
+
+
+# --- determinism ---------------------------------------------------------------------------
+
+def test_evaluation_json_is_byte_identical(result, model, splits, params, tmp_path):
+    again = ev.evaluate(model, splits[1], params)
+    first = ev.write_json(result, tmp_path / "a.json").read_bytes()
+    second = ev.write_json(again, tmp_path / "b.json").read_bytes()
+    assert first == second
+    loaded = json.loads(first)
+    assert loaded == result  # already JSON-ready: nothing lost on the way
+    assert b"NaN" not in first
+
+
+def test_tidy_rounds_and_normalises():
+    data = {"a": np.float64(0.12345678), "b": -0.0, "c": float("nan"), 2: np.int64(3),
+            "d": (1, np.bool_(True))}
+    assert ev.tidy(data) == {"a": 0.123457, "b": 0.0, "c": None, "2": 3, "d": [1, True]}
+    assert str(ev.tidy(-0.0)) == "0.0"
+    with pytest.raises(TypeError):
+        ev.tidy({"x": object()})
+
+
+# --- multiclass ----------------------------------------------------------------------------
+
+def test_multiclass_uses_macro_averages_and_one_vs_rest_auc():
+    params, model, test = iris_setup()
+    result = ev.evaluate(model, test, params)
+    features, y = test.drop(columns=["target"]), test["target"]
+    proba, pred = model.predict_proba(features), model.predict(features)
+    metrics = result["metrics"]
+    assert result["task"] == "multiclass" and result["classes"] == [0, 1, 2]
+    assert metrics["f1"] == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-6)
+    assert metrics["roc_auc"] == pytest.approx(
+        roc_auc_score(y, proba, multi_class="ovr", average="macro"), abs=1e-6)
+    assert metrics["brier"] == pytest.approx(brier_score_loss(y, proba), abs=1e-6)
+    assert np.array(result["confusion_matrix"]["matrix"]).shape == (3, 3)
+    assert set(result["fairness"]["size"]["groups"]) == {"large", "small"}
+    assert set(result["confidence_intervals"]) == set(ev.HEADLINE_METRICS)
+    assert [g["gate"] for g in result["gates"]] == ["min_roc_auc", "min_f1"]
+    assert result["passed"]
+
+
+def test_unseen_labels_in_evaluation_data_are_named(model, splits, params):
+    frame = splits[1].copy()
+    frame.loc[frame.index[0], "risk"] = 7
+    with pytest.raises(DataError, match=r"\['7'\]"):
+        ev.evaluate(model, frame, params)
+
+
+def test_age_outside_bins_is_its_own_group(model, splits, params):
+    frame = splits[1].copy()
+    frame.loc[frame.index[:3], "age"] = 130
+    groups = ev.fairness_metrics(ev.predict(model, frame, params), frame, params)["age"]
+    assert groups["groups"]["out of range"]["count"] == 3
+
+
+def test_quartiles_for_other_numeric_features_and_age_always_banded():
+    from mlops.fairness import sensitive_groups
+
+    frame = pd.DataFrame({"age": [20, 30, 30, 70], "income": range(4), "score": range(4)})
+    few = sensitive_groups(frame, ["age", "income"], age_bins=[0, 25, 120])
+    assert few["age"].tolist() == ["[0, 25)", "[25, 120)", "[25, 120)", "[25, 120)"]
+    assert few["income"].tolist() == ["0", "1", "2", "3"]  # few values: used as they are
+    many = pd.DataFrame({"score": range(40)})
+    bands = sensitive_groups(many, ["score"], age_bins=[0, 25])["score"]
+    assert bands.nunique() == 4 and bands.value_counts().tolist() == [10, 10, 10, 10]
+
+
+def test_frames_are_not_modified(model, splits, params):
+    before = splits[1].copy()
+    ev.evaluate(model, splits[1], dataclasses.replace(params, evaluation=dataclasses.replace(
+        params.evaluation, bootstrap_samples=0)))
+    pd.testing.assert_frame_equal(before, splits[1])
