@@ -34,7 +34,7 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
     """Register the model of a successful run with its evidence and lineage.
 
     The first validated version becomes ``production``; later ones become ``candidate``, to
-    be released by a deployment strategy. Returns what was done, for the manifest.
+    be released by a deployment strategy (``Registry.publish``). Returns what was done.
     """
     run_dir = Path(run_dir)
     evaluation = _read_json(run_dir / "evaluation.json")
@@ -60,14 +60,11 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
         },
     }
     registry = open_params_registry(params)
-    name = params.model.name
-    version = registry.register(name, run_dir / "model.skops", metadata=metadata, files=files)
-    current = registry.aliases(name)
-    alias = "candidate" if current.get("production") is not None else "production"
-    registry.promote(name, version.version, alias, expected=current.get(alias),
-                     reason=f"registered by run {manifest['run_id']}")
-    return {"model": name, "version": version.version, "alias": alias,
-            "backend": registry.backend}
+    version, move = registry.publish(params.model.name, run_dir / "model.skops",
+                                     metadata=metadata, files=files,
+                                     reason=f"registered by run {manifest['run_id']}")
+    return {"model": version.name, "version": version.version,
+            "alias": move.alias if move else None, "backend": registry.backend}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -1,0 +1,398 @@
+"""The registry interface and the logic both backends share.
+
+A backend only stores things: version folders, and per model a *refs* document (aliases,
+deployment state) plus an append-only *ledger*. Everything with a rule in it lives here:
+name checks, gate checks, compare-and-swap, rollback, ``latest_validated``. Backends
+implement the small set of ``_``-prefixed primitives at the bottom of :class:`Registry`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlops.exceptions import ConflictError, IntegrityError, NotFoundError, RegistryError
+from mlops.registry.records import (
+    DEFAULT_ALIASES,
+    FORMAT,
+    MODEL_FILE,
+    PROTECTED_ALIAS,
+    RESERVED_FILES,
+    LedgerEntry,
+    ModelVersion,
+    Refs,
+    default_actor,
+    file_sha256,
+    is_version,
+    json_ready,
+    parse_version,
+    utc_now,
+    validate_filename,
+    validate_name,
+)
+
+__all__ = [
+    "DEFAULT_ALIASES",
+    "MODEL_FILE",
+    "LedgerEntry",
+    "ModelVersion",
+    "Refs",
+    "Registry",
+    "default_actor",
+    "file_sha256",
+    "parse_version",
+    "validate_filename",
+    "validate_name",
+]
+
+
+class Registry(ABC):
+    """A model registry: versions, aliases with compare-and-swap, a ledger and state.
+
+    Use :func:`mlops.registry.open_registry` to get one.
+    """
+
+    backend = "abstract"
+
+    def __init__(self, aliases: tuple[str, ...] = DEFAULT_ALIASES) -> None:
+        self.allowed_aliases = tuple(aliases)
+
+    # ----------------------------------------------------------------- versions
+    def register(
+        self, name: str, model_path: str | Path, *, metadata: Mapping[str, Any],
+        files: Mapping[str, str | Path] | None = None,
+    ) -> ModelVersion:
+        """Store a new immutable version of ``name`` and return it.
+
+        ``metadata`` holds metrics, gates, ``gates_passed``, the validation summary and
+        lineage; ``files`` maps a stored file name (``README.md``, ``plots/roc.png``) to a
+        local path. The model file's SHA-256 (and every extra file's) is recorded.
+        """
+        validate_name(name)
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise RegistryError(f"{name}: model file {model_path} does not exist; train first")
+        extra: dict[str, Path] = {}
+        for fname, src in (files or {}).items():
+            validate_filename(fname)
+            if fname in RESERVED_FILES:
+                raise RegistryError(f"{name}: file name {fname!r} is reserved by the registry")
+            if not Path(src).is_file():
+                raise RegistryError(f"{name}: extra file {fname!r} -> {src} does not exist")
+            extra[fname] = Path(src)
+        meta = json_ready(dict(metadata), f"{name}: metadata")
+        gates = meta.get("gates") or []
+        failed = [g.get("gate") for g in gates if not g.get("passed")]
+        gates_passed = meta.get("gates_passed")
+        if gates_passed is None:  # derive it from the verdicts; no verdicts means not passed
+            gates_passed = bool(gates) and not failed
+        elif gates_passed and failed:
+            raise RegistryError(
+                f"{name}: metadata says gates_passed but these gates failed: {failed}; fix "
+                "the evaluation output before registering", model=name,
+            )
+        doc = {
+            "format": FORMAT, "name": name, "created": utc_now(), "sha256": file_sha256(model_path),
+            "gates_passed": bool(gates_passed), "model_file": MODEL_FILE,
+            "files": {fname: file_sha256(src) for fname, src in extra.items()},
+            "metadata": meta,
+        }
+        return ModelVersion.from_dict(self._store_version(name, doc, model_path, extra))
+
+    def publish(
+        self, name: str, model_path: str | Path, *, metadata: Mapping[str, Any],
+        files: Mapping[str, str | Path] | None = None, actor: str | None = None,
+        reason: str = "",
+    ) -> tuple[ModelVersion, LedgerEntry | None]:
+        """Register, then (gates passed only) make it ``production`` if there is none yet,
+        else ``candidate``. What ``mlops run`` does; returns the version and the move.
+
+        If someone sets ``production`` concurrently, the version becomes ``candidate``.
+        """
+        mv = self.register(name, model_path, metadata=metadata, files=files)
+        if not mv.gates_passed:
+            return mv, None
+        reason = reason or "registered by a run whose gates passed"
+        for _ in range(3):  # each retry follows a concurrent move by someone else
+            current = self.aliases(name)
+            alias = (PROTECTED_ALIAS if PROTECTED_ALIAS not in current
+                     and PROTECTED_ALIAS in self.allowed_aliases else "candidate")
+            if alias not in self.allowed_aliases:
+                return mv, None
+            try:
+                entry = self.promote(name, mv.version, alias, expected=current.get(alias),
+                                     actor=actor, reason=reason)
+                return mv, entry
+            except ConflictError:
+                continue
+        raise ConflictError(
+            f"{mv.label}: registered, but its alias kept moving; promote it by hand with "
+            f"`mlops promote {mv.version} --to candidate`", model=name, version=mv.version,
+        )
+
+    def models(self) -> list[str]:
+        """Names of every model with at least one version or ledger entry."""
+        return sorted(self._model_names())
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first (empty if the model is unknown)."""
+        validate_name(name)
+        return [self.get(name, v) for v in sorted(self._version_numbers(name))]
+
+    def get(self, name: str, version: int | str) -> ModelVersion:
+        """Version ``version`` of ``name``; NotFoundError if it does not exist."""
+        validate_name(name)
+        number = parse_version(version)
+        doc = self._read_version_doc(name, number)
+        if doc is None:
+            known = sorted(self._version_numbers(name))
+            hint = f"known versions: {known}" if known else "the model has no versions yet"
+            raise NotFoundError(
+                f"{name} v{number}: no such version ({hint}); see `mlops registry list`",
+                model=name, version=number,
+            )
+        if doc.get("name") != name or int(doc.get("version", -1)) != number:
+            raise IntegrityError(
+                f"{name} v{number}: version.json describes {doc.get('name')} "
+                f"v{doc.get('version')}; the registry folder was edited by hand",
+                model=name, version=number,
+            )
+        return ModelVersion.from_dict(doc)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Current ``alias -> version`` of ``name``."""
+        validate_name(name)
+        return dict(self._read_refs(name).aliases)
+
+    def resolve(self, name: str, alias_or_version: int | str) -> ModelVersion:
+        """The version an alias points to, or the version given by number."""
+        validate_name(name)
+        if is_version(alias_or_version):
+            return self.get(name, alias_or_version)
+        alias = validate_name(str(alias_or_version), "alias")
+        current = self.aliases(name)
+        if alias not in current:
+            raise NotFoundError(
+                f"{name}: alias {alias!r} is not set (set: {current or 'none'}); promote a "
+                f"version first: mlops promote VERSION --to {alias}", model=name, alias=alias,
+            )
+        return self.get(name, current[alias])
+
+    def latest_validated(self, name: str) -> ModelVersion | None:
+        """The newest version of ``name`` whose gates passed, or None."""
+        for number in sorted(self._version_numbers(name), reverse=True):
+            version = self.get(name, number)
+            if version.gates_passed:
+                return version
+        return None
+
+    def load_model(self, name: str, version: int | str) -> Any:
+        """The verified, safely loaded model of a version (hash and trusted types checked)."""
+        from mlops.modelio import load_model  # skops is imported only when a model is loaded
+
+        mv = self.resolve(name, version)
+        path = self._local_file(name, mv.version, mv.model_file, mv.sha256)
+        return load_model(path, sha256=mv.sha256, what=mv.label)
+
+    def file_path(self, name: str, version: int | str, filename: str) -> Path:
+        """Local path of a stored file of a version, checked against its recorded hash."""
+        mv = self.resolve(name, version)
+        validate_filename(filename)
+        expected = mv.sha256 if filename == mv.model_file else mv.files.get(filename)
+        if expected is None:
+            raise NotFoundError(
+                f"{mv.label}: no stored file {filename!r} (stored: "
+                f"{[mv.model_file, *sorted(mv.files)]})", model=name, version=mv.version,
+            )
+        path = self._local_file(name, mv.version, filename, expected)
+        actual = file_sha256(path)
+        if actual != expected:
+            raise IntegrityError(
+                f"{mv.label}: file {filename!r} hash {actual[:12]}… does not match the recorded "
+                f"{expected[:12]}…; it was changed after registration. Re-register the model "
+                "or restore the file", model=name, version=mv.version, file=filename,
+            )
+        return path
+
+    # ------------------------------------------------------------ aliases, ledger
+    def history(self, name: str) -> list[LedgerEntry]:
+        """Every ledger entry of ``name``, oldest first."""
+        validate_name(name)
+        return [LedgerEntry.from_dict(e) for e in self._read_ledger(name)]
+
+    def promote(
+        self, name: str, version: int | str, alias: str, *, expected: int | None,
+        actor: str | None = None, reason: str, evidence: Mapping[str, Any] | None = None,
+        force: bool = False,
+    ) -> LedgerEntry:
+        """Point ``alias`` at ``version`` if it still points at ``expected`` (None: unset).
+
+        ``production`` takes only versions whose gates passed, unless ``force`` with a
+        reason; the move is recorded in the ledger. Raises ConflictError when the alias
+        moved in the meantime.
+        """
+        validate_name(name)
+        alias = self._check_alias(name, alias)
+        mv = self.get(name, version)
+        expected = None if expected is None else parse_version(expected)
+        if force and not (reason or "").strip():
+            raise RegistryError(f"{mv.label}: --force needs a --reason, which is recorded")
+        if alias == PROTECTED_ALIAS and not mv.gates_passed and not force:
+            failed = [g.get("gate") for g in mv.metadata.get("gates", []) if not g.get("passed")]
+            raise RegistryError(
+                f"{mv.label}: cannot become {alias!r}: its gates did not pass "
+                f"(failed: {failed or 'no gate verdicts recorded'}). Promote a validated "
+                "version (--latest-validated) or use --force with a --reason",
+                model=name, version=mv.version, alias=alias,
+            )
+        forced = force and alias == PROTECTED_ALIAS and not mv.gates_passed
+        if evidence is None:
+            evidence = {"gates": mv.metadata.get("gates", []), "gates_passed": mv.gates_passed}
+
+        def make(refs: Refs) -> dict[str, Any]:
+            current = refs.aliases.get(alias)
+            self._check_expected(name, alias, current, expected)
+            if current == mv.version:
+                raise RegistryError(f"{name}: alias {alias!r} already points to v{current}")
+            return self._entry(
+                refs, name, "force-promote" if forced else "promote", alias, current,
+                mv.version, actor, reason, evidence,
+            )
+
+        return LedgerEntry.from_dict(self._append(name, make))
+
+    def rollback(
+        self, name: str, *, alias: str = PROTECTED_ALIAS, actor: str | None = None,
+        reason: str, evidence: Mapping[str, Any] | None = None,
+    ) -> LedgerEntry:
+        """Move ``alias`` back to the version it held before the current one."""
+        validate_name(name)
+        alias = self._check_alias(name, alias)
+
+        def make(refs: Refs) -> dict[str, Any]:
+            stack = refs.stacks.get(alias, [])
+            current = refs.aliases.get(alias)
+            if current is None or len(stack) < 2:
+                now = f"v{current}" if current else "unset"
+                raise NotFoundError(
+                    f"{name}: cannot roll back {alias!r} (now {now}): the ledger has no "
+                    "earlier version; promote one explicitly",
+                    model=name, alias=alias,
+                )
+            return self._entry(
+                refs, name, "rollback", alias, current, stack[-2], actor, reason, evidence,
+            )
+
+        return LedgerEntry.from_dict(self._append(name, make))
+
+    def get_state(self, name: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """``(value, token)`` of a state key of ``name``; ``(None, None)`` if never set.
+
+        Pass the token back to :meth:`set_state` as ``expected_token`` (compare-and-swap).
+        """
+        validate_name(name)
+        validate_name(key, "state key")
+        slot = self._read_refs(name).state.get(key)
+        return (None, None) if slot is None else (slot["value"], slot["token"])
+
+    def set_state(
+        self, name: str, key: str, value: Mapping[str, Any] | None, *,
+        expected_token: str | None, actor: str | None = None, reason: str,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> LedgerEntry:
+        """Set a state key of ``name`` if its token is still ``expected_token``.
+
+        Every change is a ledger entry; ConflictError if someone changed it first.
+        """
+        validate_name(name)
+        validate_name(key, "state key")
+        value = None if value is None else json_ready(dict(value), f"{name}: state {key!r}")
+
+        def make(refs: Refs) -> dict[str, Any]:
+            token = refs.state.get(key, {}).get("token")
+            if token != expected_token:
+                raise ConflictError(
+                    f"{name}: state {key!r} changed (token {token}, you expected "
+                    f"{expected_token}); read it again with get_state and retry",
+                    model=name, key=key,
+                )
+            entry = self._entry(refs, name, "set-state", None, None, None, actor, reason,
+                                evidence)
+            entry.update(key=key, value=value)
+            return entry
+
+        return LedgerEntry.from_dict(self._append(name, make))
+
+    # ------------------------------------------------------------------ helpers
+    def _check_alias(self, name: str, alias: str) -> str:
+        validate_name(alias, "alias")
+        if alias not in self.allowed_aliases:
+            raise RegistryError(
+                f"{name}: alias {alias!r} is not configured (registry.aliases: "
+                f"{list(self.allowed_aliases)}); add it to params.yaml", alias=alias,
+            )
+        return alias
+
+    @staticmethod
+    def _check_expected(name: str, alias: str, current: int | None, expected: int | None) -> None:
+        if current != expected:
+            raise ConflictError(
+                f"{name}: alias {alias!r} points to {f'v{current}' if current else 'nothing'}, "
+                f"not the expected {f'v{expected}' if expected else 'nothing'}; someone moved it "
+                "first. Check `mlops registry history` and retry with the right --expected",
+                model=name, alias=alias, version=current,
+            )
+
+    @staticmethod
+    def _entry(
+        refs: Refs, name: str, action: str, alias: str | None, from_version: int | None,
+        to_version: int | None, actor: str | None, reason: str,
+        evidence: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        return LedgerEntry(
+            seq=refs.seq + 1, time=utc_now(), model=name, actor=actor or default_actor(),
+            action=action, alias=alias, from_version=from_version, to_version=to_version,
+            reason=reason or "",
+            evidence=None if evidence is None else json_ready(dict(evidence), "evidence"),
+        ).to_dict()
+
+    # ------------------------------------------------- backend primitives
+    @abstractmethod
+    def _model_names(self) -> list[str]:
+        """Names of stored models."""
+
+    @abstractmethod
+    def _version_numbers(self, name: str) -> list[int]:
+        """Version numbers of ``name`` that are completely stored."""
+
+    @abstractmethod
+    def _read_version_doc(self, name: str, version: int) -> dict[str, Any] | None:
+        """Content of ``version.json`` of a version, or None if absent."""
+
+    @abstractmethod
+    def _store_version(
+        self, name: str, doc: dict[str, Any], model_path: Path, files: dict[str, Path],
+    ) -> dict[str, Any]:
+        """Store a new version atomically, numbering it; returns ``doc`` with ``version``."""
+
+    @abstractmethod
+    def _local_file(self, name: str, version: int, filename: str, sha256: str) -> Path:
+        """A local path to a stored file (downloaded if need be; not yet verified)."""
+
+    @abstractmethod
+    def _read_refs(self, name: str) -> Refs:
+        """Current refs of ``name`` (a consistent snapshot)."""
+
+    @abstractmethod
+    def _read_ledger(self, name: str) -> list[dict[str, Any]]:
+        """Every committed ledger entry of ``name``."""
+
+    @abstractmethod
+    def _append(self, name: str, make: Callable[[Refs], dict[str, Any]]) -> dict[str, Any]:
+        """Atomically: read refs, ``entry = make(refs)``, append it to the ledger, update refs.
+
+        ``make`` raises to abort (for example ConflictError); backends that detect a
+        concurrent change after the fact call ``make`` again with fresh refs.
+        """

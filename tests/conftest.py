@@ -1,0 +1,160 @@
+"""Shared pytest fixtures. Several test modules append their fixtures here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# huggingface_hub reads these when it is first imported, so they are set before any test
+# module can import it: nothing may reach huggingface.co from the tests. The Hub fixture
+# passes its own endpoint explicitly; this placeholder only makes stray calls fail fast.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+# --------------------------------------------------------------------------- registry
+@pytest.fixture(scope="session")
+def registry_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder with a small fitted skops pipeline (``model.skops``) and a ``README.md``."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlops.modelio import save_model
+
+    folder = tmp_path_factory.mktemp("registry-model")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] + rng.normal(scale=0.5, size=60) > 0).astype(int)
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    save_model(pipeline.fit(x, y), folder / "model.skops")
+    (folder / "README.md").write_text("# model card\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def hub_server():
+    """A local Hub-protocol server on 127.0.0.1 (see tests/hubserver.py); yields its URL."""
+    from hubserver import HubServer  # tests/ is on sys.path (pytest rootdir conftest)
+
+    with HubServer() as server:
+        yield server
+
+
+# --------------------------------------------------------------------------- app
+@pytest.fixture(scope="session")
+def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local registry with two real German-credit versions: v1 then v2 in production.
+
+    v2 replaced v1, so a rollback is possible. Each version carries metrics, a model card,
+    evaluation.json and one plot, as a pipeline run would register them.
+    """
+    import dataclasses
+    import json
+
+    from mlops.config import load_params
+    from mlops.data import read_csv, split
+    from mlops.evaluation import classification_metrics, predict
+    from mlops.modelio import save_model
+    from mlops.plots import plot_roc
+    from mlops.registry import open_registry
+    from mlops.training import train
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params.yaml")
+    frame = read_csv(params.resolve(params.data.path))
+    train_frame, test_frame = split(frame, params.data.target, test_size=params.data.test_size,
+                                    seed=params.seed)
+    folder = tmp_path_factory.mktemp("app-registry")
+    registry = open_registry(dataclasses.replace(params.registry, backend="local"), folder)
+    name = params.model.name
+    for version, c in ((1, 0.05), (2, 1.0)):
+        hyper = {**params.model.hyperparameters,
+                 "logistic_regression": {"C": c, "max_iter": 1000}}
+        p = dataclasses.replace(params, model=dataclasses.replace(params.model,
+                                                                  hyperparameters=hyper))
+        model = train(p, train_frame)
+        work = folder.parent / f"work-v{version}"
+        work.mkdir()
+        save_model(model, work / "model.skops")
+        pred = predict(model, test_frame, p)
+        metrics = {k: v for k, v in classification_metrics(pred).items() if v is not None}
+        (work / "evaluation.json").write_text(json.dumps({"metrics": metrics}))
+        (work / "README.md").write_text(f"# {name} v{version}\n\nA test model card.\n")
+        fig = plot_roc(pred.y_true, pred.proba, list(pred.classes), 1)
+        fig.savefig(work / "roc.png")
+        registry.register(name, work / "model.skops",
+                          metadata={"gates_passed": True, "metrics": metrics},
+                          files={"README.md": work / "README.md",
+                                 "evaluation.json": work / "evaluation.json",
+                                 "plots/roc.png": work / "roc.png"})
+        registry.promote(name, version, "production", expected=None if version == 1 else 1,
+                         actor="fixture", reason="test fixture")
+    return folder / params.registry.path
+
+
+@pytest.fixture
+def app_env(app_registry_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+            ) -> dict[str, str]:
+    """A private copy of the app registry and the env that points the app at it."""
+    import shutil
+
+    registry = tmp_path / "registry"
+    shutil.copytree(app_registry_template, registry)
+    env = {"MLOPS_REGISTRY_PATH": str(registry), "MLOPS_REGISTRY_BACKEND": "local",
+           "MLOPS_LOG_PATH": str(tmp_path / "predictions.sqlite"),
+           "MLOPS_ADMIN_TOKEN": "s3cret-operator-token"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLOPS_DATASET_REPO", raising=False)
+    return env
+
+
+# --------------------------------------------------------------------------- serving
+@pytest.fixture(scope="session")
+def serving_models(tmp_path_factory: pytest.TempPathFactory):
+    """Real model files trained on the bundled data: two good ones and a bad one.
+
+    ``bad`` learned from flipped labels: it passes as a valid file but predicts badly, the
+    way a silent training bug would. Also returns the held-out rows and the params.
+    """
+    from types import SimpleNamespace
+
+    from mlops.config import load_params
+    from mlops.data import read_csv, split
+    from mlops.modelio import save_model
+    from mlops.training import train
+
+    root = Path(__file__).resolve().parent.parent
+    params = load_params(root / "params.yaml")
+    frame = read_csv(params.resolve(params.data.path))
+    train_frame, test_frame = split(frame, params.data.target, test_size=params.data.test_size,
+                                    seed=params.seed)
+    other = load_params(root / "params.yaml", ["model.hyperparameters.logistic_regression.C=0.3"])
+    flipped = train_frame.assign(**{params.data.target: 1 - train_frame[params.data.target]})
+    folder = tmp_path_factory.mktemp("serving-models")
+    files = {}
+    for key, pipeline in (("good", train(params, train_frame)),
+                          ("good2", train(other, train_frame)),
+                          ("bad", train(params, flipped))):
+        files[key] = folder / f"{key}.skops"
+        save_model(pipeline, files[key])
+    return SimpleNamespace(files=files, params=params, train=train_frame, test=test_frame)
+
+
+@pytest.fixture
+def serving_registry(tmp_path: Path, serving_models):
+    """A local registry with v1 good (production), v2 good, v3 bad; returns the registry."""
+    from mlops.registry.local import LocalRegistry
+
+    registry = LocalRegistry(tmp_path / "registry")
+    name = serving_models.params.model.name
+    for key in ("good", "good2", "bad"):
+        registry.register(name, serving_models.files[key],
+                          metadata={"gates_passed": True, "source": key})
+    registry.promote(name, 1, "production", expected=None, reason="first release")
+    return registry
