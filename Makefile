@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PARAMS ?= params.yaml
 ARGS ?=
 
-.PHONY: help pipeline test test-fast lint format notebook-outputs bench lock clean
+.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,8 +24,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlops after this)
+
 pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) on the bundled data
 	$(BIN)/mlops run --params $(PARAMS) $(ARGS)
+
+app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PORT=8501
+	$(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \
+		--browser.gatherUsageStats false
 
 test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
 	$(BIN)/python -m pytest $(ARGS)
@@ -35,11 +41,11 @@ test-fast: $(STAMP) ## Run the tests that take less than a few seconds
 
 lint: $(STAMP) ## Lint code and notebooks; fails when a notebook carries outputs
 	$(BIN)/ruff check mlops tests bench notebooks
-	$(BIN)/nbstripout --verify notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb
 
 format: $(STAMP) ## Fix lint where it can and strip notebook outputs
 	$(BIN)/ruff check --fix mlops tests bench notebooks
-	$(BIN)/nbstripout notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
 
 notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nbval checks
 	$(BIN)/python -m mlops.notebooks notebooks/0*.ipynb

@@ -104,6 +104,8 @@ class DeploymentConfig:
     min_samples_per_step: int
     min_bake_seconds: float
     shadow_sample_share: float
+    # Seconds a router trusts its cached deployment state before re-reading the registry.
+    refresh_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class MonitoringConfig:
     max_error_rate: float
     max_p99_latency_ms: float
     cooldown_seconds: float
+    # Requests a version needs before the error-rate and latency rules judge it.
+    min_samples: int = 100
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def _check_structure(path: Path, text: str) -> None:
             raise _fail(path, "has no header row (only blank lines)", "non_empty")
         header_line = reader.line_num
         names = [name.strip() for name in header]
-        if len(names) == 1 and text.lstrip()[:1] in ("{", "[", "<"):
+        if text.lstrip()[:1] in ("{", "[", "<"):
             raise _fail(path, "looks like JSON or HTML, not CSV", "format")
         if len(names) == 1:
             found = [d for d in _DELIMITERS if d in header[0]]

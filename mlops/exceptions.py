@@ -18,6 +18,7 @@ __all__ = [
     "IntegrityError",
     "NotFoundError",
     "RequestError",
+    "PublishError",
     "error_class",
 ]
 
@@ -81,6 +82,12 @@ class RequestError(MLOpsError, ValueError):
     exit_code = 2
 
 
+class ServingError(MLOpsError, RuntimeError):
+    """A valid request could not be scored (no loadable model, or the model failed)."""
+
+    exit_code = 6
+
+
 class StageError(MLOpsError, RuntimeError):
     """A pipeline stage (notebook) failed for a reason that is not one of ours."""
 
@@ -96,3 +103,15 @@ def error_class(name: str) -> type[MLOpsError]:
     if isinstance(found, type) and issubclass(found, MLOpsError):
         return found
     return StageError
+
+
+class AccessDeniedError(MLOpsError, PermissionError):
+    """An operator action was attempted without the operator token (the app's admin view)."""
+
+    exit_code = 6
+
+
+class PublishError(MLOpsError, RuntimeError):
+    """Uploading to or fetching from the Hugging Face Hub (Space, dataset) failed."""
+
+    exit_code = 7

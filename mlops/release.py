@@ -9,7 +9,8 @@ from typing import Any
 from mlops.config import Params
 from mlops.registry import ModelVersion, Registry, open_registry
 
-__all__ = ["open_params_registry", "load_champion", "register_run", "RUN_FILES"]
+__all__ = ["open_params_registry", "load_champion", "find_by_fingerprint", "register_run",
+           "RUN_FILES"]
 
 # Files of a run folder stored with each version (when the run produced them).
 RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json", "report.md")
@@ -28,6 +29,15 @@ def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
         return None, None
     return (registry.load_model(params.model.name, production),
             registry.get(params.model.name, production))
+
+
+def find_by_fingerprint(params: Params, fingerprint: str) -> ModelVersion | None:
+    """The newest registered version trained from the same inputs, if any."""
+    registry = open_params_registry(params)
+    for version in reversed(registry.versions(params.model.name)):
+        if version.metadata.get("lineage", {}).get("fingerprint") == fingerprint:
+            return version
+    return None
 
 
 def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:

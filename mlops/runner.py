@@ -26,6 +26,7 @@ from typing import Any
 from mlops.config import Params, to_dict
 from mlops.data import file_sha256
 from mlops.exceptions import ConfigError, MLOpsError, StageError, error_class
+from mlops.fingerprint import inputs_fingerprint
 from mlops.lineage import git_state, package_versions, write_json_atomic
 
 __all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id"]
@@ -69,11 +70,15 @@ def run_pipeline(
     overrides: Sequence[str] = (),
     runs_dir: str | Path = "runs",
     register: bool = True,
+    force: bool = False,
     notebooks_dir: str | Path = NOTEBOOKS_DIR,
     stages: Sequence[tuple[str, str]] = STAGES,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run every stage notebook; raise the stage's own :class:`MLOpsError` when one fails.
+
+    With ``register``, a run whose inputs fingerprint (data, code, params) matches a
+    registered version reuses that version instead of training again, unless ``force``.
 
     The manifest is written before the first stage and after each one, so a killed run
     leaves a folder marked ``running`` or ``failed``, never one that looks complete.
@@ -96,6 +101,7 @@ def run_pipeline(
         "git": git_state(params.root),
         "python": sys.version.split()[0],
         "packages": package_versions(),
+        "fingerprint": inputs_fingerprint(params, notebooks_dir.parent),
         "stages": {},
     }
     manifest_path = run_dir / "manifest.json"
@@ -109,6 +115,17 @@ def run_pipeline(
     say(f"run {run_id} -> {run_dir}")
     started = time.perf_counter()
     try:
+        if register and not force:
+            from mlops.release import find_by_fingerprint
+
+            same = find_by_fingerprint(params, manifest["fingerprint"])
+            if same is not None:
+                manifest.update(status="reused", registry={
+                    "model": same.name, "version": same.version, "reused": True})
+                write_json_atomic(manifest, manifest_path)
+                say(f"inputs unchanged since {same.label} ({manifest['fingerprint'][:19]}…): "
+                    "reusing it, nothing trained (--force trains anyway)")
+                return RunResult(run_id, run_dir, "reused", manifest)
         _check_notebooks(notebooks_dir, stages)
         _execute_stages(notebooks_dir, stages, notebook_params, run_dir, manifest,
                         manifest_path, say)

@@ -106,3 +106,30 @@ def test_cli_exit_code_and_message(tmp_path):
                           "--set", "model.estimator=svm"], capture_output=True, text=True)
     assert bad.returncode == ConfigError.exit_code
     assert "'model.estimator'" in bad.stderr
+
+
+def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):
+    from mlops.release import open_params_registry
+
+    overrides = [f"registry.path={tmp_path / 'registry'}"]
+    params = load_params(PARAMS, overrides)
+    kw = dict(params_file=PARAMS, overrides=overrides, runs_dir=tmp_path / "runs",
+              progress=lambda _: None)
+    first = run_pipeline(params, **kw)
+    assert first.manifest["registry"] == {"model": "credit-risk", "version": 1,
+                                          "alias": "production", "backend": "local"}
+    registry = open_params_registry(params)
+    version = registry.get("credit-risk", 1)
+    lineage = version.metadata["lineage"]
+    assert lineage["fingerprint"] == first.manifest["fingerprint"]
+    assert lineage["run_id"] == first.run_id and lineage["data_sha256"]
+    assert set(lineage["notebooks"]) == {name for _, name in STAGES}
+    assert version.gates_passed and version.metadata["validation"]["passed"]
+    assert registry.file_path("credit-risk", 1, "README.md").is_file()
+
+    again = run_pipeline(params, **kw)
+    assert again.status == "reused" and again.manifest["registry"]["version"] == 1
+    assert not (again.run_dir / "model.skops").exists()
+    forced = run_pipeline(params, force=True, **kw)
+    assert forced.manifest["registry"]["alias"] == "candidate"
+    assert [e.to_version for e in registry.history("credit-risk")] == [1, 2]

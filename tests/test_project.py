@@ -102,8 +102,8 @@ def test_notebook_has_one_parameters_cell_with_the_runner_parameters(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_committed_without_outputs(path):
     """Outputs only on cells deliberately kept for nbval (metadata keep_output)."""
-    done = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", str(path)],
-                          capture_output=True, text=True)
+    command = [sys.executable, "-m", "nbstripout", "--keep-id", "--verify", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:

@@ -1,0 +1,176 @@
+"""Benchmark: mlops drift detection next to Evidently's default DataDriftPreset.
+
+Same data file, same machine, same run. Data: ``mlops.synthetic.drift_frame``, 20 columns
+(14 numeric, 6 categorical), reference and current batch of ``--rows`` rows each; the
+current batch carries five planted shifts (``mlops.synthetic.PLANTED``).
+
+- speed: ``mlops.drift.detect_drift`` on 1M x 20 (data loading excluded; median of
+  ``--reps``), next to a plain scipy baseline (exact ``ks_2samp`` + ``chi2_contingency``
+  per column) and Evidently 0.7 ``Report([DataDriftPreset()])`` on the same parquet files in
+  ``bench/.venv-evidently`` (a subprocess: Evidently needs pandas<3; create the venv with
+  ``bench/setup_evidently.sh`` or ``--setup``). Prints the ratios.
+- detection: planted shifts found (of 5) and false alarms (on the other 15 columns, and on
+  all 20 columns of clean batches) at 10k, 100k and 1M rows, for all three.
+
+Usage::
+
+    python bench/bench_drift.py [--rows 1000000] [--reps 3] [--no-evidently] [--setup]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from mlops.drift import detect_drift  # noqa: E402
+from mlops.synthetic import PLANTED, drift_frame  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+EVIDENTLY_VENV = ROOT / "bench" / ".venv-evidently"
+EVIDENTLY_PY = EVIDENTLY_VENV / "bin" / "python"
+SETUP = ROOT / "bench" / "setup_evidently.sh"
+THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}  # params.yaml defaults
+SIZES = (10_000, 100_000, 1_000_000)
+
+
+def ensure_evidently_venv() -> bool:
+    """Create ``bench/.venv-evidently`` if needed (Makefile-friendly); True when usable."""
+    if not EVIDENTLY_PY.exists():
+        subprocess.run(["bash", str(SETUP)], check=True)
+    return EVIDENTLY_PY.exists()
+
+
+def scipy_baseline(reference: pd.DataFrame, current: pd.DataFrame) -> list[str]:
+    """Plain per-column tests at p < 0.05, no correction, no effect floor."""
+    drifted = []
+    for column in reference.columns:
+        ref, cur = reference[column], current[column]
+        if pd.api.types.is_numeric_dtype(ref):
+            p = stats.ks_2samp(ref.dropna().to_numpy(), cur.dropna().to_numpy()).pvalue
+        else:
+            table = pd.concat([ref.value_counts(), cur.value_counts()], axis=1).fillna(0)
+            p = stats.chi2_contingency(table.to_numpy().T, correction=False).pvalue
+        if p < 0.05:
+            drifted.append(column)
+    return drifted
+
+
+def quality(drifted_shifted: list[str], drifted_clean: list[str]) -> dict[str, int]:
+    """Planted found, false alarms on the shifted batch, false alarms on a clean batch."""
+    return {"found": len(set(drifted_shifted) & set(PLANTED)),
+            "false_alarms": len(set(drifted_shifted) - set(PLANTED)),
+            "clean_false_alarms": len(drifted_clean)}
+
+
+def run_evidently(ref_path: Path, cur_path: Path) -> dict:
+    env = {**os.environ, "DO_NOT_TRACK": "1", "PYTHONWARNINGS": "ignore"}
+    start = time.perf_counter()
+    proc = subprocess.run([str(EVIDENTLY_PY), str(ROOT / "bench" / "evidently_drift.py"),
+                           str(ref_path), str(cur_path)], capture_output=True, text=True,
+                          env=env, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"evidently failed:\n{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - start
+    return result
+
+
+def write_pair(n: int, seed: int, shifted: bool, tag: str) -> tuple[Path, Path]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    ref_path = OUT / f"drift_{tag}_reference.parquet"
+    cur_path = OUT / f"drift_{tag}_current.parquet"
+    drift_frame(n, seed=seed).to_parquet(ref_path, index=False)
+    drift_frame(n, seed=seed + 1, shifted=shifted).to_parquet(cur_path, index=False)
+    return ref_path, cur_path
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--no-evidently", action="store_true")
+    parser.add_argument("--setup", action="store_true", help="create the Evidently venv")
+    parser.add_argument("--out", default=str(OUT / "drift.json"))
+    args = parser.parse_args(argv)
+    use_evidently = not args.no_evidently and (
+        ensure_evidently_venv() if args.setup else EVIDENTLY_PY.exists())
+    sizes = sorted({s for s in SIZES if s < args.rows} | {args.rows})
+    results: dict = {"rows": args.rows, "columns": 20, "quality": {}, "speed": {}}
+
+    for n in sizes:
+        pairs = {"shifted": write_pair(n, 0, True, f"{n}_shifted"),
+                 "clean": write_pair(n, 10, False, f"{n}_clean")}
+        frames = {k: (pd.read_parquet(r), pd.read_parquet(c)) for k, (r, c) in pairs.items()}
+        row: dict = {}
+        timings = []
+        for _ in range(args.reps if n == args.rows else 1):
+            start = time.perf_counter()
+            ours = detect_drift(*frames["shifted"], **THRESHOLDS)
+            timings.append(time.perf_counter() - start)
+        clean = detect_drift(*frames["clean"], **THRESHOLDS)
+        row["mlops"] = quality(list(ours.drifted_columns), list(clean.drifted_columns))
+        start = time.perf_counter()
+        base_shifted = scipy_baseline(*frames["shifted"])
+        base_seconds = time.perf_counter() - start
+        row["scipy_p05"] = quality(base_shifted, scipy_baseline(*frames["clean"]))
+        if use_evidently:
+            ev_shifted = run_evidently(*pairs["shifted"])
+            ev_clean = run_evidently(*pairs["clean"])
+            row["evidently"] = quality(ev_shifted["drifted"], ev_clean["drifted"])
+        results["quality"][n] = row
+        if n == args.rows:
+            speed = {"mlops_median_s": statistics.median(timings),
+                     "mlops_best_s": min(timings), "scipy_s": base_seconds}
+            if use_evidently:
+                speed["evidently_s"] = ev_shifted["seconds"]
+                speed["evidently_wall_s"] = ev_shifted["wall_seconds"]
+            results["speed"] = speed
+        for path in (p for pair in pairs.values() for p in pair):
+            if n != args.rows:
+                path.unlink()  # keep only the full-size files for inspection
+
+    _print(results, use_evidently)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _print(results: dict, use_evidently: bool) -> None:
+    speed = results["speed"]
+    n = results["rows"]
+    print(f"drift: {n:,} rows x 20 columns (14 numeric, 6 categorical), reference vs current, "
+          f"{os.cpu_count()} cores")
+    print(f"  mlops.detect_drift     {speed['mlops_median_s']:7.2f} s  (median; best "
+          f"{speed['mlops_best_s']:.2f} s; goal < 3 s)")
+    print(f"  scipy ks_2samp + chi2  {speed['scipy_s']:7.2f} s  "
+          f"ratio {speed['scipy_s'] / speed['mlops_median_s']:.1f}x")
+    if use_evidently:
+        print(f"  Evidently DataDrift    {speed['evidently_s']:7.2f} s  "
+              f"ratio {speed['evidently_s'] / speed['mlops_median_s']:.1f}x  (goal >= 20x)")
+    else:
+        print("  Evidently: skipped (create bench/.venv-evidently with bench/setup_evidently.sh"
+              " or pass --setup)")
+    print("  detection: planted found /5, false alarms (shifted batch, other 15 columns), "
+          "false alarms (clean batch, 20 columns)")
+    for size, row in results["quality"].items():
+        cells = "  ".join(f"{name}: {q['found']}/5 fp {q['false_alarms']}+"
+                          f"{q['clean_false_alarms']}" for name, q in row.items())
+        print(f"    {int(size):>9,}  {cells}")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
