@@ -41,11 +41,11 @@ test-fast: $(STAMP) ## Run the tests that take less than a few seconds
 
 lint: $(STAMP) ## Lint code and notebooks; fails when a notebook carries outputs
 	$(BIN)/ruff check mlops tests bench notebooks
-	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id --keep-count --verify notebooks/*.ipynb
 
 format: $(STAMP) ## Fix lint where it can and strip notebook outputs
 	$(BIN)/ruff check --fix mlops tests bench notebooks
-	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id --keep-count notebooks/*.ipynb
 
 notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nbval checks
 	$(BIN)/python -m mlops.notebooks notebooks/0*.ipynb

@@ -32,8 +32,9 @@ def mark_checked_cells(nb: nbformat.NotebookNode) -> list[str]:
 def copy_checked_outputs(source: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> None:
     """Give every checked cell of ``source`` the outputs of the same cell in ``executed``.
 
-    Cells are matched by id; every other cell loses its outputs. Images and execution
-    counts are dropped: nbval does not compare them and they would only make diffs noisy.
+    Cells are matched by id; every other cell loses its outputs and execution count. Images
+    are dropped (nbval does not compare them). nbval compares only cells that have an
+    execution count, so checked cells get a fixed one.
     """
     checked = set(mark_checked_cells(source))
     runs = {c.id: c for c in executed.cells if c.cell_type == "code"}
@@ -44,6 +45,7 @@ def copy_checked_outputs(source: nbformat.NotebookNode, executed: nbformat.Noteb
         cell.outputs = []
         if cell.id not in checked or cell.id not in runs:
             continue
+        cell.execution_count = 1
         for out in runs[cell.id].outputs:
             out = nbformat.from_dict(dict(out))
             if "execution_count" in out:

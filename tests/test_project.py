@@ -102,12 +102,14 @@ def test_notebook_has_one_parameters_cell_with_the_runner_parameters(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_committed_without_outputs(path):
     """Outputs only on cells deliberately kept for nbval (metadata keep_output)."""
-    command = [sys.executable, "-m", "nbstripout", "--keep-id", "--verify", str(path)]
+    # --keep-count: nbval compares only checked cells that carry an execution count.
+    command = [sys.executable, "-m", "nbstripout", "--keep-id", "--keep-count", "--verify",
+               str(path)]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
-        if cell.cell_type == "code" and cell.outputs:
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None):
             assert cell.metadata.get("keep_output"), cell.source[:60]
             assert "NBVAL_CHECK_OUTPUT" in cell.source
 

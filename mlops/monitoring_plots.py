@@ -1,0 +1,78 @@
+"""Plots of the monitoring report (notebook and ``mlops monitor``); matplotlib without pyplot.
+
+Only the notebook and the monitor command import this module; serving never does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["plot_latency", "plot_scores", "plot_accuracy", "save_plots"]
+
+
+def plot_latency(frame: pd.DataFrame) -> Figure:
+    """Latency distribution (ms, log scale) per version, primary predictions."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
+    for version, rows in ok.groupby("version"):
+        lat = rows["latency_ms"].to_numpy(dtype=float)
+        ax.hist(lat, bins=np.geomspace(max(lat.min(), 0.01), lat.max() + 0.01, 40),
+                histtype="step", linewidth=1.5, label=f"v{version}")
+    ax.set_xscale("log")
+    ax.set(xlabel="latency (ms)", ylabel="requests", title="Latency per version")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores(frame: pd.DataFrame, reference_proba: np.ndarray | None = None) -> Figure:
+    """Score distribution per version (and role), against the reference scores."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    bins = np.linspace(0, 1, 26)
+    if reference_proba is not None:
+        ax.hist(reference_proba, bins=bins, density=True, histtype="stepfilled", alpha=0.3,
+                label="reference")
+    ok = frame[frame["error"].isna() & frame["proba"].notna()]
+    for (version, role), rows in ok.groupby(["version", "role"]):
+        ax.hist(rows["proba"], bins=bins, density=True, histtype="step", linewidth=1.5,
+                label=f"v{version} {role}")
+    ax.set(xlabel="probability of the positive class", ylabel="density",
+           title="Prediction drift")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy(frame: pd.DataFrame, window: int = 50) -> Figure:
+    """Rolling live accuracy per version over labelled primary predictions."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ok = frame[(frame["role"] == "primary") & frame["error"].isna() & frame["label"].notna()]
+    for version, rows in ok.groupby("version"):
+        hit = (rows["label"].astype(int) == rows["prediction"].astype(int)).astype(float)
+        ax.plot(rows["ts"], hit.rolling(window, min_periods=1).mean(), label=f"v{version}")
+    ax.set(xlabel="time (s)", ylabel=f"accuracy (rolling {window})", title="Live accuracy",
+           ylim=(0, 1))
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def save_plots(frame: pd.DataFrame, out_dir: str | Path,
+               reference_proba: np.ndarray | None = None) -> list[Path]:
+    """Write the three plots as PNG files into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fname, fig in (("latency.png", plot_latency(frame)),
+                       ("scores.png", plot_scores(frame, reference_proba)),
+                       ("accuracy.png", plot_accuracy(frame))):
+        fig.savefig(out / fname, dpi=100)
+        paths.append(out / fname)
+    return paths

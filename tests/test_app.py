@@ -1,0 +1,399 @@
+"""The Streamlit app: its decisions (mlops.appstate) and every view through AppTest."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mlops import appstate
+from mlops.app_context import AppContext
+from mlops.exceptions import AccessDeniedError, DataError
+from mlops.registry import open_registry
+from mlops.schema import load_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TOKEN = "s3cret-operator-token"
+NAME = "credit-risk"
+GOOD_ROW = ("sex,job,housing,saving_accounts,checking_account,credit_amount,duration,"
+            "purpose,age\nmale,2,own,little,moderate,1000,12,car,35\n")
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return load_schema(ROOT / "data" / "schema.yaml")
+
+
+def _registry(env: dict[str, str]):
+    from mlops.config import RegistryConfig
+
+    return open_registry(RegistryConfig("local", env["MLOPS_REGISTRY_PATH"], "",
+                                        ("production", "candidate")))
+
+
+def _app(timeout: float = 30) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    """The first shown table that has ``column`` (st.dataframe keys are not exposed)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def _screen(at: AppTest, name: str) -> AppTest:
+    at.radio(key="screen").set_value(name)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _button(at: AppTest, key: str):
+    return next(b for b in at.button if b.key == key)
+
+
+# ------------------------------------------------------------------------ tokens
+def test_token_check_is_constant_time_and_refuses_blank() -> None:
+    env = {appstate.ADMIN_TOKEN_ENV: "abc"}
+    assert appstate.check_admin_token("abc", env)
+    assert not appstate.check_admin_token("abd", env)
+    assert not appstate.check_admin_token("", env)
+    assert not appstate.check_admin_token(None, env)
+    assert not appstate.check_admin_token("abc", {})  # not configured: nobody is operator
+    assert not appstate.check_admin_token("", {appstate.ADMIN_TOKEN_ENV: ""})
+
+
+def test_require_operator_says_why() -> None:
+    with pytest.raises(AccessDeniedError, match="disabled"):
+        appstate.require_operator("x", {})
+    with pytest.raises(AccessDeniedError, match="wrong or missing"):
+        appstate.require_operator("x", {appstate.ADMIN_TOKEN_ENV: "y"})
+    appstate.require_operator("y", {appstate.ADMIN_TOKEN_ENV: "y"})
+
+
+def test_actions_refuse_a_wrong_token_before_touching_the_registry() -> None:
+    class Exploding:
+        def promote(self, *a, **k):  # pragma: no cover - must never be reached
+            raise AssertionError("registry reached")
+
+        rollback = promote
+
+    env = {appstate.ADMIN_TOKEN_ENV: "right"}
+    with pytest.raises(AccessDeniedError):
+        appstate.rollback_alias(Exploding(), NAME, token="wrong", env=env)
+    with pytest.raises(AccessDeniedError):
+        appstate.promote_version(Exploding(), NAME, 1, "production", token=None,
+                                 expected=2, reason="", env=env)
+
+
+# ------------------------------------------------------------------------ form, batch
+def test_form_spec_follows_the_schema(schema) -> None:
+    specs = {s.name: s for s in appstate.form_spec(schema)}
+    assert list(specs) == list(schema.serving_columns)
+    assert "risk" not in specs
+    age = specs["age"]
+    assert (age.widget, age.min, age.max, age.integer) == ("number", 19, 75, True)
+    assert age.min <= age.default <= age.max
+    assert specs["housing"].widget == "select"
+    assert specs["housing"].options == ("free", "own", "rent")
+
+
+def test_row_from_form_casts_and_rejects(schema) -> None:
+    values = {s.name: s.default for s in appstate.form_spec(schema)}
+    row = appstate.row_from_form(values, schema)
+    assert row.shape == (1, len(schema.serving_columns))
+    assert row["age"].dtype == "int64"
+    with pytest.raises(DataError, match="age"):
+        appstate.row_from_form({**values, "age": 200}, schema)
+
+
+def test_batch_accepts_a_good_file_and_drops_the_target(schema) -> None:
+    data = ("risk," + GOOD_ROW.splitlines()[0] + "\n1," + GOOD_ROW.splitlines()[1]).encode()
+    result = appstate.validate_batch(data, schema)
+    assert result.ok, result.issues
+    assert list(result.frame.columns) == list(schema.serving_columns)
+    assert result.ignored_columns == ("risk",)
+
+
+def test_batch_reports_each_bad_row_and_column(schema) -> None:
+    header = "sex,job,housing,saving_accounts,checking_account,credit_amount,duration,purpose"
+    data = (header + "\nmale,2,own,little,moderate,1000,12,car\n"
+            "alien,2,own,little,moderate,abc,12,car\n"
+            "male,2.5,own,little,moderate,999999,12,car\n").encode()
+    result = appstate.validate_batch(data, schema)
+    assert not result.ok
+    texts = [i.text for i in result.issues]
+    assert texts[0].startswith("column 'age': required column is missing")
+    assert any(t.startswith("row 2, column 'sex'") and "alien" in t for t in texts)
+    assert any(t.startswith("row 2, column 'credit_amount'") and "not a number" in t
+               for t in texts)
+    assert any(t.startswith("row 3, column 'job'") and "whole number" in t for t in texts)
+    assert any(t.startswith("row 3, column 'credit_amount'") and "maximum" in t for t in texts)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "empty"),
+    (b"\xff\xfe\x00", "UTF-8"),
+    (b"sex,age\n", "no data rows"),
+    (b"a,a\n1,2\n", "duplicate"),
+])
+def test_batch_rejects_unreadable_files(schema, data: bytes, message: str) -> None:
+    result = appstate.validate_batch(data, schema)
+    assert not result.ok and message in result.issues[0].message
+
+
+def test_batch_size_and_row_limits(schema) -> None:
+    assert "limit" in appstate.validate_batch(GOOD_ROW.encode(), schema,
+                                              max_bytes=10).issues[0].message
+    many = GOOD_ROW + GOOD_ROW.splitlines()[1] + "\n"
+    assert "rows" in appstate.validate_batch(many.encode(), schema,
+                                             max_rows=1).issues[0].message
+
+
+def test_issue_list_is_truncated(schema) -> None:
+    bad = GOOD_ROW.splitlines()[0] + "\n" + "\n".join(
+        "male,2,own,little,moderate,1000,12,car,500" for _ in range(80)) + "\n"
+    result = appstate.validate_batch(bad.encode(), schema)
+    assert result.total_issues == 80 and len(result.issues) == appstate.MAX_ISSUES_SHOWN
+
+
+def test_ttl_cache_rereads_after_ttl() -> None:
+    now = [0.0]
+    cache = appstate.TTLCache(2.0, clock=lambda: now[0])
+    calls = []
+    load = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert cache.get("k", load) == 1 and cache.get("k", load) == 1
+    now[0] = 2.5
+    assert cache.get("k", load) == 2
+
+
+# ------------------------------------------------------------------------ context
+def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
+    ctx = AppContext.create(ROOT)
+    assert ctx.status().production == 2
+    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    result = ctx.predict(row, version=None, session_key="s1")
+    assert result.version == 2 and result.routed == "production"
+    assert 0.0 <= result.frame["probability"].iloc[0] <= 1.0
+    pinned = ctx.predict(row, version=1, session_key="s1")
+    assert pinned.version == 1 and pinned.routed == "pinned"
+    ctx.record_feedback(result.frame["request_id"].iloc[0], 1)
+    summary = appstate.live_summary(ctx.log_path, NAME)
+    by_version = summary.per_version.set_index("version")
+    assert by_version.loc["v2", "labelled"] == 1
+    assert by_version.loc["v1", "predictions"] == 1
+    ctx.close()
+
+
+def test_context_sees_alias_changes_without_restart(app_env, monkeypatch) -> None:
+    ctx = AppContext.create(ROOT)
+    assert ctx.status().production == 2
+    _registry(app_env).rollback(NAME, actor="elsewhere", reason="test")
+    assert ctx.status(fresh=True).production == 1  # and within ALIAS_TTL_SECONDS otherwise
+
+
+# ------------------------------------------------------------------------ AppTest views
+def test_public_view_predicts_with_the_serving_version(app_env) -> None:
+    at = _app()
+    assert "credit-risk v2" in at.markdown[0].value
+    at.number_input(key="field_age").set_value(30)
+    at.selectbox(key="field_housing").set_value("rent")
+    _button(at, "predict").click()
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Predicted class"].split()[0] in {"0", "1"}
+    assert metrics["Answered by"] == "v2 (production)"
+    assert metrics["Probability of class 1"].endswith("%")
+    # feedback goes into the log and feeds live accuracy
+    at.radio(key="feedback_label").set_value(1)
+    _button(at, "feedback_submit").click()
+    at.run()
+    assert any("Recorded outcome 1" in s.value for s in at.success)
+    with sqlite3.connect(app_env["MLOPS_LOG_PATH"]) as conn:
+        assert conn.execute("SELECT count(*) FROM feedback").fetchone()[0] == 1
+
+
+def test_version_selector_pins_a_version_read_only(app_env) -> None:
+    at = _app()
+    at.selectbox(key="version_choice").set_value(1)
+    at.run()
+    _button(at, "predict").click()
+    at.run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Answered by"] == "v1 (pinned)"
+    assert _registry(app_env).aliases(NAME)["production"] == 2  # nothing moved
+    _screen(at, "Model card")
+    assert any(s.value.startswith("credit-risk v1") for s in at.subheader)  # its model card
+
+
+def test_batch_view_scores_and_reports_problems(app_env) -> None:
+    at = _screen(_app(), "Batch")
+    at.text_area(key="batch_text").set_value(GOOD_ROW + GOOD_ROW.splitlines()[1] + "\n")
+    _button(at, "batch_score").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Scored 2 rows with v2" in s.value for s in at.success)
+    results = _frame_with(at, "predicted_class")
+    assert {"predicted_class", "probability", "request_id"} <= set(results.columns)
+    at.text_area(key="batch_text").set_value(GOOD_ROW.replace("own", "castle"))
+    _button(at, "batch_score").click()
+    at.run()
+    assert "1 problem" in at.error[0].value
+    problems = _frame_with(at, "problem")
+    assert problems.iloc[0]["column"] == "housing" and problems.iloc[0]["row"] == 1
+
+
+def test_model_card_shows_metrics_and_plots(app_env) -> None:
+    at = _screen(_app(), "Model card")
+    metrics = _frame_with(at, "metric")
+    assert "roc_auc" in set(metrics["metric"])
+    assert len(at.get("image")) >= 1
+
+
+def test_without_the_token_no_operator_action_is_possible(app_env) -> None:
+    before = len(_registry(app_env).history(NAME))
+    at = _screen(_app(), "Operator")
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+    assert any("Enter the operator token" in w.value for w in at.warning)
+    at.text_input(key="admin_token").set_value("wrong-token")
+    at.run()
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+    # Forged session state: flags and button states do not unlock anything.
+    for key, value in {"operator": True, "is_admin": True, "authenticated": True,
+                       "op_message": "forged"}.items():
+        at.session_state[key] = value
+    at.run()
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+    assert len(_registry(app_env).history(NAME)) == before
+
+
+def test_operator_view_disabled_when_no_token_is_configured(app_env, monkeypatch) -> None:
+    monkeypatch.delenv("MLOPS_ADMIN_TOKEN")
+    at = _screen(_app(), "Operator")
+    assert not [t for t in at.text_input if t.key == "admin_token"]
+    assert any("disabled" in i.value for i in at.info)
+
+
+def test_operator_rolls_back_and_promotes_as_app(app_env) -> None:
+    at = _app()
+    at.text_input(key="admin_token").set_value(TOKEN)
+    _screen(at, "Operator")
+    assert not at.exception, at.exception
+    ledger = _frame_with(at, "actor")
+    assert list(ledger["actor"])[:1] == ["fixture"]
+    _button(at, "op_rollback").click()
+    at.run()
+    assert not at.exception, at.exception
+    registry = _registry(app_env)
+    assert registry.aliases(NAME)["production"] == 1
+    last = registry.history(NAME)[-1]
+    assert (last.actor, last.action, last.to_version) == ("app", "rollback", 1)
+    assert "credit-risk v1" in at.markdown[0].value  # the header follows the alias
+    # promote v2 back, with a reason
+    at.selectbox(key="op_version").set_value(2)
+    at.selectbox(key="op_alias").set_value("production")
+    at.text_input(key="op_reason").set_value("fixed")
+    _button(at, "op_promote").click()
+    at.run()
+    last = registry.history(NAME)[-1]
+    assert (last.actor, last.action, last.to_version, last.reason) == (
+        "app", "promote", 2, "fixed")
+
+
+def test_operator_sees_conflicts_instead_of_overwriting(app_env) -> None:
+    at = _app()
+    at.text_input(key="admin_token").set_value(TOKEN)
+    _screen(at, "Operator")
+    at.selectbox(key="op_version").set_value(1)
+    at.selectbox(key="op_alias").set_value("candidate")
+    # someone else sets the candidate after the page was drawn
+    _registry(app_env).promote(NAME, 2, "candidate", expected=None, actor="ci", reason="x")
+    _button(at, "op_promote").click()
+    at.run()
+    assert any("failed" in e.value for e in at.error)
+    assert _registry(app_env).aliases(NAME)["candidate"] == 2
+
+
+def test_operator_monitoring_charts(app_env) -> None:
+    ctx = AppContext.create(ROOT)
+    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    ctx.predict(pd.concat([row] * 3, ignore_index=True), version=None, session_key="s")
+    ctx.log.flush()
+    at = _app()
+    at.text_input(key="admin_token").set_value(TOKEN)
+    _screen(at, "Operator")
+    table = _frame_with(at, "latency_p99_ms")
+    assert table.set_index("version").loc["v2", "predictions"] == 3
+    ctx.close()
+
+
+def test_operator_canary_start_advance_abort_and_shadow(app_env) -> None:
+    from mlops.deployment import read_deployment
+
+    registry = _registry(app_env)
+    registry.rollback(NAME, actor="fixture", reason="make v2 a candidate again")  # prod v1
+    at = _app()
+    at.text_input(key="admin_token").set_value(TOKEN)
+    _screen(at, "Operator")
+    at.selectbox(key="op_candidate").set_value(2)
+    _button(at, "op_canary_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    dep, _ = read_deployment(registry, NAME)
+    assert (dep.strategy, dep.candidate, dep.weight) == ("canary", 2, 5.0)
+    _button(at, "op_canary_advance").click()
+    at.run()
+    assert read_deployment(registry, NAME)[0].weight == 25.0
+    # a visitor's predictions now go through the router: sticky per session, logged
+    _screen(at, "Predict")
+    _button(at, "predict").click()
+    at.run()
+    assert {m.label: m.value for m in at.metric}["Answered by"] in {
+        "v1 (production)", "v2 (canary)"}
+    _screen(at, "Operator")
+    _button(at, "op_release_abort").click()
+    at.run()
+    assert read_deployment(registry, NAME)[0].status == "aborted"
+    _button(at, "op_shadow_start").click()
+    at.run()
+    assert read_deployment(registry, NAME)[0].strategy == "shadow"
+    _button(at, "op_shadow_stop").click()
+    at.run()
+    assert read_deployment(registry, NAME)[0].status == "stopped"
+    app_entries = [e for e in registry.history(NAME) if e.actor == "app"]
+    assert len(app_entries) == 5  # start, advance, abort, start, stop
+    assert registry.aliases(NAME)["production"] == 1  # nothing was promoted on the way
+
+
+# ------------------------------------------------------------------------ live push
+def test_live_log_is_pushed_to_a_dataset_repo(app_env, hub_server, tmp_path) -> None:
+    from huggingface_hub import HfApi
+
+    from mlops.app_push import snapshot_log, start_push
+
+    ctx = AppContext.create(ROOT)
+    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    result = ctx.predict(row, version=None, session_key="s")
+    ctx.record_feedback(result.frame["request_id"].iloc[0], 0)
+    assert snapshot_log(tmp_path / "absent.sqlite", tmp_path / "x.sqlite") is None
+    api = HfApi(endpoint=hub_server.url, token="test-token")
+    scheduler = start_push(ctx.log_path, "org/live-log", every_minutes=60, hf_api=api)
+    try:
+        scheduler.trigger().result(timeout=30)  # push now instead of in an hour
+    finally:
+        scheduler.stop()
+        ctx.close()
+    repo = next(r for k, r in hub_server.state.repos.items() if "live-log" in k)
+    files = repo.commits[repo.branches["main"]][1]
+    pushed = tmp_path / "pushed.sqlite"
+    pushed.write_bytes(files["live/predictions.sqlite"])
+    with sqlite3.connect(pushed) as conn:
+        assert conn.execute("SELECT count(*) FROM predictions").fetchone()[0] == 1
+        assert conn.execute("SELECT label FROM feedback").fetchone()[0] == 0
