@@ -225,7 +225,8 @@ def _add_serving(sub: argparse._SubParsersAction) -> None:
     _params_args(p)
     p.add_argument("action", choices=["start", "switch", "abort", "analyse", "status",
                                       "promote-shadow", "stop-shadow"])
-    p.add_argument("version", nargs="?", help="candidate version (start)")
+    p.add_argument("version", nargs="?",
+                   help="version to release (start; default: the candidate alias)")
     p.add_argument("--strategy", choices=["direct", "blue_green", "canary", "shadow"],
                    help="default: deployment.strategy")
     p.add_argument("--model", help="model name (params model.name)")

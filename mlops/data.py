@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mlops.exceptions import DataError
 
-__all__ = ["read_csv", "file_sha256", "split", "class_balance"]
+__all__ = ["read_csv", "split", "class_balance"]
 
 
 # Leading bytes of formats that are sometimes saved with a .csv name by mistake.
@@ -126,15 +125,6 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         raise _fail(path, f"cannot be read as CSV: {exc}", "format") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def split(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_state", "package_versions", "write_json_atomic", "TRACKED_PACKAGES"]
+__all__ = ["git_state", "package_versions", "file_sha256", "write_json_atomic",
+           "TRACKED_PACKAGES"]
 
 # The packages whose versions can change a model or its numbers.
 TRACKED_PACKAGES = (
@@ -44,6 +46,15 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_json_atomic(data: Any, path: str | Path) -> None:

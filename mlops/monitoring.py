@@ -220,6 +220,8 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
                           production=production, previous=previous_production(reg, name),
                           numeric=[c for c in cols if schema.by_name[c].numeric],
                           categorical=[c for c in cols if not schema.by_name[c].numeric])
+    # CI retrains when the live inputs drifted as a data set (see monitor.yml).
+    report["retrain"] = bool((report.get("input_drift") or {}).get("dataset_drift"))
     report["actions"] = auto_act(reg, name, frame, params,
                                  now=time.time() if now is None else now, apply=apply)
     return report, frame, ref_proba

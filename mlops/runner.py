@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops.config import Params, to_dict
-from mlops.data import file_sha256
 from mlops.exceptions import ConfigError, MLOpsError, StageError, error_class
 from mlops.fingerprint import inputs_fingerprint
-from mlops.lineage import git_state, package_versions, write_json_atomic
+from mlops.lineage import file_sha256, git_state, package_versions, write_json_atomic
 
 __all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id"]
 

@@ -25,8 +25,11 @@ def cmd_deploy(params: Params, action: str, *, version: str | None, strategy: st
     """``mlops deploy start|switch|abort|promote-shadow|stop-shadow|analyse|status``."""
     reg, name, now = _registry(params), model or params.model.name, time.time()
     if action == "start":
-        if version is None:
-            raise DataError("mlops deploy start needs a VERSION")
+        if version is None:  # what `mlops run` registered last: the candidate alias
+            version = str(reg.aliases(name).get("candidate") or "")
+            if not version:
+                print(f"{name}: no candidate to release; production stays as it is")
+                return 0
         dep = deployment.start(reg, name, params.deployment, candidate=int(version.lstrip("v")),
                                strategy=strategy, now=now, reason=reason or "")
     elif action == "switch":

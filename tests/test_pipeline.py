@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from mlops.config import load_params
-from mlops.data import file_sha256, read_csv
+from mlops.data import read_csv
 from mlops.exceptions import ConfigError, DataError
+from mlops.lineage import file_sha256
 from mlops.modelio import load_model
 from mlops.runner import NOTEBOOKS_DIR, STAGES, run_pipeline
 

@@ -6,7 +6,6 @@ Plain data and pure functions, shared by the interface (``base.py``) and the bac
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 import os
 import re
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.exceptions import RegistryError
+from mlops.lineage import file_sha256
 
 __all__ = [
     "DEFAULT_ALIASES",
@@ -85,15 +85,6 @@ def parse_version(version: int | str) -> int:
     if number < 1:
         raise RegistryError(f"invalid version {version!r}: versions start at 1")
     return number
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def default_actor() -> str:
