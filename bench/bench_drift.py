@@ -8,13 +8,14 @@ current batch carries five planted shifts (``mlops.synthetic.PLANTED``).
   ``--reps``), next to a plain scipy baseline (exact ``ks_2samp`` + ``chi2_contingency``
   per column) and Evidently 0.7 ``Report([DataDriftPreset()])`` on the same parquet files in
   ``bench/.venv-evidently`` (a subprocess: Evidently needs pandas<3; create the venv with
-  ``bench/setup_evidently.sh`` or ``--setup``). Prints the ratios.
+  ``bench/setup_evidently.sh``, which the bench runs when the venv is missing). Prints the
+  ratios.
 - detection: planted shifts found (of 5) and false alarms (on the other 15 columns, and on
   all 20 columns of clean batches) at 10k, 100k and 1M rows, for all three.
 
 Usage::
 
-    python bench/bench_drift.py [--rows 1000000] [--reps 3] [--no-evidently] [--setup]
+    python bench/bench_drift.py [--rows 1000000] [--reps 3] [--no-evidently]
 """
 
 from __future__ import annotations
@@ -102,11 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--no-evidently", action="store_true")
-    parser.add_argument("--setup", action="store_true", help="create the Evidently venv")
     parser.add_argument("--out", default=str(OUT / "drift.json"))
     args = parser.parse_args(argv)
-    use_evidently = not args.no_evidently and (
-        ensure_evidently_venv() if args.setup else EVIDENTLY_PY.exists())
+    use_evidently = not args.no_evidently and ensure_evidently_venv()
     sizes = sorted({s for s in SIZES if s < args.rows} | {args.rows})
     results: dict = {"rows": args.rows, "columns": 20, "quality": {}, "speed": {}}
 
@@ -161,8 +160,7 @@ def _print(results: dict, use_evidently: bool) -> None:
         print(f"  Evidently DataDrift    {speed['evidently_s']:7.2f} s  "
               f"ratio {speed['evidently_s'] / speed['mlops_median_s']:.1f}x  (goal >= 20x)")
     else:
-        print("  Evidently: skipped (create bench/.venv-evidently with bench/setup_evidently.sh"
-              " or pass --setup)")
+        print("  Evidently: skipped (--no-evidently, or bench/setup_evidently.sh failed)")
     print("  detection: planted found /5, false alarms (shifted batch, other 15 columns), "
           "false alarms (clean batch, 20 columns)")
     for size, row in results["quality"].items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from mlops import appstate
@@ -140,6 +141,26 @@ def _monitoring(ctx: AppContext) -> None:
     if not summary.over_time.empty:
         st.caption("Predictions per minute, by version")
         st.line_chart(summary.over_time)
-    if summary.drift is not None and not summary.drift.empty:
-        st.caption("Drift of live inputs against the training data (per column)")
-        st.dataframe(summary.drift, hide_index=True, key="mon_drift")
+    _drift(ctx)
+
+
+def _drift(ctx: AppContext) -> None:
+    """Input and prediction drift of the live log against the training data (on demand:
+    it loads the training data and scores it, about a second)."""
+    if not st.toggle("Drift against the training data", key="mon_drift"):
+        return
+    from mlops.monitoring import monitor_report
+
+    report, _, _ = monitor_report(ctx.params, log_path=ctx.log_path, registry=ctx.registry)
+    drift = report.get("input_drift")
+    if not drift:
+        st.info("Not enough live inputs to test for drift yet.")
+        return
+    verdict = "drifted" if drift["dataset_drift"] else "stable"
+    st.markdown(f"Live inputs: **{verdict}** ({len(drift['drifted_columns'])} of "
+                f"{len(drift['columns'])} columns drifted: "
+                f"{', '.join(drift['drifted_columns']) or 'none'})")
+    table = pd.DataFrame(drift["columns"])
+    st.dataframe(table, hide_index=True, key="mon_drift_table")
+    st.caption("Effect size per column (PSI for numbers, Jensen-Shannon for categories)")
+    st.bar_chart(table.set_index("column")[["effect"]])

@@ -459,15 +459,16 @@ class LiveSummary:
 
     per_version: pd.DataFrame  # version, predictions, errors, latency p50/p99, accuracy
     over_time: pd.DataFrame  # index minute, one column per version: predictions
-    drift: pd.DataFrame | None = None  # per column, when a reference frame was given
 
 
-def live_summary(log_path: str | Path, model: str, *, reference: pd.DataFrame | None = None,
-                 drift_kwargs: Mapping[str, Any] | None = None) -> LiveSummary:
-    """Summarise the prediction log of ``model`` per version (primary predictions only)."""
-    from mlops.predlog import inputs_frame, read_predictions
+def live_summary(log_path: str | Path, model: str) -> LiveSummary:
+    """Summarise the prediction log of ``model`` per version (primary predictions only).
 
-    log = read_predictions(log_path, model=model, inputs=reference is not None)
+    Drift is not here: the operator view shows :func:`mlops.monitoring.monitor_report`'s.
+    """
+    from mlops.predlog import read_predictions
+
+    log = read_predictions(log_path, model=model, inputs=False)
     log = log[log["role"] == "primary"]
     columns = ["version", "predictions", "errors", "latency_p50_ms", "latency_p99_ms",
                "labelled", "live_accuracy"]
@@ -490,16 +491,7 @@ def live_summary(log_path: str | Path, model: str, *, reference: pd.DataFrame | 
     over_time = (log.assign(minute=minute, v="v" + log["version"].astype(str))
                  .pivot_table(index="minute", columns="v", values="request_id",
                               aggfunc="count", fill_value=0))
-    drift = None
-    if reference is not None:
-        from mlops.drift import detect_drift
-
-        current = inputs_frame(log)
-        if len(current) >= 2:
-            shared = [c for c in reference.columns if c in current.columns]
-            drift = detect_drift(reference[shared], current[shared],
-                                 **dict(drift_kwargs or {})).to_frame()
-    return LiveSummary(pd.DataFrame(rows, columns=columns), over_time, drift)
+    return LiveSummary(pd.DataFrame(rows, columns=columns), over_time)
 
 
 # ------------------------------------------------------------- release strategies

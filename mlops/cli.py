@@ -207,6 +207,12 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     return cmd_feedback(_load(args), args.file)
 
 
+def _cmd_live_data(args: argparse.Namespace) -> int:
+    from mlops.serving_cli import cmd_live_data
+
+    return cmd_live_data(_load(args), args.out, args.log)
+
+
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from mlops.serving_cli import cmd_monitor
 
@@ -236,6 +242,11 @@ def _add_serving(sub: argparse._SubParsersAction) -> None:
     _params_args(p)
     p.add_argument("file", help="CSV with columns request_id,label")
     p.set_defaults(func=_cmd_feedback)
+    p = sub.add_parser("live-data", help="training data plus labelled live rows, to retrain on")
+    _params_args(p)
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--log", help="prediction log (default: monitoring.log_path)")
+    p.set_defaults(func=_cmd_live_data)
     p = sub.add_parser("monitor", help="drift, latency, live accuracy; automatic rollback")
     _params_args(p)
     p.add_argument("--out", default="runs/monitor", help="folder for monitor.json and plots")

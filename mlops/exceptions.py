@@ -18,6 +18,8 @@ __all__ = [
     "IntegrityError",
     "NotFoundError",
     "RequestError",
+    "ServingError",
+    "AccessDeniedError",
     "PublishError",
     "error_class",
 ]
@@ -108,7 +110,7 @@ def error_class(name: str) -> type[MLOpsError]:
 class AccessDeniedError(MLOpsError, PermissionError):
     """An operator action was attempted without the operator token (the app's admin view)."""
 
-    exit_code = 6
+    exit_code = 8
 
 
 class PublishError(MLOpsError, RuntimeError):

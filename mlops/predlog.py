@@ -297,3 +297,17 @@ def inputs_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if ok.empty:
         return pd.DataFrame()
     return pd.DataFrame([json.loads(s) for s in ok["inputs"]], index=ok.index)
+
+
+def labelled_inputs(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """Primary predictions whose true label came back, as training rows (inputs + target).
+
+    ``frame`` is :func:`read_predictions` output; shadow rows are left out so that a request
+    counts once.
+    """
+    rows = frame[(frame["role"] == "primary") & frame["label"].notna()]
+    inputs = inputs_frame(rows)
+    if inputs.empty:
+        return inputs
+    inputs[target] = rows.loc[inputs.index, "label"].astype("int64")
+    return inputs.reset_index(drop=True)

@@ -11,7 +11,7 @@ from mlops.config import Params
 from mlops.data import read_csv
 from mlops.exceptions import DataError
 
-__all__ = ["cmd_deploy", "cmd_feedback", "cmd_monitor", "cmd_simulate"]
+__all__ = ["cmd_deploy", "cmd_feedback", "cmd_live_data", "cmd_monitor", "cmd_simulate"]
 
 
 def _registry(params: Params):
@@ -68,6 +68,28 @@ def cmd_feedback(params: Params, path: str) -> int:
         n = log.add_feedback(zip(frame["request_id"].astype(str),
                                  frame["label"].astype(int), strict=True))
     print(f"stored {n} labels")
+    return 0
+
+
+def cmd_live_data(params: Params, out: str, log_path: str | None) -> int:
+    """Write the training data plus the labelled live predictions, for retraining."""
+    import pandas as pd
+
+    from mlops.predlog import labelled_inputs, read_predictions
+    from mlops.schema import load_schema
+    from mlops.validation import validate
+
+    data = read_csv(params.resolve(params.data.path))
+    log = read_predictions(log_path or params.resolve(params.monitoring.log_path),
+                           model=params.model.name, missing_ok=True)
+    live = labelled_inputs(log, params.data.target)
+    merged = pd.concat([data, live[data.columns]] if len(live) else [data], ignore_index=True)
+    # The new rows pass the same gate as any data before they can reach training.
+    report = validate(merged, load_schema(params.resolve(params.data.schema)),
+                      params.validation, source=out)
+    report.raise_for_failures()
+    merged.to_csv(out, index=False)
+    print(f"{out}: {len(data)} training rows + {len(live)} labelled live rows")
     return 0
 
 

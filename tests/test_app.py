@@ -331,6 +331,9 @@ def test_operator_monitoring_charts(app_env) -> None:
     _screen(at, "Operator")
     table = _frame_with(at, "latency_p99_ms")
     assert table.set_index("version").loc["v2", "predictions"] == 3
+    at.toggle(key="mon_drift").set_value(True).run()
+    drift = _frame_with(at, "effect")
+    assert set(drift["column"]) == set(ctx.schema.serving_columns)
     ctx.close()
 
 

@@ -38,3 +38,30 @@ def test_feedback_command_joins_labels(tmp_path):
     (tmp_path / "bad.csv").write_text("id,label\nabc,1\n", encoding="utf-8")
     assert main(["feedback", str(tmp_path / "bad.csv"),
                  "--set", f"monitoring.log_path={log_path}"]) == 2
+
+
+def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
+    from mlops.data import read_csv
+    from mlops.predlog import LogRecord
+
+    data = read_csv("data/german.csv")
+    rows = data.drop(columns="risk").head(3).to_dict("records")
+    log_path = tmp_path / "log.sqlite"
+    with PredictionLog(log_path) as log:
+        for i, row in enumerate(rows):
+            inputs = json.dumps({k: (v.item() if hasattr(v, "item") else v)
+                                 for k, v in row.items()})
+            log.log(LogRecord(f"r{i}", 1.0, "credit-risk", 1, "primary", None, inputs, 0.5, 1,
+                              3.0))
+            log.log(LogRecord(f"r{i}", 1.0, "credit-risk", 2, "shadow", None, inputs, 0.5, 1,
+                              3.0))
+        log.flush()
+        log.add_feedback({"r0": 0, "r1": 1})  # r2 never got its label
+    out = tmp_path / "retrain.csv"
+    assert main(["live-data", "--out", str(out), "--log", str(log_path)]) == 0
+    merged = read_csv(out)
+    assert len(merged) == len(data) + 2  # labelled primary rows only, shadow rows not twice
+    assert list(merged.columns) == list(data.columns)
+    assert merged["risk"].tail(2).tolist() == [0, 1]
+    assert merged.drop(columns="risk").tail(2).reset_index(drop=True).equals(
+        data.drop(columns="risk").head(2).reset_index(drop=True))
