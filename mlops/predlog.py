@@ -103,6 +103,9 @@ class _Batch:
     latency_ms: float
 
 
+WRITE_INTERVAL_S = 0.05  # the most a logged prediction waits before its transaction
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (creating if needed) the log database in WAL mode."""
     path = Path(path)
@@ -205,6 +208,10 @@ class PredictionLog:
     def _run(self) -> None:
         while True:
             items = [self._queue.get()]
+            if items[0] is not None:
+                # Let a batch gather: one transaction per interval instead of one per request,
+                # so the writer seldom competes with scoring for the GIL and the disk.
+                time.sleep(WRITE_INTERVAL_S)
             # Drain whatever else is waiting: one transaction for all of it.
             while True:
                 try:

@@ -40,6 +40,8 @@ from mlops.schema import Schema
 __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
 
 log = logging.getLogger(__name__)
+# How long the shadow worker gathers single requests before scoring them together.
+SHADOW_WINDOW_S = 0.1
 
 
 def bucket(key: str, salt: int | str) -> float:
@@ -382,39 +384,70 @@ class Router:
 
     def _shadow_loop(self) -> None:
         while True:
-            job = self._shadow_q.get()
+            jobs = [self._shadow_q.get()]
+            if jobs[0] is not None:
+                # Gather the requests of a short window and score them in one call: a
+                # predict_proba on many rows costs about as much as on one, so the shadow
+                # seldom holds the GIL while a user's request waits for it.
+                time.sleep(SHADOW_WINDOW_S)
+                while True:
+                    try:
+                        jobs.append(self._shadow_q.get_nowait())
+                    except queue.Empty:
+                        break
             try:
-                if job is None:
-                    return
-                self._score_shadow(*job)
+                real = [j for j in jobs if j is not None]
+                for job in real:
+                    if isinstance(job[1], str):  # a scored batch: its own call
+                        self._score_shadow_batch(*job)
+                singles: dict[int, list[tuple[Any, ...]]] = {}
+                for job in real:
+                    if not isinstance(job[1], str):
+                        singles.setdefault(job[0].version, []).append(job)
+                for group in singles.values():
+                    self._score_shadow_rows(group)
             except Exception as exc:  # the shadow is off the user's path: log and go on
                 log.warning("shadow scoring failed: %s", exc)
             finally:
-                self._shadow_q.task_done()
+                for _ in jobs:
+                    self._shadow_q.task_done()
+            if None in jobs:
+                return
 
-    def _score_shadow(self, model: _Model, rids: Any, ts: float, key: str | None,
-                      inputs: list[str] | None, frame: pd.DataFrame) -> None:
+    def _score_shadow_rows(self, jobs: list[tuple[Any, ...]]) -> None:
+        """Score single requests of one shadow model together and log one row each."""
+        model = jobs[0][0]
+        frame = pd.concat([job[5] for job in jobs], ignore_index=True)
         start = time.perf_counter()
         try:
             proba, labels = model.score(frame)
+            error = None
         except Exception as exc:
-            if self.log is not None and isinstance(rids, list):
-                self.log.log(LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
-                                       inputs[0] if inputs else None, None, None, None,
-                                       f"{type(exc).__name__}: {exc}"))
-            return
-        latency = (time.perf_counter() - start) * 1000.0
+            proba = labels = None
+            error = f"{type(exc).__name__}: {exc}"
+        latency = (time.perf_counter() - start) * 1000.0 / len(jobs)  # per row, amortised
         if self.log is None:
             return
-        if isinstance(rids, str):  # a batch: ids are derived from the batch id
-            self.log.log_batch(batch_id=rids, ts=ts, model=self.name,
+        for i, (_, rids, ts, key, inputs, _) in enumerate(jobs):
+            if proba is None:
+                record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
+                                   inputs[0], None, None, None, error)
+            else:
+                record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
+                                   inputs[0], float(proba[i]), _plain(labels[i]), latency)
+            self.log.log(record)
+
+    def _score_shadow_batch(self, model: _Model, batch_id: str, ts: float, key: str | None,
+                            inputs: None, frame: pd.DataFrame) -> None:
+        """Score a batch in shadow; its rows get ids derived from the batch id."""
+        start = time.perf_counter()
+        proba, labels = model.score(frame)
+        if self.log is not None:
+            self.log.log_batch(batch_id=batch_id, ts=ts, model=self.name,
                                versions=np.full(len(frame), model.version), frame=frame,
-                               proba=proba, prediction=labels, latency_ms=latency,
+                               proba=proba, prediction=labels,
+                               latency_ms=(time.perf_counter() - start) * 1000.0,
                                role="shadow")
-            return
-        self.log.log(LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
-                               inputs[0] if inputs else None, float(proba[0]),
-                               _plain(labels[0]), latency))
 
 
 def _plain(value: Any) -> Any:
