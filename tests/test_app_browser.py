@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -26,15 +26,11 @@ READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
+    # Skipped on a developer machine without Chromium; in CI (which installs it) it must run.
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                        reason="needs Debian's Chromium: apt-get install -y chromium"),
 ]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -54,7 +50,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
 @pytest.fixture
 def app_server(app_env: dict[str, str], tmp_path: Path):
     """`streamlit run app.py` on a free port against the test registry; stopped by PID."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **app_env, "PYTHONUNBUFFERED": "1"}
     out = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -68,12 +64,7 @@ def app_server(app_env: dict[str, str], tmp_path: Path):
         _wait_healthy(url, proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         out.close()
 
 

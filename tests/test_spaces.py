@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from procs import free_port, stop
 
 from mlops.cli import main
 from mlops.config import load_params
@@ -273,11 +273,6 @@ def test_fetch_log_of_a_missing_dataset_names_the_variable(tmp_path: Path, hub,
 
 
 # ------------------------------------------------------------- run the bundle
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _get(url: str) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -299,7 +294,7 @@ def test_bundle_starts_the_way_its_dockerfile_starts_it(tmp_path: Path, hub) -> 
     env.pop("HF_TOKEN", None)
     for args in (a for i, a in steps if i == "ENV"):
         env.update(pair.split("=", 1) for pair in args.split() if "=" in pair)
-    port = _free_port()
+    port = free_port()
     # Same argv, but the venv's streamlit and a free port instead of the image's 8501.
     cmd[0] = str(Path(sys.executable).with_name("streamlit"))
     cmd[cmd.index("--server.port") + 1] = str(port)
@@ -320,9 +315,5 @@ def test_bundle_starts_the_way_its_dockerfile_starts_it(tmp_path: Path, hub) -> 
         status, page = _get(f"http://127.0.0.1:{port}/")
         assert status == 200 and '<div id="root">' in page
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
