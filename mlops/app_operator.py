@@ -79,7 +79,7 @@ def _rollback(ctx: AppContext, status: appstate.ServingStatus, token: str | None
              else "Roll back production")
     if st.button(label, key="op_rollback", type="primary"):
         _act(ctx, "rollback", lambda: appstate.rollback_alias(
-            ctx.registry, ctx.name, token=token,
+            ctx.registry, ctx.name, token=token, expected=status.production,
             reason=st.session_state.get("op_reason") or ""))
 
 

@@ -433,11 +433,14 @@ def promote_version(
 
 def rollback_alias(
     registry: Any, name: str, *, token: str | None, alias: str = "production",
-    reason: str = "", env: Mapping[str, str] | None = None,
+    reason: str = "", env: Mapping[str, str] | None = None, expected: int | None = None,
 ) -> Any:
-    """One-click rollback of ``alias`` to its previous version, as actor ``app``."""
+    """One-click rollback of ``alias`` to its previous version, as actor ``app``.
+
+    ``expected`` is the version the operator saw: if it moved since, the rollback fails.
+    """
     require_operator(token, env)
-    return registry.rollback(name, alias=alias, actor=ACTOR,
+    return registry.rollback(name, alias=alias, actor=ACTOR, expected=expected,
                              reason=reason.strip() or "one-click rollback from the app")
 
 

@@ -239,6 +239,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is Any:
         return value
     if origin is Literal:
+        if value is False and "off" in args:  # YAML 1.1 reads an unquoted `off` as False
+            value = "off"
         if value not in args:
             raise ConfigError(f"{key!r} is {value!r}; expected one of {list(args)}", key=key)
         return value

@@ -280,7 +280,8 @@ def apply_decision(registry: Registry, name: str, decision: Decision, *, now: fl
     if dep is None or not dep.running or dep.strategy != "canary":
         return dep
     reason = "; ".join(decision.reasons)
-    evidence = {**decision.evidence, "ts": now, "auto": True, "kind": decision.action}
+    evidence = {**decision.evidence, "ts": now,
+                "auto": not decision.evidence.get("manual"), "kind": decision.action}
     if decision.action == "pause":
         return dep
     if decision.action == "abort":

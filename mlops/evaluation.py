@@ -369,9 +369,11 @@ def tidy(value: Any) -> Any:
 
 def write_json(data: Mapping[str, Any], path: str | Path) -> Path:
     """Write ``data`` as sorted, indented JSON; equal data give identical bytes."""
-    path = Path(path)
-    text = json.dumps(tidy(data), sort_keys=True, indent=2, allow_nan=False)
-    path.write_text(text + "\n", encoding="utf-8")
+    from mlops.lineage import write_json_atomic
+
+    path, clean = Path(path), tidy(data)
+    json.dumps(clean, allow_nan=False)  # NaN or inf would not be valid JSON: fail here
+    write_json_atomic(clean, path)
     return path
 
 

@@ -182,7 +182,7 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
         evidence = {"auto": True, "kind": "rollback", "ts": now, "current": cur.to_dict(),
                     "previous": ref.to_dict() if ref else None,
                     "rules": [r.to_dict() for r in results]}
-        registry.rollback(name, alias="production", actor=ACTOR,
+        registry.rollback(name, alias="production", actor=ACTOR, expected=production,
                           reason="automatic rollback: " + "; ".join(action["reasons"]),
                           evidence=evidence)
     actions.append(action)

@@ -2,8 +2,9 @@
 
 Source notebooks are committed without outputs, except cells marked ``# NBVAL_CHECK_OUTPUT``
 with ``keep_output: true`` metadata: nbval (``--nbval-lax``) re-executes the notebook and
-compares those cells' outputs with the stored ones. ``mlops notebooks refresh`` runs the
-notebooks with their defaults and stores the new outputs of exactly those cells.
+compares those cells' outputs with the stored ones. ``make notebook-outputs``
+(``python -m mlops.notebooks``) runs the notebooks with their defaults and stores the new
+outputs of exactly those cells.
 """
 
 from __future__ import annotations

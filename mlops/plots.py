@@ -1,7 +1,8 @@
 """Plots as ``matplotlib.figure.Figure`` objects, and one helper that saves them as PNG.
 
 Figures are built without ``pyplot``: no global state, no GUI backend, safe in threads and
-headless CI. Only this module imports matplotlib, so serving and the registry never do.
+headless CI. Only the plot modules (this one, ``drift_plots``, ``monitoring_plots``) import
+matplotlib, so serving and the registry never do.
 Functions take plain data (arrays, or sections of ``evaluation.json``) and return a Figure.
 """
 

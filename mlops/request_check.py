@@ -76,6 +76,9 @@ class RequestValidator:
             if isinstance(value, bool | np.bool_):
                 self._type_error(spec, value, "an integer")
             if isinstance(value, int | np.integer):
+                if not -(2**63) <= int(value) < 2**63:  # would overflow the model's int64
+                    raise RequestError(f"field {spec.name!r} is out of the int64 range",
+                                       column=spec.name, rule="type")
                 return int(value)
             if isinstance(value, float | np.floating) and float(value).is_integer():
                 return int(value)
@@ -83,7 +86,10 @@ class RequestValidator:
         if kind == "float":
             if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
                     value, bool | np.bool_):
-                value = float(value)
+                try:
+                    value = float(value)
+                except OverflowError:
+                    value = math.inf
                 if math.isfinite(value):
                     return value
                 raise RequestError(f"field {spec.name!r} is {value}; it must be finite",

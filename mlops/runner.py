@@ -197,6 +197,10 @@ def _execute_stages(
                 record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
                               cell=exc.cell_index, error=f"{exc.ename}: {exc.evalue}")
                 raise _stage_error(stage, source, output, exc) from None
+            except BaseException as exc:  # a dead kernel, a timeout, Ctrl-C
+                record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
+                              error=f"{type(exc).__name__}: {exc}")
+                raise
             finally:
                 _stop_kernel(kernels[i])
                 if output.is_file():
@@ -217,8 +221,7 @@ def _stage_error(stage: str, source: Path, output: Path, exc: Any) -> MLOpsError
         message = f"{prefix}: {exc.ename}: {exc.evalue} (executed notebook: {output})"
     else:
         message = f"{prefix}: {exc.evalue}"
-    err = cls(message, notebook=str(source), cell=exc.cell_index, stage=stage)
-    return err
+    return cls(message, notebook=str(source), cell=exc.cell_index, stage=stage)
 
 
 def _start_kernel(cwd: Path) -> Any:

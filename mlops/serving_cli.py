@@ -10,6 +10,7 @@ from mlops import deployment
 from mlops.config import Params
 from mlops.data import read_csv
 from mlops.exceptions import DataError
+from mlops.registry import parse_version
 
 __all__ = ["cmd_deploy", "cmd_feedback", "cmd_live_data", "cmd_monitor", "cmd_simulate"]
 
@@ -26,11 +27,17 @@ def cmd_deploy(params: Params, action: str, *, version: str | None, strategy: st
     reg, name, now = _registry(params), model or params.model.name, time.time()
     if action == "start":
         if version is None:  # what `mlops run` registered last: the candidate alias
-            version = str(reg.aliases(name).get("candidate") or "")
-            if not version:
-                print(f"{name}: no candidate to release; production stays as it is")
+            aliases = reg.aliases(name)
+            candidate = aliases.get("candidate")
+            last, _ = deployment.read_deployment(reg, name)
+            # Release a candidate once: not when it is production already, nor again after
+            # its release ended (promoted, aborted or rolled back). CD runs on every push.
+            if candidate is None or candidate == aliases.get("production") or (
+                    last is not None and last.candidate == candidate):
+                print(f"{name}: no new candidate to release; production stays as it is")
                 return 0
-        dep = deployment.start(reg, name, params.deployment, candidate=int(version.lstrip("v")),
+            version = str(candidate)
+        dep = deployment.start(reg, name, params.deployment, candidate=parse_version(version),
                                strategy=strategy, now=now, reason=reason or "")
     elif action == "switch":
         dep = deployment.switch(reg, name, now=now, reason=reason or "")

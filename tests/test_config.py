@@ -98,3 +98,12 @@ def test_to_dict_round_trips(tmp_path):
     path.write_text(yaml.safe_dump(to_dict(params)))
     again = load_params(path)
     assert to_dict(again) == to_dict(params)
+
+
+def test_unquoted_off_in_yaml_means_off(tmp_path):
+    """YAML 1.1 reads `off` as False; a severity of off must still mean off."""
+    params = load_params(PARAMS, ["validation.severity.drift=off"])
+    assert params.validation.severity["drift"] == "off"
+    path = write_params(tmp_path, lambda raw: None)
+    path.write_text(path.read_text().replace("constant: warning", "constant: off"))
+    assert load_params(path).validation.severity["constant"] == "off"

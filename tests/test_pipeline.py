@@ -14,7 +14,7 @@ import pytest
 
 from mlops.config import load_params
 from mlops.data import read_csv
-from mlops.exceptions import ConfigError, DataError
+from mlops.exceptions import ConfigError, DataError, DataValidationError
 from mlops.lineage import file_sha256
 from mlops.modelio import load_model
 from mlops.runner import NOTEBOOKS_DIR, STAGES, run_pipeline
@@ -62,8 +62,7 @@ def test_same_data_params_and_seed_give_identical_results(two_runs):
     first, second = two_runs
     assert first.run_id != second.run_id
     for name in ("training.json", "evaluation.json", "validation.json"):
-        if (first.run_dir / name).exists():
-            assert (first.run_dir / name).read_bytes() == (second.run_dir / name).read_bytes(), name
+        assert (first.run_dir / name).read_bytes() == (second.run_dir / name).read_bytes(), name
     frame = read_csv(ROOT / "data" / "german.csv").drop(columns="risk")
     a = load_model(first.run_dir / "model.skops").predict_proba(frame)
     b = load_model(second.run_dir / "model.skops").predict_proba(frame)
@@ -81,6 +80,23 @@ def test_failing_stage_names_notebook_and_cell_and_marks_run_failed(tmp_path):
     assert manifest["stages"]["validate"]["status"] == "failed"
     assert "train" not in manifest["stages"]
     assert not (run_dir / "model.skops").exists()
+
+
+@pytest.mark.parametrize(("column", "value", "rule"), [
+    ("duration", "abc", "dtype"),  # text in a numeric column
+    ("risk", "", "missing"),  # a row without its label
+])
+def test_bad_data_fails_the_validation_gate_before_the_split(tmp_path, column, value, rule):
+    frame = read_csv(ROOT / "data" / "german.csv").astype({column: object})
+    frame.loc[3, column] = value
+    bad = tmp_path / "bad.csv"
+    frame.to_csv(bad, index=False)
+    with pytest.raises(DataValidationError) as info:
+        run(tmp_path, [f"data.path={bad}"])
+    assert "01_validate_data.ipynb" in str(info.value) and column in str(info.value)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    checks = json.loads((run_dir / "validation.json").read_text())["checks"]
+    assert any(c["column"] == column and not c["passed"] for c in checks), rule
 
 
 def test_unknown_notebook_parameter_is_an_error(tmp_path):

@@ -168,6 +168,20 @@ def test_rollback_walks_back_through_the_ledger(reg, registry_model_dir):
         (None, 1), (1, 2), (2, 3), (3, 2), (2, 1)]
 
 
+def test_rollback_with_expected_is_a_compare_and_swap(reg, registry_model_dir):
+    for _ in range(3):
+        _register(reg, registry_model_dir)
+    reg.promote("credit-risk", 1, "production", expected=None, reason="r")
+    reg.promote("credit-risk", 2, "production", expected=1, reason="r")
+    decided_on = 2  # a monitor judged v2 ...
+    reg.promote("credit-risk", 3, "production", expected=2, reason="r")  # ... v3 came first
+    with pytest.raises(ConflictError):
+        reg.rollback("credit-risk", reason="v2 is bad", expected=decided_on)
+    assert reg.aliases("credit-risk")["production"] == 3
+    back = reg.rollback("credit-risk", reason="v3 is bad", expected=3)
+    assert (back.from_version, back.to_version) == (3, 2)
+
+
 def test_latest_validated(reg, registry_model_dir):
     assert reg.latest_validated("credit-risk") is None
     _register(reg, registry_model_dir)

@@ -59,6 +59,7 @@ def test_predict_scores_with_production_and_logs_the_row(router, rows, serving_r
     (lambda r: r.update(sex=3), "type", "expected a string"),
     (lambda r: r.update(sex="robot"), "unknown_category", "never seen in training"),
     (lambda r: r.update(duration=None), "null", "is null"),
+    (lambda r: r.update(age=10**400), "type", "int64 range"),
 ])
 def test_bad_request_is_refused_clearly_and_logged(router, rows, change, rule, words):
     row = dict(rows[0])

@@ -65,3 +65,23 @@ def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
     assert merged["risk"].tail(2).tolist() == [0, 1]
     assert merged.drop(columns="risk").tail(2).reset_index(drop=True).equals(
         data.drop(columns="risk").head(2).reset_index(drop=True))
+
+
+def test_deploy_start_releases_each_candidate_once(tmp_path, registry_model_dir, capsys):
+    from mlops.deployment import read_deployment
+    from mlops.registry.local import LocalRegistry
+
+    reg = LocalRegistry(tmp_path / "registry")
+    for _ in range(2):  # v1 becomes production, v2 candidate, as after two `mlops run`
+        reg.publish("credit-risk", registry_model_dir / "model.skops",
+                    metadata={"gates_passed": True})
+    cli = ["--set", f"registry.path={tmp_path / 'registry'}"]
+    assert main(["deploy", "start", *cli]) == 0
+    dep, _ = read_deployment(reg, "credit-risk")
+    assert (dep.strategy, dep.candidate) == ("canary", 2)
+    assert main(["deploy", "abort", *cli]) == 0
+    capsys.readouterr()
+    # CD runs on every push: an aborted (or rolled-back) candidate is not released again.
+    assert main(["deploy", "start", *cli]) == 0
+    assert "no new candidate" in capsys.readouterr().out
+    assert read_deployment(reg, "credit-risk")[0].status == "aborted"

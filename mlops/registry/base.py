@@ -266,14 +266,22 @@ class Registry(ABC):
     def rollback(
         self, name: str, *, alias: str = PROTECTED_ALIAS, actor: str | None = None,
         reason: str, evidence: Mapping[str, Any] | None = None,
+        expected: int | None = None,
     ) -> LedgerEntry:
-        """Move ``alias`` back to the version it held before the current one."""
+        """Move ``alias`` back to the version it held before the current one.
+
+        With ``expected``, a compare-and-swap: the rollback happens only if ``alias`` still
+        points at that version, so a decision taken on v5 never rolls back a newer v6.
+        """
         validate_name(name)
         alias = self._check_alias(name, alias)
+        expected = None if expected is None else parse_version(expected)
 
         def make(refs: Refs) -> dict[str, Any]:
             stack = refs.stacks.get(alias, [])
             current = refs.aliases.get(alias)
+            if expected is not None:
+                self._check_expected(name, alias, current, expected)
             if current is None or len(stack) < 2:
                 now = f"v{current}" if current else "unset"
                 raise NotFoundError(
