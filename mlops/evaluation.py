@@ -36,6 +36,7 @@ from mlops.exceptions import ConfigError, DataError, GateFailedError
 from mlops.fairness import FAIRNESS_METRICS, group_fairness, sensitive_groups
 
 __all__ = [
+    "check_config",
     "DECIMALS",
     "CI_LEVEL",
     "HEADLINE_METRICS",
@@ -244,7 +245,7 @@ def evaluate(model: Any, frame: pd.DataFrame, params: Params, *,
     ``frame`` is the held-out split with the target column. Returns the JSON-ready result;
     ``result["gates"]`` holds the verdicts and ``result["passed"]`` is True when all pass.
     """
-    _check_config(params)
+    check_config(params)
     pred = predict(model, frame, params)
     features = model_inputs(model, frame, params.data.target)
     result: dict[str, Any] = {
@@ -419,9 +420,12 @@ def _weighted_f1(weights: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarra
 def _weighted_auc(weights: np.ndarray, y: np.ndarray, score: np.ndarray) -> np.ndarray:
     """ROC-AUC per weight row: weighted share of (positive, negative) pairs ranked right,
     ties counting one half."""
+    from scipy import sparse
+
     unique, inverse = np.unique(score, return_inverse=True)
-    by_score = np.zeros((len(score), len(unique)))
-    by_score[np.arange(len(score)), inverse] = 1.0
+    n = len(score)
+    # Sparse: a dense rows x distinct-scores matrix grows with the square of the rows.
+    by_score = sparse.csr_array((np.ones(n), (np.arange(n), inverse)), shape=(n, len(unique)))
     pos = (weights * y) @ by_score
     neg = (weights * (1 - y)) @ by_score
     neg_below = np.cumsum(neg, axis=1) - neg
@@ -465,7 +469,7 @@ def _parse_gate(name: str, params: Params) -> tuple[str, str]:
     return direction, metric
 
 
-def _check_config(params: Params) -> None:
+def check_config(params: Params) -> None:
     """Fail before any work when a gate or behavioural spec in params is malformed."""
     for name in params.evaluation.gates:
         _parse_gate(name, params)

@@ -114,6 +114,7 @@ def run_pipeline(
     say(f"run {run_id} -> {run_dir}")
     started = time.perf_counter()
     try:
+        _preflight(params)
         if register and not force:
             from mlops.release import find_by_fingerprint
 
@@ -143,6 +144,18 @@ def run_pipeline(
     write_json_atomic(manifest, manifest_path)
     say(f"run {run_id} succeeded in {manifest['seconds']:.1f} s")
     return RunResult(run_id, run_dir, "succeeded", manifest)
+
+
+def _preflight(params: Params) -> None:
+    """Fail at once on settings that would otherwise fail stages later, after real work."""
+    from mlops.evaluation import check_config
+    from mlops.validation import severity_of
+
+    if not 0 < params.data.test_size < 1:
+        raise ConfigError(f"data.test_size is {params.data.test_size}; expected a share "
+                          "between 0 and 1", key="data.test_size")
+    severity_of(params.validation, "schema")  # checks every severity key
+    check_config(params)
 
 
 def _check_notebooks(notebooks_dir: Path, stages: Sequence[tuple[str, str]]) -> None:

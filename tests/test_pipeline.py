@@ -111,6 +111,18 @@ def test_unknown_notebook_parameter_is_an_error(tmp_path):
         run(tmp_path, notebooks_dir=notebooks)
 
 
+@pytest.mark.parametrize(("override", "key"), [
+    ("data.test_size=1.5", "data.test_size"),
+    ("evaluation.gates.min_acuracy=0.7", "min_acuracy"),
+    ("validation.severity.drfit=warning", "validation.severity.drfit"),
+])
+def test_bad_settings_fail_before_any_stage_runs(tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key):
+        run(tmp_path, [override])
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run_dir / "manifest.json").read_text())["stages"] == {}
+
+
 def test_cli_exit_code_and_message(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "mlops.cli", "run", "--params", str(PARAMS), "--no-register",
