@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.exceptions import ConfigError
+from mlops.schema import is_number
 
 __all__ = ["invariance_check", "directional_check", "check_directional_spec", "run_behaviour"]
 
@@ -86,7 +87,7 @@ def check_directional_spec(column: str, spec: Mapping[str, Any]) -> tuple[float,
 
 
 def _variants(values: pd.Series, *, seed: int) -> list[np.ndarray]:
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+    if is_number(values):
         return [np.random.default_rng(seed).permutation(values.to_numpy())]
     categories = sorted(values.dropna().unique(), key=str)
     return [np.full(len(values), category, dtype=object) for category in categories]

@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mlops.schema import is_number
+
 __all__ = [
     "NumericProfile",
     "CategoricalProfile",
@@ -282,8 +284,7 @@ def detect_drift(
     """
     if numeric is None or categorical is None:
         shared = [c for c in reference.columns if c in current.columns]
-        auto_num = [c for c in shared if pd.api.types.is_numeric_dtype(reference[c])
-                    and not pd.api.types.is_bool_dtype(reference[c])]
+        auto_num = [c for c in shared if is_number(reference[c])]
         numeric = auto_num if numeric is None else numeric
         categorical = ([c for c in shared if c not in auto_num]
                        if categorical is None else categorical)

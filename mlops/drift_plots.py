@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlops.drift import DriftResult
+from mlops.schema import is_number
 
 __all__ = ["plot_drift"]
 
@@ -70,7 +71,7 @@ def plot_drift(
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, column in zip(axes, columns, strict=False):
         ref, cur = reference[column], current[column]
-        numeric = (pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref))
+        numeric = is_number(ref)
         (_numeric if numeric else _categorical)(ax, ref, cur)
         title = column
         if column in stats:

@@ -25,6 +25,7 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score
 
 from mlops.exceptions import DataError
+from mlops.schema import is_number
 
 __all__ = ["FAIRNESS_METRICS", "AGE_COLUMN", "sensitive_groups", "group_fairness"]
 
@@ -59,8 +60,7 @@ def sensitive_groups(
                 "params.yaml or remove it", column=column, rule="sensitive_feature",
             )
         values = frame[column]
-        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
-            values)
+        numeric = is_number(values)
         if numeric and column == AGE_COLUMN and len(age_bins) >= 2:
             bands = pd.cut(values, bins=list(age_bins), right=False)
         elif numeric and values.nunique() > _MAX_RAW_GROUPS:

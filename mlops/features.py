@@ -8,13 +8,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mlops.schema import is_number
+
 __all__ = ["split_columns", "build_preprocessor"]
 
 
 def split_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
     """Names of the numeric and of the categorical (everything else) columns, in order."""
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
-               and not pd.api.types.is_bool_dtype(frame[c])]
+    numeric = [c for c in frame.columns if is_number(frame[c])]
     categorical = [c for c in frame.columns if c not in numeric]
     return numeric, categorical
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.exceptions import RequestError
-from mlops.schema import ColumnSchema, Schema
+from mlops.schema import ColumnSchema, Schema, is_number
 
 __all__ = ["RequestValidator"]
 
@@ -135,7 +135,7 @@ class RequestValidator:
                 raise RequestError(f"column {spec.name!r} has nulls in rows "
                                    f"{list(frame.index[nulls][:5])}", column=spec.name,
                                    rule="null")
-            is_num = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+            is_num = is_number(col)
             if spec.numeric and not is_num:
                 raise RequestError(f"column {spec.name!r} has dtype {col.dtype}; expected "
                                    "numbers", column=spec.name, rule="type")

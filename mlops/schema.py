@@ -19,6 +19,7 @@ import yaml
 from mlops.exceptions import DataError
 
 __all__ = [
+    "is_number",
     "SCHEMA_VERSION",
     "ColumnSchema",
     "Schema",
@@ -101,6 +102,11 @@ class Schema:
             "serving_columns": list(self.serving_columns),
             "columns": {c.name: c.to_dict() for c in self.columns},
         }
+
+
+def is_number(series: pd.Series) -> bool:
+    """True for numeric columns; booleans count as categories, not numbers."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _kind(series: pd.Series) -> str:

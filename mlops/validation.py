@@ -20,7 +20,7 @@ import pandas as pd
 from mlops.config import ValidationConfig
 from mlops.drift import DriftResult, detect_drift, label_drift
 from mlops.exceptions import ConfigError, DataError, DataValidationError
-from mlops.schema import ColumnSchema, Schema
+from mlops.schema import ColumnSchema, Schema, is_number
 
 __all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate", "check_drift",
            "severity_of"]
@@ -197,7 +197,7 @@ class _Checker:
             self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, True,
                      f"column {spec.name!r} is {spec.kind}")
             return
-        if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        if not is_number(series):
             converted = pd.to_numeric(series, errors="coerce")
             bad = series[converted.isna() & series.notna()]
             self.bad_dtype.add(spec.name)
