@@ -48,7 +48,7 @@ format: $(STAMP) ## Fix lint where it can and strip notebook outputs
 	$(BIN)/nbstripout --keep-id --keep-count notebooks/*.ipynb
 
 notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nbval checks
-	$(BIN)/python -m mlops.notebooks notebooks/0*.ipynb
+	$(BIN)/python -m mlops.pipeline.notebooks notebooks/0*.ipynb
 
 bench: $(STAMP) ## Benchmarks against their peers; prints ratios
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,7 +1,7 @@
 """Streamlit app: try the serving model, compare versions, operate releases.
 
-Layout and session state only; each screen is drawn by ``mlops.app_public`` or
-``mlops.app_operator`` and every decision comes from ``mlops``. Run it with ``make app``.
+Layout and session state only; each screen is drawn by ``mlops.app.public`` or
+``mlops.app.operator`` and every decision comes from ``mlops``. Run it with ``make app``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from mlops import appstate
-from mlops.app_context import AppContext, context_key
-from mlops.app_operator import render_operator
-from mlops.app_public import render_batch, render_model_card, render_predict
+from mlops.app import state as appstate
+from mlops.app.context import AppContext, context_key
+from mlops.app.operator import render_operator
+from mlops.app.public import render_batch, render_model_card, render_predict
 
 APP_DIR = Path(__file__).resolve().parent
 SERVING = "serving"  # version-selector value meaning "whatever production serves now"

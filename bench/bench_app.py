@@ -37,11 +37,11 @@ BUDGET = {"cold_start_s": 5.0, "version_switch_s": 1.0}
 def build_registry(folder: Path) -> Path:
     """Two registered versions of the credit model (v2 in production)."""
     sys.path.insert(0, str(ROOT))
-    from mlops.config import load_params
-    from mlops.data import read_csv, split
-    from mlops.modelio import save_model
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv, split
+    from mlops.core.modelio import save_model
     from mlops.registry import open_registry
-    from mlops.training import train
+    from mlops.stages.training import train
 
     params = load_params(ROOT / "params.yaml")
     frame = read_csv(params.resolve(params.data.path))

@@ -1,10 +1,10 @@
 """Benchmark: mlops drift detection next to Evidently's default DataDriftPreset.
 
-Same data file, same machine, same run. Data: ``mlops.synthetic.drift_frame``, 20 columns
+Same data file, same machine, same run. Data: ``mlops.stages.synthetic.drift_frame``, 20 columns
 (14 numeric, 6 categorical), reference and current batch of ``--rows`` rows each; the
-current batch carries five planted shifts (``mlops.synthetic.PLANTED``).
+current batch carries five planted shifts (``mlops.stages.synthetic.PLANTED``).
 
-- speed: ``mlops.drift.detect_drift`` on 1M x 20 (data loading excluded; median of
+- speed: ``mlops.stages.drift.detect_drift`` on 1M x 20 (data loading excluded; median of
   ``--reps``), next to a plain scipy baseline (exact ``ks_2samp`` + ``chi2_contingency``
   per column) and Evidently 0.7 ``Report([DataDriftPreset()])`` on the same parquet files in
   ``bench/.venv-evidently`` (a subprocess: Evidently needs pandas<3; create the venv with
@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from mlops.drift import detect_drift  # noqa: E402
-from mlops.synthetic import PLANTED, drift_frame  # noqa: E402
+from mlops.stages.drift import detect_drift  # noqa: E402
+from mlops.stages.synthetic import PLANTED, drift_frame  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 EVIDENTLY_VENV = ROOT / "bench" / ".venv-evidently"

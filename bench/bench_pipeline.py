@@ -31,7 +31,7 @@ PARAMS = ROOT / "params.yaml"
 
 def stage_sources(run_dir: Path, run_id: str) -> list[str]:
     """Each stage notebook's code with the runner's parameters injected after its own."""
-    from mlops.runner import STAGES
+    from mlops.pipeline.runner import STAGES
 
     injected = (f"params_path = {str(PARAMS)!r}\noverrides = []\n"
                 f"run_dir = {str(run_dir)!r}\nrun_id = {run_id!r}\n")

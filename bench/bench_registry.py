@@ -39,7 +39,7 @@ QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
 LOCAL_LOAD = """
 import json, sys
 import pandas as pd
-from mlops.config import RegistryConfig
+from mlops.core.config import RegistryConfig
 from mlops.registry import open_registry
 cfg = RegistryConfig(backend="local", path=sys.argv[1], hub_repo_id="", aliases=("production",))
 model = open_registry(cfg).load_model("credit-risk", "production")
@@ -127,10 +127,10 @@ def prepare(work: Path) -> tuple[Path, Path, list[str]]:
     """Train the params.yaml model; return the skops file, a one-row JSON, trusted types."""
     import skops.io as sio
 
-    from mlops.config import load_params
-    from mlops.data import read_csv
-    from mlops.modelio import save_model
-    from mlops.training import train
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv
+    from mlops.core.modelio import save_model
+    from mlops.stages.training import train
 
     params = load_params(ROOT / "params.yaml")
     frame = read_csv(params.resolve(params.data.path))

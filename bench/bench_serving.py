@@ -32,14 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mlops import deployment  # noqa: E402
-from mlops.config import load_params  # noqa: E402
-from mlops.data import read_csv, split  # noqa: E402
-from mlops.modelio import save_model  # noqa: E402
-from mlops.predlog import PredictionLog  # noqa: E402
+from mlops.core.config import load_params  # noqa: E402
+from mlops.core.data import read_csv, split  # noqa: E402
+from mlops.core.modelio import save_model  # noqa: E402
+from mlops.core.schema import load_schema  # noqa: E402
 from mlops.registry.local import LocalRegistry  # noqa: E402
-from mlops.schema import load_schema  # noqa: E402
-from mlops.serving import Router  # noqa: E402
-from mlops.training import train  # noqa: E402
+from mlops.serving.predlog import PredictionLog  # noqa: E402
+from mlops.serving.router import Router  # noqa: E402
+from mlops.stages.training import train  # noqa: E402
 
 
 def p50(fn, n: int, pause: float = 0.0) -> float:

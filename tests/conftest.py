@@ -24,7 +24,7 @@ def registry_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from mlops.modelio import save_model
+    from mlops.core.modelio import save_model
 
     folder = tmp_path_factory.mktemp("registry-model")
     rng = np.random.default_rng(0)
@@ -56,13 +56,13 @@ def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import dataclasses
     import json
 
-    from mlops.config import load_params
-    from mlops.data import read_csv, split
-    from mlops.evaluation import classification_metrics, predict
-    from mlops.modelio import save_model
-    from mlops.plots import plot_roc
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv, split
+    from mlops.core.modelio import save_model
     from mlops.registry import open_registry
-    from mlops.training import train
+    from mlops.stages.evaluation import classification_metrics, predict
+    from mlops.stages.plots import plot_roc
+    from mlops.stages.training import train
 
     root = Path(__file__).resolve().parents[1]
     params = load_params(root / "params.yaml")
@@ -124,10 +124,10 @@ def serving_models(tmp_path_factory: pytest.TempPathFactory):
     """
     from types import SimpleNamespace
 
-    from mlops.config import load_params
-    from mlops.data import read_csv, split
-    from mlops.modelio import save_model
-    from mlops.training import train
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv, split
+    from mlops.core.modelio import save_model
+    from mlops.stages.training import train
 
     root = Path(__file__).resolve().parent.parent
     params = load_params(root / "params.yaml")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlops.exceptions import ConflictError  # noqa: E402
+from mlops.core.exceptions import ConflictError  # noqa: E402
 from mlops.registry.local import LocalRegistry  # noqa: E402
 
 GATES = [{"gate": "min_roc_auc", "value": 0.8, "threshold": 0.7, "passed": True}]

@@ -1,4 +1,4 @@
-"""The Streamlit app: its decisions (mlops.appstate) and every view through AppTest."""
+"""The Streamlit app: its decisions (mlops.app.state) and every view through AppTest."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mlops import appstate
-from mlops.app_context import AppContext
-from mlops.exceptions import AccessDeniedError, DataError
+from mlops.app import state as appstate
+from mlops.app.context import AppContext
+from mlops.core.exceptions import AccessDeniedError, DataError
+from mlops.core.schema import load_schema
 from mlops.registry import open_registry
-from mlops.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -29,7 +29,7 @@ def schema():
 
 
 def _registry(env: dict[str, str]):
-    from mlops.config import RegistryConfig
+    from mlops.core.config import RegistryConfig
 
     return open_registry(RegistryConfig("local", env["MLOPS_REGISTRY_PATH"], "",
                                         ("production", "candidate")))
@@ -338,7 +338,7 @@ def test_operator_monitoring_charts(app_env) -> None:
 
 
 def test_operator_canary_start_advance_abort_and_shadow(app_env) -> None:
-    from mlops.deployment import read_deployment
+    from mlops.serving.deployment import read_deployment
 
     registry = _registry(app_env)
     registry.rollback(NAME, actor="fixture", reason="make v2 a candidate again")  # prod v1
@@ -379,7 +379,7 @@ def test_operator_canary_start_advance_abort_and_shadow(app_env) -> None:
 def test_live_log_is_pushed_to_a_dataset_repo(app_env, hub_server, tmp_path) -> None:
     from huggingface_hub import HfApi
 
-    from mlops.app_push import snapshot_log, start_push
+    from mlops.space.logpush import snapshot_log, start_push
 
     ctx = AppContext.create(ROOT)
     row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame

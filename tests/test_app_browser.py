@@ -81,7 +81,7 @@ def test_predict_switch_version_and_roll_back_in_a_browser(app_server: str, app_
                                                            tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from mlops.config import RegistryConfig
+    from mlops.core.config import RegistryConfig
     from mlops.registry import open_registry
 
     with sync_playwright() as pw:

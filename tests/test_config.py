@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.config import load_params, parse_overrides, to_dict
-from mlops.exceptions import ConfigError
+from mlops.core.config import load_params, parse_overrides, to_dict
+from mlops.core.exceptions import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops.data import read_csv
-from mlops.exceptions import DataError
+from mlops.core.data import read_csv
+from mlops.core.exceptions import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = (ROOT / "data" / "german.csv").read_bytes()

@@ -7,11 +7,11 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from mlops import deployment
-from mlops.monitoring import auto_act, build_report, previous_production
-from mlops.predlog import PredictionLog
-from mlops.schema import load_schema
-from mlops.serving import Router
+from mlops.core.schema import load_schema
+from mlops.monitoring.monitor import auto_act, build_report, previous_production
+from mlops.serving import deployment
+from mlops.serving.predlog import PredictionLog
+from mlops.serving.router import Router
 
 
 class Clock:

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from mlops.drift import (
+from mlops.stages.drift import (
     compare,
     detect_drift,
     holm,
@@ -17,7 +17,7 @@ from mlops.drift import (
     profile_reference,
     psi,
 )
-from mlops.synthetic import PLANTED, drift_frame
+from mlops.stages.synthetic import PLANTED, drift_frame
 
 THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}
 
@@ -140,7 +140,7 @@ def test_label_drift():
 
 
 def test_plot_drift_has_one_panel_per_column():
-    from mlops.drift_plots import plot_drift
+    from mlops.stages.drift_plots import plot_drift
 
     reference = drift_frame(2_000, seed=0)
     current = drift_frame(2_000, seed=1, shifted=True)
@@ -156,8 +156,8 @@ def test_validation_modules_do_not_import_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys, mlops.validation, mlops.drift, mlops.schema, mlops.data, "
-            "mlops.feature_checks; print('matplotlib' in sys.modules)")
+    code = ("import sys, mlops.stages.validation, mlops.stages.drift, mlops.core.schema, "
+            "mlops.core.data, mlops.stages.feature_checks; print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"

@@ -19,12 +19,12 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mlops import evaluation as ev
-from mlops.behaviour import directional_check, invariance_check
-from mlops.config import Params, load_params
-from mlops.data import read_csv, split
-from mlops.exceptions import ConfigError, DataError, GateFailedError
-from mlops.training import train
+from mlops.core.config import Params, load_params
+from mlops.core.data import read_csv, split
+from mlops.core.exceptions import ConfigError, DataError, GateFailedError
+from mlops.stages import evaluation as ev
+from mlops.stages.behaviour import directional_check, invariance_check
+from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 # The bundled logistic regression misses the default fairness gates (see docs/evaluation.md),
@@ -352,7 +352,7 @@ def test_age_outside_bins_is_its_own_group(model, splits, params):
 
 
 def test_quartiles_for_other_numeric_features_and_age_always_banded():
-    from mlops.fairness import sensitive_groups
+    from mlops.stages.fairness import sensitive_groups
 
     frame = pd.DataFrame({"age": [20, 30, 30, 70], "income": range(4), "score": range(4)})
     few = sensitive_groups(frame, ["age", "income"], age_bins=[0, 25, 120])

@@ -11,11 +11,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from mlops.config import load_params
-from mlops.data import read_csv, split
-from mlops.feature_checks import check_features
-from mlops.training import train
-from mlops.validation import ValidationReport
+from mlops.core.config import load_params
+from mlops.core.data import read_csv, split
+from mlops.stages.feature_checks import check_features
+from mlops.stages.training import train
+from mlops.stages.validation import ValidationReport
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import load_params
-from mlops.fingerprint import inputs_fingerprint
+from mlops.core.config import load_params
+from mlops.pipeline.fingerprint import inputs_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("01_validate_data.ipynb", "02_train.ipynb")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops.config import load_params
-from mlops.data import read_csv, split
-from mlops.evaluation import evaluate, raise_on_failed_gates
-from mlops.exceptions import GateFailedError
-from mlops.reporting import write_outputs
-from mlops.training import train
+from mlops.core.config import load_params
+from mlops.core.data import read_csv, split
+from mlops.core.exceptions import GateFailedError
+from mlops.stages.evaluation import evaluate, raise_on_failed_gates
+from mlops.stages.reporting import write_outputs
+from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["evaluation.bootstrap_samples=50"]

@@ -12,12 +12,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from mlops.config import load_params
-from mlops.data import read_csv
-from mlops.exceptions import ConfigError, DataError, DataValidationError
-from mlops.lineage import file_sha256
-from mlops.modelio import load_model
-from mlops.runner import NOTEBOOKS_DIR, STAGES, run_pipeline
+from mlops.core.config import load_params
+from mlops.core.data import read_csv
+from mlops.core.exceptions import ConfigError, DataError, DataValidationError
+from mlops.core.lineage import file_sha256
+from mlops.core.modelio import load_model
+from mlops.pipeline.runner import NOTEBOOKS_DIR, STAGES, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -125,20 +125,20 @@ def test_bad_settings_fail_before_any_stage_runs(tmp_path, override, key):
 
 def test_cli_exit_code_and_message(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "mlops.cli", "run", "--params", str(PARAMS), "--no-register",
+        [sys.executable, "-m", "mlops.cli.main", "run", "--params", str(PARAMS), "--no-register",
          "--runs-dir", str(tmp_path), "--set", "data.path=missing.csv"],
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert done.returncode == DataError.exit_code
     assert "error: stage 'validate' failed in 01_validate_data.ipynb" in done.stderr
-    bad = subprocess.run([sys.executable, "-m", "mlops.cli", "run", "--params", str(PARAMS),
+    bad = subprocess.run([sys.executable, "-m", "mlops.cli.main", "run", "--params", str(PARAMS),
                           "--set", "model.estimator=svm"], capture_output=True, text=True)
     assert bad.returncode == ConfigError.exit_code
     assert "'model.estimator'" in bad.stderr
 
 
 def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):
-    from mlops.release import open_params_registry
+    from mlops.pipeline.handover import open_params_registry
 
     overrides = [f"registry.path={tmp_path / 'registry'}"]
     params = load_params(PARAMS, overrides)

@@ -13,7 +13,7 @@ import papermill
 import pytest
 import yaml
 
-from mlops.runner import NOTEBOOK_PARAMETERS, STAGES
+from mlops.pipeline.runner import NOTEBOOK_PARAMETERS, STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -115,7 +115,7 @@ def test_notebook_is_committed_without_outputs(path):
 
 
 def test_importing_mlops_is_cheap():
-    code = ("import sys, mlops, mlops.config, mlops.modelio;"
+    code = ("import sys, mlops, mlops.core.config, mlops.core.modelio;"
             "heavy = {'matplotlib', 'papermill', 'streamlit', 'huggingface_hub'};"
             "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.exceptions import ConflictError, IntegrityError, NotFoundError, RegistryError
+from mlops.core.exceptions import ConflictError, IntegrityError, NotFoundError, RegistryError
 from mlops.registry import LedgerEntry, ModelVersion, open_registry
 from mlops.registry.base import Refs, file_sha256
 from mlops.registry.local import LocalRegistry
@@ -74,7 +74,7 @@ def test_models_are_namespaced(reg, registry_model_dir):
 def test_load_model_verifies_and_predicts(reg, registry_model_dir):
     _register(reg, registry_model_dir)
     reg.promote("credit-risk", 1, "production", expected=None, reason="first")
-    from mlops.modelio import load_model
+    from mlops.core.modelio import load_model
 
     rows = [[0.0, 1.0, 2.0], [-3.0, 0.0, 0.0], [3.0, 0.0, 0.0]]
     original = load_model(registry_model_dir / "model.skops")
@@ -325,8 +325,8 @@ def test_lagging_snapshot_is_caught_up_from_the_ledger(tmp_path, registry_model_
 
 
 def test_open_registry_picks_backend_from_params_and_env(tmp_path, monkeypatch):
-    from mlops.config import RegistryConfig
-    from mlops.exceptions import ConfigError
+    from mlops.core.config import RegistryConfig
+    from mlops.core.exceptions import ConfigError
 
     cfg = RegistryConfig(backend="local", path="reg", hub_repo_id="", aliases=("production",))
     reg = open_registry(cfg, tmp_path)
@@ -432,7 +432,7 @@ def test_two_concurrent_promotes_with_the_same_expected_version(tmp_path, regist
 
 # ------------------------------------------------------------------------ CLI
 def test_cli_list_show_promote_rollback_history(tmp_path, registry_model_dir, capsys):
-    from mlops.cli import main
+    from mlops.cli.main import main
 
     root = tmp_path / "registry"
     reg = LocalRegistry(root)

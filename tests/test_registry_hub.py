@@ -35,7 +35,7 @@ from test_registry import (  # noqa: F401  (collected again with the Hub `reg` b
     test_versions_are_validated,
 )
 
-from mlops.exceptions import ConflictError, IntegrityError
+from mlops.core.exceptions import ConflictError, IntegrityError
 from mlops.registry.base import file_sha256
 
 pytest.importorskip("huggingface_hub")
@@ -161,7 +161,7 @@ def test_unrelated_commit_in_between_is_retried_not_refused(reg, registry_model_
 
 def test_open_registry_uses_the_hub_from_the_environment(hub_server, tmp_path, monkeypatch,
                                                          registry_model_dir):
-    from mlops.config import RegistryConfig
+    from mlops.core.config import RegistryConfig
     from mlops.registry import open_registry
     from mlops.registry.hub import HubRegistry
 

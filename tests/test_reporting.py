@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from mlops import evaluation as ev
-from mlops import plots
-from mlops.config import load_params
-from mlops.data import read_csv, split
-from mlops.reporting import build_model_card, render_report, write_model_card, write_report
-from mlops.training import train
+from mlops.core.config import load_params
+from mlops.core.data import read_csv, split
+from mlops.stages import evaluation as ev
+from mlops.stages import plots
+from mlops.stages.reporting import build_model_card, render_report, write_model_card, write_report
+from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATION = {"passed": False, "summary": "9 checks, 1 blocking failure",
@@ -90,7 +90,7 @@ def test_report_without_champion_or_validation(bundle):
 
 
 def test_report_takes_a_validation_report_dict(bundle):
-    from mlops.validation import CheckResult, ValidationReport
+    from mlops.stages.validation import CheckResult, ValidationReport
 
     _, _, _, result = bundle
     report = ValidationReport((

@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mlops.config import load_params
-from mlops.runner import NOTEBOOK_PARAMETERS, run_pipeline
+from mlops.core.config import load_params
+from mlops.pipeline.runner import NOTEBOOK_PARAMETERS, run_pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ROOT / "params.yaml"

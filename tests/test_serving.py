@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from mlops import deployment
-from mlops.exceptions import RequestError
-from mlops.predlog import PredictionLog, read_events, read_predictions
-from mlops.schema import load_schema
-from mlops.serving import Router, bucket
+from mlops.core.exceptions import RequestError
+from mlops.core.schema import load_schema
+from mlops.serving import deployment
+from mlops.serving.predlog import PredictionLog, read_events, read_predictions
+from mlops.serving.router import Router, bucket
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mlops.cli import main
-from mlops.predlog import PredictionLog, read_predictions
+from mlops.cli.main import main
+from mlops.serving.predlog import PredictionLog, read_predictions
 
 
 @pytest.mark.slow  # about 2,300 real predictions
@@ -41,8 +41,8 @@ def test_feedback_command_joins_labels(tmp_path):
 
 
 def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
-    from mlops.data import read_csv
-    from mlops.predlog import LogRecord
+    from mlops.core.data import read_csv
+    from mlops.serving.predlog import LogRecord
 
     data = read_csv("data/german.csv")
     rows = data.drop(columns="risk").head(3).to_dict("records")
@@ -68,8 +68,8 @@ def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
 
 
 def test_deploy_start_releases_each_candidate_once(tmp_path, registry_model_dir, capsys):
-    from mlops.deployment import read_deployment
     from mlops.registry.local import LocalRegistry
+    from mlops.serving.deployment import read_deployment
 
     reg = LocalRegistry(tmp_path / "registry")
     for _ in range(2):  # v1 becomes production, v2 candidate, as after two `mlops run`

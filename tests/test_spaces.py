@@ -16,10 +16,10 @@ import pytest
 import yaml
 from procs import free_port, stop
 
-from mlops.cli import main
-from mlops.config import load_params
-from mlops.exceptions import ConfigError, PublishError
-from mlops.spaces import build_space, read_lock, runtime_requirements
+from mlops.cli.main import main
+from mlops.core.config import load_params
+from mlops.core.exceptions import ConfigError, PublishError
+from mlops.space.bundle import build_space, read_lock, runtime_requirements
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_fakeSpaceTokenDoNotLeak0123456789"
@@ -76,7 +76,7 @@ def test_bundle_holds_app_pages_package_params_and_registry(project: Path,
     bundle = _build(project, tmp_path / "space", repo_id="acme/credit-models")
     files = set(bundle.files)
     assert {"README.md", "Dockerfile", "requirements.txt", "registry.json", "app.py",
-            "pages/1_monitor.py", "mlops/__init__.py", "mlops/spaces.py", "params.yaml",
+            "pages/1_monitor.py", "mlops/__init__.py", "mlops/space/bundle.py", "params.yaml",
             "data/german.csv", "data/schema.yaml"} <= files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert json.loads((bundle.folder / "registry.json").read_text()) == {
@@ -237,7 +237,7 @@ def test_push_without_token_fails_with_a_fix(project: Path, tmp_path: Path, hub,
 
 
 def test_push_refuses_a_folder_that_is_not_a_bundle(tmp_path: Path, monkeypatch) -> None:
-    from mlops.spaces import push_space
+    from mlops.space.bundle import push_space
 
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     with pytest.raises(ConfigError, match="run `mlops space build` first"):
@@ -265,7 +265,7 @@ def test_fetch_log_downloads_the_dataset_the_space_records(tmp_path: Path, hub, 
 
 def test_fetch_log_of_a_missing_dataset_names_the_variable(tmp_path: Path, hub,
                                                           monkeypatch) -> None:
-    from mlops.hub_logs import fetch_dataset
+    from mlops.space.logfetch import fetch_dataset
 
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     with pytest.raises(PublishError, match="HF_DATASET_REPO"):

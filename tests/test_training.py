@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from sklearn.preprocessing import FunctionTransformer
 
-from mlops.config import load_params
-from mlops.data import read_csv, split
-from mlops.exceptions import ConfigError, IntegrityError
-from mlops.modelio import load_model, save_model
-from mlops.training import ESTIMATORS, describe, train
+from mlops.core.config import load_params
+from mlops.core.data import read_csv, split
+from mlops.core.exceptions import ConfigError, IntegrityError
+from mlops.core.modelio import load_model, save_model
+from mlops.stages.training import ESTIMATORS, describe, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.cli import main
-from mlops.config import ValidationConfig
-from mlops.data import read_csv, split
-from mlops.exceptions import ConfigError, DataError, DataValidationError
-from mlops.schema import infer_schema, load_schema, save_schema, schema_to_yaml
-from mlops.validation import CHECKS, ValidationReport, check_drift, validate
+from mlops.cli.main import main
+from mlops.core.config import ValidationConfig
+from mlops.core.data import read_csv, split
+from mlops.core.exceptions import ConfigError, DataError, DataValidationError
+from mlops.core.schema import infer_schema, load_schema, save_schema, schema_to_yaml
+from mlops.stages.validation import CHECKS, ValidationReport, check_drift, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SEVERITY = {"schema": "blocking", "missing": "blocking", "constant": "warning",

@@ -102,7 +102,7 @@ def test_ci_runs_what_ci_run_runs() -> None:
 
 
 def test_mlops_commands_in_workflows_exist() -> None:
-    from mlops.cli import build_parser
+    from mlops.cli.main import build_parser
 
     parser = build_parser()
     pending = set()

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops.exceptions import ConfigError
+from mlops.core.exceptions import ConfigError
 from mlops.registry.base import (
     DEFAULT_ALIASES,
     LedgerEntry,
@@ -25,7 +25,7 @@ from mlops.registry.base import (
 )
 
 if TYPE_CHECKING:
-    from mlops.config import RegistryConfig
+    from mlops.core.config import RegistryConfig
 
 __all__ = [
     "DEFAULT_ALIASES",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops.exceptions import ConflictError, IntegrityError, NotFoundError, RegistryError
+from mlops.core.exceptions import ConflictError, IntegrityError, NotFoundError, RegistryError
 from mlops.registry.records import (
     DEFAULT_ALIASES,
     FORMAT,
@@ -190,7 +190,7 @@ class Registry(ABC):
 
     def load_model(self, name: str, version: int | str) -> Any:
         """The verified, safely loaded model of a version (hash and trusted types checked)."""
-        from mlops.modelio import load_model  # skops is imported only when a model is loaded
+        from mlops.core.modelio import load_model  # skops is imported only when a model is loaded
 
         mv = self.resolve(name, version)
         path = self._local_file(name, mv.version, mv.model_file, mv.sha256)

@@ -31,7 +31,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from mlops.exceptions import ConflictError, RegistryError
+from mlops.core.exceptions import ConflictError, RegistryError
 from mlops.registry.base import Registry
 from mlops.registry.records import (
     DEFAULT_ALIASES,

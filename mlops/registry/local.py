@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mlops.exceptions import IntegrityError, RegistryError
+from mlops.core.exceptions import IntegrityError, RegistryError
 from mlops.registry.base import Registry
 from mlops.registry.records import (
     DEFAULT_ALIASES,

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.exceptions import RegistryError
-from mlops.lineage import file_sha256
+from mlops.core.exceptions import RegistryError
+from mlops.core.lineage import file_sha256
 
 __all__ = [
     "DEFAULT_ALIASES",

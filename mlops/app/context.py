@@ -1,0 +1,191 @@
+"""The app's long-lived state: registry, schema, loaded models, prediction log, live push.
+
+One :class:`AppContext` lives per server process (the app caches it with
+``st.cache_resource``); it has no Streamlit in it, so tests drive it directly. Versions are
+immutable, so a loaded model is cached for good; aliases are re-read through a short TTL
+cache, so a promotion made anywhere shows up without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlops.app import state as appstate
+from mlops.core.exceptions import NotFoundError
+from mlops.core.schema import Schema, load_schema
+
+__all__ = ["ALIAS_TTL_SECONDS", "AppContext", "Prediction", "context_key"]
+
+ALIAS_TTL_SECONDS = 2.0  # how stale "what is serving" may be; one Hub round-trip per 2 s
+_ENV_KEYS = ("MLOPS_PARAMS", "MLOPS_REGISTRY_PATH", "MLOPS_REGISTRY_BACKEND",
+             "MLOPS_HUB_REPO_ID", "MLOPS_LOG_PATH", "MLOPS_DATASET_REPO")
+
+
+def context_key(env: Mapping[str, str] | None = None) -> str:
+    """Fingerprint of the settings that make a context; a change builds a new one."""
+    env = os.environ if env is None else env
+    return "|".join(f"{k}={env.get(k, '')}" for k in _ENV_KEYS)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions of one request: the scored rows, which version answered, the ids."""
+
+    frame: pd.DataFrame  # inputs + predicted_class + probability + version + request_id
+    version: int
+    routed: str  # "production", "canary" or "pinned" (a version chosen by the user)
+
+
+class AppContext:
+    """Everything the app needs that outlives one script run."""
+
+    def __init__(self, params: Any, registry: Any, schema: Schema, log_path: Path) -> None:
+        self.params = params
+        self.registry = registry
+        self.schema = schema
+        self.name: str = params.model.name
+        self.log_path = log_path
+        self._status = appstate.TTLCache(ALIAS_TTL_SECONDS)
+        self._models: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self._log: Any = None
+        self._router: Any = None
+        self.scheduler: Any = None  # huggingface_hub CommitScheduler when pushing live data
+
+    @classmethod
+    def create(cls, app_dir: str | Path, env: Mapping[str, str] | None = None) -> AppContext:
+        """Build the context from params and the environment (see ``docs/app.md``)."""
+        env = os.environ if env is None else env
+        params = appstate.load_app_params(app_dir, env)
+        registry = appstate.open_app_registry(params)
+        schema = load_schema(params.resolve(params.data.schema))
+        log_path = Path(env.get("MLOPS_LOG_PATH") or params.resolve(params.monitoring.log_path))
+        ctx = cls(params, registry, schema, log_path)
+        if env.get("MLOPS_DATASET_REPO"):
+            from mlops.space.logpush import start_push
+
+            ctx.scheduler = start_push(log_path, env["MLOPS_DATASET_REPO"])
+        return ctx
+
+    # ------------------------------------------------------------------ reading
+    def status(self, *, fresh: bool = False) -> appstate.ServingStatus:
+        """What is serving now (re-read at most every ``ALIAS_TTL_SECONDS``)."""
+        if fresh:
+            self._status.clear()
+        return self._status.get("status", lambda: appstate.serving_status(self.registry,
+                                                                          self.name))
+
+    def invalidate(self) -> None:
+        """Forget cached aliases and routing now (after the app itself changed them)."""
+        self._status.clear()
+        if self._router is not None:
+            self._router.refresh()
+
+    def model(self, version: int) -> Any:
+        """The loaded model of ``version`` (verified once, then kept: versions never change)."""
+        with self._lock:
+            if version not in self._models:
+                self._models[version] = self.registry.load_model(self.name, version)
+            return self._models[version]
+
+    def version_info(self, version: int) -> Any:
+        """The :class:`ModelVersion` record of ``version``."""
+        return self.registry.get(self.name, version)
+
+    # ------------------------------------------------------------------ predicting
+    @property
+    def log(self) -> Any:
+        """The prediction log (opened on first use, so a read-only visit creates nothing)."""
+        with self._lock:
+            return self._log_locked()
+
+    def _log_locked(self) -> Any:
+        if self._log is None:
+            from mlops.serving.predlog import PredictionLog
+
+            self._log = PredictionLog(self.log_path)
+        return self._log
+
+    @property
+    def router(self) -> Any:
+        """The serving router (canary, shadow, blue-green), built on first use.
+
+        Built lazily so that a first page view does not wait for a model load.
+        """
+        with self._lock:
+            if self._router is None:
+                from mlops.serving.router import Router
+
+                log = self._log_locked()
+                self._router = Router(self.registry, self.name, self.schema, log,
+                                      positive_class=self.params.data.positive_class,
+                                      refresh_seconds=ALIAS_TTL_SECONDS)
+            return self._router
+
+    def predict(self, frame: pd.DataFrame, *, version: int | None, session_key: str
+                ) -> Prediction:
+        """Score validated rows through the router, or with a pinned ``version``; log them.
+
+        ``session_key`` is the routing key, so a canary keeps one browser session on one
+        version. A pinned version (the read-only selector) bypasses routing but is logged
+        under its own version number like every other prediction.
+        """
+        from mlops.serving.router import batch_request_ids
+
+        if version is None:
+            if self.status().production is None:
+                raise NotFoundError(
+                    f"{self.name} has no production version yet; run `make pipeline` or "
+                    "promote a version in the operator view")
+            result = self.router.predict_batch(frame, routing_keys=[session_key] * len(frame))
+            ids = batch_request_ids(result.attrs["batch_id"], len(frame))
+            scored = frame.reset_index(drop=True).copy()
+            scored["predicted_class"] = result["prediction"].to_numpy()
+            scored["probability"] = result["proba"].to_numpy().round(4)
+            versions = result["version"].to_numpy()
+            production = self.router.status()["production"]
+            answered = int(versions[0])
+            routed = "production" if answered == production else "canary"
+        else:
+            model = self.model(version)
+            start = time.perf_counter()
+            scored = appstate.score_frame(model, frame.reset_index(drop=True),
+                                          positive_class=self.params.data.positive_class)
+            latency_ms = (time.perf_counter() - start) * 1000
+            batch_id = uuid.uuid4().hex[:16]
+            ids = batch_request_ids(batch_id, len(frame))
+            self.log.log_batch(
+                batch_id=batch_id, ts=time.time(), model=self.name,
+                versions=[version] * len(ids), frame=frame,
+                proba=scored["probability"].tolist(),
+                prediction=[int(v) for v in scored["predicted_class"]], latency_ms=latency_ms,
+            )
+            versions, answered, routed = [version] * len(ids), version, "pinned"
+        scored.insert(0, "request_id", ids)
+        scored["version"] = [int(v) for v in versions]
+        return Prediction(scored, answered, routed)
+
+    def record_feedback(self, request_id: str, label: int) -> None:
+        """Store the true outcome of a logged prediction (feeds live accuracy)."""
+        if label not in self.schema.labels and self.schema.labels:
+            raise ValueError(f"label {label!r} is not one of {list(self.schema.labels)}")
+        self.log.add_feedback({request_id: int(label)})
+        self.log.flush()
+
+    def close(self) -> None:
+        """Flush and stop the log writer and the push scheduler."""
+        if self._router is not None:
+            self._router.close()  # finishes shadow work, closes the log
+        elif self._log is not None:
+            self._log.close()
+        if self.scheduler is not None:
+            self.scheduler.stop()

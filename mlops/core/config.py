@@ -1,0 +1,273 @@
+"""Typed, frozen parameters loaded from ``params.yaml``: the single source of truth.
+
+``load_params`` reads the file, applies ``key.path=value`` overrides, and builds frozen
+dataclasses. Unknown keys, missing keys and wrong types fail at once with the key's
+dotted name. Secrets never live here: they come from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mlops.core.exceptions import ConfigError
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "ValidationConfig",
+    "EvaluationConfig",
+    "RegistryConfig",
+    "DeploymentConfig",
+    "MonitoringConfig",
+    "Params",
+    "load_params",
+    "parse_overrides",
+    "to_dict",
+]
+
+Severity = Literal["blocking", "warning", "off"]
+Estimator = Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and what it means."""
+
+    path: str
+    target: str
+    positive_class: int | str
+    sensitive_features: tuple[str, ...]
+    test_size: float
+    schema: str
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which estimator to train; ``hyperparameters`` holds one block per estimator."""
+
+    name: str
+    estimator: Estimator
+    hyperparameters: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Thresholds and severities of the data validation gate."""
+
+    severity: dict[str, Severity]
+    max_missing_share: float
+    max_unseen_category_share: float
+    max_duplicate_share: float
+    drift_alpha: float
+    drift_min_psi: float
+    drift_min_js: float
+    max_drifted_share: float
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Gate thresholds (``gates``), fairness and behavioural settings."""
+
+    gates: dict[str, float]
+    bootstrap_samples: int
+    age_bins: tuple[int, ...]
+    champion_tolerance: float
+    top_features: int
+    invariance: tuple[str, ...] = ()
+    directional: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """Where models are registered; ``backend`` is ``local`` or ``hub``."""
+
+    backend: Literal["local", "hub"]
+    path: str
+    hub_repo_id: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """How a new production candidate is released."""
+
+    strategy: Literal["direct", "blue_green", "canary", "shadow"]
+    canary_steps: tuple[int, ...]
+    min_samples_per_step: int
+    min_bake_seconds: float
+    shadow_sample_share: float
+    # Seconds a router trusts its cached deployment state before re-reading the registry.
+    refresh_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """Prediction log and automatic rollback rules."""
+
+    log_path: str
+    min_labelled: int
+    accuracy_floor: float
+    max_accuracy_drop: float
+    significance: float
+    max_error_rate: float
+    max_p99_latency_ms: float
+    cooldown_seconds: float
+    # Requests a version needs before the error-rate and latency rules judge it.
+    min_samples: int = 100
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything in ``params.yaml``."""
+
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    validation: ValidationConfig
+    evaluation: EvaluationConfig
+    registry: RegistryConfig
+    deployment: DeploymentConfig
+    monitoring: MonitoringConfig
+    # Folder of the params file: relative paths in it resolve against this, not the cwd.
+    root: str = field(default=".", metadata={"yaml": False})
+
+    def resolve(self, path: str | Path) -> Path:
+        """``path`` made absolute against the params file's folder."""
+        return (Path(self.root) / path).resolve()
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """Hyperparameters of the chosen estimator."""
+        return dict(self.model.hyperparameters.get(self.model.estimator, {}))
+
+
+def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ()) -> Params:
+    """Load ``path``, apply ``key.path=value`` overrides and return frozen :class:`Params`."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found", file=str(path)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}", file=str(path)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level", file=str(path))
+    for key, value in parse_overrides(overrides).items():
+        _set_dotted(raw, key, value, path)
+    try:
+        params = _build(Params, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}", file=str(path), **exc.fields) from None
+    return dataclasses.replace(params, root=str(path.resolve().parent))
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """Turn ``["model.estimator=random_forest", "seed=7"]`` into a dict; values are YAML."""
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key.path=value", key=item)
+        try:
+            result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from None
+    return result
+
+
+def to_dict(params: Params) -> dict[str, Any]:
+    """Plain, YAML/JSON-friendly dict of ``params`` (tuples become lists)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    data = plain(dataclasses.asdict(params))
+    data.pop("root")
+    return data
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, path: Path) -> None:
+    node = raw
+    *parents, leaf = key.split(".")
+    for i, part in enumerate(parents):
+        node = node.get(part)
+        if not isinstance(node, dict):
+            where = ".".join(parents[: i + 1])
+            raise ConfigError(f"override {key!r}: {where!r} is not a section of {path}", key=key)
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'top level'}: expected a mapping", key=prefix or None)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("yaml", True)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        name = f"{prefix}{unknown[0]}"
+        raise ConfigError(
+            f"unknown key {name!r} (known: {', '.join(sorted(fields))})", key=name
+        )
+    values = {}
+    for name, f in fields.items():
+        dotted = f"{prefix}{name}"
+        if name not in raw:
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            raise ConfigError(f"missing key {dotted!r}", key=dotted)
+        values[name] = _coerce(hints[name], raw[name], dotted)
+    return cls(**values)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value is False and "off" in args:  # YAML 1.1 reads an unquoted `off` as False
+            value = "off"
+        if value not in args:
+            raise ConfigError(f"{key!r} is {value!r}; expected one of {list(args)}", key=key)
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            try:
+                return _coerce(arg, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key!r} is {value!r}; expected {_describe(tp)}", key=key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key!r} is {value!r}; expected a list", key=key)
+        return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key!r} is {value!r}; expected a mapping", key=key)
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key!r} is {value!r}; expected {_describe(tp)}", key=key)
+
+
+def _describe(tp: Any) -> str:
+    args = typing.get_args(tp)
+    if args:
+        return " or ".join(_describe(a) for a in args)
+    return getattr(tp, "__name__", str(tp))

@@ -1,0 +1,147 @@
+"""Reading the data set, hashing it, and splitting it reproducibly."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from mlops.core.exceptions import DataError
+
+__all__ = ["read_csv", "split", "class_balance"]
+
+
+# Leading bytes of formats that are sometimes saved with a .csv name by mistake.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip-compressed; decompress it first (gunzip) or name it .csv.gz"),
+    (b"PK\x03\x04", "a zip archive (or an Excel .xlsx workbook); export it as CSV"),
+    (b"BZh", "bzip2-compressed; decompress it first"),
+    (b"\xfd7zXZ\x00", "xz-compressed; decompress it first"),
+    (b"PAR1", "a Parquet file; read it with pandas.read_parquet or export it as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel .xls workbook; export it as CSV"),
+    (b"\x89PNG", "a PNG image, not a CSV file"),
+    (b"%PDF", "a PDF document, not a CSV file"),
+    (b"\xff\xfe", "UTF-16 encoded; re-save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 encoded; re-save it as UTF-8"),
+)
+_DELIMITERS = (";", "\t", "|")
+
+
+def _fail(path: Path, message: str, rule: str, column: str | None = None) -> DataError:
+    return DataError(f"{path}: {message}", file=str(path), rule=rule, column=column)
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    """UTF-8 text of ``raw`` (a UTF-8 BOM is accepted and dropped)."""
+    for magic, what in _MAGIC:
+        if raw.startswith(magic):
+            raise _fail(path, f"is {what}", "encoding" if "UTF-16" in what else "format")
+    if b"\x00" in raw[:65536]:
+        raise _fail(path, "is a binary file (it contains NUL bytes), not UTF-8 CSV text",
+                    "format")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _fail(
+            path, f"is not UTF-8 text: byte 0x{raw[exc.start]:02x} on line {line} cannot be "
+            "decoded; re-save it as UTF-8 (for example `iconv -f latin1 -t utf-8`)",
+            "encoding",
+        ) from None
+
+
+def _check_structure(path: Path, text: str) -> None:
+    """Header and row shape, checked with the csv module so line numbers are exact."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    try:
+        header = next((row for row in reader if row), None)
+        if header is None:
+            raise _fail(path, "has no header row (only blank lines)", "non_empty")
+        header_line = reader.line_num
+        names = [name.strip() for name in header]
+        if text.lstrip()[:1] in ("{", "[", "<"):
+            raise _fail(path, "looks like JSON or HTML, not CSV", "format")
+        if len(names) == 1:
+            found = [d for d in _DELIMITERS if d in header[0]]
+            if found:
+                shown = "tab" if found[0] == "\t" else repr(found[0])
+                raise _fail(path, f"the header is one column {header[0]!r}: the file is "
+                            f"separated by {shown}, not commas; re-save it comma-separated",
+                            "delimiter")
+        for i, name in enumerate(names):
+            if not name:
+                raise _fail(path, f"column {i + 1} of the header has no name (was the "
+                            "index written? use index=False)", "column_names")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise _fail(path, f"duplicate column name(s) {dupes} in the header; give each "
+                        "column a unique name", "unique_columns", column=dupes[0])
+        rows = 0
+        for row in reader:
+            if not row:
+                continue  # pandas skips blank lines too
+            if len(row) != len(header):
+                raise _fail(path, f"line {reader.line_num} has {len(row)} fields but the "
+                            f"header (line {header_line}) has {len(header)}; fix the row or "
+                            "quote values that contain commas", "ragged_rows")
+            rows += 1
+    except csv.Error as exc:
+        raise _fail(path, f"is not valid CSV near line {reader.line_num}: {exc} (check "
+                    "quotes)", "quoting") from None
+    if rows == 0:
+        raise _fail(path, f"has a header ({len(header)} columns) but no data rows",
+                    "non_empty")
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """Read a comma-separated UTF-8 file with a header row.
+
+    Raises :class:`DataError` naming the file and the rule broken (``exists``,
+    ``is_file``, ``non_empty``, ``format``, ``encoding``, ``delimiter``, ``column_names``,
+    ``unique_columns``, ``ragged_rows``, ``quoting``) and how to fix it. A UTF-8 byte-order
+    mark is accepted and dropped.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a CSV file", "is_file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise _fail(path, "no such file", "exists") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot be read: {exc.strerror}", "readable") from None
+    if not raw.strip():
+        raise _fail(path, "is empty", "non_empty")
+    text = _decode(path, raw)
+    if not text.strip():
+        raise _fail(path, "is empty", "non_empty")
+    _check_structure(path, text)
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise _fail(path, f"cannot be read as CSV: {exc}", "format") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def split(
+    frame: pd.DataFrame, target: str, *, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified train/test split; the same frame, size and seed give the same rows."""
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is missing", column=target, rule="target")
+    train, test = train_test_split(
+        frame, test_size=test_size, random_state=seed, stratify=frame[target]
+    )
+    return train.sort_index(), test.sort_index()
+
+
+def class_balance(parts: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
+    """Share of each target class in each named part (columns), rounded for display."""
+    return pd.DataFrame(
+        {name: part[target].value_counts(normalize=True).sort_index()
+         for name, part in parts.items()}
+    ).round(3)

@@ -1,0 +1,252 @@
+"""The data schema: inferred from reference data, stored as readable, versioned YAML.
+
+The schema changes only when someone runs ``mlops schema infer`` on purpose, so a change
+shows up as a diff in review. Output is deterministic (sorted categories, no timestamps)
+so the same data always writes the same file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlops.core.exceptions import DataError
+
+__all__ = [
+    "is_number",
+    "SCHEMA_VERSION",
+    "ColumnSchema",
+    "Schema",
+    "infer_schema",
+    "schema_to_yaml",
+    "save_schema",
+    "load_schema",
+]
+
+SCHEMA_VERSION = 1
+MAX_CATEGORIES = 1000  # beyond this a text column is free text: no category list is kept
+KINDS = ("int", "float", "bool", "category")
+
+
+@dataclass(frozen=True)
+class ColumnSchema:
+    """What one column must look like."""
+
+    name: str
+    kind: str  # one of KINDS; "category" means text / categorical
+    nullable: bool
+    min: float | None = None  # numeric columns only
+    max: float | None = None
+    categories: tuple[str, ...] | None = None  # category columns only; None = not checked
+
+    @property
+    def numeric(self) -> bool:
+        """True for int and float columns."""
+        return self.kind in ("int", "float")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict without empty fields."""
+        out: dict[str, Any] = {"kind": self.kind, "nullable": self.nullable}
+        if self.numeric:
+            out["min"], out["max"] = self.min, self.max
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        return out
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Columns in order, the target, its label set, and the columns present at serving."""
+
+    columns: tuple[ColumnSchema, ...]
+    target: str | None
+    labels: tuple[Any, ...] = ()
+    serving_columns: tuple[str, ...] = ()
+    version: int = SCHEMA_VERSION
+    source: str = ""
+    rows: int = 0
+    by_name: dict[str, ColumnSchema] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {c.name: c for c in self.columns})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Column names in order."""
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        """Names of numeric columns."""
+        return tuple(c.name for c in self.columns if c.numeric)
+
+    @property
+    def categorical(self) -> tuple[str, ...]:
+        """Names of category and bool columns."""
+        return tuple(c.name for c in self.columns if not c.numeric)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, the shape of the YAML file."""
+        return {
+            "version": self.version,
+            "source": self.source,
+            "rows": self.rows,
+            "target": self.target,
+            "labels": list(self.labels),
+            "serving_columns": list(self.serving_columns),
+            "columns": {c.name: c.to_dict() for c in self.columns},
+        }
+
+
+def is_number(series: pd.Series) -> bool:
+    """True for numeric columns; booleans count as categories, not numbers."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def _kind(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        # Integers with missing values are read as floats; keep them int if they are.
+        values = series.dropna()
+        if len(values) and bool((values == values.round()).all()):
+            return "int"
+        return "float"
+    return "category"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalar -> Python scalar, so YAML stays plain."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _infer_column(series: pd.Series) -> ColumnSchema:
+    kind = _kind(series)
+    nullable = bool(series.isna().any())
+    if kind in ("int", "float"):
+        values = pd.to_numeric(series, errors="coerce").dropna()
+        finite = values[values.abs() != math.inf]
+        lo = _plain(finite.min()) if len(finite) else None
+        hi = _plain(finite.max()) if len(finite) else None
+        if kind == "int" and lo is not None:
+            lo, hi = int(lo), int(hi)
+        return ColumnSchema(str(series.name), kind, nullable, lo, hi)
+    uniques = series.dropna().astype(str).unique()
+    categories = tuple(sorted(uniques)) if len(uniques) <= MAX_CATEGORIES else None
+    if kind == "bool":
+        categories = ("False", "True")
+    return ColumnSchema(str(series.name), kind, nullable, categories=categories)
+
+
+def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "") -> Schema:
+    """Infer a schema from reference (training) data.
+
+    ``target`` is excluded from ``serving_columns``; its distinct values become the label
+    set. ``source`` is recorded for the reader (for example ``data/german.csv``).
+    """
+    if frame.empty:
+        raise DataError(f"{source or 'data'}: cannot infer a schema from an empty frame",
+                        file=source or None, rule="non_empty")
+    if target is not None and target not in frame.columns:
+        raise DataError(
+            f"{source or 'data'}: target column {target!r} is missing; set data.target in "
+            "params.yaml to one of: " + ", ".join(map(str, frame.columns)),
+            file=source or None, column=target, rule="target",
+        )
+    columns = tuple(_infer_column(frame[c]) for c in frame.columns)
+    labels: tuple[Any, ...] = ()
+    if target is not None:
+        labels = tuple(sorted(_plain(v) for v in frame[target].dropna().unique()))
+    serving = tuple(str(c) for c in frame.columns if c != target)
+    return Schema(columns, target, labels, serving, SCHEMA_VERSION, source, len(frame))
+
+
+def _flow(value: Any) -> str:
+    """One YAML value on one line."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000,
+                          sort_keys=False).strip().removesuffix("...").strip()
+
+
+def schema_to_yaml(schema: Schema) -> str:
+    """Readable YAML: one line per column, so a changed column is a one-line diff."""
+    lines = [
+        "# Data schema: what the data must look like. Written by `mlops schema infer`;",
+        "# edit by hand or re-infer on purpose, and review the diff.",
+        f"version: {schema.version}",
+        f"source: {_flow(schema.source)}",
+        f"rows: {schema.rows}",
+        f"target: {_flow(schema.target)}",
+        f"labels: {_flow(list(schema.labels))}",
+        "# present in a prediction request (everything but the target)",
+        f"serving_columns: {_flow(list(schema.serving_columns))}",
+        "columns:",
+    ]
+    lines += [f"  {_flow(c.name)}: {_flow(c.to_dict())}" for c in schema.columns]
+    return "\n".join(lines) + "\n"
+
+
+def save_schema(schema: Schema, path: str | Path) -> None:
+    """Write ``schema`` as YAML to ``path``."""
+    Path(path).write_text(schema_to_yaml(schema), encoding="utf-8")
+
+
+def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
+    if not isinstance(raw, Mapping):
+        raise DataError(f"{path}: column {name!r} must be a mapping", file=str(path),
+                        column=name, rule="schema_format")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise DataError(f"{path}: column {name!r} has kind {kind!r}; expected one of "
+                        f"{list(KINDS)}", file=str(path), column=name, rule="schema_format")
+    unknown = sorted(set(raw) - {"kind", "nullable", "min", "max", "categories"})
+    if unknown:
+        raise DataError(f"{path}: column {name!r} has unknown keys {unknown}",
+                        file=str(path), column=name, rule="schema_format")
+    cats = raw.get("categories")
+    return ColumnSchema(
+        str(name), kind, bool(raw.get("nullable", False)), raw.get("min"), raw.get("max"),
+        tuple(str(c) for c in cats) if cats is not None else None,
+    )
+
+
+def load_schema(path: str | Path) -> Schema:
+    """Read a schema written by :func:`save_schema` (or by hand), checking its shape."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: schema file not found; create it with `mlops schema infer`",
+                        file=str(path), rule="exists") from None
+    except (yaml.YAMLError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise DataError(f"{path}: not a readable YAML schema: {exc}", file=str(path),
+                        rule="schema_format") from None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("columns"), Mapping):
+        raise DataError(f"{path}: expected a mapping with a 'columns' section",
+                        file=str(path), rule="schema_format")
+    version = raw.get("version")
+    if version != SCHEMA_VERSION:
+        raise DataError(f"{path}: schema version {version!r} is not supported (expected "
+                        f"{SCHEMA_VERSION}); re-run `mlops schema infer`", file=str(path),
+                        rule="schema_version")
+    columns = tuple(_column_from(n, c, path) for n, c in raw["columns"].items())
+    target = raw.get("target")
+    names = {c.name for c in columns}
+    if target is not None and target not in names:
+        raise DataError(f"{path}: target {target!r} is not one of the columns",
+                        file=str(path), column=target, rule="schema_format")
+    serving = tuple(raw.get("serving_columns") or (n.name for n in columns
+                                                   if n.name != target))
+    missing = sorted(set(serving) - names)
+    if missing:
+        raise DataError(f"{path}: serving_columns {missing} are not columns",
+                        file=str(path), rule="schema_format")
+    return Schema(columns, target, tuple(raw.get("labels") or ()), serving,
+                  int(version), str(raw.get("source") or ""), int(raw.get("rows") or 0))

@@ -1,0 +1,234 @@
+"""Monitoring of live predictions, and the automatic rollback and abort that act on it.
+
+``build_report`` is pure: the prediction log (a frame), the training reference and the
+params go in, a JSON-ready dict comes out. It covers input drift (the validation drift code,
+:mod:`mlops.stages.drift`), prediction drift, per-version latency, throughput, error rate, live
+accuracy and other metrics where labels exist, and shadow agreement.
+
+``auto_act`` is the edge: it aborts a failing canary (or advances a healthy one) and rolls
+production back when a rule of ``monitoring:`` is breached, writing the evidence into the
+ledger entry. A cool-down (``monitoring.cooldown_seconds``) keeps it from flapping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+from mlops.core.config import Params
+from mlops.registry.base import Refs, Registry
+from mlops.serving.deployment import analyse_and_apply, read_deployment
+from mlops.serving.predlog import inputs_frame
+from mlops.serving.rules import breaches, check_rules, version_stats
+from mlops.stages.drift import detect_drift
+
+__all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
+           "monitor_report", "versions_table"]
+
+ACTOR = "mlops-monitor"
+
+
+def previous_production(registry: Registry, name: str) -> int | None:
+    """The version a rollback of ``production`` would go back to (None if none)."""
+    refs = Refs.fold([e.to_dict() for e in registry.history(name)])
+    stack = refs.stacks.get("production", [])
+    return stack[-2] if len(stack) >= 2 else None
+
+
+def _labelled_metrics(rows: pd.DataFrame) -> dict[str, float | int | None]:
+    ok = rows[rows["error"].isna() & rows["label"].notna()]
+    out: dict[str, float | int | None] = {"labelled": len(ok)}
+    if ok.empty:
+        return out
+    y, pred, proba = ok["label"].astype(int), ok["prediction"].astype(int), ok["proba"]
+    out.update(accuracy=float(metrics.accuracy_score(y, pred)),
+               f1=float(metrics.f1_score(y, pred, zero_division=0)),
+               precision=float(metrics.precision_score(y, pred, zero_division=0)),
+               recall=float(metrics.recall_score(y, pred, zero_division=0)),
+               brier=float(metrics.brier_score_loss(y, proba)))
+    out["roc_auc"] = float(metrics.roc_auc_score(y, proba)) if y.nunique() == 2 else None
+    return out
+
+
+def _per_version(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    primary = frame[(frame["role"] == "primary") & frame["version"].notna()]
+    out = []
+    for version, rows in primary.groupby("version"):
+        s = version_stats(frame, int(version))
+        span = float(rows["ts"].max() - rows["ts"].min())
+        out.append({**s.to_dict(), "throughput_rps": len(rows) / span if span > 0 else None,
+                    **_labelled_metrics(rows)})
+    return out
+
+
+def _shadow(frame: pd.DataFrame) -> dict[str, Any] | None:
+    shadow = frame[(frame["role"] == "shadow") & frame["error"].isna()]
+    if shadow.empty:
+        return None
+    primary = frame[(frame["role"] == "primary") & frame["error"].isna()]
+    pairs = shadow.merge(primary, on="request_id", suffixes=("_shadow", "_primary"))
+    out: dict[str, Any] = {
+        "shadow_versions": sorted(int(v) for v in shadow["version"].unique()),
+        "pairs": len(pairs),
+        "agreement": float((pairs["prediction_shadow"] == pairs["prediction_primary"]).mean())
+        if len(pairs) else None,
+        "mean_abs_proba_diff": float((pairs["proba_shadow"] - pairs["proba_primary"]).abs()
+                                     .mean()) if len(pairs) else None,
+    }
+    labelled = pairs[pairs["label_primary"].notna()]
+    if len(labelled):
+        y = labelled["label_primary"].astype(int)
+        out["labelled"] = len(labelled)
+        out["accuracy_shadow"] = float((labelled["prediction_shadow"] == y).mean())
+        out["accuracy_primary"] = float((labelled["prediction_primary"] == y).mean())
+    return out
+
+
+def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame,
+                 reference_proba: np.ndarray | None = None, production: int | None = None,
+                 previous: int | None = None, categorical: Sequence[str] = (),
+                 numeric: Sequence[str] = ()) -> dict[str, Any]:
+    """The monitoring report of ``frame`` (the log joined with feedback) as a dict.
+
+    ``reference`` holds the training features; ``reference_proba`` the production model's
+    scores on them (for prediction drift); ``numeric``/``categorical`` name the columns.
+    """
+    primary_ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
+    v = params.validation
+    report: dict[str, Any] = {
+        "rows": len(frame), "primary": int((frame["role"] == "primary").sum()),
+        "shadow_rows": int((frame["role"] == "shadow").sum()),
+        "refused": int(frame["version"].isna().sum()),
+        "window": [float(frame["ts"].min()), float(frame["ts"].max())] if len(frame) else None,
+        "production": production, "previous_production": previous,
+        "versions": _per_version(frame), "shadow": _shadow(frame),
+    }
+    live = inputs_frame(primary_ok)
+    if len(live) and len(reference):
+        drift = detect_drift(reference, live, numeric=list(numeric) or None,
+                             categorical=list(categorical) or None, alpha=v.drift_alpha,
+                             min_psi=v.drift_min_psi, min_js=v.drift_min_js,
+                             max_drifted_share=v.max_drifted_share)
+        report["input_drift"] = drift.to_dict()
+    if reference_proba is not None and len(primary_ok):
+        pred = detect_drift(pd.DataFrame({"proba": np.asarray(reference_proba, dtype=float)}),
+                            pd.DataFrame({"proba": primary_ok["proba"].astype(float)}),
+                            numeric=["proba"], categorical=[], alpha=v.drift_alpha,
+                            min_psi=v.drift_min_psi, min_js=v.drift_min_js)
+        report["prediction_drift"] = pred.to_dict()
+    if production is not None:
+        cur = version_stats(frame, production)
+        ref = version_stats(frame, previous) if previous is not None else None
+        report["rules"] = [r.to_dict() for r in check_rules(cur, ref, params.monitoring)]
+    return report
+
+
+def last_auto_action(registry: Registry, name: str) -> float | None:
+    """Clock time (``evidence.ts``) of the newest automatic rollback or abort, if any."""
+    for entry in reversed(registry.history(name)):
+        ev = entry.evidence or {}
+        if ev.get("auto") and ev.get("kind") in ("rollback", "abort") and "ts" in ev:
+            return float(ev["ts"])
+    return None
+
+
+def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params, *,
+             now: float, apply: bool = True) -> list[dict[str, Any]]:
+    """Apply the rules: analyse a running canary; roll production back on a breach.
+
+    Returns what was decided (and, with ``apply``, done). Within ``cooldown_seconds`` of
+    the last automatic rollback or abort nothing is rolled back again.
+    """
+    actions: list[dict[str, Any]] = []
+    dep, _ = read_deployment(registry, name)
+    if dep is not None and dep.running and dep.strategy == "canary":
+        if apply:
+            decision = analyse_and_apply(registry, name, frame, params.deployment,
+                                         params.monitoring, now=now, actor=ACTOR)
+        else:
+            from mlops.serving.deployment import analyse_canary
+
+            decision = analyse_canary(dep, frame, params.deployment, params.monitoring, now=now)
+        if decision is not None:
+            actions.append({"target": "canary", "candidate": dep.candidate,
+                            "action": decision.action, "reasons": list(decision.reasons)})
+    production = registry.aliases(name).get("production")
+    if production is None:
+        return actions
+    previous = previous_production(registry, name)
+    cur = version_stats(frame, production)
+    ref = version_stats(frame, previous) if previous is not None else None
+    results = check_rules(cur, ref, params.monitoring)
+    broken = breaches(results)
+    if not broken:
+        return actions
+    action: dict[str, Any] = {"target": "production", "version": production,
+                              "action": "rollback", "to": previous,
+                              "reasons": [f"{r.rule}: {r.detail}" for r in broken]}
+    last = last_auto_action(registry, name)
+    if last is not None and now - last < params.monitoring.cooldown_seconds:
+        action["action"] = "hold"
+        action["reasons"].append(f"cool-down: last automatic action {now - last:.0f} s ago")
+    elif previous is None:
+        action["action"] = "alert"
+        action["reasons"].append("no previous production version to roll back to")
+    elif apply:
+        evidence = {"auto": True, "kind": "rollback", "ts": now, "current": cur.to_dict(),
+                    "previous": ref.to_dict() if ref else None,
+                    "rules": [r.to_dict() for r in results]}
+        registry.rollback(name, alias="production", actor=ACTOR, expected=production,
+                          reason="automatic rollback: " + "; ".join(action["reasons"]),
+                          evidence=evidence)
+    actions.append(action)
+    return actions
+
+
+def monitor_report(params: Params, *, log_path: str | Path | None = None,
+                   registry: Any = None, apply: bool = False,
+                   now: float | None = None) -> tuple[dict[str, Any], Any, Any]:
+    """The monitoring report of the live log; ``apply`` also rolls back / aborts.
+
+    Returns ``(report, log frame, reference scores)`` for tables and plots.
+    """
+    from mlops.core.data import read_csv, split
+    from mlops.core.schema import load_schema
+    from mlops.registry import open_registry
+    from mlops.serving.predlog import read_predictions
+
+    reg = registry or open_registry(params.registry, params.root)
+    name = params.model.name
+    # Nothing served yet is a valid state (a fresh clone): the report says 0 predictions.
+    frame = read_predictions(log_path or params.resolve(params.monitoring.log_path), model=name,
+                             missing_ok=True)
+    data = read_csv(params.resolve(params.data.path))
+    train_frame, _ = split(data, params.data.target, test_size=params.data.test_size,
+                           seed=params.seed)
+    reference = train_frame.drop(columns=[params.data.target])
+    schema = load_schema(params.resolve(params.data.schema))
+    production = reg.aliases(name).get("production")
+    ref_proba = None
+    if production is not None:
+        ref_proba = reg.load_model(name, production).predict_proba(reference)[:, 1]
+    cols = list(schema.serving_columns)
+    report = build_report(frame, params, reference=reference[cols], reference_proba=ref_proba,
+                          production=production, previous=previous_production(reg, name),
+                          numeric=[c for c in cols if schema.by_name[c].numeric],
+                          categorical=[c for c in cols if not schema.by_name[c].numeric])
+    # CI retrains when the live inputs drifted as a data set (see monitor.yml).
+    report["retrain"] = bool((report.get("input_drift") or {}).get("dataset_drift"))
+    report["actions"] = auto_act(reg, name, frame, params,
+                                 now=time.time() if now is None else now, apply=apply)
+    return report, frame, ref_proba
+
+
+
+def versions_table(report: dict[str, Any]) -> pd.DataFrame:
+    """Per-version figures of a report as a table indexed by version (empty: no traffic)."""
+    table = pd.DataFrame(report["versions"])
+    return table.set_index("version").round(3) if len(table) else table

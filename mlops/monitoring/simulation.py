@@ -1,0 +1,174 @@
+"""A traffic simulation: canary promotion, a shadow comparison and an automatic rollback.
+
+Rows of a data file are streamed through a real :class:`~mlops.serving.router.Router` over a fresh
+registry in ``out_dir``; their labels come back ``feedback_delay`` requests later (with
+``label_noise`` of them flipped), and the monitor runs every ``check_every`` requests, as a
+scheduled job would. A settable clock stands in for wall time, so it runs in seconds.
+
+The three releases: v2 (a good model) goes out as a canary and is promoted step by step;
+v3 (trained on flipped labels: a silent training bug that passed offline gates) is first
+compared in shadow, then released directly, and the monitor rolls production back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops.core.config import Params
+from mlops.core.data import split
+from mlops.core.modelio import save_model
+from mlops.core.schema import load_schema
+from mlops.monitoring.monitor import auto_act, build_report
+from mlops.registry.local import LocalRegistry
+from mlops.serving import deployment
+from mlops.serving.predlog import PredictionLog
+from mlops.serving.router import Router
+from mlops.stages.training import train
+
+__all__ = ["SimClock", "drift_frame", "simulate"]
+
+
+class SimClock:
+    """A clock that the simulation moves forward."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drift_frame(frame: pd.DataFrame, shift: float, *, seed: int) -> pd.DataFrame:
+    """``frame`` with credit amounts and durations scaled up by ``1 + shift`` (clipped)."""
+    if shift == 0:
+        return frame
+    out = frame.copy()
+    rng = np.random.default_rng(seed)
+    for col in ("credit_amount", "duration"):
+        if col in out:
+            noise = rng.normal(1.0, 0.05, len(out))
+            out[col] = np.maximum(1, (out[col] * (1 + shift) * noise).round()).astype("int64")
+    return out
+
+
+class _Stream:
+    """Sends rows through the router and delivers their labels later."""
+
+    def __init__(self, router: Router, rows: pd.DataFrame, target: str, params: Params, *,
+                 delay: int, noise: float, check_every: int, seed: int) -> None:
+        self.router, self.rows, self.target, self.params = router, rows, target, params
+        self.delay, self.noise, self.check_every = delay, noise, check_every
+        self.rng = np.random.default_rng(seed)
+        self.pending: list[tuple[str, int]] = []
+        self.sent = 0
+        self.records = rows.drop(columns=[target]).to_dict(orient="records")
+        self.labels = rows[target].to_numpy()
+
+    def run(self, n: int, *, until=None) -> list[dict[str, Any]]:
+        actions: list[dict[str, Any]] = []
+        for _ in range(n):
+            i = self.sent % len(self.records)
+            row = {k: (v.item() if hasattr(v, "item") else v) for k, v in self.records[i].items()}
+            pred = self.router.predict(row, f"customer-{self.rng.integers(0, 5000)}")
+            label = int(self.labels[i])
+            if self.rng.random() < self.noise:
+                label = 1 - label
+            self.pending.append((pred.request_id, label))
+            self.sent += 1
+            self.router.clock.now += 0.5  # two requests a second
+            if len(self.pending) > self.delay:
+                ready, self.pending = self.pending[:-self.delay], self.pending[-self.delay:]
+                self.router.feedback(dict(ready))
+            if self.sent % self.check_every == 0:
+                self.router.flush()
+                done = auto_act(self.router.registry, self.router.name,
+                                self.router.log.frame(inputs=False), self.params,
+                                now=self.router.clock())
+                for a in done:
+                    a["at_request"] = self.sent
+                actions += [a for a in done if a["action"] != "pause"]
+                self.router.refresh()
+                if until is not None and until():
+                    break
+        return actions
+
+
+def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: float = 0.0,
+             label_noise: float = 0.0, feedback_delay: int = 50, check_every: int = 50,
+             max_requests: int = 4000, phase_requests: int = 300) -> dict[str, Any]:
+    """Run the three releases on ``data`` into ``out_dir``; return (and write) a summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target, name = params.data.target, params.model.name
+    train_frame, live = split(data, target, test_size=0.5, seed=params.seed)
+    live = drift_frame(live.sample(frac=1.0, random_state=params.seed), drift, seed=params.seed)
+    registry = LocalRegistry(out / "registry", aliases=params.registry.aliases)
+    if registry.versions(name):
+        raise FileExistsError(f"{out / 'registry'} already holds {name}; use a fresh --out")
+    flipped = train_frame.assign(**{target: 1 - train_frame[target]})
+    cheaper = dataclasses.replace(params, model=dataclasses.replace(
+        params.model, hyperparameters={**params.model.hyperparameters,
+                                       "logistic_regression": {"C": 0.3, "max_iter": 1000}}))
+    models = (("baseline", train(params, train_frame)), ("improved", train(cheaper, train_frame)),
+              ("flipped-labels", train(params, flipped)))
+    for note, pipeline in models:
+        path = out / f"{note}.skops"
+        save_model(pipeline, path)
+        registry.register(name, path, metadata={"gates_passed": True, "simulated": note})
+    registry.promote(name, 1, "production", expected=None, reason="simulation: first release")
+    clock = SimClock()
+    log = PredictionLog(out / "predictions.sqlite")
+    router = Router(registry, name, load_schema(params.resolve(params.data.schema)), log,
+                    positive_class=params.data.positive_class, refresh_seconds=3600,
+                    clock=clock)
+    stream = _Stream(router, live, target, params, delay=feedback_delay, noise=label_noise,
+                     check_every=check_every, seed=params.seed)
+    phases: dict[str, Any] = {}
+    try:
+        stream.run(phase_requests)  # v1's live track record
+        deployment.start(registry, name, params.deployment, candidate=2, strategy="canary",
+                         now=clock())
+        router.refresh()
+
+        def canary_over() -> bool:
+            dep, _ = deployment.read_deployment(registry, name)
+            return dep is None or not dep.running
+
+        phases["canary"] = {"actions": stream.run(max_requests, until=canary_over),
+                            "production_after": registry.aliases(name).get("production")}
+        deployment.start(registry, name, params.deployment, candidate=3, strategy="shadow",
+                         now=clock())
+        router.refresh()
+        start_ts = clock()
+        stream.run(phase_requests)
+        router.flush()
+        shadow = build_report(log.frame(since=start_ts), params, reference=train_frame.iloc[:0])
+        deployment.finish_shadow(registry, name, promote=False, now=clock(),
+                                 reason="shadow comparison done", evidence=shadow["shadow"])
+        phases["shadow"] = shadow["shadow"]
+        deployment.start(registry, name, params.deployment, candidate=3, strategy="direct",
+                         now=clock(), reason="simulation: release a model with a silent bug")
+        router.refresh()
+
+        def rolled_back() -> bool:
+            return registry.aliases(name).get("production") != 3
+
+        phases["rollback"] = {"actions": stream.run(max_requests, until=rolled_back),
+                              "production_after": registry.aliases(name).get("production")}
+    finally:
+        router.close()
+    summary = {
+        "requests": stream.sent, "drift": drift, "label_noise": label_noise,
+        "phases": phases, "registry": str(out / "registry"),
+        "log": str(out / "predictions.sqlite"),
+        "ledger": [e.to_dict() for e in registry.history(name)],
+    }
+    (out / "simulation.json").write_text(json.dumps(summary, indent=1, default=str),
+                                         encoding="utf-8")
+    return summary

@@ -1,0 +1,80 @@
+"""A content hash of everything that decides what training produces.
+
+``inputs_fingerprint`` lets CD skip training on an unchanged commit and reuse the version
+registered with the same fingerprint. It hashes, in a fixed order:
+
+- the data file (and the schema file next to it, which decides what validation accepts);
+- the params that shape the model: ``to_dict(params)`` without ``registry``,
+  ``deployment`` and ``monitoring``, which say where a model goes, not what it is;
+- the ``mlops`` package source (``*.py``) and ``requirements.lock`` (library versions);
+- the stage notebooks' cell types and sources, so outputs and metadata do not count.
+
+Text is hashed with ``\\n`` line endings and paths as sorted POSIX relative paths, so the
+same inputs give the same fingerprint on any machine and any checkout path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlops.core.config import Params
+
+__all__ = ["NOT_MODEL_SECTIONS", "inputs_fingerprint"]
+
+NOT_MODEL_SECTIONS = ("registry", "deployment", "monitoring")
+
+
+def _text(data: bytes) -> bytes:
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def _notebook_source(path: Path) -> bytes:
+    """Cell types and sources only: what runs, not what it printed last time."""
+    nb = json.loads(path.read_bytes())
+    cells = [[c.get("cell_type"), "".join(c.get("source", []))
+              if isinstance(c.get("source"), list) else c.get("source", "")]
+             for c in nb.get("cells", [])]
+    return _text(json.dumps(cells, ensure_ascii=False, sort_keys=True).encode())
+
+
+def _part(digest: hashlib._Hash, name: str, data: bytes) -> None:
+    # Length-prefixed so that moving bytes between two parts changes the hash.
+    digest.update(f"{name}\0{len(data)}\0".encode())
+    digest.update(data)
+
+
+def inputs_fingerprint(params: Params, root: str | Path = ".", *,
+                       notebooks: tuple[str, ...] | None = None) -> str:
+    """``sha256:<hex>`` over data, model-shaping params, code and stage notebooks.
+
+    ``root`` is the project folder holding ``mlops/``, ``notebooks/`` and
+    ``requirements.lock``; ``notebooks`` defaults to the runner's stage notebooks.
+    """
+    from mlops.core.config import to_dict
+
+    root = Path(root).resolve()
+    if notebooks is None:
+        from mlops.pipeline.runner import STAGES
+
+        notebooks = tuple(name for _, name in STAGES)
+    digest = hashlib.sha256()
+    for label, rel in (("data", params.data.path), ("schema", params.data.schema)):
+        path = params.resolve(rel)
+        _part(digest, label, path.read_bytes() if path.is_file() else b"<missing>")
+    shaping = {k: v for k, v in to_dict(params).items() if k not in NOT_MODEL_SECTIONS}
+    _part(digest, "params", json.dumps(shaping, sort_keys=True, default=str).encode())
+    package = root / "mlops"
+    for path in sorted(package.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
+        if "__pycache__" not in path.parts:
+            _part(digest, path.relative_to(root).as_posix(), _text(path.read_bytes()))
+    lock = root / "requirements.lock"
+    _part(digest, "requirements.lock", _text(lock.read_bytes()) if lock.is_file() else b"")
+    for name in sorted(notebooks):
+        path = root / "notebooks" / name
+        _part(digest, f"notebooks/{name}",
+              _notebook_source(path) if path.is_file() else b"<missing>")
+    return "sha256:" + digest.hexdigest()

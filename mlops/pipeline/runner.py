@@ -1,0 +1,258 @@
+"""``mlops run``: execute the stage notebooks in order with papermill into ``runs/<run-id>/``.
+
+Each notebook gets the same four parameters, derived from the command line and never a
+copy of ``params.yaml``: the params file, the overrides, the run folder and the run id.
+
+Kernel start-up (about 0.8 s a notebook) is hidden: while one notebook runs, the kernel of
+the next one is already starting and importing the heavy libraries on the other core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlops.core.config import Params, to_dict
+from mlops.core.exceptions import ConfigError, MLOpsError, StageError, error_class
+from mlops.core.lineage import file_sha256, git_state, package_versions, write_json_atomic
+from mlops.pipeline.fingerprint import inputs_fingerprint
+
+__all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id"]
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+
+STAGES: tuple[tuple[str, str], ...] = (
+    ("validate", "01_validate_data.ipynb"),
+    ("train", "02_train.ipynb"),
+    ("evaluate", "03_evaluate.ipynb"),
+)
+
+# Every stage notebook declares exactly these in its cell tagged ``parameters``.
+NOTEBOOK_PARAMETERS = ("params_path", "overrides", "run_dir", "run_id")
+
+# Imported by each kernel as it starts, while the previous notebook runs: a cache warm-up.
+_WARM_UP = (
+    "pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.core.config", "mlops.core.data",
+    "mlops.stages.training", "mlops.core.modelio", "mlops.stages.validation",
+    "mlops.stages.evaluation", "mlops.stages.plots",
+)
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of a successful run."""
+
+    run_id: str
+    run_dir: Path
+    status: str
+    manifest: dict[str, Any]
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus 6 random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def run_pipeline(
+    params: Params,
+    *,
+    params_file: str | Path,
+    overrides: Sequence[str] = (),
+    runs_dir: str | Path = "runs",
+    register: bool = True,
+    force: bool = False,
+    notebooks_dir: str | Path = NOTEBOOKS_DIR,
+    stages: Sequence[tuple[str, str]] = STAGES,
+    progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run every stage notebook; raise the stage's own :class:`MLOpsError` when one fails.
+
+    With ``register``, a run whose inputs fingerprint (data, code, params) matches a
+    registered version reuses that version instead of training again, unless ``force``.
+
+    The manifest is written before the first stage and after each one, so a killed run
+    leaves a folder marked ``running`` or ``failed``, never one that looks complete.
+    """
+    say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+    notebooks_dir = Path(notebooks_dir)
+    run_id = new_run_id()
+    run_dir = Path(runs_dir).resolve() / run_id
+    run_dir.mkdir(parents=True)
+    data_path = params.resolve(params.data.path)
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "status": "running",
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": to_dict(params),
+        "overrides": list(overrides),
+        "seed": params.seed,
+        "data": {"path": str(data_path),
+                 "sha256": file_sha256(data_path) if data_path.is_file() else None},
+        "git": git_state(params.root),
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "fingerprint": inputs_fingerprint(params, notebooks_dir.parent),
+        "stages": {},
+    }
+    manifest_path = run_dir / "manifest.json"
+    write_json_atomic(manifest, manifest_path)
+    notebook_params = {
+        "params_path": str(Path(params_file).resolve()),
+        "overrides": list(overrides),
+        "run_dir": str(run_dir),
+        "run_id": run_id,
+    }
+    say(f"run {run_id} -> {run_dir}")
+    started = time.perf_counter()
+    try:
+        _preflight(params)
+        if register and not force:
+            from mlops.pipeline.handover import find_by_fingerprint
+
+            same = find_by_fingerprint(params, manifest["fingerprint"])
+            if same is not None:
+                manifest.update(status="reused", registry={
+                    "model": same.name, "version": same.version, "reused": True})
+                write_json_atomic(manifest, manifest_path)
+                say(f"inputs unchanged since {same.label} ({manifest['fingerprint'][:19]}…): "
+                    "reusing it, nothing trained (--force trains anyway)")
+                return RunResult(run_id, run_dir, "reused", manifest)
+        _check_notebooks(notebooks_dir, stages)
+        _execute_stages(notebooks_dir, stages, notebook_params, run_dir, manifest,
+                        manifest_path, say)
+        if register:
+            from mlops.pipeline.handover import register_run
+
+            manifest["registry"] = register_run(params, run_dir, manifest)
+    except BaseException as exc:
+        manifest["status"] = "failed"
+        manifest["error"] = {"type": type(exc).__name__, "message": str(exc)}
+        manifest["seconds"] = round(time.perf_counter() - started, 3)
+        write_json_atomic(manifest, manifest_path)
+        raise
+    manifest["status"] = "succeeded"
+    manifest["seconds"] = round(time.perf_counter() - started, 3)
+    write_json_atomic(manifest, manifest_path)
+    say(f"run {run_id} succeeded in {manifest['seconds']:.1f} s")
+    return RunResult(run_id, run_dir, "succeeded", manifest)
+
+
+def _preflight(params: Params) -> None:
+    """Fail at once on settings that would otherwise fail stages later, after real work."""
+    from mlops.stages.evaluation import check_config
+    from mlops.stages.validation import severity_of
+
+    if not 0 < params.data.test_size < 1:
+        raise ConfigError(f"data.test_size is {params.data.test_size}; expected a share "
+                          "between 0 and 1", key="data.test_size")
+    severity_of(params.validation, "schema")  # checks every severity key
+    check_config(params)
+
+
+def _check_notebooks(notebooks_dir: Path, stages: Sequence[tuple[str, str]]) -> None:
+    """Fail before running anything when a notebook is missing or its parameters differ."""
+    import papermill
+
+    for _, name in stages:
+        path = notebooks_dir / name
+        if not path.is_file():
+            raise ConfigError(f"stage notebook {path} is missing", file=str(path))
+        declared = set(papermill.inspect_notebook(str(path)))
+        expected = set(NOTEBOOK_PARAMETERS)
+        if declared != expected:
+            raise ConfigError(
+                f"{path}: the cell tagged 'parameters' must declare exactly "
+                f"{sorted(expected)}; missing {sorted(expected - declared)}, "
+                f"unknown {sorted(declared - expected)}",
+                file=str(path), rule="parameters",
+            )
+
+
+def _execute_stages(
+    notebooks_dir: Path,
+    stages: Sequence[tuple[str, str]],
+    notebook_params: dict[str, Any],
+    run_dir: Path,
+    manifest: dict[str, Any],
+    manifest_path: Path,
+    say: Callable[[str], None],
+) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    # Two kernels ahead: a kernel needs about as long to start and import as a stage runs.
+    kernels = [_start_kernel(notebooks_dir) for _ in stages[:2]]
+    try:
+        for i, (stage, name) in enumerate(stages):
+            if i + 2 < len(stages):
+                kernels.append(_start_kernel(notebooks_dir))
+            say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
+            source, output = notebooks_dir / name, run_dir / name
+            t0 = time.perf_counter()
+            record: dict[str, Any] = {"notebook": name, "status": "running"}
+            manifest["stages"][stage] = record
+            write_json_atomic(manifest, manifest_path)
+            try:
+                papermill.execute_notebook(
+                    str(source), str(output), parameters=notebook_params,
+                    kernel_name="python3", progress_bar=False, km=kernels[i],
+                )
+            except PapermillExecutionError as exc:
+                record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
+                              cell=exc.cell_index, error=f"{exc.ename}: {exc.evalue}")
+                raise _stage_error(stage, source, output, exc) from None
+            except BaseException as exc:  # a dead kernel, a timeout, Ctrl-C
+                record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
+                              error=f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                _stop_kernel(kernels[i])
+                if output.is_file():
+                    record["sha256"] = hashlib.sha256(output.read_bytes()).hexdigest()
+            record.update(status="succeeded", seconds=round(time.perf_counter() - t0, 3))
+            write_json_atomic(manifest, manifest_path)
+            say(f"      done in {record['seconds']:.1f} s")
+    finally:
+        for km in kernels:
+            _stop_kernel(km)
+
+
+def _stage_error(stage: str, source: Path, output: Path, exc: Any) -> MLOpsError:
+    """Our own error type for what a notebook raised, naming the notebook and the cell."""
+    cls = error_class(exc.ename)
+    prefix = f"stage {stage!r} failed in {source.name}, cell {exc.cell_index}"
+    if cls is StageError:
+        message = f"{prefix}: {exc.ename}: {exc.evalue} (executed notebook: {output})"
+    else:
+        message = f"{prefix}: {exc.evalue}"
+    return cls(message, notebook=str(source), cell=exc.cell_index, stage=stage)
+
+
+def _start_kernel(cwd: Path) -> Any:
+    """Start a python3 kernel in ``cwd`` that imports the heavy modules as it starts."""
+    from jupyter_client.manager import KernelManager
+
+    # IPC sockets: no TCP ports to pick, and no "running over TCP without encryption" noise.
+    km = KernelManager(kernel_name="python3", transport="ipc",
+                       ip=str(Path(tempfile.mkdtemp(prefix="mlops-kernel-")) / "kernel"))
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "Agg"}
+    modules = [m for m in _WARM_UP if importlib.util.find_spec(m) is not None]
+    km.start_kernel(cwd=str(cwd), env=env,
+                    extra_arguments=[f"--IPKernelApp.exec_lines=['import {', '.join(modules)}']"])
+    return km
+
+
+def _stop_kernel(km: Any) -> None:
+    if km.has_kernel:
+        km.shutdown_kernel(now=True)
+    shutil.rmtree(Path(km.ip).parent, ignore_errors=True)

@@ -1,0 +1,454 @@
+"""The router: validates requests, picks a model version, scores, and logs every prediction.
+
+What serves is decided by the registry: the ``production`` alias, plus the ``deployment``
+state (canary weight, shadow share, blue-green slots; see :mod:`mlops.serving.deployment`). The
+router caches that decision for ``deployment.refresh_seconds`` and keeps every version it
+may need loaded (verified by hash and trusted types), so a switch or a rollback is a pointer
+swap, not a load.
+
+Canary routing is sticky: a routing key (user or session id) hashes to a bucket in
+[0, 100) salted with the candidate version, and the candidate serves buckets below the
+canary weight. Raising the weight only adds buckets, so nobody flips back and forth.
+
+A failure of the candidate (missing or corrupt file, an exception while scoring) never
+reaches the user: production answers, the error is logged, and the canary is aborted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops.core.exceptions import MLOpsError, RequestError, ServingError
+from mlops.core.schema import Schema
+from mlops.registry.base import Registry
+from mlops.serving import deployment
+from mlops.serving.predlog import LogRecord, PredictionLog
+from mlops.serving.request_check import RequestValidator
+
+__all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
+
+log = logging.getLogger(__name__)
+# How long the shadow worker gathers single requests before scoring them together.
+SHADOW_WINDOW_S = 0.1
+
+
+def bucket(key: str, salt: int | str) -> float:
+    """Stable position of ``key`` in [0, 100): the same key and salt, the same bucket."""
+    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 * 100.0
+
+
+def batch_request_ids(batch_id: str, n: int) -> list[str]:
+    """Request ids of the rows of a scored batch (``{batch_id}-{row number}``)."""
+    return [f"{batch_id}-{i}" for i in range(n)]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What a caller gets back for one request."""
+
+    request_id: str
+    version: int
+    proba: float  # probability of the positive class
+    label: int
+    latency_ms: float
+    variant: str  # "production" or "candidate"
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    version: int
+    pipeline: Any
+    positive: int  # column of the positive class in predict_proba
+    classes: tuple[Any, ...]
+
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        proba = self.pipeline.predict_proba(frame)
+        labels = np.asarray(self.classes)[proba.argmax(axis=1)]
+        return proba[:, self.positive], labels
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """One immutable routing decision; swapped whole so readers never see half of one."""
+
+    production: _Model | None
+    candidate: _Model | None
+    weight: float  # canary percent
+    shadow: _Model | None
+    shadow_share: float
+
+
+class Router:
+    """Serves ``name`` from ``registry``; thread-safe. Use :meth:`from_params` normally."""
+
+    def __init__(self, registry: Registry, name: str, schema: Schema,
+                 log: PredictionLog | None = None, *, positive_class: Any = 1,
+                 refresh_seconds: float = 2.0, clock: Callable[[], float] = time.time,
+                 strict_categories: bool = True, shadow_queue: int = 10_000) -> None:
+        self.registry = registry
+        self.name = name
+        self.validator = RequestValidator(schema, strict_categories=strict_categories)
+        self.log = log
+        self.positive_class = positive_class
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self.deployment: deployment.Deployment | None = None
+        self.load_errors: dict[int, str] = {}
+        self.shadow_dropped = 0
+        self._models: dict[int, _Model] = {}
+        self._table = _Table(None, None, 0.0, None, 0.0)
+        self._refresh_lock = threading.Lock()
+        self._next_refresh = 0.0
+        self._shadow_q: queue.Queue[Any] = queue.Queue(maxsize=shadow_queue)
+        self._shadow_thread: threading.Thread | None = None
+        self.refresh()
+
+    @classmethod
+    def from_params(cls, params: Any, *, registry: Registry | None = None,
+                    log_path: str | None = None, **kwargs: Any) -> Router:
+        """A router for ``params.model.name`` logging to ``monitoring.log_path``."""
+        from mlops.core.schema import load_schema
+        from mlops.registry import open_registry
+
+        registry = registry or open_registry(params.registry, params.root)
+        plog = PredictionLog(log_path or params.resolve(params.monitoring.log_path))
+        kwargs.setdefault("refresh_seconds", params.deployment.refresh_seconds)
+        return cls(registry, params.model.name, load_schema(params.resolve(params.data.schema)),
+                   plog, positive_class=params.data.positive_class, **kwargs)
+
+    # ------------------------------------------------------------------ state
+    def refresh(self) -> None:
+        """Re-read aliases and deployment state; load what is needed; drop the rest."""
+        with self._refresh_lock:
+            self._refresh()
+            self._next_refresh = time.monotonic() + self.refresh_seconds
+
+    def _maybe_refresh(self) -> None:
+        # Only one thread refreshes; the others keep serving from the current table.
+        if self._refresh_lock.acquire(blocking=False):
+            try:
+                self._refresh()
+            except Exception as exc:  # a registry hiccup must not stop serving
+                log.warning("router refresh failed, serving the cached state: %s", exc)
+            finally:
+                self._next_refresh = time.monotonic() + self.refresh_seconds
+                self._refresh_lock.release()
+
+    def _refresh(self) -> None:
+        production_v = self.registry.aliases(self.name).get("production")
+        dep, _ = deployment.read_deployment(self.registry, self.name)
+        self.deployment = dep
+        production = self._load(production_v, role="production") if production_v else None
+        if production is None and self._table.production is not None:
+            production = self._table.production  # keep the last good one rather than nothing
+        candidate = shadow = None
+        weight = share = 0.0
+        if dep is not None:
+            for v in dep.slots.values():  # blue-green: both slots stay warm
+                if v != production_v:
+                    self._load(v, role="slot")
+            if dep.running and dep.candidate is not None:
+                model = self._load(dep.candidate, role="candidate")
+                if model is None:
+                    self._abort_candidate(dep)
+                elif dep.strategy == "canary":
+                    candidate, weight = model, dep.weight
+                elif dep.strategy == "shadow":
+                    shadow, share = model, dep.shadow_share
+        keep = {m.version for m in (production, candidate, shadow) if m is not None}
+        if self._table.production is not None:  # the previous production: instant rollback
+            keep.add(self._table.production.version)
+        if dep is not None:
+            keep |= dep.loaded_versions()
+        self._models = {v: m for v, m in self._models.items() if v in keep}
+        self._table = _Table(production, candidate, weight, shadow, share)
+        if shadow is not None:
+            self._ensure_shadow_worker()
+
+    def _load(self, version: int, *, role: str) -> _Model | None:
+        if version in self._models:
+            return self._models[version]
+        try:
+            pipeline = self.registry.load_model(self.name, version)
+            classes = tuple(c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
+            positive = classes.index(self.positive_class) if self.positive_class in classes \
+                else len(classes) - 1
+        except Exception as exc:  # missing file, hash mismatch, untrusted types, ...
+            message = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+            self.load_errors[version] = message
+            log.error("cannot load %s v%s (%s): %s", self.name, version, role, message)
+            if self.log is not None:
+                self.log.event(self.name, version, "load_error", f"{role}: {message}",
+                               ts=self.clock())
+            return None
+        model = _Model(version, pipeline, positive, classes)
+        self._models[version] = model
+        return model
+
+    def _abort_candidate(self, dep: deployment.Deployment) -> None:
+        error = self.load_errors.get(dep.candidate, "unknown error")
+        try:
+            deployment.abort(
+                self.registry, self.name, now=self.clock(), actor="mlops-router",
+                reason=f"candidate v{dep.candidate} failed to load: {error}",
+                evidence={"error": error, "candidate": dep.candidate, "ts": self.clock()})
+        except MLOpsError as exc:  # someone else may have aborted it first
+            log.warning("could not abort the %s of v%s: %s", dep.strategy, dep.candidate, exc)
+
+    # ------------------------------------------------------------------ scoring
+    def predict(self, row: Mapping[str, Any], routing_key: str | None = None, *,
+                request_id: str | None = None) -> Prediction:
+        """Score one request; RequestError if it does not fit the schema.
+
+        ``routing_key`` (a user or session id) keeps a caller on the same version during a
+        canary; without it each request is routed on its own.
+        """
+        start = time.perf_counter()
+        if time.monotonic() >= self._next_refresh:
+            self._maybe_refresh()
+        rid = request_id or uuid.uuid4().hex
+        ts = self.clock()
+        try:
+            clean, warnings = self.validator.check(row)
+        except RequestError as exc:
+            self._log_refusal(rid, ts, routing_key, row, exc)
+            raise
+        table = self._table
+        model, variant = table.production, "production"
+        if table.candidate is not None and bucket(routing_key or rid,
+                                                  table.candidate.version) < table.weight:
+            model, variant = table.candidate, "candidate"
+        if model is None:
+            raise ServingError(f"{self.name}: no production model can be loaded "
+                               f"({self.load_errors or 'production alias not set'}); "
+                               "promote a version: mlops promote VERSION --to production")
+        frame = pd.DataFrame([clean])
+        inputs = json.dumps(clean)
+        try:
+            proba, labels = model.score(frame)
+        except Exception as exc:
+            self._log_error(rid, ts, model.version, routing_key, inputs, start, exc)
+            if variant == "candidate" and table.production is not None:
+                # The user still gets production's answer; the failure counts against the
+                # candidate (error-rate rule) and stays in the log.
+                model, variant = table.production, "production"
+                proba, labels = model.score(frame)
+            else:
+                raise ServingError(f"{self.name} v{model.version} failed to score: {exc}",
+                                   version=model.version) from exc
+        latency = (time.perf_counter() - start) * 1000.0
+        result = Prediction(rid, model.version, float(proba[0]), _plain(labels[0]), latency,
+                            variant, warnings)
+        if self.log is not None:
+            self.log.log(LogRecord(rid, ts, self.name, model.version, "primary", routing_key,
+                                   inputs, result.proba, result.label, latency))
+        if table.shadow is not None and (table.shadow_share >= 1.0 or
+                                         bucket(rid, "shadow") < table.shadow_share * 100):
+            self._enqueue_shadow((table.shadow, [rid], ts, routing_key, [inputs], frame))
+        return result
+
+    def predict_batch(self, frame: pd.DataFrame, *, routing_keys: Sequence[str] | None = None,
+                      batch_id: str | None = None) -> pd.DataFrame:
+        """Score a batch; returns ``proba``, ``prediction``, ``version`` on ``frame``'s index.
+
+        Row ``i`` gets request id ``{batch_id}-{i}`` (``result.attrs["batch_id"]``; see
+        :func:`batch_request_ids`). Logging happens on the writer thread.
+        """
+        start = time.perf_counter()
+        if time.monotonic() >= self._next_refresh:
+            self._maybe_refresh()
+        X = self.validator.check_frame(frame)
+        table = self._table
+        if table.production is None:
+            raise ServingError(f"{self.name}: no production model can be loaded")
+        n = len(X)
+        to_candidate = np.zeros(n, dtype=bool)
+        if table.candidate is not None and table.weight > 0:
+            if routing_keys is not None:
+                salt = table.candidate.version
+                to_candidate = np.fromiter((bucket(str(k), salt) < table.weight
+                                            for k in routing_keys), dtype=bool, count=n)
+            else:
+                to_candidate = np.random.default_rng().random(n) * 100 < table.weight
+        proba = np.empty(n)
+        labels = np.empty(n, dtype=np.int64)
+        versions = np.full(n, table.production.version, dtype=np.int64)
+        for model, mask in ((table.production, ~to_candidate), (table.candidate, to_candidate)):
+            if model is None or not mask.any():
+                continue
+            part = X if mask.all() else X[mask]
+            p, y = model.score(part)
+            proba[mask], labels[mask], versions[mask] = p, y, model.version
+        latency = (time.perf_counter() - start) * 1000.0
+        batch_id = batch_id or uuid.uuid4().hex[:16]
+        if self.log is not None:
+            self.log.log_batch(batch_id=batch_id, ts=self.clock(), model=self.name,
+                               versions=versions, frame=X, proba=proba, prediction=labels,
+                               latency_ms=latency)
+        if table.shadow is not None:
+            self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
+        result = pd.DataFrame({"proba": proba, "prediction": labels, "version": versions},
+                              index=frame.index)
+        result.attrs["batch_id"] = batch_id
+        return result
+
+    def feedback(self, labels: Mapping[str, int]) -> int:
+        """Record ground-truth labels by request id; returns how many were stored."""
+        if self.log is None:
+            raise ServingError("this router has no prediction log to store feedback in")
+        return self.log.add_feedback(labels, ts=self.clock())
+
+    def status(self) -> dict[str, Any]:
+        """What serves now: production, candidate, weights, loaded versions, load errors."""
+        t = self._table
+        return {
+            "model": self.name,
+            "production": t.production.version if t.production else None,
+            "canary": t.candidate.version if t.candidate else None,
+            "canary_weight": t.weight,
+            "shadow": t.shadow.version if t.shadow else None,
+            "shadow_share": t.shadow_share,
+            "loaded": sorted(self._models),
+            "deployment": self.deployment.to_dict() if self.deployment else None,
+            "load_errors": dict(self.load_errors),
+            "shadow_dropped": self.shadow_dropped,
+        }
+
+    def close(self) -> None:
+        """Finish shadow work and flush and close the log."""
+        if self._shadow_thread is not None:
+            self._shadow_q.put(None)
+            self._shadow_thread.join(timeout=30)
+            self._shadow_thread = None
+        if self.log is not None:
+            self.log.close()
+
+    def flush(self) -> None:
+        """Wait for queued shadow scoring and log writes."""
+        if self._shadow_thread is not None:
+            self._shadow_q.join()
+        if self.log is not None:
+            self.log.flush()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ logging, shadow
+    def _log_refusal(self, rid: str, ts: float, key: str | None, row: Any,
+                     exc: RequestError) -> None:
+        if self.log is None:
+            return
+        try:
+            inputs = json.dumps(row, default=str)
+        except (TypeError, ValueError):
+            inputs = None
+        self.log.log(LogRecord(rid, ts, self.name, None, "primary", key, inputs, None, None,
+                               None, f"RequestError: {exc.message}"))
+
+    def _log_error(self, rid: str, ts: float, version: int, key: str | None, inputs: str,
+                   start: float, exc: Exception) -> None:
+        log.error("%s v%s failed on request %s: %s", self.name, version, rid, exc)
+        if self.log is not None:
+            self.log.log(LogRecord(rid, ts, self.name, version, "primary", key, inputs, None,
+                                   None, (time.perf_counter() - start) * 1000.0,
+                                   f"{type(exc).__name__}: {exc}"))
+
+    def _enqueue_shadow(self, job: tuple[Any, ...]) -> None:
+        try:
+            self._shadow_q.put_nowait(job)
+        except queue.Full:  # shadow must never slow users down: drop and count
+            self.shadow_dropped += 1
+
+    def _ensure_shadow_worker(self) -> None:
+        if self._shadow_thread is None:
+            self._shadow_thread = threading.Thread(target=self._shadow_loop,
+                                                   name="router-shadow", daemon=True)
+            self._shadow_thread.start()
+
+    def _shadow_loop(self) -> None:
+        while True:
+            jobs = [self._shadow_q.get()]
+            if jobs[0] is not None:
+                # Gather the requests of a short window and score them in one call: a
+                # predict_proba on many rows costs about as much as on one, so the shadow
+                # seldom holds the GIL while a user's request waits for it.
+                time.sleep(SHADOW_WINDOW_S)
+                while True:
+                    try:
+                        jobs.append(self._shadow_q.get_nowait())
+                    except queue.Empty:
+                        break
+            try:
+                real = [j for j in jobs if j is not None]
+                for job in real:
+                    if isinstance(job[1], str):  # a scored batch: its own call
+                        self._score_shadow_batch(*job)
+                singles: dict[int, list[tuple[Any, ...]]] = {}
+                for job in real:
+                    if not isinstance(job[1], str):
+                        singles.setdefault(job[0].version, []).append(job)
+                for group in singles.values():
+                    self._score_shadow_rows(group)
+            except Exception as exc:  # the shadow is off the user's path: log and go on
+                log.warning("shadow scoring failed: %s", exc)
+            finally:
+                for _ in jobs:
+                    self._shadow_q.task_done()
+            if None in jobs:
+                return
+
+    def _score_shadow_rows(self, jobs: list[tuple[Any, ...]]) -> None:
+        """Score single requests of one shadow model together and log one row each."""
+        model = jobs[0][0]
+        frame = pd.concat([job[5] for job in jobs], ignore_index=True)
+        start = time.perf_counter()
+        try:
+            proba, labels = model.score(frame)
+            error = None
+        except Exception as exc:
+            proba = labels = None
+            error = f"{type(exc).__name__}: {exc}"
+        latency = (time.perf_counter() - start) * 1000.0 / len(jobs)  # per row, amortised
+        if self.log is None:
+            return
+        for i, (_, rids, ts, key, inputs, _) in enumerate(jobs):
+            if proba is None:
+                record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
+                                   inputs[0], None, None, None, error)
+            else:
+                record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
+                                   inputs[0], float(proba[i]), _plain(labels[i]), latency)
+            self.log.log(record)
+
+    def _score_shadow_batch(self, model: _Model, batch_id: str, ts: float, key: str | None,
+                            inputs: None, frame: pd.DataFrame) -> None:
+        """Score a batch in shadow; its rows get ids derived from the batch id."""
+        start = time.perf_counter()
+        proba, labels = model.score(frame)
+        if self.log is not None:
+            self.log.log_batch(batch_id=batch_id, ts=ts, model=self.name,
+                               versions=np.full(len(frame), model.version), frame=frame,
+                               proba=proba, prediction=labels,
+                               latency_ms=(time.perf_counter() - start) * 1000.0,
+                               role="shadow")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

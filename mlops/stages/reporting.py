@@ -1,0 +1,371 @@
+"""The pull-request report (``report.md``) and the model card, both built from the result
+of :func:`mlops.stages.evaluation.evaluate`.
+
+The report is plain GitHub-flavoured Markdown that ``cml comment create report.md`` can
+post; images are linked by paths relative to the report. The model card is a Hugging Face
+README whose front matter carries the metrics as ``model-index`` metadata.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pandas as pd
+
+from mlops.core.config import Params
+from mlops.stages.evaluation import CI_LEVEL, failed_gates, flat_metrics, write_json
+
+if TYPE_CHECKING:  # huggingface_hub is imported only when a card is built
+    from huggingface_hub import ModelCard
+
+__all__ = [
+    "render_report",
+    "write_report",
+    "build_model_card",
+    "write_model_card",
+    "write_outputs",
+    "DEFAULT_INTENDED_USE",
+]
+
+# Groups smaller than this make parity numbers noisy; the card says so.
+SMALL_GROUP = 30
+_MAX_FAILURES = 20  # validation failures listed in the report; the rest are counted
+IMAGE_TITLES = {
+    "confusion_matrix": "Confusion matrix",
+    "roc": "ROC curve",
+    "precision_recall": "Precision-recall curve",
+    "calibration": "Calibration",
+    "fairness": "Fairness by group",
+    "importance": "Permutation importance",
+}
+DEFAULT_INTENDED_USE = (
+    "Decision support: the model scores new rows that look like its training data and a "
+    "person reviews the score before acting. It is a template model, not for automated "
+    "decisions about people."
+)
+
+
+def render_report(
+    result: Mapping[str, Any],
+    *,
+    images: Mapping[str, str] | None = None,
+    validation: Mapping[str, Any] | None = None,
+    run_id: str = "",
+    git_commit: str = "",
+    model_name: str = "",
+) -> str:
+    """Markdown report of one evaluation, ready to post as a pull-request comment.
+
+    ``images`` maps a plot name to a link (already relative to the report's folder);
+    ``validation`` is the data validation summary ``{"passed", "summary", "failures"}``.
+    """
+    failed = failed_gates(result)
+    verdict = ("✅ All gates passed" if not failed else
+               f"❌ {len(failed)} of {len(result['gates'])} gates failed")
+    name = f" `{_cell(model_name)}`" if model_name else ""
+    lines = [
+        f"## Model evaluation{name}: {verdict}",
+        "",
+        f"Run `{_cell(run_id) or 'n/a'}` · commit `{_cell(git_commit[:12]) or 'n/a'}` · "
+        f"{result['n_samples']} held-out rows · {result['task']} target "
+        f"`{result['target']}` (positive class `{result['positive_class']}`)",
+        "",
+        "### Gates",
+        "",
+        *_gate_table(result),
+        "",
+        "### Metrics",
+        "",
+        *_metric_table(result),
+        "",
+        "### Data validation",
+        "",
+        *_validation_section(validation),
+        "",
+        "### Fairness",
+        "",
+        *_fairness_section(result),
+        "### Behavioural tests",
+        "",
+        *_behaviour_section(result),
+        "",
+        "### Top features",
+        "",
+        *_importance_section(result),
+        "",
+    ]
+    if images:
+        lines += ["### Plots", ""]
+        for key, link in images.items():
+            lines += [f"![{IMAGE_TITLES.get(key, key)}]({link})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(
+    result: Mapping[str, Any],
+    path: str | Path,
+    *,
+    images: Mapping[str, str | Path] | None = None,
+    validation: Mapping[str, Any] | None = None,
+    run_id: str = "",
+    git_commit: str = "",
+    model_name: str = "",
+) -> Path:
+    """Write ``report.md`` to ``path``; image paths are rewritten relative to its folder."""
+    path = Path(path)
+    links = {key: _relative_link(Path(image), path.parent)
+             for key, image in (images or {}).items()}
+    text = render_report(result, images=links, validation=validation, run_id=run_id,
+                         git_commit=git_commit, model_name=model_name)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def build_model_card(
+    result: Mapping[str, Any],
+    params: Params,
+    *,
+    validation: Mapping[str, Any] | None = None,
+    intended_use: str = DEFAULT_INTENDED_USE,
+    limitations: Iterable[str] = (),
+    license: str | None = None,
+) -> ModelCard:
+    """Hugging Face model card with ``model-index`` eval results, fairness and limitations."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    dataset = Path(params.data.path).stem
+    eval_results = [
+        EvalResult(task_type="tabular-classification", task_name="Tabular classification",
+                   dataset_type=dataset, dataset_name=dataset, dataset_split="test",
+                   metric_type=metric, metric_name=metric, metric_value=value)
+        for metric, value in result["metrics"].items() if value is not None
+    ]
+    data = ModelCardData(
+        model_name=params.model.name,
+        library_name="sklearn",
+        license=license,
+        pipeline_tag="tabular-classification",
+        tags=["sklearn", "tabular-classification", "mlops-template"],
+        metrics=[r.metric_type for r in eval_results],
+        eval_results=eval_results,
+    )
+    body = "\n".join([
+        f"# {params.model.name}",
+        "",
+        f"A scikit-learn `{params.model.estimator}` pipeline that predicts "
+        f"`{params.data.target}` ({result['task']}, classes {result['classes']}, positive "
+        f"class `{result['positive_class']}`).",
+        "",
+        "## Intended use",
+        "",
+        intended_use,
+        "",
+        "## Data",
+        "",
+        f"Trained and evaluated on `{params.data.path}`, split with seed {params.seed}; "
+        f"{result['n_samples']} held-out rows ({params.data.test_size:.0%}, stratified by "
+        f"target). Sensitive features: "
+        f"{', '.join(f'`{c}`' for c in params.data.sensitive_features) or 'none'}.",
+        "",
+        *_validation_section(validation),
+        "",
+        "## Metrics",
+        "",
+        *_metric_table(result),
+        "",
+        "## Gates",
+        "",
+        *_gate_table(result),
+        "",
+        "## Fairness",
+        "",
+        *_fairness_section(result),
+        "## Top features",
+        "",
+        *_importance_section(result),
+        "",
+        "## Limitations",
+        "",
+        *[f"- {item}" for item in [*_limitations(result), *limitations]],
+        "",
+    ])
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
+
+
+def write_model_card(result: Mapping[str, Any], params: Params, path: str | Path,
+                     **options: Any) -> Path:
+    """Build the model card (options as in :func:`build_model_card`) and save it."""
+    path = Path(path)
+    build_model_card(result, params, **options).save(path)
+    return path
+
+
+def _gate_table(result: Mapping[str, Any]) -> list[str]:
+    rows = ["| Gate | Value | Threshold | Result |", "|---|---:|---:|:---:|"]
+    for g in result["gates"]:
+        sign = "≥" if g["direction"] == "min" else "≤"
+        rows.append(f"| `{_cell(g['gate'])}` | {_num(g['value'])} | {sign} "
+                    f"{_num(g['threshold'])} | {'✅ pass' if g['passed'] else '❌ fail'} |")
+    if not result["gates"]:
+        rows.append("| _no gates configured_ | | | |")
+    return rows
+
+
+def _metric_table(result: Mapping[str, Any]) -> list[str]:
+    champion = result.get("champion")
+    intervals = result.get("confidence_intervals", {})
+    pct = f"{CI_LEVEL:.0%}"
+    rows = [f"| Metric | Candidate | {pct} CI | Production | Δ vs production |",
+            "|---|---:|---:|---:|---:|"]
+    for metric, value in flat_metrics(result).items():
+        ci = intervals.get(metric)
+        ci_text = f"{_num(ci['low'])} – {_num(ci['high'])}" if ci else ""
+        base = champion["metrics"].get(metric) if champion else None
+        delta = champion["difference"].get(metric) if champion else None
+        rows.append(f"| {_cell(metric)} | {_num(value)} | {ci_text} | {_num(base)} | "
+                    f"{_num(delta, signed=True)} |")
+    if not champion:
+        rows += ["", "_No production model to compare with: this is the first release._"]
+    return rows
+
+
+def _fairness_section(result: Mapping[str, Any]) -> list[str]:
+    fairness = result.get("fairness") or {}
+    if not fairness:
+        return ["_No sensitive features configured (data.sensitive_features)._", ""]
+    lines: list[str] = []
+    for feature, section in fairness.items():
+        lines += [
+            f"**{_cell(feature)}**: demographic parity difference "
+            f"{_num(section['demographic_parity_difference'])}, ratio "
+            f"{_num(section['demographic_parity_ratio'])}; equalized odds difference "
+            f"{_num(section['equalized_odds_difference'])}.",
+            "",
+            "| Group | n | Selection rate | TPR | FPR | Accuracy |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for group, m in section["groups"].items():
+            lines.append(f"| {_cell(group)} | {m['count']} | {_num(m['selection_rate'])} | "
+                         f"{_num(m['true_positive_rate'])} | "
+                         f"{_num(m['false_positive_rate'])} | {_num(m['accuracy'])} |")
+        lines.append("")
+    return lines
+
+
+def _behaviour_section(result: Mapping[str, Any]) -> list[str]:
+    tests = result.get("behaviour") or []
+    if not tests:
+        return ["_None configured (evaluation.invariance, evaluation.directional)._"]
+    rows = ["| Test | Column | Rows failed | Result |", "|---|---|---:|:---:|"]
+    for t in tests:
+        what = t["kind"] + (f" (expect {t['expect']})" if "expect" in t else "")
+        rows.append(f"| {what} | `{_cell(t['column'])}` | {t['n_failed']} of {t['n_rows']} | "
+                    f"{'✅ pass' if t['passed'] else '❌ fail'} |")
+    return rows
+
+
+def _importance_section(result: Mapping[str, Any]) -> list[str]:
+    imp = result["importance"]
+    rows = {r["feature"]: r for r in imp["features"]}
+    lines = [f"{i}. `{_cell(name)}`: {_num(rows[name]['importance_mean'])} ± "
+             f"{_num(rows[name]['importance_std'])}" for i, name in enumerate(imp["top"], 1)]
+    return [*lines, "", f"_Mean drop in {imp['scoring']} when the column is shuffled "
+            f"({imp['n_repeats']} repeats, held-out data)._"]
+
+
+def _validation_section(validation: Mapping[str, Any] | None) -> list[str]:
+    if validation is None:
+        return ["_Data validation summary not provided._"]
+    mark = "✅ passed" if validation.get("passed") else "❌ failed"
+    lines = [f"Data validation {mark}: {_cell(str(validation.get('summary', '')))}"]
+    failures = validation.get("failures")
+    if failures is None:  # ValidationReport.to_dict(): list the checks that did not pass
+        failures = [c for c in validation.get("checks") or [] if not c.get("passed", True)]
+    failures = list(failures)
+    if failures:
+        lines.append("")
+        lines += [f"- {_cell(_describe_failure(item))}" for item in failures[:_MAX_FAILURES]]
+        if len(failures) > _MAX_FAILURES:
+            lines.append(f"- … and {len(failures) - _MAX_FAILURES} more")
+    return lines
+
+
+def _limitations(result: Mapping[str, Any]) -> list[str]:
+    items = [f"Evaluated once on {result['n_samples']} held-out rows; see the "
+             f"{CI_LEVEL:.0%} bootstrap intervals for how much the metrics may move."]
+    for feature, section in (result.get("fairness") or {}).items():
+        small = [f"{g} (n={m['count']})" for g, m in section["groups"].items()
+                 if m["count"] < SMALL_GROUP]
+        if small:
+            items.append(f"Fairness numbers for `{feature}` groups {', '.join(small)} rest on "
+                         f"fewer than {SMALL_GROUP} rows and are uncertain.")
+    failed = failed_gates(result)
+    if failed:
+        items.append("Gates failed at evaluation: "
+                     + ", ".join(f"`{g['gate']}`" for g in failed) + ".")
+    if not result.get("behaviour"):
+        items.append("No behavioural (invariance or directional) tests were configured.")
+    return items
+
+
+def _describe_failure(item: Any) -> str:
+    """A failure given as text, or as a check record ``{check, column, severity, message}``."""
+    if not isinstance(item, Mapping):
+        return str(item)
+    where = str(item.get("check") or item.get("rule") or "")
+    if item.get("column"):
+        where += f"({item['column']})"
+    if item.get("severity"):
+        where = f"{item['severity']} {where}".strip()
+    message = item.get("message") or ", ".join(f"{k}={v}" for k, v in item.items())
+    return f"{where}: {message}" if where else str(message)
+
+
+def _relative_link(image: Path, folder: Path) -> str:
+    """URL-quoted POSIX path of ``image`` relative to ``folder``."""
+    relative = os.path.relpath(image.resolve(), folder.resolve())
+    return quote(Path(relative).as_posix())
+
+
+def _cell(text: Any) -> str:
+    """``text`` safe inside a Markdown table cell: pipes escaped, on one line."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def write_outputs(
+    result: Mapping[str, Any],
+    model: Any,
+    frame: pd.DataFrame,
+    params: Params,
+    folder: str | Path,
+    *,
+    validation: Mapping[str, Any] | None = None,
+    run_id: str = "",
+    git_commit: str = "",
+) -> dict[str, Path]:
+    """Write ``evaluation.json``, ``plots/*.png``, ``report.md`` and the model card
+    ``README.md`` into ``folder``; return their paths by name."""
+    from mlops.stages.plots import evaluation_figures, save_figures
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    images = save_figures(evaluation_figures(model, frame, params, result), folder / "plots")
+    paths = {
+        "evaluation": write_json(result, folder / "evaluation.json"),
+        "report": write_report(result, folder / "report.md", images=images,
+                               validation=validation, run_id=run_id, git_commit=git_commit,
+                               model_name=params.model.name),
+        "model_card": write_model_card(result, params, folder / "README.md",
+                                       validation=validation),
+    }
+    return {**paths, **{f"plot_{name}": Path(p) for name, p in images.items()}}
