@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from mlops.core.cells import ColumnCheck, check_column
 from mlops.core.config import ValidationConfig
 from mlops.core.exceptions import ConfigError, DataError, DataValidationError
 from mlops.core.schema import ColumnSchema, Schema, is_number
@@ -158,6 +158,17 @@ class _Checker:
         self.where = source or "data"
         self.results: list[CheckResult] = []
         self.bad_dtype: set[str] = set()
+        self._cells: dict[str, ColumnCheck] = {}
+
+    def cells(self, spec: ColumnSchema) -> ColumnCheck:
+        """The one schema-cell checker's verdict on a column, computed once."""
+        if spec.name not in self._cells:
+            series = self.frame[spec.name]
+            # Numbers stored as text are parsed, so only the cells that are not numbers fail.
+            as_text = spec.numeric and not is_number(series) and not (
+                pd.api.types.is_bool_dtype(series))
+            self._cells[spec.name] = check_column(series, spec, text=as_text)
+        return self._cells[spec.name]
 
     def add(self, check: str, column: str | None, rule: str, observed: Any, threshold: Any,
             passed: bool, message: str) -> None:
@@ -197,23 +208,20 @@ class _Checker:
             self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, True,
                      f"column {spec.name!r} is {spec.kind}")
             return
+        rules = self.cells(spec).rules
         if not is_number(series):
-            converted = pd.to_numeric(series, errors="coerce")
-            bad = series[converted.isna() & series.notna()]
+            bad = series[rules == "type"]
             self.bad_dtype.add(spec.name)
             self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, False,
                      f"column {spec.name!r} should be {spec.kind} but is stored as text; "
                      f"{len(bad)} value(s) are not numbers: {_examples(bad.unique())}")
             return
-        if spec.kind == "int" and pd.api.types.is_float_dtype(series):
-            values = series.dropna()
-            finite = values[np.isfinite(values)]
-            fractional = finite[finite != finite.round()]
-            if len(fractional):
-                self.add("schema", spec.name, "dtype", "float", "int", False,
-                         f"column {spec.name!r} should hold whole numbers; found "
-                         f"{_examples(fractional.unique())}")
-                return
+        fractional = series[rules == "whole"]
+        if len(fractional):
+            self.add("schema", spec.name, "dtype", "float", "int", False,
+                     f"column {spec.name!r} should hold whole numbers; found "
+                     f"{_examples(fractional.unique())}")
+            return
         self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, True,
                  f"column {spec.name!r} is {spec.kind}")
 
@@ -239,35 +247,42 @@ class _Checker:
                  f"column {spec.name!r} has {distinct} distinct value(s)")
 
     def numeric_values(self, spec: ColumnSchema) -> None:
-        values = self.frame[spec.name].dropna().to_numpy(dtype=np.float64)
-        n_inf = int(np.isinf(values).sum())
+        cells = self.cells(spec)
+        series = self.frame[spec.name]
+        present = int(series.notna().sum())
+        n_inf = int((cells.rules == "finite").sum())
         self.add("infinite", spec.name, "finite", n_inf, 0, n_inf == 0,
                  f"column {spec.name!r} has {n_inf} infinite value(s)")
-        if spec.min is None or spec.max is None or not values.size:
+        if spec.min is None or spec.max is None or not present:
             return
         if spec.name == self.schema.target:  # the labels check covers the target
             return
-        finite = values[np.isfinite(values)]
-        outside = finite[(finite < spec.min) | (finite > spec.max)]
-        share = outside.size / max(values.size, 1)
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
-        self.add("range", spec.name, "within_reference_range", share, 0.0, outside.size == 0,
+        n_outside = int(cells.out_of_range.sum())
+        share = n_outside / present
+        finite = series[(cells.rules == "") & series.notna().to_numpy()]
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
+        self.add("range", spec.name, "within_reference_range", share, 0.0, n_outside == 0,
                  f"column {spec.name!r}: {share:.2%} of values outside the reference range "
                  f"[{_num(spec.min)}, {_num(spec.max)}] (observed [{lo}, {hi}])")
 
     def unseen(self, spec: ColumnSchema) -> None:
         if spec.categories is None:
             return
-        counts = self.frame[spec.name].dropna().astype(str).value_counts()
-        unseen = counts[~counts.index.isin(spec.categories)]
-        total = int(counts.sum())
-        share = int(unseen.sum()) / total if total else 0.0
+        series = self.frame[spec.name]
+        if pd.api.types.is_string_dtype(series) or series.dtype == object:
+            rules = self.cells(spec).rules
+            unseen = series[(rules == "unknown_category") | (rules == "type")]
+        else:  # numbers or booleans stored in a category column
+            unseen = series.dropna()[~series.dropna().astype(str).isin(spec.categories)]
+        total = int(series.notna().sum())
+        share = len(unseen) / total if total else 0.0
         limit = self.cfg.max_unseen_category_share
         self.add("unseen_category", spec.name, "max_unseen_category_share", share, limit,
                  share <= limit,
                  f"column {spec.name!r}: {share:.2%} of values are categories not seen in "
                  f"the reference (limit {limit:.2%})"
-                 + (f": {_examples(unseen.index)}" if len(unseen) else ""))
+                 + (f": {_examples(unseen.astype(str).value_counts().index)}"
+                    if len(unseen) else ""))
 
     # -- data-set checks ----------------------------------------------------------------
     def duplicates(self) -> None:

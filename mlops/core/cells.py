@@ -1,0 +1,218 @@
+"""The one schema-cell checker: does a value fit its column?
+
+Validation, the router (single rows and batches) and the app's CSV upload all ask this
+question; they ask it here, so they can never disagree. One rule set, two evaluators:
+
+- :func:`check_cell` for one value (a JSON field of a request, a form input);
+- :func:`check_column` for a whole column at once, vectorised (batches, uploads, data).
+
+A test drives both with the same generated values and requires the same verdict.
+
+Refusals (``rule``): ``null`` (a value is required), ``type`` (not a number, not a whole
+number, outside the int64 range, not true/false, not text), ``finite`` (inf, nan where
+numbers are required), ``unknown_category`` (a category never seen in training).
+A number outside the reference range is *not* refused: the range is what training saw,
+not a law of nature. It comes back as a warning, and drift monitoring picks it up.
+
+``text=True`` is for cells read from text (a CSV read as strings, a form): numbers and
+booleans are parsed from their text first; empty text is a missing value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops.core.exceptions import RequestError
+from mlops.core.schema import ColumnSchema, is_number
+
+__all__ = ["ColumnCheck", "check_cell", "check_column", "range_warning"]
+
+_INT64 = 2.0**63
+_TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
+
+
+def _expected(spec: ColumnSchema) -> str:
+    return {"int": "an integer", "float": "a number", "bool": "true or false"}.get(
+        spec.kind, "a string")
+
+
+def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
+    """The refusal of ``value`` in ``spec``'s column under ``rule``, with its fix."""
+    name = spec.name
+    if rule == "null":
+        message = f"field {name!r} is null; it must have a value"
+    elif rule == "finite":
+        message = f"field {name!r} is {value!r}; it must be a finite number"
+    elif rule == "int64":
+        message = f"field {name!r} is out of the int64 range; expected {_expected(spec)}"
+        rule = "type"
+    elif rule == "whole":
+        message = f"field {name!r} is {value!r}; expected a whole number"
+        rule = "type"
+    elif rule == "unknown_category":
+        shown = sorted(spec.categories or ())
+        more = f" (and {len(shown) - 10} more)" if len(shown) > 10 else ""
+        message = (f"field {name!r} is {value!r}, a category never seen in training; "
+                   f"expected one of {shown[:10]}{more}")
+    else:
+        message = (f"field {name!r} is {_short(value)} ({type(value).__name__}); "
+                   f"expected {_expected(spec)}")
+    return RequestError(message, column=name, rule=rule)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def range_warning(spec: ColumnSchema, value: float) -> str | None:
+    """A warning when ``value`` is outside the reference range of a numeric column."""
+    if (spec.min is not None and value < spec.min) or (spec.max is not None
+                                                       and value > spec.max):
+        return (f"{spec.name}={value:g} is outside the training range "
+                f"[{spec.min:g}, {spec.max:g}]")
+    return None
+
+
+def _is_null(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float | np.floating) and math.isnan(value)
+
+
+def _verdict(value: Any, spec: ColumnSchema, text: bool,
+             strict_categories: bool) -> tuple[Any, str]:
+    """``(clean value, rule)`` for one cell; ``rule`` is ``""`` when the cell is fine."""
+    if text and isinstance(value, str):
+        value = value.strip() or None
+    if _is_null(value):
+        return None, "" if spec.nullable else "null"
+    kind = spec.kind
+    if kind == "category":
+        if not isinstance(value, str):
+            return value, "type"
+        if strict_categories and spec.categories is not None and value not in spec.categories:
+            return value, "unknown_category"
+        return value, ""
+    if kind == "bool":
+        if isinstance(value, bool | np.bool_):
+            return bool(value), ""
+        if text and isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE, ""
+        return value, "type"
+    if isinstance(value, bool | np.bool_):
+        return value, "type"
+    if text and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value, "type"
+    if isinstance(value, int | np.integer):
+        if kind == "int":
+            return (int(value), "") if -_INT64 <= int(value) < _INT64 else (value, "int64")
+        try:
+            value = float(value)
+        except OverflowError:
+            return value, "finite"
+    if not isinstance(value, float | np.floating):
+        return value, "type"
+    number = float(value)
+    if not math.isfinite(number):
+        return value, "finite"
+    if kind == "int":
+        if not number.is_integer():
+            return value, "whole"
+        if not -_INT64 <= number < _INT64:
+            return value, "int64"
+        return int(number), ""
+    return number, ""
+
+
+def check_cell(value: Any, spec: ColumnSchema, *, text: bool = False,
+               strict_categories: bool = True) -> tuple[Any, str | None]:
+    """``(clean value, warning or None)`` for one cell, or :class:`RequestError`."""
+    clean, rule = _verdict(value, spec, text, strict_categories)
+    if rule:
+        raise _refuse(spec, value, rule)
+    if clean is None or not spec.numeric:
+        return clean, None
+    return clean, range_warning(spec, clean)
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """The verdict on one column: a rule per row (``""`` where the cell is fine)."""
+
+    spec: ColumnSchema
+    rules: np.ndarray  # per row: "" or the rule, with "whole" and "int64" told apart from "type"
+    out_of_range: np.ndarray  # bool; a warning, never a refusal
+
+    @property
+    def ok(self) -> bool:
+        """True when no cell is refused."""
+        return not (self.rules != "").any()
+
+    def bad_positions(self) -> np.ndarray:
+        """Row positions with a refusal, in order."""
+        return np.flatnonzero(self.rules != "")
+
+    def error(self, series: pd.Series, pos: int) -> RequestError:
+        """The refusal :func:`check_cell` raises for the cell at position ``pos``."""
+        return _refuse(self.spec, series.iloc[pos], str(self.rules[pos]))
+
+
+def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
+                 strict_categories: bool = True) -> ColumnCheck:
+    """Check every cell of ``series`` against ``spec`` (the verdicts of :func:`check_cell`).
+
+    Numeric and text columns of the expected dtype are checked with numpy at once; other
+    columns (mixed objects, text to parse) cell by cell with the same rules.
+    """
+    n = len(series)
+    out_of_range = np.zeros(n, dtype=bool)
+    if spec.numeric and is_number(series):
+        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
+        rules = np.full(n, "", dtype=object)
+        nulls = series.isna().to_numpy()
+        if not spec.nullable:
+            rules[nulls] = "null"
+        with np.errstate(invalid="ignore"):
+            present = ~nulls
+            finite = np.isfinite(numbers)
+            rules[present & ~finite] = "finite"
+            ok = present & finite
+            if spec.kind == "int" and not pd.api.types.is_integer_dtype(series):
+                whole = np.floor(numbers) == numbers
+                rules[ok & ~whole] = "whole"
+                rules[ok & whole & ((numbers < -_INT64) | (numbers >= _INT64))] = "int64"
+            ok &= rules == ""
+            if spec.min is not None:
+                out_of_range |= ok & (numbers < spec.min)
+            if spec.max is not None:
+                out_of_range |= ok & (numbers > spec.max)
+        return ColumnCheck(spec, rules, out_of_range)
+    if spec.kind == "bool" and pd.api.types.is_bool_dtype(series):
+        return ColumnCheck(spec, np.full(n, "", dtype=object), out_of_range)
+    if (spec.kind == "category" and series.dtype != object
+            and pd.api.types.is_string_dtype(series)):
+        values = series.str.strip() if text else series
+        nulls = values.isna().to_numpy() | (values == "").to_numpy(dtype=bool, na_value=False) \
+            if text else values.isna().to_numpy()
+        rules = np.full(n, "", dtype=object)
+        if not spec.nullable:
+            rules[nulls] = "null"
+        if strict_categories and spec.categories is not None:
+            rules[~nulls & ~values.isin(spec.categories).to_numpy()] = "unknown_category"
+        return ColumnCheck(spec, rules, out_of_range)
+    rules = np.full(n, "", dtype=object)
+    for i, value in enumerate(series.tolist()):
+        clean, rule = _verdict(value, spec, text, strict_categories)
+        rules[i] = rule
+        if not rule and clean is not None and spec.numeric:
+            out_of_range[i] = range_warning(spec, clean) is not None
+    return ColumnCheck(spec, rules, out_of_range)
