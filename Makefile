@@ -39,8 +39,9 @@ test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
 test-fast: $(STAMP) ## Run the tests that take less than a few seconds
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-lint: $(STAMP) ## Lint code and notebooks; fails when a notebook carries outputs
-	$(BIN)/ruff check mlops tests bench notebooks
+lint: $(STAMP) ## Lint code, notebooks and the layers (import-linter); fails when a notebook carries outputs
+	$(BIN)/ruff check mlops tests bench notebooks app.py
+	$(BIN)/lint-imports
 	$(BIN)/nbstripout --keep-id --keep-count --verify notebooks/*.ipynb
 
 format: $(STAMP) ## Fix lint where it can and strip notebook outputs

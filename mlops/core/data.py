@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from mlops.core.exceptions import DataError
 
-__all__ = ["read_csv", "split", "class_balance"]
+if TYPE_CHECKING:
+    from mlops.core.config import Params
+
+__all__ = ["DataSplit", "read_csv", "split", "load_split", "class_balance"]
 
 
 # Leading bytes of formats that are sometimes saved with a .csv name by mistake.
@@ -137,6 +143,42 @@ def split(
         frame, test_size=test_size, random_state=seed, stratify=frame[target]
     )
     return train.sort_index(), test.sort_index()
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """The data set of a run and its reproducible train/held-out split.
+
+    The split is made when ``train`` or ``test`` is first read, so a validation stage can
+    check the whole frame (a missing label, say) before anything is split.
+    """
+
+    path: Path
+    frame: pd.DataFrame
+    target: str
+    test_size: float
+    seed: int
+
+    @cached_property
+    def _parts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return split(self.frame, self.target, test_size=self.test_size, seed=self.seed)
+
+    @property
+    def train(self) -> pd.DataFrame:
+        """The training rows."""
+        return self._parts[0]
+
+    @property
+    def test(self) -> pd.DataFrame:
+        """The held-out rows."""
+        return self._parts[1]
+
+
+def load_split(params: Params) -> DataSplit:
+    """Read ``params.data.path``, to be split as every stage does (target, test size, seed)."""
+    path = params.resolve(params.data.path)
+    return DataSplit(path, read_csv(path), params.data.target, params.data.test_size,
+                     params.seed)
 
 
 def class_balance(parts: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:

@@ -196,7 +196,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
 
     Returns ``(report, log frame, reference scores)`` for tables and plots.
     """
-    from mlops.core.data import read_csv, split
+    from mlops.core.data import load_split
     from mlops.core.schema import load_schema
     from mlops.registry import open_registry
     from mlops.serving.predlog import read_predictions
@@ -206,10 +206,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     # Nothing served yet is a valid state (a fresh clone): the report says 0 predictions.
     frame = read_predictions(log_path or params.resolve(params.monitoring.log_path), model=name,
                              missing_ok=True)
-    data = read_csv(params.resolve(params.data.path))
-    train_frame, _ = split(data, params.data.target, test_size=params.data.test_size,
-                           seed=params.seed)
-    reference = train_frame.drop(columns=[params.data.target])
+    reference = load_split(params).train.drop(columns=[params.data.target])
     schema = load_schema(params.resolve(params.data.schema))
     production = reg.aliases(name).get("production")
     ref_proba = None

@@ -6,7 +6,10 @@ registered with the same fingerprint. It hashes, in a fixed order:
 - the data file (and the schema file next to it, which decides what validation accepts);
 - the params that shape the model: ``to_dict(params)`` without ``registry``,
   ``deployment`` and ``monitoring``, which say where a model goes, not what it is;
-- the ``mlops`` package source (``*.py``) and ``requirements.lock`` (library versions);
+- the package code that the stage notebooks run (:data:`MODEL_CODE`: ``mlops/core``,
+  ``mlops/stages`` and the notebooks' surface ``mlops/api.py``), and ``requirements.lock``
+  (library versions). The app, the CLI, serving and the rest do not shape a model, so a
+  changed button label never makes CD train again;
 - the stage notebooks' cell types and sources, so outputs and metadata do not count.
 
 Text is hashed with ``\\n`` line endings and paths as sorted POSIX relative paths, so the
@@ -23,9 +26,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["NOT_MODEL_SECTIONS", "inputs_fingerprint"]
+from mlops.pipeline.stages import STAGES
+
+__all__ = ["MODEL_CODE", "NOT_MODEL_SECTIONS", "inputs_fingerprint"]
 
 NOT_MODEL_SECTIONS = ("registry", "deployment", "monitoring")
+
+# Package code the stage notebooks run: files and folders relative to the project root.
+MODEL_CODE = ("mlops/__init__.py", "mlops/api.py", "mlops/core", "mlops/stages")
 
 
 def _text(data: bytes) -> bytes:
@@ -52,14 +60,12 @@ def inputs_fingerprint(params: Params, root: str | Path = ".", *,
     """``sha256:<hex>`` over data, model-shaping params, code and stage notebooks.
 
     ``root`` is the project folder holding ``mlops/``, ``notebooks/`` and
-    ``requirements.lock``; ``notebooks`` defaults to the runner's stage notebooks.
+    ``requirements.lock``; ``notebooks`` defaults to the stage notebooks.
     """
     from mlops.core.config import to_dict
 
     root = Path(root).resolve()
     if notebooks is None:
-        from mlops.pipeline.runner import STAGES
-
         notebooks = tuple(name for _, name in STAGES)
     digest = hashlib.sha256()
     for label, rel in (("data", params.data.path), ("schema", params.data.schema)):
@@ -67,10 +73,8 @@ def inputs_fingerprint(params: Params, root: str | Path = ".", *,
         _part(digest, label, path.read_bytes() if path.is_file() else b"<missing>")
     shaping = {k: v for k, v in to_dict(params).items() if k not in NOT_MODEL_SECTIONS}
     _part(digest, "params", json.dumps(shaping, sort_keys=True, default=str).encode())
-    package = root / "mlops"
-    for path in sorted(package.rglob("*.py"), key=lambda p: p.relative_to(root).as_posix()):
-        if "__pycache__" not in path.parts:
-            _part(digest, path.relative_to(root).as_posix(), _text(path.read_bytes()))
+    for path in sorted(_model_code(root), key=lambda p: p.relative_to(root).as_posix()):
+        _part(digest, path.relative_to(root).as_posix(), _text(path.read_bytes()))
     lock = root / "requirements.lock"
     _part(digest, "requirements.lock", _text(lock.read_bytes()) if lock.is_file() else b"")
     for name in sorted(notebooks):
@@ -78,3 +82,14 @@ def inputs_fingerprint(params: Params, root: str | Path = ".", *,
         _part(digest, f"notebooks/{name}",
               _notebook_source(path) if path.is_file() else b"<missing>")
     return "sha256:" + digest.hexdigest()
+
+
+def _model_code(root: Path) -> list[Path]:
+    files = []
+    for rel in MODEL_CODE:
+        path = root / rel
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+    return files

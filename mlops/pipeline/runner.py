@@ -27,26 +27,15 @@ from mlops.core.config import Params, to_dict
 from mlops.core.exceptions import ConfigError, MLOpsError, StageError, error_class
 from mlops.core.lineage import file_sha256, git_state, package_versions, write_json_atomic
 from mlops.pipeline.fingerprint import inputs_fingerprint
+from mlops.pipeline.stages import NOTEBOOK_PARAMETERS, STAGES
 
 __all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id"]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
-STAGES: tuple[tuple[str, str], ...] = (
-    ("validate", "01_validate_data.ipynb"),
-    ("train", "02_train.ipynb"),
-    ("evaluate", "03_evaluate.ipynb"),
-)
-
-# Every stage notebook declares exactly these in its cell tagged ``parameters``.
-NOTEBOOK_PARAMETERS = ("params_path", "overrides", "run_dir", "run_id")
 
 # Imported by each kernel as it starts, while the previous notebook runs: a cache warm-up.
-_WARM_UP = (
-    "pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.core.config", "mlops.core.data",
-    "mlops.stages.training", "mlops.core.modelio", "mlops.stages.validation",
-    "mlops.stages.evaluation", "mlops.stages.plots",
-)
+_WARM_UP = ("pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.api")
 
 @dataclass(frozen=True)
 class RunResult:

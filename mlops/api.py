@@ -1,0 +1,31 @@
+"""What the notebooks use: one import path for the stages, their inputs and their outputs.
+
+A notebook imports from here only (``from mlops.api import ...``), so moving code between
+modules never touches a notebook. Nothing in ``mlops`` imports this module.
+"""
+
+from __future__ import annotations
+
+from mlops.core.config import Params, load_params
+from mlops.core.data import DataSplit, class_balance, load_split
+from mlops.core.lineage import git_state, write_json_atomic
+from mlops.core.modelio import load_model, save_model
+from mlops.core.schema import load_schema
+from mlops.monitoring.monitor import monitor_report, versions_table
+from mlops.monitoring.plots import plot_accuracy, plot_latency, plot_scores
+from mlops.pipeline.handover import load_champion
+from mlops.stages.drift_plots import plot_drift
+from mlops.stages.evaluation import evaluate, raise_on_failed_gates, verdict_table
+from mlops.stages.feature_checks import check_features
+from mlops.stages.reporting import write_outputs
+from mlops.stages.training import describe, train
+from mlops.stages.validation import ValidationReport, check_drift, validate
+
+__all__ = [
+    "DataSplit", "Params", "ValidationReport", "check_drift", "check_features",
+    "class_balance", "describe", "evaluate", "git_state", "load_champion", "load_model",
+    "load_params", "load_schema", "load_split", "monitor_report", "plot_accuracy",
+    "plot_drift", "plot_latency", "plot_scores", "raise_on_failed_gates", "save_model",
+    "train", "validate", "verdict_table", "versions_table", "write_json_atomic",
+    "write_outputs",
+]
