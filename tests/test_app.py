@@ -1,4 +1,5 @@
-"""The Streamlit app: its decisions (mlops.app.state) and every view through AppTest."""
+"""The Streamlit app: its decisions (mlops.app.auth, form, batch, cache, status, actions,
+live) and every view through AppTest."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mlops.app import state as appstate
+from mlops.app import actions, auth, batch, form, live
+from mlops.app.cache import TTLCache
 from mlops.app.context import AppContext
 from mlops.core.exceptions import AccessDeniedError, DataError
 from mlops.core.schema import load_schema
@@ -60,21 +62,21 @@ def _button(at: AppTest, key: str):
 
 # ------------------------------------------------------------------------ tokens
 def test_token_check_is_constant_time_and_refuses_blank() -> None:
-    env = {appstate.ADMIN_TOKEN_ENV: "abc"}
-    assert appstate.check_admin_token("abc", env)
-    assert not appstate.check_admin_token("abd", env)
-    assert not appstate.check_admin_token("", env)
-    assert not appstate.check_admin_token(None, env)
-    assert not appstate.check_admin_token("abc", {})  # not configured: nobody is operator
-    assert not appstate.check_admin_token("", {appstate.ADMIN_TOKEN_ENV: ""})
+    env = {auth.ADMIN_TOKEN_ENV: "abc"}
+    assert auth.check_admin_token("abc", env)
+    assert not auth.check_admin_token("abd", env)
+    assert not auth.check_admin_token("", env)
+    assert not auth.check_admin_token(None, env)
+    assert not auth.check_admin_token("abc", {})  # not configured: nobody is operator
+    assert not auth.check_admin_token("", {auth.ADMIN_TOKEN_ENV: ""})
 
 
 def test_require_operator_says_why() -> None:
     with pytest.raises(AccessDeniedError, match="disabled"):
-        appstate.require_operator("x", {})
+        auth.require_operator("x", {})
     with pytest.raises(AccessDeniedError, match="wrong or missing"):
-        appstate.require_operator("x", {appstate.ADMIN_TOKEN_ENV: "y"})
-    appstate.require_operator("y", {appstate.ADMIN_TOKEN_ENV: "y"})
+        auth.require_operator("x", {auth.ADMIN_TOKEN_ENV: "y"})
+    auth.require_operator("y", {auth.ADMIN_TOKEN_ENV: "y"})
 
 
 def test_actions_refuse_a_wrong_token_before_touching_the_registry() -> None:
@@ -84,17 +86,17 @@ def test_actions_refuse_a_wrong_token_before_touching_the_registry() -> None:
 
         rollback = promote
 
-    env = {appstate.ADMIN_TOKEN_ENV: "right"}
+    env = {auth.ADMIN_TOKEN_ENV: "right"}
     with pytest.raises(AccessDeniedError):
-        appstate.rollback_alias(Exploding(), NAME, token="wrong", env=env)
+        actions.rollback_alias(Exploding(), NAME, token="wrong", env=env)
     with pytest.raises(AccessDeniedError):
-        appstate.promote_version(Exploding(), NAME, 1, "production", token=None,
+        actions.promote_version(Exploding(), NAME, 1, "production", token=None,
                                  expected=2, reason="", env=env)
 
 
 # ------------------------------------------------------------------------ form, batch
 def test_form_spec_follows_the_schema(schema) -> None:
-    specs = {s.name: s for s in appstate.form_spec(schema)}
+    specs = {s.name: s for s in form.form_spec(schema)}
     assert list(specs) == list(schema.serving_columns)
     assert "risk" not in specs
     age = specs["age"]
@@ -105,17 +107,17 @@ def test_form_spec_follows_the_schema(schema) -> None:
 
 
 def test_row_from_form_casts_and_rejects(schema) -> None:
-    values = {s.name: s.default for s in appstate.form_spec(schema)}
-    row = appstate.row_from_form(values, schema)
+    values = {s.name: s.default for s in form.form_spec(schema)}
+    row = form.row_from_form(values, schema)
     assert row.shape == (1, len(schema.serving_columns))
     assert row["age"].dtype == "int64"
     with pytest.raises(DataError, match="age"):
-        appstate.row_from_form({**values, "age": 200}, schema)
+        form.row_from_form({**values, "age": 200}, schema)
 
 
 def test_batch_accepts_a_good_file_and_drops_the_target(schema) -> None:
     data = ("risk," + GOOD_ROW.splitlines()[0] + "\n1," + GOOD_ROW.splitlines()[1]).encode()
-    result = appstate.validate_batch(data, schema)
+    result = batch.validate_batch(data, schema)
     assert result.ok, result.issues
     assert list(result.frame.columns) == list(schema.serving_columns)
     assert result.ignored_columns == ("risk",)
@@ -126,7 +128,7 @@ def test_batch_reports_each_bad_row_and_column(schema) -> None:
     data = (header + "\nmale,2,own,little,moderate,1000,12,car\n"
             "alien,2,own,little,moderate,abc,12,car\n"
             "male,2.5,own,little,moderate,999999,12,car\n").encode()
-    result = appstate.validate_batch(data, schema)
+    result = batch.validate_batch(data, schema)
     assert not result.ok
     texts = [i.text for i in result.issues]
     assert texts[0].startswith("column 'age': required column is missing")
@@ -144,28 +146,28 @@ def test_batch_reports_each_bad_row_and_column(schema) -> None:
     (b"a,a\n1,2\n", "duplicate"),
 ])
 def test_batch_rejects_unreadable_files(schema, data: bytes, message: str) -> None:
-    result = appstate.validate_batch(data, schema)
+    result = batch.validate_batch(data, schema)
     assert not result.ok and message in result.issues[0].message
 
 
 def test_batch_size_and_row_limits(schema) -> None:
-    assert "limit" in appstate.validate_batch(GOOD_ROW.encode(), schema,
+    assert "limit" in batch.validate_batch(GOOD_ROW.encode(), schema,
                                               max_bytes=10).issues[0].message
     many = GOOD_ROW + GOOD_ROW.splitlines()[1] + "\n"
-    assert "rows" in appstate.validate_batch(many.encode(), schema,
+    assert "rows" in batch.validate_batch(many.encode(), schema,
                                              max_rows=1).issues[0].message
 
 
 def test_issue_list_is_truncated(schema) -> None:
     bad = GOOD_ROW.splitlines()[0] + "\n" + "\n".join(
         "male,2,own,little,moderate,1000,12,car,500" for _ in range(80)) + "\n"
-    result = appstate.validate_batch(bad.encode(), schema)
-    assert result.total_issues == 80 and len(result.issues) == appstate.MAX_ISSUES_SHOWN
+    result = batch.validate_batch(bad.encode(), schema)
+    assert result.total_issues == 80 and len(result.issues) == batch.MAX_ISSUES_SHOWN
 
 
 def test_ttl_cache_rereads_after_ttl() -> None:
     now = [0.0]
-    cache = appstate.TTLCache(2.0, clock=lambda: now[0])
+    cache = TTLCache(2.0, clock=lambda: now[0])
     calls = []
     load = lambda: calls.append(1) or len(calls)  # noqa: E731
     assert cache.get("k", load) == 1 and cache.get("k", load) == 1
@@ -177,17 +179,17 @@ def test_ttl_cache_rereads_after_ttl() -> None:
 def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
     ctx = AppContext.create(ROOT)
     assert ctx.status().production == 2
-    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     result = ctx.predict(row, version=None, session_key="s1")
     assert result.version == 2 and result.routed == "production"
     assert 0.0 <= result.frame["probability"].iloc[0] <= 1.0
     pinned = ctx.predict(row, version=1, session_key="s1")
     assert pinned.version == 1 and pinned.routed == "pinned"
     ctx.record_feedback(result.frame["request_id"].iloc[0], 1)
-    summary = appstate.live_summary(ctx.log_path, NAME)
+    summary = live.live_summary(ctx.log_path, NAME)
     by_version = summary.per_version.set_index("version")
     assert by_version.loc["v2", "labelled"] == 1
-    assert by_version.loc["v1", "predictions"] == 1
+    assert by_version.loc["v1", "requests"] == 1
     ctx.close()
 
 
@@ -323,14 +325,14 @@ def test_operator_sees_conflicts_instead_of_overwriting(app_env) -> None:
 
 def test_operator_monitoring_charts(app_env) -> None:
     ctx = AppContext.create(ROOT)
-    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     ctx.predict(pd.concat([row] * 3, ignore_index=True), version=None, session_key="s")
     ctx.log.flush()
     at = _app()
     at.text_input(key="admin_token").set_value(TOKEN)
     _screen(at, "Operator")
-    table = _frame_with(at, "latency_p99_ms")
-    assert table.set_index("version").loc["v2", "predictions"] == 3
+    table = _frame_with(at, "p99_ms")
+    assert table.set_index("version").loc["v2", "requests"] == 3
     at.toggle(key="mon_drift").set_value(True).run()
     drift = _frame_with(at, "effect")
     assert set(drift["column"]) == set(ctx.schema.serving_columns)
@@ -382,7 +384,7 @@ def test_live_log_is_pushed_to_a_dataset_repo(app_env, hub_server, tmp_path) -> 
     from mlops.space.logpush import snapshot_log, start_push
 
     ctx = AppContext.create(ROOT)
-    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     result = ctx.predict(row, version=None, session_key="s")
     ctx.record_feedback(result.frame["request_id"].iloc[0], 0)
     assert snapshot_log(tmp_path / "absent.sqlite", tmp_path / "x.sqlite") is None
