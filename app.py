@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from mlops.app import state as appstate
+from mlops.app.auth import operator_configured
 from mlops.app.context import AppContext, context_key
 from mlops.app.operator import render_operator
 from mlops.app.public import render_batch, render_model_card, render_predict
@@ -42,7 +42,7 @@ with st.sidebar:
     st.caption(f"Registry: {status.backend} · aliases: "
                + (", ".join(f"{a}=v{v}" for a, v in sorted(status.aliases.items())) or "none"))
     token = None
-    if appstate.operator_configured():
+    if operator_configured():
         token = st.text_input("Operator token", type="password", key="admin_token")
 
 version = None if choice == SERVING else int(choice)

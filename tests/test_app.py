@@ -1,4 +1,5 @@
-"""The Streamlit app: its decisions (mlops.app.state) and every view through AppTest."""
+"""The Streamlit app: its decisions (mlops.app.auth, form, batch, cache, status, actions,
+live) and every view through AppTest."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mlops.app import state as appstate
-from mlops.app.context import AppContext
+from mlops.app import actions, auth, batch, form, live
+from mlops.app.cache import TTLCache
+from mlops.app.context import ALIAS_TTL_SECONDS, AppContext
+from mlops.app.status import serving_status
 from mlops.core.exceptions import AccessDeniedError, DataError
 from mlops.core.schema import load_schema
 from mlops.registry import open_registry
@@ -54,47 +57,86 @@ def _screen(at: AppTest, name: str) -> AppTest:
     return at
 
 
+def _charts(at: AppTest) -> list[pd.DataFrame]:
+    """The data of every chart drawn, in order (charts carry it as Arrow IPC bytes)."""
+    import pyarrow as pa
+
+    return [pa.ipc.open_stream(d.data.data).read_pandas()
+            for chart in at.get("vega_lite_chart") for d in chart.proto.datasets]
+
+
 def _button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
 
 
 # ------------------------------------------------------------------------ tokens
-def test_token_check_is_constant_time_and_refuses_blank() -> None:
-    env = {appstate.ADMIN_TOKEN_ENV: "abc"}
-    assert appstate.check_admin_token("abc", env)
-    assert not appstate.check_admin_token("abd", env)
-    assert not appstate.check_admin_token("", env)
-    assert not appstate.check_admin_token(None, env)
-    assert not appstate.check_admin_token("abc", {})  # not configured: nobody is operator
-    assert not appstate.check_admin_token("", {appstate.ADMIN_TOKEN_ENV: ""})
+def test_token_check_refuses_wrong_and_blank_tokens() -> None:
+    env = {auth.ADMIN_TOKEN_ENV: "abc"}
+    assert auth.check_admin_token("abc", env)
+    assert auth.check_admin_token(" abc ", env)  # stray spaces from a paste
+    assert not auth.check_admin_token("abd", env)
+    assert not auth.check_admin_token("", env)
+    assert not auth.check_admin_token(None, env)
+    assert not auth.check_admin_token("abc", {})  # not configured: nobody is operator
+    assert not auth.check_admin_token("", {auth.ADMIN_TOKEN_ENV: ""})
+
+
+def test_token_check_is_constant_time_through_hmac_compare_digest(monkeypatch) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    verdict = [True]
+
+    def compare_digest(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return verdict[0]
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", compare_digest)
+    env = {auth.ADMIN_TOKEN_ENV: "right"}
+    # The verdict is compare_digest's, whatever a plain == would say.
+    assert auth.check_admin_token(" wrong ", env)
+    verdict[0] = False
+    assert not auth.check_admin_token("right", env)
+    assert calls == [(b"wrong", b"right"), (b"right", b"right")]
 
 
 def test_require_operator_says_why() -> None:
     with pytest.raises(AccessDeniedError, match="disabled"):
-        appstate.require_operator("x", {})
+        auth.require_operator("x", {})
     with pytest.raises(AccessDeniedError, match="wrong or missing"):
-        appstate.require_operator("x", {appstate.ADMIN_TOKEN_ENV: "y"})
-    appstate.require_operator("y", {appstate.ADMIN_TOKEN_ENV: "y"})
+        auth.require_operator("x", {auth.ADMIN_TOKEN_ENV: "y"})
+    auth.require_operator("y", {auth.ADMIN_TOKEN_ENV: "y"})
 
 
-def test_actions_refuse_a_wrong_token_before_touching_the_registry() -> None:
-    class Exploding:
-        def promote(self, *a, **k):  # pragma: no cover - must never be reached
-            raise AssertionError("registry reached")
+class _Untouchable:
+    """A registry that fails the test on any use."""
 
-        rollback = promote
+    backend = "untouchable"
 
-    env = {appstate.ADMIN_TOKEN_ENV: "right"}
-    with pytest.raises(AccessDeniedError):
-        appstate.rollback_alias(Exploding(), NAME, token="wrong", env=env)
-    with pytest.raises(AccessDeniedError):
-        appstate.promote_version(Exploding(), NAME, 1, "production", token=None,
-                                 expected=2, reason="", env=env)
+    def __getattr__(self, name: str):
+        raise AssertionError(f"registry reached: {name}")
+
+
+@pytest.mark.parametrize("action", [
+    lambda reg, token, env: actions.promote_version(reg, NAME, 1, "production", token=token,
+                                                    expected=2, reason="", env=env),
+    lambda reg, token, env: actions.rollback_alias(reg, NAME, token=token, env=env),
+    lambda reg, token, env: actions.start_release(reg, NAME, None, candidate=1,
+                                                  strategy="canary", token=token, env=env),
+    lambda reg, token, env: actions.advance_canary(reg, NAME, token=token, env=env),
+    lambda reg, token, env: actions.abort_release(reg, NAME, token=token, env=env),
+    lambda reg, token, env: actions.stop_shadow(reg, NAME, token=token, env=env),
+], ids=["promote", "rollback", "start", "advance", "abort", "stop_shadow"])
+def test_actions_refuse_a_wrong_token_before_touching_the_registry(action) -> None:
+    env = {auth.ADMIN_TOKEN_ENV: "right"}
+    for token in ("wrong", None, ""):
+        with pytest.raises(AccessDeniedError):
+            action(_Untouchable(), token, env)
+    with pytest.raises(AccessDeniedError, match="disabled"):
+        action(_Untouchable(), "right", {})
 
 
 # ------------------------------------------------------------------------ form, batch
 def test_form_spec_follows_the_schema(schema) -> None:
-    specs = {s.name: s for s in appstate.form_spec(schema)}
+    specs = {s.name: s for s in form.form_spec(schema)}
     assert list(specs) == list(schema.serving_columns)
     assert "risk" not in specs
     age = specs["age"]
@@ -105,17 +147,17 @@ def test_form_spec_follows_the_schema(schema) -> None:
 
 
 def test_row_from_form_casts_and_rejects(schema) -> None:
-    values = {s.name: s.default for s in appstate.form_spec(schema)}
-    row = appstate.row_from_form(values, schema)
+    values = {s.name: s.default for s in form.form_spec(schema)}
+    row = form.row_from_form(values, schema)
     assert row.shape == (1, len(schema.serving_columns))
     assert row["age"].dtype == "int64"
     with pytest.raises(DataError, match="age"):
-        appstate.row_from_form({**values, "age": 200}, schema)
+        form.row_from_form({**values, "age": 200}, schema)
 
 
 def test_batch_accepts_a_good_file_and_drops_the_target(schema) -> None:
     data = ("risk," + GOOD_ROW.splitlines()[0] + "\n1," + GOOD_ROW.splitlines()[1]).encode()
-    result = appstate.validate_batch(data, schema)
+    result = batch.validate_batch(data, schema)
     assert result.ok, result.issues
     assert list(result.frame.columns) == list(schema.serving_columns)
     assert result.ignored_columns == ("risk",)
@@ -126,7 +168,7 @@ def test_batch_reports_each_bad_row_and_column(schema) -> None:
     data = (header + "\nmale,2,own,little,moderate,1000,12,car\n"
             "alien,2,own,little,moderate,abc,12,car\n"
             "male,2.5,own,little,moderate,999999,12,car\n").encode()
-    result = appstate.validate_batch(data, schema)
+    result = batch.validate_batch(data, schema)
     assert not result.ok
     texts = [i.text for i in result.issues]
     assert texts[0].startswith("column 'age': required column is missing")
@@ -144,58 +186,96 @@ def test_batch_reports_each_bad_row_and_column(schema) -> None:
     (b"a,a\n1,2\n", "duplicate"),
 ])
 def test_batch_rejects_unreadable_files(schema, data: bytes, message: str) -> None:
-    result = appstate.validate_batch(data, schema)
+    result = batch.validate_batch(data, schema)
     assert not result.ok and message in result.issues[0].message
 
 
 def test_batch_size_and_row_limits(schema) -> None:
-    assert "limit" in appstate.validate_batch(GOOD_ROW.encode(), schema,
+    assert "limit" in batch.validate_batch(GOOD_ROW.encode(), schema,
                                               max_bytes=10).issues[0].message
     many = GOOD_ROW + GOOD_ROW.splitlines()[1] + "\n"
-    assert "rows" in appstate.validate_batch(many.encode(), schema,
+    assert "rows" in batch.validate_batch(many.encode(), schema,
                                              max_rows=1).issues[0].message
 
 
 def test_issue_list_is_truncated(schema) -> None:
     bad = GOOD_ROW.splitlines()[0] + "\n" + "\n".join(
         "male,2,own,little,moderate,1000,12,car,500" for _ in range(80)) + "\n"
-    result = appstate.validate_batch(bad.encode(), schema)
-    assert result.total_issues == 80 and len(result.issues) == appstate.MAX_ISSUES_SHOWN
+    result = batch.validate_batch(bad.encode(), schema)
+    assert result.total_issues == 80 and len(result.issues) == batch.MAX_ISSUES_SHOWN
 
 
 def test_ttl_cache_rereads_after_ttl() -> None:
     now = [0.0]
-    cache = appstate.TTLCache(2.0, clock=lambda: now[0])
+    cache = TTLCache(2.0, clock=lambda: now[0])
     calls = []
     load = lambda: calls.append(1) or len(calls)  # noqa: E731
     assert cache.get("k", load) == 1 and cache.get("k", load) == 1
+    now[0] = 1.9
+    assert cache.get("k", load) == 1  # still fresh: not loaded again
     now[0] = 2.5
     assert cache.get("k", load) == 2
+    cache.clear()
+    assert cache.get("k", load) == 3
 
 
 # ------------------------------------------------------------------------ context
 def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
+    from mlops.serving.predlog import read_predictions
+    from mlops.serving.rules import version_stats
+
     ctx = AppContext.create(ROOT)
     assert ctx.status().production == 2
-    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     result = ctx.predict(row, version=None, session_key="s1")
     assert result.version == 2 and result.routed == "production"
     assert 0.0 <= result.frame["probability"].iloc[0] <= 1.0
     pinned = ctx.predict(row, version=1, session_key="s1")
     assert pinned.version == 1 and pinned.routed == "pinned"
     ctx.record_feedback(result.frame["request_id"].iloc[0], 1)
-    summary = appstate.live_summary(ctx.log_path, NAME)
+    summary = live.live_summary(ctx.log_path, NAME)
     by_version = summary.per_version.set_index("version")
     assert by_version.loc["v2", "labelled"] == 1
-    assert by_version.loc["v1", "predictions"] == 1
+    assert by_version.loc["v1", "requests"] == 1
+    # The app shows the serving rules' own statistics, not a second computation of them.
+    log = read_predictions(ctx.log_path, model=NAME, inputs=False)
+    assert summary.stats == (version_stats(log, 1), version_stats(log, 2))
     ctx.close()
 
 
-def test_context_sees_alias_changes_without_restart(app_env, monkeypatch) -> None:
-    ctx = AppContext.create(ROOT)
+def test_context_rereads_aliases_after_the_ttl_without_restart(app_env) -> None:
+    now = [100.0]
+    ctx = AppContext.create(ROOT, clock=lambda: now[0])
     assert ctx.status().production == 2
     _registry(app_env).rollback(NAME, actor="elsewhere", reason="test")
-    assert ctx.status(fresh=True).production == 1  # and within ALIAS_TTL_SECONDS otherwise
+    now[0] += ALIAS_TTL_SECONDS * 0.9
+    assert ctx.status().production == 2  # cached: the registry is not read on every rerun
+    now[0] += ALIAS_TTL_SECONDS * 0.2
+    assert ctx.status().production == 1  # expired: the move made elsewhere shows up
+    _registry(app_env).promote(NAME, 2, "production", expected=1, actor="elsewhere",
+                               reason="test")
+    assert ctx.status(fresh=True).production == 2  # fresh=True skips the cache at once
+
+
+def test_serving_status_names_the_hub_commit_of_production(
+        hub_server, registry_model_dir, tmp_path) -> None:
+    from mlops.registry.hub import HubRegistry
+
+    reg = HubRegistry("org/app-status", endpoint=hub_server.url, cache_dir=tmp_path / "c")
+    reg.register(NAME, registry_model_dir / "model.skops", metadata={"gates_passed": True})
+    reg.promote(NAME, 1, "production", expected=None, actor="test", reason="test")
+    tags = {t.name: t.target_commit for t in reg.api.list_repo_refs(reg.repo_id).tags}
+    status = serving_status(reg, NAME)
+    assert status.revision == reg.revision(NAME, 1) == tags[f"{NAME}--v1"]
+    assert status.label == f"{NAME} v1 @ {tags[f'{NAME}--v1'][:10]}"
+    assert reg.revision(NAME, 2) is None  # not stored
+
+
+def test_serving_status_has_no_revision_on_a_local_registry(app_env) -> None:
+    reg = _registry(app_env)
+    status = serving_status(reg, NAME)
+    assert (status.production, status.revision, status.label) == (2, None, f"{NAME} v2")
+    assert status.versions == (1, 2) and reg.revision(NAME, 2) is None
 
 
 # ------------------------------------------------------------------------ AppTest views
@@ -323,14 +403,18 @@ def test_operator_sees_conflicts_instead_of_overwriting(app_env) -> None:
 
 def test_operator_monitoring_charts(app_env) -> None:
     ctx = AppContext.create(ROOT)
-    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     ctx.predict(pd.concat([row] * 3, ignore_index=True), version=None, session_key="s")
     ctx.log.flush()
     at = _app()
     at.text_input(key="admin_token").set_value(TOKEN)
     _screen(at, "Operator")
-    table = _frame_with(at, "latency_p99_ms")
-    assert table.set_index("version").loc["v2", "predictions"] == 3
+    table = _frame_with(at, "p99_ms")
+    assert table.set_index("version").loc["v2", "requests"] == 3
+    latency, accuracy, per_minute = _charts(at)
+    assert set(latency.iloc[:, 1]) == {"p50_ms", "p99_ms"} and set(latency["version"]) == {"v2"}
+    assert list(accuracy.columns) == ["version", "accuracy"]  # NaN until feedback arrives
+    assert per_minute["v2"].sum() == 3
     at.toggle(key="mon_drift").set_value(True).run()
     drift = _frame_with(at, "effect")
     assert set(drift["column"]) == set(ctx.schema.serving_columns)
@@ -382,7 +466,7 @@ def test_live_log_is_pushed_to_a_dataset_repo(app_env, hub_server, tmp_path) -> 
     from mlops.space.logpush import snapshot_log, start_push
 
     ctx = AppContext.create(ROOT)
-    row = appstate.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     result = ctx.predict(row, version=None, session_key="s")
     ctx.record_feedback(result.frame["request_id"].iloc[0], 0)
     assert snapshot_log(tmp_path / "absent.sqlite", tmp_path / "x.sqlite") is None

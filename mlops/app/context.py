@@ -12,16 +12,27 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlops.app import state as appstate
+from mlops.app.batch import score_frame
+from mlops.app.cache import TTLCache
+from mlops.app.config import load_app_params, open_app_registry
+from mlops.app.status import ServingStatus, serving_status
 from mlops.core.exceptions import NotFoundError
 from mlops.core.schema import Schema, load_schema
+
+if TYPE_CHECKING:  # imported when first used, not on the app's first page
+    from huggingface_hub import CommitScheduler
+
+    from mlops.core.config import Params
+    from mlops.registry import ModelVersion, Registry
+    from mlops.serving.predlog import PredictionLog
+    from mlops.serving.router import Router
 
 __all__ = ["ALIAS_TTL_SECONDS", "AppContext", "Prediction", "context_key"]
 
@@ -46,30 +57,35 @@ class Prediction:
 
 
 class AppContext:
-    """Everything the app needs that outlives one script run."""
+    """Everything the app needs that outlives one script run.
 
-    def __init__(self, params: Any, registry: Any, schema: Schema, log_path: Path) -> None:
+    ``clock`` (monotonic seconds) times the alias cache; tests inject one.
+    """
+
+    def __init__(self, params: Params, registry: Registry, schema: Schema, log_path: Path,
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
         self.params = params
         self.registry = registry
         self.schema = schema
         self.name: str = params.model.name
         self.log_path = log_path
-        self._status = appstate.TTLCache(ALIAS_TTL_SECONDS)
-        self._models: dict[int, Any] = {}
+        self._status: TTLCache[ServingStatus] = TTLCache(ALIAS_TTL_SECONDS, clock=clock)
+        self._models: dict[int, Any] = {}  # fitted scikit-learn pipelines by version
         self._lock = threading.Lock()
-        self._log: Any = None
-        self._router: Any = None
-        self.scheduler: Any = None  # huggingface_hub CommitScheduler when pushing live data
+        self._log: PredictionLog | None = None
+        self._router: Router | None = None
+        self.scheduler: CommitScheduler | None = None  # set when pushing live data
 
     @classmethod
-    def create(cls, app_dir: str | Path, env: Mapping[str, str] | None = None) -> AppContext:
+    def create(cls, app_dir: str | Path, env: Mapping[str, str] | None = None, *,
+               clock: Callable[[], float] = time.monotonic) -> AppContext:
         """Build the context from params and the environment (see ``docs/app.md``)."""
         env = os.environ if env is None else env
-        params = appstate.load_app_params(app_dir, env)
-        registry = appstate.open_app_registry(params)
+        params = load_app_params(app_dir, env)
+        registry = open_app_registry(params)
         schema = load_schema(params.resolve(params.data.schema))
         log_path = Path(env.get("MLOPS_LOG_PATH") or params.resolve(params.monitoring.log_path))
-        ctx = cls(params, registry, schema, log_path)
+        ctx = cls(params, registry, schema, log_path, clock=clock)
         if env.get("MLOPS_DATASET_REPO"):
             from mlops.space.logpush import start_push
 
@@ -77,12 +93,11 @@ class AppContext:
         return ctx
 
     # ------------------------------------------------------------------ reading
-    def status(self, *, fresh: bool = False) -> appstate.ServingStatus:
+    def status(self, *, fresh: bool = False) -> ServingStatus:
         """What is serving now (re-read at most every ``ALIAS_TTL_SECONDS``)."""
         if fresh:
             self._status.clear()
-        return self._status.get("status", lambda: appstate.serving_status(self.registry,
-                                                                          self.name))
+        return self._status.get("status", lambda: serving_status(self.registry, self.name))
 
     def invalidate(self) -> None:
         """Forget cached aliases and routing now (after the app itself changed them)."""
@@ -97,18 +112,18 @@ class AppContext:
                 self._models[version] = self.registry.load_model(self.name, version)
             return self._models[version]
 
-    def version_info(self, version: int) -> Any:
+    def version_info(self, version: int) -> ModelVersion:
         """The :class:`ModelVersion` record of ``version``."""
         return self.registry.get(self.name, version)
 
     # ------------------------------------------------------------------ predicting
     @property
-    def log(self) -> Any:
+    def log(self) -> PredictionLog:
         """The prediction log (opened on first use, so a read-only visit creates nothing)."""
         with self._lock:
             return self._log_locked()
 
-    def _log_locked(self) -> Any:
+    def _log_locked(self) -> PredictionLog:
         if self._log is None:
             from mlops.serving.predlog import PredictionLog
 
@@ -116,7 +131,7 @@ class AppContext:
         return self._log
 
     @property
-    def router(self) -> Any:
+    def router(self) -> Router:
         """The serving router (canary, shadow, blue-green), built on first use.
 
         Built lazily so that a first page view does not wait for a model load.
@@ -158,8 +173,8 @@ class AppContext:
         else:
             model = self.model(version)
             start = time.perf_counter()
-            scored = appstate.score_frame(model, frame.reset_index(drop=True),
-                                          positive_class=self.params.data.positive_class)
+            scored = score_frame(model, frame.reset_index(drop=True),
+                                 positive_class=self.params.data.positive_class)
             latency_ms = (time.perf_counter() - start) * 1000
             batch_id = uuid.uuid4().hex[:16]
             ids = batch_request_ids(batch_id, len(frame))

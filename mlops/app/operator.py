@@ -1,19 +1,23 @@
 """The operator screen: promote, roll back, release strategies, ledger, monitoring.
 
-Drawn only after the token check passes, and every action checks the token again itself
-(``appstate.require_operator``), so nothing here trusts a flag in the session state. All
-writes go through the registry with actor ``app`` and land in the ledger.
+Drawn only after the token check passes, and every action of ``mlops.app.actions`` checks
+the token again itself (``mlops.app.auth.require_operator``), so nothing here trusts a flag
+in the session state. All writes go through the registry with actor ``app`` and land in the
+ledger.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
-from mlops.app import state as appstate
+from mlops.app import actions
+from mlops.app.auth import ADMIN_TOKEN_ENV, check_admin_token, operator_configured
 from mlops.app.context import AppContext
+from mlops.app.live import live_summary
+from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["render_operator"]
@@ -21,11 +25,11 @@ __all__ = ["render_operator"]
 
 def render_operator(ctx: AppContext, token: str | None) -> None:
     """The operator tab; ``token`` is the text the user typed, checked per action."""
-    if not appstate.operator_configured():
-        st.info(f"Operator actions are disabled on this server ({appstate.ADMIN_TOKEN_ENV} "
+    if not operator_configured():
+        st.info(f"Operator actions are disabled on this server ({ADMIN_TOKEN_ENV} "
                 "is not set).")
         return
-    if not appstate.check_admin_token(token):
+    if not check_admin_token(token):
         st.warning("Enter the operator token in the sidebar to manage releases.")
         return
     status = ctx.status(fresh=True)  # act on the newest aliases, not a cached view
@@ -36,13 +40,13 @@ def render_operator(ctx: AppContext, token: str | None) -> None:
     _rollback(ctx, status, token)
     _strategies(ctx, status, token)
     st.subheader("Promotion ledger")
-    st.dataframe(appstate.ledger_frame(ctx.registry.history(ctx.name)), hide_index=True,
+    st.dataframe(actions.ledger_frame(ctx.registry.history(ctx.name)), hide_index=True,
                  key="op_ledger")
     st.subheader("Monitoring")
     _monitoring(ctx)
 
 
-def _act(ctx: AppContext, what: str, action: Any) -> None:
+def _act(ctx: AppContext, what: str, action: Callable[[], object]) -> None:
     """Run one registry action, report it, and refresh the aliases everyone sees."""
     try:
         entry = action()
@@ -56,7 +60,7 @@ def _act(ctx: AppContext, what: str, action: Any) -> None:
     st.rerun()  # redraw every panel from the new aliases
 
 
-def _promote(ctx: AppContext, status: appstate.ServingStatus, token: str | None) -> None:
+def _promote(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
     if message := st.session_state.pop("op_message", None):
         st.success(message)
     c1, c2, c3 = st.columns([1, 1, 2])
@@ -69,21 +73,21 @@ def _promote(ctx: AppContext, status: appstate.ServingStatus, token: str | None)
     seen = dict(st.session_state.get("op_seen_aliases", status.aliases))
     st.session_state["op_seen_aliases"] = dict(status.aliases)
     if st.button("Promote", key="op_promote") and version is not None:
-        _act(ctx, f"promote v{version} to {alias}", lambda: appstate.promote_version(
+        _act(ctx, f"promote v{version} to {alias}", lambda: actions.promote_version(
             ctx.registry, ctx.name, int(version), alias, token=token,
             expected=seen.get(alias), reason=reason))
 
 
-def _rollback(ctx: AppContext, status: appstate.ServingStatus, token: str | None) -> None:
+def _rollback(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
     label = (f"Roll back production (now v{status.production})" if status.production
              else "Roll back production")
     if st.button(label, key="op_rollback", type="primary"):
-        _act(ctx, "rollback", lambda: appstate.rollback_alias(
+        _act(ctx, "rollback", lambda: actions.rollback_alias(
             ctx.registry, ctx.name, token=token, expected=status.production,
             reason=st.session_state.get("op_reason") or ""))
 
 
-def _strategies(ctx: AppContext, status: appstate.ServingStatus, token: str | None) -> None:
+def _strategies(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
     from mlops.serving.deployment import read_deployment
 
     st.subheader("Canary and shadow")
@@ -95,13 +99,13 @@ def _strategies(ctx: AppContext, status: appstate.ServingStatus, token: str | No
         reason = st.session_state.get("op_reason") or ""
         c1, c2 = st.columns(2)
         if dep.strategy == "canary" and c1.button("Advance canary", key="op_canary_advance"):
-            _act(ctx, "advance canary", lambda: appstate.advance_canary(
+            _act(ctx, "advance canary", lambda: actions.advance_canary(
                 ctx.registry, ctx.name, token=token, reason=reason))
         if dep.strategy == "shadow" and c1.button("Stop shadow", key="op_shadow_stop"):
-            _act(ctx, "stop shadow", lambda: appstate.stop_shadow(
+            _act(ctx, "stop shadow", lambda: actions.stop_shadow(
                 ctx.registry, ctx.name, token=token, reason=reason))
         if c2.button(f"Abort {dep.strategy}", key="op_release_abort"):
-            _act(ctx, f"abort {dep.strategy}", lambda: appstate.abort_release(
+            _act(ctx, f"abort {dep.strategy}", lambda: actions.abort_release(
                 ctx.registry, ctx.name, token=token, reason=reason))
         return
     if dep is not None:
@@ -114,11 +118,11 @@ def _strategies(ctx: AppContext, status: appstate.ServingStatus, token: str | No
     candidate = c1.selectbox("Candidate", others, key="op_candidate",
                              format_func=lambda v: f"v{v}")
     if c1.button("Start canary", key="op_canary_start"):
-        _act(ctx, f"start canary of v{candidate}", lambda: appstate.start_release(
+        _act(ctx, f"start canary of v{candidate}", lambda: actions.start_release(
             ctx.registry, ctx.name, ctx.params.deployment, candidate=int(candidate),
             strategy="canary", token=token))
     if c2.button("Start shadow", key="op_shadow_start"):
-        _act(ctx, f"start shadow of v{candidate}", lambda: appstate.start_release(
+        _act(ctx, f"start shadow of v{candidate}", lambda: actions.start_release(
             ctx.registry, ctx.name, ctx.params.deployment, candidate=int(candidate),
             strategy="shadow", token=token))
 
@@ -127,17 +131,18 @@ def _monitoring(ctx: AppContext) -> None:
     if not ctx.log_path.is_file():
         st.info("No predictions logged yet.")
         return
-    summary = appstate.live_summary(ctx.log_path, ctx.name)
-    if summary.per_version.empty:
+    summary = live_summary(ctx.log_path, ctx.name)
+    if not summary.stats:
         st.info("No predictions logged yet.")
         return
-    st.dataframe(summary.per_version, hide_index=True, key="mon_table")
+    table = summary.per_version
+    st.dataframe(table, hide_index=True, key="mon_table")
+    by_version = table.set_index("version")
     c1, c2 = st.columns(2)
     c1.caption("Latency p50 / p99 (ms) per version")
-    c1.bar_chart(summary.per_version.set_index("version")[["latency_p50_ms",
-                                                           "latency_p99_ms"]], stack=False)
+    c1.bar_chart(by_version[["p50_ms", "p99_ms"]], stack=False)
     c2.caption("Live accuracy per version (labelled predictions)")
-    c2.bar_chart(summary.per_version.set_index("version")[["live_accuracy"]])
+    c2.bar_chart(by_version[["accuracy"]])
     if not summary.over_time.empty:
         st.caption("Predictions per minute, by version")
         st.line_chart(summary.over_time)

@@ -1,8 +1,9 @@
 """The public screens of the app: predict, batch scoring, model card. Layout only.
 
 Each ``render_*`` function draws one tab from an :class:`~mlops.app.context.AppContext`;
-the decisions (form spec, validation, scoring, logging) come from ``mlops.app.state`` and
-the context. Widget keys are stable because the tests drive the app by key.
+the decisions come from ``mlops.app.form`` (the form), ``mlops.app.batch`` (validation,
+scoring) and the context (prediction, logging). Widget keys are stable because the tests
+drive the app by key.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mlops.app import state as appstate
+from mlops.app.batch import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, to_csv_bytes, validate_batch
 from mlops.app.context import AppContext
+from mlops.app.form import FieldSpec, form_spec, row_from_form
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["render_batch", "render_model_card", "render_predict"]
@@ -25,12 +27,12 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str) -> No
     st.subheader("Try the model")
     values: dict[str, Any] = {}
     cols = st.columns(3)
-    for i, spec in enumerate(appstate.form_spec(ctx.schema)):
+    for i, spec in enumerate(form_spec(ctx.schema)):
         with cols[i % 3]:
             values[spec.name] = _widget(spec)
     if st.button("Predict", key="predict", type="primary"):
         try:
-            row = appstate.row_from_form(values, ctx.schema)
+            row = row_from_form(values, ctx.schema)
             result = ctx.predict(row, version=version, session_key=session_key)
         except MLOpsError as exc:
             st.error(exc.message)
@@ -46,7 +48,7 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str) -> No
         _show_prediction(ctx, last)
 
 
-def _widget(spec: appstate.FieldSpec) -> Any:
+def _widget(spec: FieldSpec) -> Any:
     key = f"field_{spec.name}"
     if spec.widget == "number":
         return st.number_input(spec.label, min_value=spec.min, max_value=spec.max,
@@ -83,13 +85,13 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
     """Score an uploaded (or pasted) CSV after validating it; offer the results."""
     st.subheader("Score a CSV file")
     st.caption(f"Columns: {', '.join(ctx.schema.serving_columns)}. At most "
-               f"{appstate.MAX_UPLOAD_ROWS:,} rows and {appstate.MAX_UPLOAD_BYTES // 1000:,} kB.")
+               f"{MAX_UPLOAD_ROWS:,} rows and {MAX_UPLOAD_BYTES // 1000:,} kB.")
     upload = st.file_uploader("CSV file", type=["csv"], key="batch_file")
     pasted = st.text_area("…or paste CSV text", key="batch_text", height=120)
     if not st.button("Score", key="batch_score"):
         return
     data = upload.getvalue() if upload is not None else pasted.encode("utf-8")
-    result = appstate.validate_batch(data, ctx.schema)
+    result = validate_batch(data, ctx.schema)
     if not result.ok:
         st.error(f"The file cannot be scored: {result.total_issues} problem(s).")
         st.dataframe(pd.DataFrame([{"row": i.row, "column": i.column, "problem": i.message}
@@ -106,7 +108,7 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
         return
     st.success(f"Scored {len(scored.frame)} rows with v{scored.version}.")
     st.dataframe(scored.frame, hide_index=True, key="batch_results")
-    st.download_button("Download results", appstate.to_csv_bytes(scored.frame),
+    st.download_button("Download results", to_csv_bytes(scored.frame),
                        file_name="predictions.csv", mime="text/csv", key="batch_download")
 
 

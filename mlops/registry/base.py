@@ -196,6 +196,17 @@ class Registry(ABC):
         path = self._local_file(name, mv.version, mv.model_file, mv.sha256)
         return load_model(path, sha256=mv.sha256, what=mv.label)
 
+    def revision(self, name: str, version: int | str) -> str | None:
+        """The backend's immutable revision that holds version ``version`` of ``name``.
+
+        On the Hub this is the commit the version's tag points at: what a deployment shows
+        so that anyone can open exactly the files it serves. A local folder has no
+        revisions (a version folder is never rewritten), so the local backend returns None;
+        so does the Hub for a version that is not stored.
+        """
+        validate_name(name)
+        return self._version_revision(name, parse_version(version))
+
     def file_path(self, name: str, version: int | str, filename: str) -> Path:
         """Local path of a stored file of a version, checked against its recorded hash."""
         mv = self.resolve(name, version)
@@ -378,6 +389,10 @@ class Registry(ABC):
     @abstractmethod
     def _read_version_doc(self, name: str, version: int) -> dict[str, Any] | None:
         """Content of ``version.json`` of a version, or None if absent."""
+
+    @abstractmethod
+    def _version_revision(self, name: str, version: int) -> str | None:
+        """The backend's revision (Hub commit) of a stored version, or None."""
 
     @abstractmethod
     def _store_version(

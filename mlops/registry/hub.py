@@ -142,7 +142,7 @@ class HubRegistry(Registry):
                 found.setdefault(name, {})[int(number)] = commit
         return found
 
-    def _version_commit(self, name: str, version: int) -> str | None:
+    def _version_revision(self, name: str, version: int) -> str | None:
         # Version tags never move, so a tag seen once is not looked up again.
         tag = self._tag(name, version)
         if tag not in self._tags:
@@ -158,7 +158,7 @@ class HubRegistry(Registry):
         return list(self._tagged_versions(self._refs()[1]).get(name, {}))
 
     def _read_version_doc(self, name: str, version: int) -> dict[str, Any] | None:
-        commit = self._version_commit(validate_name(name), version)
+        commit = self._version_revision(validate_name(name), version)
         if commit is None:
             return None
         path = self._download(f"{name}/versions/{version}/{VERSION_FILE}", commit)
@@ -194,7 +194,7 @@ class HubRegistry(Registry):
         )
 
     def _local_file(self, name: str, version: int, filename: str, sha256: str) -> Path:
-        commit = self._version_commit(name, version)
+        commit = self._version_revision(name, version)
         path = None if commit is None else self._download(
             f"{name}/versions/{version}/{filename}", commit)
         if path is None:

@@ -100,6 +100,9 @@ class LocalRegistry(Registry):
                 "by hand", model=name, version=version,
             ) from None
 
+    def _version_revision(self, name: str, version: int) -> str | None:
+        return None  # a version folder is never rewritten: its number is its revision
+
     def _store_version(
         self, name: str, doc: dict[str, Any], model_path: Path, files: dict[str, Path],
     ) -> dict[str, Any]:
