@@ -152,7 +152,9 @@ def test_row_from_form_casts_and_rejects(schema) -> None:
     assert row.shape == (1, len(schema.serving_columns))
     assert row["age"].dtype == "int64"
     with pytest.raises(DataError, match="age"):
-        form.row_from_form({**values, "age": 200}, schema)
+        form.row_from_form({**values, "age": 35.5}, schema)
+    # Outside the training range is scored (the router warns), as in every other path.
+    assert form.row_from_form({**values, "age": 200}, schema).loc[0, "age"] == 200
 
 
 def test_batch_accepts_a_good_file_and_drops_the_target(schema) -> None:
@@ -176,7 +178,16 @@ def test_batch_reports_each_bad_row_and_column(schema) -> None:
     assert any(t.startswith("row 2, column 'credit_amount'") and "not a number" in t
                for t in texts)
     assert any(t.startswith("row 3, column 'job'") and "whole number" in t for t in texts)
-    assert any(t.startswith("row 3, column 'credit_amount'") and "maximum" in t for t in texts)
+    # Out of the training range is scored with a warning, never refused (one checker rule).
+    assert not any(t.startswith("row 3, column 'credit_amount'") for t in texts)
+
+
+def test_out_of_range_values_are_scored_with_a_note(schema) -> None:
+    header = "sex,job,housing,saving_accounts,checking_account,credit_amount,duration,purpose,age"
+    result = batch.validate_batch((header + "\nmale,2,own,little,moderate,999999,12,car,35\n"
+                                   ).encode(), schema)
+    assert result.ok
+    assert "credit_amount (1 rows)" in batch.out_of_range_note(result.frame, schema)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -200,7 +211,7 @@ def test_batch_size_and_row_limits(schema) -> None:
 
 def test_issue_list_is_truncated(schema) -> None:
     bad = GOOD_ROW.splitlines()[0] + "\n" + "\n".join(
-        "male,2,own,little,moderate,1000,12,car,500" for _ in range(80)) + "\n"
+        "male,2,own,little,moderate,1000,12,car,old" for _ in range(80)) + "\n"
     result = batch.validate_batch(bad.encode(), schema)
     assert result.total_issues == 80 and len(result.issues) == batch.MAX_ISSUES_SHOWN
 

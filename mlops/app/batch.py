@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlops.core.cells import check_column
 from mlops.core.exceptions import DataError
 from mlops.core.schema import ColumnSchema, Schema
 
@@ -25,6 +25,7 @@ __all__ = [
     "BatchIssue",
     "BatchResult",
     "coerce_frame",
+    "out_of_range_note",
     "score_frame",
     "to_csv_bytes",
     "validate_batch",
@@ -115,7 +116,7 @@ def _fail_batch(message: str) -> BatchResult:
 
 
 def validate_frame(frame: pd.DataFrame, schema: Schema) -> list[BatchIssue]:
-    """Every missing serving column and every bad cell (type, range, category, null)."""
+    """Every missing serving column and every bad cell (null, type, finite, category)."""
     issues = [BatchIssue(f"required column is missing (expected: "
                          f"{', '.join(schema.serving_columns)})", column=c)
               for c in schema.serving_columns if c not in frame.columns]
@@ -126,40 +127,30 @@ def validate_frame(frame: pd.DataFrame, schema: Schema) -> list[BatchIssue]:
 
 
 def _column_issues(series: pd.Series, col: ColumnSchema) -> list[BatchIssue]:
-    issues = []
-    for pos, value in enumerate(series.tolist(), start=1):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            if not col.nullable:
-                issues.append(BatchIssue("value is missing", col.name, pos))
-            continue
-        problem = _cell_problem(value, col)
-        if problem:
-            issues.append(BatchIssue(problem, col.name, pos))
-    return issues
+    cells = check_column(series, col, text=True)
+    return [BatchIssue(_plain(cells.error(series, int(pos)).message, col.name), col.name,
+                       int(pos) + 1) for pos in cells.bad_positions()]
 
 
-def _cell_problem(value: Any, col: ColumnSchema) -> str | None:
-    if col.numeric:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            return f"{value!r} is not a number"
-        if not math.isfinite(number):
-            return f"{value!r} is not a finite number"
-        if col.kind == "int" and number != round(number):
-            return f"{value!r} is not a whole number"
-        if col.min is not None and number < col.min:
-            return f"{value!r} is below the allowed minimum {col.min}"
-        if col.max is not None and number > col.max:
-            return f"{value!r} is above the allowed maximum {col.max}"
+def _plain(message: str, column: str) -> str:
+    # The issue table already names the column; drop the checker's "field 'x' is" lead.
+    return message.removeprefix(f"field {column!r} is ").removeprefix("null; ")
+
+
+def out_of_range_note(frame: pd.DataFrame, schema: Schema) -> str | None:
+    """A note on values outside the training range: they are scored, but less trusted."""
+    counts = {}
+    for name in schema.serving_columns:
+        col = schema.by_name[name]
+        if col.numeric and name in frame.columns:
+            n = int(check_column(frame[name], col).out_of_range.sum())
+            if n:
+                counts[name] = n
+    if not counts:
         return None
-    if col.kind == "bool":
-        return None if str(value).strip().lower() in {"true", "false", "1", "0"} else (
-            f"{value!r} is not true/false")
-    if col.categories is not None and str(value).strip() not in col.categories:
-        shown = ", ".join(col.categories[:10])
-        return f"{value!r} is not an allowed category (allowed: {shown})"
-    return None
+    listed = ", ".join(f"{name} ({n} rows)" for name, n in counts.items())
+    return (f"Some values are outside the range the model was trained on: {listed}. "
+            "They are scored, but the predictions for them are less certain.")
 
 
 def coerce_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -14,7 +14,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mlops.app.batch import MAX_UPLOAD_BYTES, MAX_UPLOAD_ROWS, to_csv_bytes, validate_batch
+from mlops.app.batch import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_ROWS,
+    out_of_range_note,
+    to_csv_bytes,
+    validate_batch,
+)
 from mlops.app.context import AppContext
 from mlops.app.form import FieldSpec, form_spec, row_from_form
 from mlops.core.exceptions import MLOpsError
@@ -101,6 +107,9 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
         return
     if result.ignored_columns:
         st.info(f"Ignored columns: {', '.join(result.ignored_columns)}")
+    note = out_of_range_note(result.frame, ctx.schema)
+    if note:
+        st.warning(note)
     try:
         scored = ctx.predict(result.frame, version=version, session_key=session_key)
     except MLOpsError as exc:

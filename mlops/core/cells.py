@@ -60,8 +60,8 @@ def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
         message = (f"field {name!r} is {value!r}, a category never seen in training; "
                    f"expected one of {shown[:10]}{more}")
     else:
-        message = (f"field {name!r} is {_short(value)} ({type(value).__name__}); "
-                   f"expected {_expected(spec)}")
+        what = "not a number" if spec.numeric else f"a {type(value).__name__}"
+        message = (f"field {name!r} is {_short(value)} ({what}); expected {_expected(spec)}")
     return RequestError(message, column=name, rule=rule)
 
 
