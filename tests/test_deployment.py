@@ -163,3 +163,34 @@ def test_healthy_production_is_left_alone_and_report_has_every_section(router, p
     assert "prediction_drift" in report
     assert {r["rule"] for r in report["rules"]} == {"error_rate", "p99_latency_ms",
                                                      "accuracy_floor", "accuracy_drop"}
+
+
+def test_a_candidate_is_released_once(tmp_path, registry_model_dir):
+    from mlops.core.config import load_params
+    from mlops.registry.local import LocalRegistry
+
+    cfg = load_params("params.yaml").deployment
+    reg = LocalRegistry(tmp_path / "registry")
+
+    def publish() -> None:  # the first version becomes production, later ones candidate
+        reg.publish("credit-risk", registry_model_dir / "model.skops",
+                    metadata={"gates_passed": True})
+
+    publish()
+    assert deployment.pending_candidate(reg, "credit-risk") is None  # no candidate yet
+    assert deployment.start_candidate(reg, "credit-risk", cfg, now=1.0) is None
+    publish()
+    assert deployment.pending_candidate(reg, "credit-risk") == 2
+    dep = deployment.start_candidate(reg, "credit-risk", cfg, strategy="direct", now=1.0)
+    assert (dep.strategy, dep.candidate, dep.status) == ("direct", 2, "completed")
+    assert reg.aliases("credit-risk")["production"] == 2
+    assert deployment.pending_candidate(reg, "credit-risk") is None  # it is production now
+    publish()
+    assert deployment.pending_candidate(reg, "credit-risk") == 3
+    dep = deployment.start_candidate(reg, "credit-risk", cfg, strategy="canary", now=2.0)
+    assert (dep.strategy, dep.candidate, dep.status) == ("canary", 3, "running")
+    assert deployment.pending_candidate(reg, "credit-risk") is None  # being released
+    deployment.abort(reg, "credit-risk", reason="drill", now=3.0)
+    assert deployment.pending_candidate(reg, "credit-risk") is None  # its release ended
+    assert deployment.start_candidate(reg, "credit-risk", cfg, now=4.0) is None
+    assert deployment.read_deployment(reg, "credit-risk")[0].status == "aborted"

@@ -67,6 +67,30 @@ def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
         data.drop(columns="risk").head(2).reset_index(drop=True))
 
 
+def test_live_data_is_validated_before_it_is_written(tmp_path):
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv
+    from mlops.core.exceptions import DataValidationError
+    from mlops.monitoring.live_data import merge_live_data, write_live_data
+    from mlops.serving.predlog import LogRecord
+
+    params = load_params("params.yaml")
+    training = len(read_csv("data/german.csv"))
+    empty = merge_live_data(params, tmp_path / "no-log.sqlite")  # no log yet: no live rows
+    assert (empty.training_rows, empty.live_rows, len(empty.frame)) == (training, 0, training)
+    row = read_csv("data/german.csv").drop(columns="risk").iloc[0]
+    inputs = json.dumps({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+    log_path = tmp_path / "log.sqlite"
+    with PredictionLog(log_path) as log:
+        log.log(LogRecord("r0", 1.0, "credit-risk", 1, "primary", None, inputs, 0.5, 1, 3.0))
+        log.flush()
+        log.add_feedback({"r0": 7})  # not a label of this data set
+    out = tmp_path / "retrain.csv"
+    with pytest.raises(DataValidationError):
+        write_live_data(params, out, log_path)
+    assert not out.exists()
+
+
 def test_deploy_start_releases_each_candidate_once(tmp_path, registry_model_dir, capsys):
     from mlops.registry.local import LocalRegistry
     from mlops.serving.deployment import read_deployment

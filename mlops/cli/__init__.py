@@ -1,4 +1,9 @@
-"""The command line: one module per command group, each owning its parser and handler."""
+"""The command line: one module per command group, each owning its parsers and handlers.
+
+``main`` is the ``mlops`` console script (``mlops.cli:main``); :mod:`mlops.cli.main` builds
+the root parser from the modules ``run``, ``validate``, ``registry``, ``deploy``,
+``monitor`` and ``space``. ``python -m mlops.cli`` runs it too.
+"""
 
 from mlops.cli.main import main
 

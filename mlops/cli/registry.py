@@ -1,25 +1,101 @@
-"""What ``mlops registry list|show|history``, ``mlops promote`` and ``mlops rollback`` do.
+"""``mlops registry list|show|history``, ``mlops promote`` and ``mlops rollback``.
 
-``mlops/cli/main.py`` parses the arguments and calls these with the loaded params; they open
-the registry, act, and print plain text (``--json`` prints JSON instead).
+Each handler opens the registry named in the params, acts, and prints plain text
+(``--json`` prints JSON instead).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from mlops.core.exceptions import NotFoundError, RegistryError
-from mlops.registry import Registry, open_registry, parse_version
+from mlops.cli.common import HelpFormatter, add_params_args, load_params
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
+    from mlops.registry import Registry
 
-__all__ = ["registry_for", "cmd_list", "cmd_show", "cmd_history", "cmd_promote", "cmd_rollback"]
+__all__ = ["register", "registry_for", "cmd_list", "cmd_show", "cmd_history", "cmd_promote",
+           "cmd_rollback"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mlops registry list|show|history``, ``mlops promote`` and ``mlops rollback``."""
+    p = subparsers.add_parser(
+        "registry", help="list models, show versions, print the promotion ledger",
+        description="Read the model registry named in the params (registry.backend: a local "
+                    "folder or a Hub repo).",
+    )
+    rsub = p.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    c = rsub.add_parser("list", help="every model with its number of versions and its aliases",
+                        description="Every model with its number of versions and its aliases.",
+                        epilog="example:\n  mlops registry list --json",
+                        formatter_class=HelpFormatter)
+    add_params_args(c)
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.set_defaults(func=cmd_list)
+    c = rsub.add_parser("show", help="a table of the versions of a model, or one version in full",
+                        description="A table of the versions of a model, or one version in full.",
+                        epilog="examples:\n  mlops registry show\n"
+                               "  mlops registry show credit-risk production --json",
+                        formatter_class=HelpFormatter)
+    add_params_args(c)
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("name", nargs="?", help="model name (params model.name)")
+    c.add_argument("version", nargs="?", help="version number or alias")
+    c.set_defaults(func=cmd_show)
+    c = rsub.add_parser("history", help="the promotion ledger of a model, oldest first",
+                        description="The promotion ledger of a model, oldest first.",
+                        epilog="example:\n  mlops registry history credit-risk --json",
+                        formatter_class=HelpFormatter)
+    add_params_args(c)
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("name", nargs="?", help="model name (params model.name)")
+    c.set_defaults(func=cmd_history)
+
+    p = subparsers.add_parser(
+        "promote", help="move an alias to a version (compare-and-swap)",
+        description="Move an alias (production, candidate, ...) to a version. The move is a "
+                    "compare-and-swap: it fails if the alias no longer points where it "
+                    "did (--expected), and it is recorded in the ledger.",
+        epilog="examples:\n  mlops promote 3 --to production --expected 2\n"
+               "  mlops promote --latest-validated --to production\n"
+               "  mlops promote 4 --to production --force --reason \"hotfix, gates re-run "
+               "by hand\"",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("version", nargs="?", help="version to promote (or --latest-validated)")
+    p.add_argument("--to", required=True, metavar="ALIAS", help="alias, e.g. production")
+    p.add_argument("--model", help="model name (params model.name)")
+    p.add_argument("--expected", metavar="N|none",
+                   help="version the alias must point to now (default: its current version)")
+    p.add_argument("--latest-validated", action="store_true",
+                   help="promote the newest version whose gates passed")
+    p.add_argument("--force", action="store_true",
+                   help="allow a version whose gates failed into production (needs --reason)")
+    p.add_argument("--reason", help="why; recorded in the ledger")
+    p.set_defaults(func=cmd_promote)
+
+    p = subparsers.add_parser(
+        "rollback", help="move production back to its previous version",
+        description="Move an alias (production by default) back to the version it held "
+                    "before; recorded in the ledger.",
+        epilog='example:\n  mlops rollback --reason "error rate up after v3"',
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("--model", help="model name (params model.name)")
+    p.add_argument("--alias", default="production", help="alias to roll back (production)")
+    p.add_argument("--reason", help="why; recorded in the ledger")
+    p.set_defaults(func=cmd_rollback)
 
 
 def registry_for(params: Params) -> Registry:
     """The registry configured in ``params`` (paths relative to the params file)."""
+    from mlops.registry import open_registry
+
     return open_registry(params.registry, params.root)
 
 
@@ -27,9 +103,10 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
-def cmd_list(params: Params, *, as_json: bool = False) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     """Print every model with its number of versions and its aliases."""
-    reg = registry_for(params)
+    as_json = args.json
+    reg = registry_for(load_params(args))
     rows = [{"model": m, "versions": len(reg.versions(m)), "aliases": reg.aliases(m)}
             for m in reg.models()]
     if as_json:
@@ -42,11 +119,13 @@ def cmd_list(params: Params, *, as_json: bool = False) -> int:
     return 0
 
 
-def cmd_show(params: Params, name: str | None, version: str | None, *,
-             as_json: bool = False) -> int:
+def cmd_show(args: argparse.Namespace) -> int:
     """Print one version in full, or a table of every version of a model."""
+    from mlops.core.exceptions import NotFoundError
+
+    params, version, as_json = load_params(args), args.version, args.json
     reg = registry_for(params)
-    name = name or params.model.name
+    name = args.name or params.model.name
     if version is not None:
         mv = reg.resolve(name, version)
         _print_json(mv.to_dict())
@@ -69,10 +148,11 @@ def cmd_show(params: Params, name: str | None, version: str | None, *,
     return 0
 
 
-def cmd_history(params: Params, name: str | None, *, as_json: bool = False) -> int:
+def cmd_history(args: argparse.Namespace) -> int:
     """Print the promotion ledger of a model, oldest first."""
+    params, as_json = load_params(args), args.json
     reg = registry_for(params)
-    name = name or params.model.name
+    name = args.name or params.model.name
     entries = reg.history(name)
     if as_json:
         _print_json([e.to_dict() for e in entries])
@@ -90,18 +170,20 @@ def cmd_history(params: Params, name: str | None, *, as_json: bool = False) -> i
     return 0
 
 
-def cmd_promote(
-    params: Params, version: str | None, alias: str, *, name: str | None = None,
-    expected: str | None = None, latest_validated: bool = False, force: bool = False,
-    reason: str | None = None,
-) -> int:
-    """Move ``alias`` to a version (compare-and-swap on ``expected``) and print the move.
+def cmd_promote(args: argparse.Namespace) -> int:
+    """Move ``--to`` to a version (compare-and-swap on ``--expected``) and print the move.
 
-    Without ``expected`` the alias's current version is read and used, which still fails
+    Without ``--expected`` the alias's current version is read and used, which still fails
     if someone moves it between that read and the write.
     """
+    from mlops.core.exceptions import NotFoundError, RegistryError
+    from mlops.registry import parse_version
+
+    params = load_params(args)
+    version, alias, expected, reason = args.version, args.to, args.expected, args.reason
+    latest_validated, force = args.latest_validated, args.force
     reg = registry_for(params)
-    name = name or params.model.name
+    name = args.model or params.model.name
     if force and not (reason or "").strip():
         raise RegistryError("--force needs --reason TEXT: the reason is recorded in the ledger")
     if latest_validated == (version is not None):
@@ -131,11 +213,11 @@ def cmd_promote(
     return 0
 
 
-def cmd_rollback(params: Params, *, name: str | None = None, alias: str = "production",
-                 reason: str | None = None) -> int:
-    """Move ``alias`` back to the version it held before, and print the move."""
+def cmd_rollback(args: argparse.Namespace) -> int:
+    """Move ``--alias`` back to the version it held before, and print the move."""
+    params, alias = load_params(args), args.alias
     reg = registry_for(params)
-    name = name or params.model.name
-    entry = reg.rollback(name, alias=alias, reason=reason or "manual rollback")
+    name = args.model or params.model.name
+    entry = reg.rollback(name, alias=alias, reason=args.reason or "manual rollback")
     print(f"{name}: {alias} v{entry.from_version} -> v{entry.to_version} (rollback #{entry.seq})")
     return 0

@@ -1,46 +1,107 @@
-"""What ``mlops space build|push|fetch-log`` do; ``mlops/cli/main.py`` parses the arguments.
+"""``mlops space build|push|fetch-log``: the Hugging Face Space (Docker) bundle of the app.
 
 Output names repositories, folders and commit URLs only: the token is never printed.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mlops.core.config import Params
+from mlops.cli.common import HelpFormatter, add_params_args, load_params
 
-__all__ = ["cmd_build", "cmd_push", "cmd_fetch_log"]
+__all__ = ["register", "cmd_build", "cmd_push", "cmd_fetch_log"]
 
 
-def cmd_build(params: Params, out: str, *, repo_id: str | None, bundle_registry: bool,
-              dataset_repo: str | None = None) -> int:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mlops space build|push|fetch-log``."""
+    p = subparsers.add_parser(
+        "space", help="build and push the Hugging Face Space (Docker) bundle; fetch its log",
+        description="The Streamlit app as a Hugging Face Docker Space: build the folder, "
+                    "upload it, and download the prediction log the Space records.",
+    )
+    ssub = p.add_subparsers(dest="space_command", required=True, metavar="ACTION")
+    c = ssub.add_parser(
+        "build", help="write the exact folder that would be uploaded",
+        description="Write the Space folder (Dockerfile, pinned requirements, the app, the "
+                    "package, params and the files they name), replacing --out. The app "
+                    "finds models in a Hub model repo (--repo-id) or in a copy of the local "
+                    "registry (--bundle-registry).",
+        epilog="examples:\n  mlops space build --repo-id user/credit-model "
+               "--dataset-repo user/credit-logs\n  mlops space build --bundle-registry "
+               "--out space",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(c)
+    c.add_argument("--out", default="space", help="folder to write, replaced (space)")
+    where = c.add_mutually_exclusive_group(required=True)
+    where.add_argument("--repo-id", metavar="MODEL_REPO", help="Hub model repo of the registry")
+    where.add_argument("--bundle-registry", action="store_true",
+                       help="copy the local registry folder into the bundle")
+    c.add_argument("--dataset-repo", metavar="DATASET_REPO",
+                   help="Hub dataset repo the app pushes its prediction log to")
+    c.set_defaults(func=cmd_build)
+
+    c = ssub.add_parser(
+        "push", help="upload the folder to a Docker Space in one commit (token from HF_TOKEN)",
+        description="Upload a folder made by `mlops space build` to a Docker Space in one "
+                    "commit; files not in the folder are deleted from the Space. The token "
+                    "is read from HF_TOKEN.",
+        epilog="example:\n  mlops space push --repo-id user/credit --folder space",
+        formatter_class=HelpFormatter,
+    )
+    c.add_argument("--repo-id", required=True, metavar="SPACE_REPO", help="e.g. user/credit")
+    c.add_argument("--folder", default="space", help="bundle made by `space build` (space)")
+    c.add_argument("--private", action="store_true", help="create the Space private")
+    c.add_argument("--message", help="commit message")
+    c.set_defaults(func=cmd_push)
+
+    c = ssub.add_parser(
+        "fetch-log", help="download the Space's prediction log and feedback "
+                          "from a Hub dataset repo",
+        description="Download the prediction log and feedback the Space pushed to a Hub "
+                    "dataset repo; point monitoring.log_path at the downloaded "
+                    "predictions.sqlite.",
+        epilog="examples:\n  mlops space fetch-log --repo-id user/credit-logs --out "
+               "monitor-data\n  mlops space fetch-log --repo-id user/credit-logs "
+               "--include 'live/*'",
+        formatter_class=HelpFormatter,
+    )
+    c.add_argument("--repo-id", required=True, metavar="DATASET_REPO",
+                   help="Hub dataset repo the Space pushes its log to")
+    c.add_argument("--out", default="monitor-data", help="folder to fill (monitor-data)")
+    c.add_argument("--include", action="append", metavar="GLOB",
+                   help="only files matching GLOB (repeatable)")
+    c.set_defaults(func=cmd_fetch_log)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
     """Write the Space folder and list what is in it; the project is the params' folder."""
     from mlops.space.bundle import build_space
 
-    bundle = build_space(params, out, project=params.root, repo_id=repo_id,
-                         bundle_registry=bundle_registry, dataset_repo=dataset_repo)
+    params = load_params(args)
+    bundle = build_space(params, args.out, project=params.root, repo_id=args.repo_id,
+                         bundle_registry=args.bundle_registry, dataset_repo=args.dataset_repo)
     where = bundle.registry.get("hub_repo_id") or f"bundled {bundle.registry['path']}/"
     print(f"space bundle {bundle.folder}: {len(bundle.files)} files, registry {where}")
     return 0
 
 
-def cmd_push(repo_id: str, folder: str, *, private: bool = False,
-             message: str | None = None) -> int:
+def cmd_push(args: argparse.Namespace) -> int:
     """Upload the built folder to the Space in one commit."""
     from mlops.space.bundle import push_space
 
-    url = push_space(repo_id, folder, private=private,
-                     message=message or f"Deploy {Path(folder).name} with mlops space push")
-    print(f"pushed {folder} to Space {repo_id}: {url}")
+    folder = args.folder
+    url = push_space(args.repo_id, folder, private=args.private,
+                     message=args.message or f"Deploy {Path(folder).name} with mlops space push")
+    print(f"pushed {folder} to Space {args.repo_id}: {url}")
     return 0
 
 
-def cmd_fetch_log(repo_id: str, out: str, *, patterns: list[str] | None = None) -> int:
-    """Download the Space's recorded log/feedback dataset into ``out``."""
+def cmd_fetch_log(args: argparse.Namespace) -> int:
+    """Download the Space's recorded log/feedback dataset into ``--out``."""
     from mlops.space.logfetch import fetch_dataset
 
-    files = fetch_dataset(repo_id, out, allow_patterns=patterns or None)
-    print(f"fetched {len(files)} files from dataset {repo_id} into {out}")
+    files = fetch_dataset(args.repo_id, args.out, allow_patterns=args.include or None)
+    print(f"fetched {len(files)} files from dataset {args.repo_id} into {args.out}")
     return 0

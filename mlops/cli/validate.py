@@ -7,17 +7,64 @@ empty or malformed file, or a missing schema; :class:`ConfigError`: bad params).
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from mlops.cli.common import HelpFormatter, add_params_args, exit_codes_text, load_params
 
-from mlops.core.config import Params
-from mlops.core.data import read_csv
-from mlops.core.schema import infer_schema, load_schema, save_schema
-from mlops.stages.validation import ValidationReport, validate
+if TYPE_CHECKING:
+    from mlops.core.config import Params
+    from mlops.stages.validation import ValidationReport
 
-__all__ = ["run_validate", "cmd_validate", "cmd_schema_infer"]
+__all__ = ["register", "run_validate", "cmd_validate", "cmd_schema_infer"]
+
+VALIDATE_EPILOG = """\
+examples:
+  mlops validate --data data/new_batch.csv
+  mlops validate --data data/new_batch.csv --reference data/german.csv --all
+  mlops validate --data requests.csv --no-target --json report.json
+
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mlops validate`` and ``mlops schema infer``."""
+    p = subparsers.add_parser(
+        "validate", help="check a data file against the schema and for drift",
+        description="Check a CSV file against the data schema (data.schema: columns, types, "
+                    "missing values, ranges, categories) and for drift against the training "
+                    "data (data.path), without training. Prints the failed checks and the "
+                    "verdict.",
+        epilog=VALIDATE_EPILOG + exit_codes_text((0, 1, 2)), formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("--data", required=True, help="CSV file to check")
+    p.add_argument("--reference", help="CSV to test drift against (default: data.path)")
+    p.add_argument("--no-drift", action="store_true", help="skip the drift checks")
+    p.add_argument("--no-target", action="store_true",
+                   help="the file has no target column (a serving batch)")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
+    p.add_argument("--all", action="store_true", help="print every check, not only failures")
+    p.set_defaults(func=cmd_validate)
+
+    p = subparsers.add_parser("schema", help="infer the data schema (data/schema.yaml)",
+                              description="Write the data schema on purpose, so that a "
+                                          "schema change is a reviewed diff.")
+    ssub = p.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
+    c = ssub.add_parser(
+        "infer", help="infer the schema from data and write it as YAML",
+        description="Infer column types, ranges and categories from a reference CSV and "
+                    "write them as YAML; review the result with `git diff` and commit it.",
+        epilog="examples:\n  mlops schema infer\n"
+               "  mlops schema infer --data data/german.csv --out data/schema.yaml",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(c)
+    c.add_argument("--data", help="reference CSV (default: data.path)")
+    c.add_argument("--out", help="schema file to write (default: data.schema)")
+    c.set_defaults(func=cmd_schema_infer)
 
 
 def run_validate(
@@ -33,9 +80,13 @@ def run_validate(
     ``reference`` defaults to the training data (``data.path`` in params); pass
     ``drift=False`` to skip drift. Raises :class:`DataError` for unusable files.
     """
+    from mlops.core.data import read_csv
+    from mlops.core.schema import load_schema
+    from mlops.stages.validation import validate
+
     frame = read_csv(data)
     schema = load_schema(params.resolve(params.data.schema))
-    ref_frame: pd.DataFrame | None = None
+    ref_frame = None
     if drift:
         ref_frame = read_csv(reference if reference is not None
                              else params.resolve(params.data.path))
@@ -43,26 +94,19 @@ def run_validate(
                     require_target=require_target)
 
 
-def cmd_validate(
-    params: Params,
-    data: str | Path,
-    *,
-    reference: str | Path | None = None,
-    drift: bool = True,
-    require_target: bool = True,
-    json_out: str | Path | None = None,
-    show_all: bool = False,
-) -> int:
-    """Print the failed checks (all with ``show_all``) and the verdict; 0 if passed.
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print the failed checks (all with ``--all``) and the verdict; 0 if passed.
 
     Raises :class:`DataValidationError` (exit code 1) when a blocking check failed.
     """
-    report = run_validate(params, data, reference=reference, drift=drift,
-                          require_target=require_target)
-    if json_out is not None:
-        Path(json_out).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n",
-                                  encoding="utf-8")
-    table = report.to_frame(failed_only=not show_all)
+    import pandas as pd
+
+    report = run_validate(load_params(args), args.data, reference=args.reference,
+                          drift=not args.no_drift, require_target=not args.no_target)
+    if args.json is not None:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n",
+                                   encoding="utf-8")
+    table = report.to_frame(failed_only=not args.all)
     if len(table):
         cols = ["check", "column", "rule", "observed", "threshold", "severity", "passed"]
         with pd.option_context("display.width", 200, "display.max_rows", 500):
@@ -72,13 +116,16 @@ def cmd_validate(
     return 0
 
 
-def cmd_schema_infer(params: Params, data: str | Path | None = None,
-                     out: str | Path | None = None) -> int:
-    """Infer the schema from ``data`` (default ``data.path``) and write it to ``out``."""
-    data_path = Path(data) if data is not None else params.resolve(params.data.path)
-    out_path = Path(out) if out is not None else params.resolve(params.data.schema)
+def cmd_schema_infer(args: argparse.Namespace) -> int:
+    """Infer the schema from ``--data`` (default ``data.path``) and write it to ``--out``."""
+    from mlops.core.data import read_csv
+    from mlops.core.schema import infer_schema, save_schema
+
+    params = load_params(args)
+    data_path = Path(args.data) if args.data is not None else params.resolve(params.data.path)
+    out_path = Path(args.out) if args.out is not None else params.resolve(params.data.schema)
     frame = read_csv(data_path)
-    source = data_path.as_posix() if data is not None else params.data.path
+    source = data_path.as_posix() if args.data is not None else params.data.path
     schema = infer_schema(frame, target=params.data.target, source=source)
     save_schema(schema, out_path)
     print(f"wrote {out_path}: {len(schema.columns)} columns, target {schema.target!r}, "

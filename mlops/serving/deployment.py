@@ -29,6 +29,8 @@ __all__ = [
     "Decision",
     "read_deployment",
     "start",
+    "pending_candidate",
+    "start_candidate",
     "switch",
     "abort",
     "finish_shadow",
@@ -170,6 +172,35 @@ def start(registry: Registry, name: str, cfg: DeploymentConfig, *, candidate: in
                      shadow_share=float(cfg.shadow_sample_share), started_ts=now,
                      step_started_ts=now)
     return _write(registry, name, dep, token, reason=why, actor=actor)
+
+
+def pending_candidate(registry: Registry, name: str) -> int | None:
+    """The version of the ``candidate`` alias if it is still to be released, else None.
+
+    A candidate is released once: not when it is production already, nor again after its
+    release ended (promoted, aborted or rolled back). CD starts a release on every push.
+    """
+    aliases = registry.aliases(name)
+    candidate = aliases.get("candidate")
+    last, _ = read_deployment(registry, name)
+    if candidate is None or candidate == aliases.get("production") or (
+            last is not None and last.candidate == candidate):
+        return None
+    return candidate
+
+
+def start_candidate(registry: Registry, name: str, cfg: DeploymentConfig, *,
+                    strategy: str | None = None, now: float, reason: str = "",
+                    actor: str | None = None) -> Deployment | None:
+    """:func:`start` the :func:`pending_candidate`; None (nothing written) when there is none.
+
+    What ``mlops deploy start`` without a version does, after each ``mlops run``.
+    """
+    candidate = pending_candidate(registry, name)
+    if candidate is None:
+        return None
+    return start(registry, name, cfg, candidate=candidate, strategy=strategy, now=now,
+                 reason=reason, actor=actor)
 
 
 def switch(registry: Registry, name: str, *, now: float, reason: str = "",

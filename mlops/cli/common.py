@@ -1,0 +1,94 @@
+"""What the command modules share: the params options, loading params, the exit codes.
+
+Kept light (no pandas, no scikit-learn) because every command module imports it when
+``mlops --help`` builds the parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from mlops.core.exceptions import (
+    AccessDeniedError,
+    DataError,
+    DataValidationError,
+    GateFailedError,
+    PublishError,
+    RegistryError,
+    ServingError,
+    StageError,
+)
+
+if TYPE_CHECKING:
+    from mlops.core.config import Params
+
+__all__ = ["EXIT_CODES", "HelpFormatter", "add_params_args", "exit_codes_text",
+           "load_params"]
+
+# The one table of exit codes. The numbers come from the exceptions' ``exit_code``; `mlops
+# --help`, `mlops run --help` and `mlops validate --help` print it; the tests check it
+# against every exception class and against the README's table.
+EXIT_CODES: dict[int, str] = dict(sorted({
+    0: "success",
+    DataValidationError.exit_code: "a blocking data validation check failed",
+    DataError.exit_code: "unusable input: a bad parameter, a missing or malformed data file",
+    GateFailedError.exit_code: "an evaluation gate failed",
+    RegistryError.exit_code: "the registry refused the operation (conflict, integrity)",
+    StageError.exit_code: "a stage failed for another reason (see the executed notebook)",
+    ServingError.exit_code: "serving refused (for example a model that cannot be loaded)",
+    PublishError.exit_code: "publishing to the Hub failed",
+    AccessDeniedError.exit_code: "an operator action without the operator token",
+}.items()))
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps the prose of descriptions and epilogs, keeps indented lines as written.
+
+    Runs of unindented lines are one paragraph, filled to the terminal width; an indented
+    line (an example, an exit code, a table row) and a blank line are printed unchanged.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        prose: list[str] = []
+
+        def flush() -> None:
+            if prose:
+                out.append(textwrap.fill(" ".join(prose), width, initial_indent=indent,
+                                         subsequent_indent=indent, break_long_words=False,
+                                         break_on_hyphens=False))
+                prose.clear()
+
+        for line in text.splitlines():
+            if line.strip() and not line[0].isspace():
+                prose.append(line.strip())
+                continue
+            flush()
+            out.append(indent + line if line.strip() else "")
+        flush()
+        return "\n".join(out)
+
+
+def exit_codes_text(codes: Iterable[int] | None = None) -> str:
+    """The exit codes (all, or only ``codes``) as an indented block for a help epilog."""
+    chosen = list(EXIT_CODES) if codes is None else list(codes)
+    return "exit codes:\n" + "\n".join(f"  {code}  {EXIT_CODES[code]}" for code in chosen)
+
+
+def add_params_args(parser: argparse.ArgumentParser) -> None:
+    """``--params FILE`` and the repeatable ``--set KEY=VALUE``."""
+    parser.add_argument("--params", default="params.yaml", help="parameters file (params.yaml)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set model.estimator=random_forest (repeatable)",
+    )
+
+
+def load_params(args: argparse.Namespace) -> Params:
+    """The parameters named by ``--params`` with the ``--set`` overrides applied."""
+    from mlops.core.config import load_params as load
+
+    return load(args.params, args.overrides)

@@ -1,0 +1,144 @@
+"""``mlops feedback``, ``mlops monitor``, ``mlops live-data`` and ``mlops simulate``.
+
+What happens after release: labels come back, the monitor reads the prediction log and acts
+on breached rules, the labelled rows become retraining data; ``simulate`` plays it offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mlops.cli.common import HelpFormatter, add_params_args, load_params
+
+__all__ = ["register", "cmd_feedback", "cmd_monitor", "cmd_live_data", "cmd_simulate"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mlops feedback``, ``monitor``, ``live-data`` and ``simulate``."""
+    p = subparsers.add_parser(
+        "feedback", help="join late ground-truth labels to the prediction log",
+        description="Store true labels for logged predictions (by request id) in the "
+                    "prediction log (monitoring.log_path), for live accuracy and retraining.",
+        epilog="example:\n  mlops feedback labels.csv", formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("file", help="CSV with columns request_id,label")
+    p.set_defaults(func=cmd_feedback)
+
+    p = subparsers.add_parser(
+        "monitor", help="drift, latency, live accuracy; automatic rollback (--apply)",
+        description="Report on the prediction log: input and prediction drift against the "
+                    "training data, latency, error rate and live accuracy per version, shadow "
+                    "agreement. Writes monitor.json and plots. With --apply, a breached "
+                    "rule rolls production back or aborts the running canary.",
+        epilog="examples:\n  mlops monitor\n"
+               "  mlops monitor --apply --set monitoring.log_path=monitor-data/live/"
+               "predictions.sqlite",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("--out", default="runs/monitor", help="folder for monitor.json and plots")
+    p.add_argument("--log", help="prediction log (default: monitoring.log_path)")
+    p.add_argument("--apply", action="store_true",
+                   help="roll production back / abort the canary when a rule is breached")
+    p.set_defaults(func=cmd_monitor)
+
+    p = subparsers.add_parser(
+        "live-data", help="training data plus labelled live rows, to retrain on",
+        description="Write the training data (data.path) plus the live predictions whose "
+                    "label came back, after the same validation gate as any data.",
+        epilog="example:\n  mlops live-data --out data/retrain.csv "
+               "--log monitor-data/live/predictions.sqlite",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("--out", required=True, help="CSV to write")
+    p.add_argument("--log", help="prediction log (default: monitoring.log_path)")
+    p.set_defaults(func=cmd_live_data)
+
+    p = subparsers.add_parser(
+        "simulate", help="stream data through the router: canary, shadow, automatic rollback",
+        description="Train three versions on half of a data file and stream the other half "
+                    "through the router as live traffic, offline, in a fresh registry under "
+                    "--out: a canary promoted step by step, a shadow comparison and an "
+                    "automatic rollback.",
+        epilog="examples:\n  mlops simulate\n"
+               "  mlops simulate --drift 0.3 --label-noise 0.05 --out runs/simulate-drift",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("--data", help="CSV to stream (default: data.path)")
+    p.add_argument("--out", default="runs/simulate", help="fresh folder for the simulation")
+    p.add_argument("--drift", type=float, default=0.0,
+                   help="scale credit_amount and duration up by this share (e.g. 0.3)")
+    p.add_argument("--label-noise", type=float, default=0.0,
+                   help="share of fed-back labels that are flipped")
+    p.set_defaults(func=cmd_simulate)
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Join ground-truth labels (CSV with ``request_id,label``) to the prediction log."""
+    from mlops.core.data import read_csv
+    from mlops.core.exceptions import DataError
+    from mlops.serving.predlog import PredictionLog
+
+    params, path = load_params(args), args.file
+    frame = read_csv(path)
+    missing = {"request_id", "label"} - set(frame.columns)
+    if missing:
+        raise DataError(f"{path}: needs columns request_id,label (missing {sorted(missing)})",
+                        file=path, rule="columns")
+    with PredictionLog(params.resolve(params.monitoring.log_path)) as log:
+        n = log.add_feedback(zip(frame["request_id"].astype(str),
+                                 frame["label"].astype(int), strict=True))
+    print(f"stored {n} labels")
+    return 0
+
+
+def cmd_live_data(args: argparse.Namespace) -> int:
+    """Write the training data plus the labelled live predictions, for retraining."""
+    from mlops.monitoring.live_data import write_live_data
+
+    result = write_live_data(load_params(args), args.out, args.log)
+    print(f"{args.out}: {result.training_rows} training rows + {result.live_rows} labelled "
+          "live rows")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """Write ``monitor.json`` and plots into ``--out``; with ``--apply`` act on breaches."""
+    from mlops.monitoring.monitor import monitor_report
+    from mlops.monitoring.plots import save_plots
+
+    report, frame, ref_proba = monitor_report(load_params(args), log_path=args.log,
+                                              apply=args.apply)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "monitor.json").write_text(json.dumps(report, indent=1, default=str),
+                                          encoding="utf-8")
+    save_plots(frame, out_dir, ref_proba)
+    for v in report["versions"]:
+        print(f"v{v['version']}: {v['requests']} requests, error rate {v['error_rate']:.3f}, "
+              f"p99 {v['p99_ms']} ms, accuracy {v.get('accuracy')} ({v['labelled']} labelled)")
+    for a in report["actions"]:
+        print(f"{a['target']}: {a['action']} ({'; '.join(a['reasons'])})")
+    print(f"report: {out_dir / 'monitor.json'}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Stream a data file through the router: canary, shadow, automatic rollback."""
+    from mlops.core.data import read_csv
+    from mlops.monitoring.simulation import simulate
+
+    params = load_params(args)
+    frame = read_csv(args.data or params.resolve(params.data.path))
+    summary = simulate(params, frame, args.out, drift=args.drift, label_noise=args.label_noise)
+    for entry in summary["ledger"]:
+        moved = (f" {entry['alias']}: v{entry['from_version']} -> v{entry['to_version']}"
+                 if entry["alias"] else "")
+        print(f"#{entry['seq']} {entry['action']}{moved}: {entry['reason'][:110]}")
+    print(f"summary: {Path(args.out) / 'simulation.json'}")
+    return 0

@@ -1,0 +1,48 @@
+"""``mlops run``: the pipeline (the stage notebooks through papermill), then registration."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlops.cli.common import HelpFormatter, add_params_args, exit_codes_text, load_params
+
+__all__ = ["register"]
+
+DESCRIPTION = """\
+Run the stage notebooks in order with papermill (validate the data, train, evaluate
+against the gates) into runs/<run-id>/, then register the model when every gate passed:
+the first version becomes production, later ones candidate. A run whose inputs (data,
+code, params, notebooks, lock) match a registered version reuses it and says so."""
+
+EXAMPLES = """\
+examples:
+  mlops run
+  mlops run --set model.estimator=random_forest --set seed=7
+  mlops run --no-register --runs-dir /tmp/runs"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``mlops run``."""
+    p = subparsers.add_parser(
+        "run", help="run the pipeline notebooks into runs/<run-id>/ and register the model",
+        description=DESCRIPTION, epilog=f"{EXAMPLES}\n\n{exit_codes_text()}",
+        formatter_class=HelpFormatter,
+    )
+    add_params_args(p)
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (runs)")
+    p.add_argument("--no-register", action="store_true", help="do not register the model")
+    p.add_argument("--force", action="store_true",
+                   help="train even when a version with the same inputs is registered")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the pipeline and print where the run went."""
+    from mlops.pipeline.runner import run_pipeline
+
+    result = run_pipeline(
+        load_params(args), params_file=args.params, overrides=args.overrides,
+        runs_dir=args.runs_dir, register=not args.no_register, force=args.force,
+    )
+    print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
+    return 0
