@@ -1,6 +1,6 @@
 """Benchmark: mlops drift detection next to Evidently's default DataDriftPreset.
 
-Same data file, same machine, same run. Data: ``mlops.stages.synthetic.drift_frame``, 20 columns
+Same data file, same machine, same run. Data: ``mlops.stages.synthetic.synthetic_frame``, 20 columns
 (14 numeric, 6 categorical), reference and current batch of ``--rows`` rows each; the
 current batch carries five planted shifts (``mlops.stages.synthetic.PLANTED``).
 
@@ -37,7 +37,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mlops.stages.drift import detect_drift  # noqa: E402
-from mlops.stages.synthetic import PLANTED, drift_frame  # noqa: E402
+from mlops.stages.synthetic import PLANTED, synthetic_frame  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 EVIDENTLY_VENV = ROOT / "bench" / ".venv-evidently"
@@ -93,8 +93,8 @@ def write_pair(n: int, seed: int, shifted: bool, tag: str) -> tuple[Path, Path]:
     OUT.mkdir(parents=True, exist_ok=True)
     ref_path = OUT / f"drift_{tag}_reference.parquet"
     cur_path = OUT / f"drift_{tag}_current.parquet"
-    drift_frame(n, seed=seed).to_parquet(ref_path, index=False)
-    drift_frame(n, seed=seed + 1, shifted=shifted).to_parquet(cur_path, index=False)
+    synthetic_frame(n, seed=seed).to_parquet(ref_path, index=False)
+    synthetic_frame(n, seed=seed + 1, shifted=shifted).to_parquet(cur_path, index=False)
     return ref_path, cur_path
 
 

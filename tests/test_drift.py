@@ -17,7 +17,7 @@ from mlops.stages.drift import (
     profile_reference,
     psi,
 )
-from mlops.stages.synthetic import PLANTED, drift_frame
+from mlops.stages.synthetic import PLANTED, synthetic_frame
 
 THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}
 
@@ -25,8 +25,8 @@ THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}
 @pytest.mark.parametrize("n", [10_000, 100_000])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_planted_shifts_all_flagged_and_nothing_else(n, seed):
-    reference = drift_frame(n, seed=10 * seed)
-    current = drift_frame(n, seed=10 * seed + 1, shifted=True)
+    reference = synthetic_frame(n, seed=10 * seed)
+    current = synthetic_frame(n, seed=10 * seed + 1, shifted=True)
     result = detect_drift(reference, current, **THRESHOLDS)
     assert set(result.drifted_columns) == set(PLANTED), result.to_frame()
     assert len(result.columns) == 20
@@ -37,13 +37,13 @@ def test_planted_shifts_all_flagged_and_nothing_else(n, seed):
 @pytest.mark.parametrize("n", [10_000, 100_000])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_clean_batches_raise_no_alarm(n, seed):
-    reference = drift_frame(n, seed=100 + seed)
-    current = drift_frame(n, seed=200 + seed)
+    reference = synthetic_frame(n, seed=100 + seed)
+    current = synthetic_frame(n, seed=200 + seed)
     assert detect_drift(reference, current, **THRESHOLDS).drifted_columns == ()
 
 
 def test_bootstrap_resample_of_reference_is_clean():
-    reference = drift_frame(20_000, seed=5)
+    reference = synthetic_frame(20_000, seed=5)
     resample = reference.sample(frac=1, replace=True, random_state=0)
     assert detect_drift(reference, resample, **THRESHOLDS).drifted_columns == ()
 
@@ -59,8 +59,8 @@ def test_effect_floor_silences_tiny_but_significant_shift():
 
 
 def test_dataset_drift_rule():
-    reference = drift_frame(10_000, seed=0)
-    current = drift_frame(10_000, seed=1, shifted=True)
+    reference = synthetic_frame(10_000, seed=0)
+    current = synthetic_frame(10_000, seed=1, shifted=True)
     assert detect_drift(reference, current, max_drifted_share=0.2).dataset_drift
     assert not detect_drift(reference, current, max_drifted_share=0.25).dataset_drift
 
@@ -121,11 +121,11 @@ def test_degenerate_columns_do_not_crash():
 
 
 def test_profile_is_reusable_across_batches():
-    reference = drift_frame(5_000, seed=3)
+    reference = synthetic_frame(5_000, seed=3)
     profiles = profile_reference(reference, numeric=["mean_shift_large"],
                                  categorical=["cat_skew"])
-    clean = compare(profiles, drift_frame(5_000, seed=4))
-    shifted = compare(profiles, drift_frame(5_000, seed=4, shifted=True))
+    clean = compare(profiles, synthetic_frame(5_000, seed=4))
+    shifted = compare(profiles, synthetic_frame(5_000, seed=4, shifted=True))
     assert clean.drifted_columns == ()
     assert shifted.drifted_columns == ("mean_shift_large", "cat_skew")
     assert shifted.to_frame().shape[0] == 2 and shifted.to_dict()["drifted_share"] == 1.0
@@ -142,8 +142,8 @@ def test_label_drift():
 def test_plot_drift_has_one_panel_per_column():
     from mlops.stages.drift_plots import plot_drift
 
-    reference = drift_frame(2_000, seed=0)
-    current = drift_frame(2_000, seed=1, shifted=True)
+    reference = synthetic_frame(2_000, seed=0)
+    current = synthetic_frame(2_000, seed=1, shifted=True)
     result = detect_drift(reference, current)
     fig = plot_drift(reference, current, ["mean_shift_large", "cat_skew"], drift=result)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]

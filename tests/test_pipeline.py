@@ -138,7 +138,7 @@ def test_cli_exit_code_and_message(tmp_path):
 
 
 def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):
-    from mlops.pipeline.handover import open_params_registry
+    from mlops.registry import open_registry
 
     overrides = [f"registry.path={tmp_path / 'registry'}"]
     params = load_params(PARAMS, overrides)
@@ -147,7 +147,7 @@ def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):
     first = run_pipeline(params, **kw)
     assert first.manifest["registry"] == {"model": "credit-risk", "version": 1,
                                           "alias": "production", "backend": "local"}
-    registry = open_params_registry(params)
+    registry = open_registry(params.registry, params.root)
     version = registry.get("credit-risk", 1)
     lineage = version.metadata["lineage"]
     assert lineage["fingerprint"] == first.manifest["fingerprint"]

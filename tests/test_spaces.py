@@ -27,7 +27,7 @@ TOKEN = "hf_fakeSpaceTokenDoNotLeak0123456789"
 
 @pytest.fixture()
 def project(tmp_path: Path) -> Path:
-    """A copy of the project with a tiny app and one page: what `space build` reads."""
+    """A copy of the project with a tiny app and an extra screen: what `space build` reads."""
     proj = tmp_path / "proj"
     proj.mkdir()
     shutil.copytree(ROOT / "mlops", proj / "mlops",
@@ -38,8 +38,7 @@ def project(tmp_path: Path) -> Path:
     for name in ("params.yaml", "requirements.lock"):
         shutil.copy2(ROOT / name, proj / name)
     (proj / "app.py").write_text("import streamlit as st\n\nst.title('credit')\n")
-    (proj / "pages").mkdir()
-    (proj / "pages" / "1_monitor.py").write_text("import streamlit as st\n")
+    (proj / "mlops" / "app" / "old_screen.py").write_text("import streamlit as st\n")
     return proj
 
 
@@ -71,12 +70,12 @@ def test_build_writes_docker_space_front_matter(project: Path, tmp_path: Path) -
     assert len(meta["short_description"]) <= 60
 
 
-def test_bundle_holds_app_pages_package_params_and_registry(project: Path,
+def test_bundle_holds_app_package_params_and_registry(project: Path,
                                                             tmp_path: Path) -> None:
     bundle = _build(project, tmp_path / "space", repo_id="acme/credit-models")
     files = set(bundle.files)
     assert {"README.md", "Dockerfile", "requirements.txt", "registry.json", "app.py",
-            "pages/1_monitor.py", "mlops/__init__.py", "mlops/space/bundle.py", "params.yaml",
+            "mlops/__init__.py", "mlops/space/bundle.py", "params.yaml",
             "data/german.csv", "data/schema.yaml"} <= files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert json.loads((bundle.folder / "registry.json").read_text()) == {
@@ -199,7 +198,7 @@ def test_push_uploads_the_bundle_in_one_commit_and_keeps_the_token_secret(
     assert main(["space", "build", "--params", str(project / "params.yaml"), "--out", str(out),
                  "--repo-id", "acme/credit-models"]) == 0
     files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert "app.py" in files and "pages/1_monitor.py" in files
+    assert "app.py" in files and "mlops/app/old_screen.py" in files
     before = len(hub.calls)
     assert main(["space", "push", "--repo-id", "acme/credit-space", "--folder", str(out)]) == 0
     key = "space/acme/credit-space"
@@ -211,12 +210,12 @@ def test_push_uploads_the_bundle_in_one_commit_and_keeps_the_token_secret(
     for name in files:
         assert remote[name] == (out / name).read_bytes()
 
-    # A second deploy without a page: the stale page is deleted in that same one commit.
-    (project / "pages" / "1_monitor.py").unlink()
+    # A second deploy without that screen: the stale file is deleted in that same commit.
+    (project / "mlops" / "app" / "old_screen.py").unlink()
     _build(project, out, repo_id="acme/credit-models")
     assert main(["space", "push", "--repo-id", "acme/credit-space", "--folder", str(out)]) == 0
     assert commits_on_main(hub, key) == 3
-    assert "pages/1_monitor.py" not in files_at_head(hub, key)
+    assert "mlops/app/old_screen.py" not in files_at_head(hub, key)
 
     captured = capsys.readouterr()
     assert "acme/credit-space" in captured.out

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
-    from mlops.registry import Registry
 
-__all__ = ["load_app_params", "open_app_registry"]
+__all__ = ["load_app_params"]
 
 
 def load_app_params(app_dir: str | Path, env: Mapping[str, str] | None = None) -> Params:
@@ -34,10 +33,3 @@ def load_app_params(app_dir: str | Path, env: Mapping[str, str] | None = None) -
         registry = dataclasses.replace(params.registry, path=override)
         params = dataclasses.replace(params, registry=registry)
     return params
-
-
-def open_app_registry(params: Params) -> Registry:
-    """The registry the params (and ``MLOPS_REGISTRY_BACKEND``/``MLOPS_HUB_REPO_ID``) name."""
-    from mlops.registry import open_registry
-
-    return open_registry(params.registry, params.root)

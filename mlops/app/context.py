@@ -21,7 +21,7 @@ import pandas as pd
 
 from mlops.app.batch import score_frame
 from mlops.app.cache import TTLCache
-from mlops.app.config import load_app_params, open_app_registry
+from mlops.app.config import load_app_params
 from mlops.app.status import ServingStatus, serving_status
 from mlops.core.exceptions import NotFoundError
 from mlops.core.schema import Schema, load_schema
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # imported when first used, not on the app's first page
     from mlops.serving.predlog import PredictionLog
     from mlops.serving.router import Router
 
-__all__ = ["ALIAS_TTL_SECONDS", "AppContext", "Prediction", "context_key"]
+__all__ = ["ALIAS_TTL_SECONDS", "AppContext", "ScoredRequest", "context_key"]
 
 ALIAS_TTL_SECONDS = 2.0  # how stale "what is serving" may be; one Hub round-trip per 2 s
 _ENV_KEYS = ("MLOPS_PARAMS", "MLOPS_REGISTRY_PATH", "MLOPS_REGISTRY_BACKEND",
@@ -48,7 +48,7 @@ def context_key(env: Mapping[str, str] | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class ScoredRequest:
     """Predictions of one request: the scored rows, which version answered, the ids."""
 
     frame: pd.DataFrame  # inputs + predicted_class + probability + version + request_id
@@ -82,7 +82,9 @@ class AppContext:
         """Build the context from params and the environment (see ``docs/app.md``)."""
         env = os.environ if env is None else env
         params = load_app_params(app_dir, env)
-        registry = open_app_registry(params)
+        from mlops.registry import open_registry
+
+        registry = open_registry(params.registry, params.root)
         schema = load_schema(params.resolve(params.data.schema))
         log_path = Path(env.get("MLOPS_LOG_PATH") or params.resolve(params.monitoring.log_path))
         ctx = cls(params, registry, schema, log_path, clock=clock)
@@ -147,7 +149,7 @@ class AppContext:
             return self._router
 
     def predict(self, frame: pd.DataFrame, *, version: int | None, session_key: str
-                ) -> Prediction:
+                ) -> ScoredRequest:
         """Score validated rows through the router, or with a pinned ``version``; log them.
 
         ``session_key`` is the routing key, so a canary keeps one browser session on one
@@ -187,7 +189,7 @@ class AppContext:
             versions, answered, routed = [version] * len(ids), version, "pinned"
         scored.insert(0, "request_id", ids)
         scored["version"] = [int(v) for v in versions]
-        return Prediction(scored, answered, routed)
+        return ScoredRequest(scored, answered, routed)
 
     def record_feedback(self, request_id: str, label: int) -> None:
         """Store the true outcome of a logged prediction (feeds live accuracy)."""

@@ -31,7 +31,7 @@ from mlops.serving.predlog import PredictionLog
 from mlops.serving.router import Router
 from mlops.stages.training import train
 
-__all__ = ["SimClock", "drift_frame", "simulate"]
+__all__ = ["SimClock", "shift_frame", "simulate"]
 
 
 class SimClock:
@@ -44,7 +44,7 @@ class SimClock:
         return self.now
 
 
-def drift_frame(frame: pd.DataFrame, shift: float, *, seed: int) -> pd.DataFrame:
+def shift_frame(frame: pd.DataFrame, shift: float, *, seed: int) -> pd.DataFrame:
     """``frame`` with credit amounts and durations scaled up by ``1 + shift`` (clipped)."""
     if shift == 0:
         return frame
@@ -107,7 +107,7 @@ def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: 
     out.mkdir(parents=True, exist_ok=True)
     target, name = params.data.target, params.model.name
     train_frame, live = split(data, target, test_size=0.5, seed=params.seed)
-    live = drift_frame(live.sample(frac=1.0, random_state=params.seed), drift, seed=params.seed)
+    live = shift_frame(live.sample(frac=1.0, random_state=params.seed), drift, seed=params.seed)
     registry = LocalRegistry(out / "registry", aliases=params.registry.aliases)
     if registry.versions(name):
         raise FileExistsError(f"{out / 'registry'} already holds {name}; use a fresh --out")

@@ -7,23 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.config import Params
-from mlops.registry import ModelVersion, Registry, open_registry
+from mlops.registry import ModelVersion, open_registry
 
-__all__ = ["open_params_registry", "load_champion", "find_by_fingerprint", "register_run",
+__all__ = ["load_champion", "find_by_fingerprint", "register_run",
            "RUN_FILES"]
 
 # Files of a run folder stored with each version (when the run produced them).
 RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json", "report.md")
 
 
-def open_params_registry(params: Params) -> Registry:
-    """The registry that ``params.registry`` describes, paths relative to the params file."""
-    return open_registry(params.registry, params.root)
-
-
 def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
     """The production model of ``params.model.name`` and its version, or ``(None, None)``."""
-    registry = open_params_registry(params)
+    registry = open_registry(params.registry, params.root)
     production = registry.aliases(params.model.name).get("production")
     if production is None:
         return None, None
@@ -33,7 +28,7 @@ def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
 
 def find_by_fingerprint(params: Params, fingerprint: str) -> ModelVersion | None:
     """The newest registered version trained from the same inputs, if any."""
-    registry = open_params_registry(params)
+    registry = open_registry(params.registry, params.root)
     for version in reversed(registry.versions(params.model.name)):
         if version.metadata.get("lineage", {}).get("fingerprint") == fingerprint:
             return version
@@ -69,7 +64,7 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
             "fingerprint": manifest.get("fingerprint"),
         },
     }
-    registry = open_params_registry(params)
+    registry = open_registry(params.registry, params.root)
     version, move = registry.publish(params.model.name, run_dir / "model.skops",
                                      metadata=metadata, files=files,
                                      reason=f"registered by run {manifest['run_id']}")

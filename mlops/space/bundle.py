@@ -7,7 +7,7 @@ Streamlit SDK in 2025, so Streamlit Spaces are Docker Spaces)::
     Dockerfile        python:3.11-slim, non-root user, pinned requirements, healthcheck
     requirements.txt  the runtime closure, pinned exactly as in requirements.lock
     registry.json     where the app finds models (Hub repo id, or the bundled folder)
-    app.py, pages/    the Streamlit app
+    app.py            the Streamlit app (its screens are in mlops/app/)
     mlops/            the package, as source
     params.yaml, data/...  the params file and the files it names (schema, reference data)
     registry/         only with a bundled registry snapshot
@@ -199,7 +199,7 @@ def build_space(
 ) -> SpaceBundle:
     """Write the Space folder to ``out`` (replacing it) and return what is in it.
 
-    ``project`` holds ``app.py``, ``pages/``, ``mlops/`` and ``requirements.lock``.
+    ``project`` holds ``app.py``, ``mlops/`` and ``requirements.lock``.
     ``dataset_repo`` is where the app pushes its prediction log (``MLOPS_DATASET_REPO``).
     """
     project = Path(project).resolve()
@@ -219,7 +219,7 @@ def build_space(
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copy2(app, out / "app.py")
-    for folder in ("pages", "mlops"):
+    for folder in ("mlops",):
         if (project / folder).is_dir():
             shutil.copytree(project / folder, out / folder, ignore=_IGNORE)
     _copy_params(params, project, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["PLANTED", "drift_frame"]
+__all__ = ["PLANTED", "synthetic_frame"]
 
 PLANTED: dict[str, str] = {
     "mean_shift_large": "mean +1 sd",
@@ -32,7 +32,7 @@ def _categories(rng: np.random.Generator, n: int, shares: np.ndarray, prefix: st
     return pd.Series(labels[rng.choice(len(shares), size=n, p=shares)], dtype="str")
 
 
-def drift_frame(n: int, *, seed: int, shifted: bool = False) -> pd.DataFrame:
+def synthetic_frame(n: int, *, seed: int, shifted: bool = False) -> pd.DataFrame:
     """``n`` rows x 20 columns drawn with ``seed``; ``shifted`` plants :data:`PLANTED`."""
     rng = np.random.default_rng(seed)
     large, small, scale = (1.0, 0.1, 1.5) if shifted else (0.0, 0.0, 1.0)
