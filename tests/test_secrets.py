@@ -4,7 +4,9 @@ or an error message.
 Each test puts fake tokens where CD puts the real ones (``HF_TOKEN``, ``MLOPS_ADMIN_TOKEN``
 in the environment), drives a code path that holds them, and looks for every form of them
 in what that path leaves behind. The Space push and log fetch are covered the same way in
-``test_spaces.py`` (successful calls); the failing calls are here.
+``test_spaces.py`` (successful calls); the failing calls are here. A notebook that declares
+a parameter beyond the runner's four (a token, say) is refused before anything runs:
+``test_pipeline.py::test_unknown_notebook_parameter_is_an_error``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import nbformat
 import pytest
 
 from mlops.core.config import load_params
-from mlops.core.exceptions import ConfigError, PublishError, RegistryError
+from mlops.core.exceptions import PublishError, RegistryError
 from mlops.pipeline import runner
 from mlops.pipeline.runner import NOTEBOOK_PARAMETERS, run_pipeline
 
@@ -119,22 +121,6 @@ def test_runner_hands_the_notebooks_its_own_four_values_and_nothing_from_the_env
         assert not _leaks(json.dumps(parameters))
     assert not _leaks((result.run_dir / "manifest.json").read_bytes())
     assert not _leaks("\n".join(lines))
-
-
-def test_a_notebook_that_asks_for_a_token_parameter_is_refused_before_anything_runs(
-    tmp_path: Path, tokens: None, fake_papermill: _FakePapermill,
-) -> None:
-    notebooks = tmp_path / "notebooks"
-    shutil.copytree(runner.NOTEBOOKS_DIR, notebooks)
-    path = notebooks / runner.STAGES[1][1]
-    nb = nbformat.read(path, as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    cell.source += '\nhf_token = ""  # would be filled from the environment'
-    nbformat.write(nb, path)
-    with pytest.raises(ConfigError, match=r"must declare exactly .*unknown \['hf_token'\]"):
-        run_pipeline(load_params(PARAMS), params_file=PARAMS, runs_dir=tmp_path / "runs",
-                     register=False, notebooks_dir=notebooks, progress=lambda _: None)
-    assert fake_papermill.calls == [], "no notebook may run with a parameter set to refuse"
 
 
 # ------------------------------------------------------------------ a Hub that says no
