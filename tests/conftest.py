@@ -83,7 +83,7 @@ def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlops.core.data import read_csv, split
     from mlops.core.modelio import save_model
     from mlops.registry import open_registry
-    from mlops.stages.evaluation import classification_metrics, predict
+    from mlops.stages.metrics import classification_metrics, predict
     from mlops.stages.plots import plot_roc
     from mlops.stages.training import train
 
