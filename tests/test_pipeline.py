@@ -46,7 +46,7 @@ def test_run_leaves_executed_notebooks_results_and_manifest(two_runs):
     assert manifest["run_id"] == result.run_id == result.run_dir.name
     assert manifest["data"]["sha256"] == file_sha256(ROOT / "data" / "german.csv")
     assert manifest["seed"] == 42 and manifest["params"]["model"]["estimator"]
-    assert set(manifest["git"]) == {"commit", "dirty"}
+    assert set(manifest["git"]) == {"commit", "dirty", "dirty_files"}
     assert manifest["packages"]["scikit-learn"]
     for stage, name in STAGES:
         record = manifest["stages"][stage]

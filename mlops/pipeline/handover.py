@@ -56,6 +56,7 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
             "data_sha256": manifest["data"]["sha256"],
             "git_commit": manifest["git"]["commit"],
             "git_dirty": manifest["git"]["dirty"],
+            "git_dirty_files": manifest["git"].get("dirty_files", []),
             "params": manifest["params"],
             "packages": manifest["packages"],
             "python": manifest["python"],
