@@ -242,8 +242,8 @@ class _Checker:
     """Accumulates graded results for one frame; one method per check."""
 
     def __init__(self, frame: pd.DataFrame, schema: Schema, cfg: ValidationConfig,
-                 source: str) -> None:
-        self.frame, self.schema, self.cfg = frame, schema, cfg
+                 source: str, purpose: str = "batch") -> None:
+        self.frame, self.schema, self.cfg, self.purpose = frame, schema, cfg, purpose
         self.where = source or "data"
         self.results: list[CheckResult] = []
         self.bad_dtype: set[str] = set()
@@ -561,8 +561,9 @@ def _label_drift(checker: _Checker, reference: pd.Series, current: pd.Series) ->
     labels = current.dropna().map(_label_key)
     shares = reference.dropna().map(_label_key).value_counts(normalize=True)
     limits = cfg.limits("labels")
-    if (checker.schema.classification and labels.nunique() == 1 and len(shares) > 1
-            and not limits.off):
+    if (checker.purpose == "batch" and checker.schema.classification
+            and labels.nunique() == 1 and len(shares) > 1 and not limits.off):
+        # (Training data gets the stricter training/min_classes check instead.)
         # One class in n labelled rows happens by chance with probability sum(p_c ** n).
         n = len(labels)
         chance = float((shares.to_numpy() ** n).sum())
@@ -600,7 +601,7 @@ def validate(
         raise DataError(f"{source or 'data'}: has no rows to validate", file=source or None,
                         rule="non_empty")
     training = purpose == "training"
-    checker = _Checker(frame, schema, cfg, source)
+    checker = _Checker(frame, schema, cfg, source, purpose)
     checker.rows(cfg.training.min_rows if training else cfg.batch.min_rows, purpose)
     checker.columns(require_target=training)
     present = [spec for spec in schema.columns if spec.name in frame.columns]
