@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.core.config import load_params, parse_overrides, to_dict
+from mlops.core.config import DEFAULT_THRESHOLDS, Thresholds, load_params, parse_overrides, to_dict
 from mlops.core.exceptions import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,19 @@ def test_overrides_are_parsed_as_yaml_and_applied():
         (["data.test_size=[1]"], "data.test_size"),
         (["model.estimator=svm"], "model.estimator"),
         (["data.sensitive_features=sex"], "data.sensitive_features"),
-        (["validation.severity.schema=fatal"], "validation.severity.schema"),
+        (["validation.thresholds.range.warn=high"], "validation.thresholds.range.warn"),
+        (["validation.thresholds.range.block=1.5"], "validation.thresholds.range.block"),
+        (["validation.thresholds.range.warn=0.5"], "validation.thresholds.range"),
+        (["validation.thresholds.drift_psi.block=-1"], "validation.thresholds.drift_psi.block"),
+        (["validation.thresholds.range.wran=0.1"], "validation.thresholds.range.wran"),
+        (["validation.thresholds.range={warm: 0.1}"], "validation.thresholds.range.warm"),
+        (["validation.thresholds.drfit={warn: 0.1}"], "validation.thresholds.drfit"),
+        (["validation.thresholds.range=loud"], "validation.thresholds.range"),
+        (["validation.thresholds.range.off=maybe"], "validation.thresholds.range.off"),
+        (["validation.training.min_class_share=2"], "validation.training.min_class_share"),
+        (["validation.training.min_rows=-1"], "validation.training.min_rows"),
+        (["validation.batch.min_rows=x"], "validation.batch.min_rows"),
+        (["validation.drift_alpha=0"], "validation.drift_alpha"),
     ],
 )
 def test_bad_values_name_the_key(overrides, key):
@@ -101,9 +113,31 @@ def test_to_dict_round_trips(tmp_path):
 
 
 def test_unquoted_off_in_yaml_means_off(tmp_path):
-    """YAML 1.1 reads `off` as False; a severity of off must still mean off."""
-    params = load_params(PARAMS, ["validation.severity.drift=off"])
-    assert params.validation.severity["drift"] == "off"
-    path = write_params(tmp_path, lambda raw: None)
-    path.write_text(path.read_text().replace("constant: warning", "constant: off"))
-    assert load_params(path).validation.severity["constant"] == "off"
+    """YAML 1.1 reads `off` as False; a check set to off must still be off."""
+    params = load_params(PARAMS, ["validation.thresholds.drift_psi=off"])
+    assert not params.validation.on("drift_psi")
+    path = write_params(tmp_path, lambda raw: raw["validation"]["thresholds"].update(
+        constant="off"))
+    path.write_text(path.read_text().replace("constant: 'off'", "constant: off"))
+    assert "constant: off" in path.read_text()
+    assert load_params(path).validation.thresholds["constant"] == Thresholds(off=True)
+
+
+def test_thresholds_grade_and_default_when_left_out(tmp_path):
+    params = load_params(PARAMS, ["validation.thresholds.range={warn: 0.01}"])
+    t = params.validation.thresholds["range"]
+    assert (t.warn, t.block) == (0.01, None), "a grade left out is never given"
+    assert [t.grade(x) for x in (0.0, 0.01, 0.5)] == ["pass", "pass", "warn"]
+    limits = Thresholds(warn=0.005, block=0.02)
+    assert [limits.grade(x) for x in (0.004, 0.01, 0.03)] == ["pass", "warn", "block"]
+    path = write_params(tmp_path, lambda raw: raw["validation"]["thresholds"].pop("range"))
+    assert load_params(path).validation.thresholds["range"] == DEFAULT_THRESHOLDS["range"]
+    path = write_params(tmp_path, lambda raw: raw["validation"].pop("thresholds"))
+    assert load_params(path).validation.thresholds == DEFAULT_THRESHOLDS
+
+
+def test_drift_settings_come_from_the_thresholds():
+    cfg = load_params(PARAMS).validation
+    assert (cfg.drift_min_psi, cfg.drift_min_js, cfg.max_drifted_share) == (0.005, 0.01, 0.3)
+    off = load_params(PARAMS, ["validation.thresholds.drifted_share=off"]).validation
+    assert off.max_drifted_share == float("inf")

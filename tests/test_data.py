@@ -1,4 +1,8 @@
-"""read_csv on the bundled data and on a generated corpus of malformed files."""
+"""read_csv on the bundled data and on a generated corpus of malformed files.
+
+Files that read fine but hold bad data (impossible values, new categories, drift,
+degenerate labels...) are the data gate's corpus: tests/test_gate_corpus.py.
+"""
 
 from __future__ import annotations
 

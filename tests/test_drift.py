@@ -161,3 +161,16 @@ def test_validation_modules_do_not_import_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "False"
+
+
+def test_drifted_columns_are_graded_by_effect_size():
+    reference = synthetic_frame(20_000, seed=3)
+    current = synthetic_frame(20_000, seed=4, shifted=True)
+    result = detect_drift(reference, current, **THRESHOLDS, block_psi=0.25, block_js=0.2)
+    grades = {c.column: c.grade for c in result.columns}
+    assert set(result.blocked_columns) == {"mean_shift_large", "cat_skew"}, "large shifts"
+    assert {grades[c] for c in ("mean_shift_small", "scale_change", "cat_share_5pt")} == {
+        "warn"}, "small shifts only warn"
+    assert {g for c, g in grades.items() if c not in PLANTED} == {"pass"}
+    assert detect_drift(reference, current, **THRESHOLDS).blocked_columns == (), (
+        "without block thresholds nothing blocks")

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from mlops.core.config import load_params
+from mlops.core.config import Thresholds, load_params
 from mlops.core.data import read_csv, split
 from mlops.stages.feature_checks import check_features
 from mlops.stages.training import train
@@ -99,11 +99,18 @@ def test_round_trip_failure_is_reported_not_raised(parts):
     assert not parity.passed and "not trusted" in parity.message
 
 
-def test_severity_comes_from_params(model, parts, params):
-    cfg = dataclasses.replace(params.validation,
-                              severity={**params.validation.severity, "features": "warning"})
-    results = check_features(model, parts[1], cfg, target="risk")
-    assert {r.severity for r in results} == {"warning"}
-    off = dataclasses.replace(params.validation,
-                              severity={**params.validation.severity, "features": "off"})
+def test_grade_comes_from_params(model, parts, params):
+    def with_features(limits):
+        return dataclasses.replace(params.validation,
+                                   thresholds={**params.validation.thresholds,
+                                               "features": limits})
+
+    names = ["wrong"]  # a changed feature list fails the stable_feature_names check
+    blocking = check_features(model, parts[1], params.validation, target="risk",
+                              expected_names=names)
+    assert {r.grade for r in blocking if not r.passed} == {"block"}
+    warn_only = check_features(model, parts[1], with_features(Thresholds(warn=0)),
+                               target="risk", expected_names=names)
+    assert {r.grade for r in warn_only if not r.passed} == {"warn"}
+    off = with_features(Thresholds(off=True))
     assert check_features(model, parts[1], off, target="risk") == []

@@ -114,13 +114,22 @@ def test_unknown_notebook_parameter_is_an_error(tmp_path):
 @pytest.mark.parametrize(("override", "key"), [
     ("data.test_size=1.5", "data.test_size"),
     ("evaluation.gates.min_acuracy=0.7", "min_acuracy"),
-    ("validation.severity.drfit=warning", "validation.severity.drfit"),
 ])
 def test_bad_settings_fail_before_any_stage_runs(tmp_path, override, key):
     with pytest.raises(ConfigError, match=key):
         run(tmp_path, [override])
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "manifest.json").read_text())["stages"] == {}
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("validation.thresholds.drfit={warn: 0.1}", "validation.thresholds.drfit"),
+    ("validation.thresholds.range.warn=0.5", "validation.thresholds.range"),
+])
+def test_bad_validation_thresholds_fail_when_params_load(tmp_path, override, key):
+    with pytest.raises(ConfigError, match=key):
+        run(tmp_path, [override])
+    assert not (tmp_path / "runs").exists(), "nothing ran, not even a run folder"
 
 
 def test_cli_exit_code_and_message(tmp_path):

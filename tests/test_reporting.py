@@ -95,13 +95,13 @@ def test_report_takes_a_validation_report_dict(bundle):
 
     _, _, _, result = bundle
     report = ValidationReport((
-        CheckResult("missing", "age", "max_missing_share", 0.1, 0.05, "blocking", False,
+        CheckResult("missing", "age", "missing_share", 0.1, 0.01, 0.05, "block",
                     "age: 10% missing"),
-        CheckResult("constant", "job", "constant", 1, 1, "warning", True, ""),
+        CheckResult("constant", "job", "not_constant", 0, 0, None, "pass", ""),
     ), source="data/german.csv")
     text = render_report(result, validation=report.to_dict())
     assert "Data validation ❌ failed" in text
-    assert "- blocking missing(age): age: 10% missing" in text
+    assert "- block missing(age): age: 10% missing" in text
     assert "constant(job)" not in text.split("### Data validation")[1].split("###")[0]
 
 

@@ -1,4 +1,4 @@
-"""The validation gate: schema, per-column checks, drift records, report and CLI."""
+"""The validation gate: schema, graded per-column checks, drift records, report and CLI."""
 
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ import pandas as pd
 import pytest
 
 from mlops.cli.main import main
-from mlops.core.config import ValidationConfig
+from mlops.core.config import DEFAULT_THRESHOLDS, Thresholds, load_params
 from mlops.core.data import read_csv, split
 from mlops.core.exceptions import ConfigError, DataError, DataValidationError
-from mlops.core.schema import infer_schema, load_schema, save_schema, schema_to_yaml
+from mlops.core.schema import Schema, infer_schema, load_schema, save_schema, schema_to_yaml
 from mlops.stages.validation import CHECKS, ValidationReport, check_drift, validate
 
 ROOT = Path(__file__).resolve().parents[1]
-SEVERITY = {"schema": "blocking", "missing": "blocking", "constant": "warning",
-            "range": "warning", "unseen_category": "warning", "infinite": "blocking",
-            "duplicates": "warning", "labels": "blocking", "drift": "warning"}
-CFG = ValidationConfig(severity=SEVERITY, max_missing_share=0.05,
-                       max_unseen_category_share=0.01, max_duplicate_share=0.01,
-                       drift_alpha=0.01, drift_min_psi=0.005, drift_min_js=0.01,
-                       max_drifted_share=0.3)
+CFG = load_params(ROOT / "params.yaml").validation  # the defaults, as shipped
+
+
+def tuned(**changes: Thresholds) -> object:
+    """``CFG`` with some checks' thresholds replaced."""
+    return dataclasses.replace(CFG, thresholds={**CFG.thresholds, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +40,18 @@ def failed(report: ValidationReport) -> set[tuple[str, str | None, str]]:
     return {(r.check, r.column, r.rule) for r in report.results if not r.passed}
 
 
+def blocked(report: ValidationReport) -> set[tuple[str, str | None, str]]:
+    return {(r.check, r.column, r.rule) for r in report.failures}
+
+
+def warned(report: ValidationReport) -> set[tuple[str, str | None, str]]:
+    return {(r.check, r.column, r.rule) for r in report.warnings}
+
+
+def test_shipped_params_are_the_defaults():
+    assert CFG.thresholds == DEFAULT_THRESHOLDS
+
+
 # -- schema ----------------------------------------------------------------------------
 
 def test_committed_schema_matches_the_data(german, schema):
@@ -54,6 +65,8 @@ def test_schema_contents(schema):
     assert "risk" not in schema.serving_columns and len(schema.serving_columns) == 9
     assert schema.by_name["age"].kind == "int"
     assert (schema.by_name["age"].min, schema.by_name["age"].max) == (19, 75)
+    assert schema.by_name["age"].hard_min == 0, "never negative: proposed as a hard bound"
+    assert schema.by_name["age"].hard_max is None, "no upper bound is guessed"
     assert schema.by_name["housing"].categories == ("free", "own", "rent")
 
 
@@ -81,6 +94,11 @@ def test_schema_float_nullable_and_high_cardinality():
     ("version: 1\ntarget: b\ncolumns: {a: {kind: int}}\n", "schema_format"),
     ("- just a list\n", "schema_format"),
     ("version: 1\ncolumns: {a: [unclosed\n", "schema_format"),
+    ("version: 1\ncolumns: {a: {kind: category, hard_min: 0}}\n", "schema_format"),
+    ("version: 1\ncolumns: {a: {kind: int, hard_min: x}}\n", "schema_format"),
+    ("version: 1\ncolumns: {a: {kind: int, hard_min: 5, hard_max: 1}}\n", "schema_format"),
+    ("version: 1\ncolumns: {a: {kind: int, allowed: [1]}}\n", "schema_format"),
+    ("version: 1\ncolumns: {a: {kind: int, optional: maybe}}\n", "schema_format"),
 ])
 def test_bad_schema_files(tmp_path, text, rule):
     path = tmp_path / "schema.yaml"
@@ -103,16 +121,18 @@ def test_infer_without_target_column_fails(german):
 # -- clean data passes -----------------------------------------------------------------
 
 def test_full_data_passes(german, schema):
-    report = validate(german, schema, CFG, source="german.csv")
+    report = validate(german, schema, CFG, source="german.csv", purpose="training")
     assert report.passed and not report.warnings, report.summary()
+    assert report.grade == "pass"
     checks = {r.check for r in report.results}
-    assert {"schema", "missing", "constant", "range", "unseen_category", "infinite",
-            "duplicates", "labels"} <= checks
+    assert {"schema", "missing", "constant", "range", "far_range", "sign", "hard_bounds",
+            "unseen_category", "infinite", "duplicates", "labels", "rows", "training",
+            "leakage_auc"} <= checks
 
 
 def test_test_split_against_train_split_passes(german, schema):
     train, test = split(german, "risk", test_size=0.25, seed=42)
-    report = validate(test, schema, CFG, reference=train)
+    report = validate(test, schema, CFG, reference=train, purpose="batch")
     assert report.passed and not report.warnings, report.summary()
     assert report.drift is not None and report.drift.drifted_columns == ()
 
@@ -122,7 +142,8 @@ def test_pipeline_gate_full_data_then_split_drift(german, schema):
     train, test = split(german, "risk", test_size=0.25, seed=42)
     full = validate(german, schema, CFG, source="data/german.csv")
     drift = check_drift(train, test, schema, CFG, source="test split")
-    assert {r.check for r in drift.results} == {"drift"}
+    assert {r.check for r in drift.results} == {"drift_psi", "drift_js", "drifted_share",
+                                                "label_drift"}
     report = full.merge(drift)
     assert len(report.results) == len(full.results) + len(drift.results)
     assert report.drift is drift.drift and report.source == "data/german.csv"
@@ -130,16 +151,19 @@ def test_pipeline_gate_full_data_then_split_drift(german, schema):
     shifted = test.assign(duration=test["duration"] * 2)
     flagged = check_drift(train, shifted, schema, CFG)
     assert flagged.drift.drifted_columns == ("duration",)
-    assert flagged.passed, "drift is a warning by default"
+    assert blocked(flagged) == {("drift_psi", "duration", "ks+psi")}, "a large drift blocks"
+    more = test.assign(credit_amount=(test["credit_amount"] * 1.2).round().astype("int64"))
+    mild = check_drift(train, more, schema, CFG)
+    assert mild.drift.drifted_columns == ("credit_amount",)
+    assert mild.passed and warned(mild) == {("drift_psi", "credit_amount", "ks+psi")}
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_clean_bootstrap_resample_passes(german, schema, seed):
     sample = german.sample(n=len(german), replace=True, random_state=seed)
-    report = validate(sample, schema, dataclasses.replace(
-        CFG, severity={**SEVERITY, "duplicates": "off"}), reference=german)
+    report = validate(sample, schema, CFG, reference=german, purpose="batch")
     assert report.drift.drifted_columns == (), report.drift.to_frame()
-    assert report.passed
+    assert report.grade == "pass", report.summary()
 
 
 def test_planted_shift_in_two_columns_is_flagged_on_exactly_those(german, schema):
@@ -148,20 +172,23 @@ def test_planted_shift_in_two_columns_is_flagged_on_exactly_those(german, schema
     batch["credit_amount"] = (batch["credit_amount"] * 1.6).round().astype("int64")
     rent = rng.random(len(batch)) < 0.35
     batch.loc[rent, "housing"] = "rent"
-    report = validate(batch, schema, dataclasses.replace(
-        CFG, severity={**SEVERITY, "duplicates": "off", "range": "off"}), reference=german)
+    report = validate(batch, schema, tuned(range=Thresholds(off=True)), reference=german,
+                      purpose="batch")
     assert set(report.drift.drifted_columns) == {"credit_amount", "housing"}
-    drift_fails = {r.column for r in report.warnings if r.check == "drift"}
-    assert drift_fails == {"credit_amount", "housing"}
-    assert report.passed, "drift is a warning in this config"
+    drift_fails = {r.column for r in report.failures if r.check.startswith("drift")}
+    assert drift_fails == {"credit_amount", "housing"}, "both shifts are large"
+    warn_only = tuned(range=Thresholds(off=True), drift_psi=Thresholds(warn=0.005),
+                      drift_js=Thresholds(warn=0.01))
+    report = validate(batch, schema, warn_only, reference=german, purpose="batch")
+    assert {r.column for r in report.warnings} == {"credit_amount", "housing"}
+    assert report.passed, "with no block thresholds drift only warns"
 
 
 def test_label_drift_is_reported(german, schema):
     bad = german[german["risk"] == 0]
     batch = pd.concat([bad, bad, german.sample(400, random_state=0)])
-    report = validate(batch, schema, dataclasses.replace(
-        CFG, severity={**SEVERITY, "duplicates": "off"}), reference=german)
-    assert ("drift", "risk", "label_drift") in failed(report)
+    report = validate(batch, schema, CFG, reference=german, purpose="batch")
+    assert ("label_drift", "risk", "label_drift") in failed(report)
 
 
 # -- each check catches its problem ----------------------------------------------------
@@ -195,11 +222,12 @@ def test_fractions_in_an_int_column(german, schema):
 
 def test_missing_values_threshold(german, schema):
     frame = german.copy()
-    frame.loc[:39, "job"] = np.nan  # 4 %: under the 5 % limit
-    assert validate(frame, schema, CFG).passed
+    frame.loc[:39, "job"] = np.nan  # 4 %: above warn (1 %), under block (5 %)
+    report = validate(frame, schema, CFG)
+    assert report.passed and warned(report) == {("missing", "job", "missing_share")}
     frame.loc[:99, "job"] = np.nan  # 10 %
     report = validate(frame, schema, CFG)
-    assert ("missing", "job", "max_missing_share") in failed(report)
+    assert ("missing", "job", "missing_share") in blocked(report)
     assert not report.passed
 
 
@@ -207,25 +235,78 @@ def test_all_null_and_constant_columns(german, schema):
     frame = german.copy()
     frame["purpose"] = np.nan
     frame["sex"] = "male"
-    report = validate(frame, schema, dataclasses.replace(
-        CFG, severity={**SEVERITY, "missing": "warning"}))
+    report = validate(frame, schema, tuned(missing=Thresholds(warn=0.05)))
     assert {("constant", "purpose", "all_null"), ("constant", "sex", "not_constant")} <= \
-        failed(report)
+        warned(report)
 
 
 def test_range_unseen_infinite(german, schema):
     frame = german.astype({"credit_amount": "float64"})
     frame.loc[0, "credit_amount"] = np.inf
-    frame.loc[1, "age"] = 130
-    frame.loc[:19, "housing"] = "castle"  # 2 % > 1 % limit
+    frame.loc[1:10, "age"] = 80  # 1 %: above warn (0.5 %), under block (2 %)
+    frame.loc[:19, "housing"] = "castle"  # 2 %: above warn (1 %), under block (10 %)
     report = validate(frame, schema, CFG)
-    assert {("infinite", "credit_amount", "finite"), ("range", "age",
-            "within_reference_range"), ("unseen_category", "housing",
-            "max_unseen_category_share")} <= failed(report)
+    assert {("range", "age", "reference_range"), ("unseen_category", "housing",
+            "unseen_share")} <= warned(report)
     unseen = next(r for r in report.results if r.check == "unseen_category"
                   and r.column == "housing")
     assert unseen.observed == pytest.approx(0.02) and "'castle'" in unseen.message
-    assert [r.column for r in report.failures] == ["credit_amount"], "only inf blocks"
+    assert (unseen.warn, unseen.block) == (0.01, 0.10)
+    assert blocked(report) == {("infinite", "credit_amount", "finite")}, "only inf blocks"
+
+
+def test_one_setting_warns_on_a_little_and_blocks_on_a_lot(german, schema):
+    """The same range check: 1 % outside warns, 5 % outside blocks."""
+    little, lot = german.copy(), german.copy()
+    little.loc[:9, "duration"] = 80
+    lot.loc[:49, "duration"] = 80
+    assert warned(validate(little, schema, CFG)) == {("range", "duration",
+                                                       "reference_range")}
+    assert ("range", "duration", "reference_range") in blocked(validate(lot, schema, CFG))
+
+
+def test_far_out_of_range_and_a_new_sign_block_at_a_small_share(german, schema):
+    far = german.copy()
+    far.loc[:1, "age"] = 999  # 0.2 %: beyond 75 + (75 - 19)
+    report = validate(far, schema, CFG)
+    assert blocked(report) == {("far_range", "age", "reference_spread")}
+    assert "999" in report.failures[0].message
+    one = german.copy()
+    one.loc[0, "age"] = 999  # 0.1 %: warns
+    assert warned(validate(one, schema, CFG)) == {("far_range", "age", "reference_spread")}
+    flipped = german.copy()
+    flipped.loc[:4, "duration"] *= -1  # 0.5 % negative where the reference never was
+    no_hard = Schema(tuple(dataclasses.replace(c, hard_min=None) for c in schema.columns),
+                     schema.target, schema.labels, schema.serving_columns)
+    assert ("sign", "duration", "new_sign") in blocked(validate(flipped, no_hard, CFG))
+
+
+def test_hard_bounds_allowed_categories_and_optional_columns(german, schema):
+    columns = {c.name: c for c in schema.columns}
+    columns["age"] = dataclasses.replace(columns["age"], hard_min=18, hard_max=100)
+    columns["credit_amount"] = dataclasses.replace(columns["credit_amount"], hard_min=None,
+                                                   min_exclusive=0)
+    columns["housing"] = dataclasses.replace(columns["housing"], optional=True,
+                                             allowed=("free", "own", "rent", "castle"))
+    pinned = Schema(tuple(columns.values()), schema.target, schema.labels,
+                    schema.serving_columns)
+    frame = german.copy()
+    frame.loc[0, "age"] = 101  # inside the reference spread, outside the hard bound
+    frame.loc[1, "credit_amount"] = 0
+    report = validate(frame, pinned, CFG)
+    assert blocked(report) == {("hard_bounds", "age", "hard_bound"),
+                               ("hard_bounds", "credit_amount", "hard_bound")}
+    messages = {r.column: r.message for r in report.failures}
+    assert "at least 18 and at most 100" in messages["age"]
+    assert "above 0" in messages["credit_amount"]
+    castle = german.copy()
+    castle.loc[:4, "housing"] = "castle"  # allowed, and 0.5 % unseen: passes
+    castle.loc[5, "housing"] = "palace"  # not allowed: blocks at any share
+    assert blocked(validate(castle, pinned, CFG)) == {("hard_bounds", "housing",
+                                                       "hard_bound")}
+    without = german.drop(columns=["housing"])
+    assert validate(without, pinned, CFG).passed, "an optional column may be missing"
+    assert not validate(without, schema, CFG).passed
 
 
 def test_duplicates_and_labels(german, schema):
@@ -233,35 +314,77 @@ def test_duplicates_and_labels(german, schema):
     frame.loc[0, "risk"] = 2
     frame.loc[1, "risk"] = np.nan
     report = validate(frame, schema, CFG)
-    assert {("duplicates", None, "max_duplicate_share"), ("labels", "risk", "known_labels"),
-            ("labels", "risk", "no_missing_labels")} <= failed(report)
+    assert ("duplicates", None, "duplicate_share") in warned(report)
+    assert {("labels", "risk", "known_labels"),
+            ("labels", "risk", "no_missing_labels")} <= blocked(report)
     assert not report.passed
+    batch = validate(frame, schema, CFG, purpose="batch")
+    assert not any(r.check == "duplicates" for r in batch.results), "training data only"
 
 
 def test_serving_batch_without_target(german, schema):
     batch = german.drop(columns=["risk"])
-    assert not validate(batch, schema, CFG).passed
-    assert validate(batch, schema, CFG, require_target=False, reference=german).passed
+    assert not validate(batch, schema, CFG, purpose="training").passed
+    report = validate(batch, schema, CFG, reference=german, purpose="batch")
+    assert report.passed and not any(r.column == "risk" for r in report.results)
 
 
-# -- severities and the report ---------------------------------------------------------
+# -- training data ---------------------------------------------------------------------
 
-def test_severity_off_skips_and_warning_does_not_block(german, schema):
+def test_training_data_needs_rows_and_classes(german, schema):
+    def rules(frame):
+        return blocked(validate(frame, schema, CFG, purpose="training"))
+
+    assert ("rows", None, "min_rows") in rules(german.head(50))
+    assert ("training", "risk", "min_classes") in rules(german[german["risk"] == 1])
+    rare = pd.concat([german[german["risk"] == 1], german[german["risk"] == 0].head(5)])
+    assert {("training", "risk", "min_class_rows"),
+            ("training", "risk", "min_class_share")} <= rules(rare)
+    assert ("training", "risk", "min_classes") in rules(german.assign(risk=np.nan))
+    # The same small file as a batch to score: too few rows is its only problem.
+    assert validate(german.head(50), schema, CFG, purpose="batch").passed
+    assert blocked(validate(german.head(20), schema, CFG, purpose="batch")) == {
+        ("rows", None, "min_rows")}
+
+
+def test_numeric_target_is_checked_for_constant_values(german):
+    frame = german.assign(amount=german["credit_amount"].astype(float) * 1.5)
+    schema = infer_schema(frame.drop(columns=["risk"]), target="amount")
+    assert not schema.classification
+    assert validate(frame.drop(columns=["risk"]), schema, CFG).passed
+    flat = frame.drop(columns=["risk"]).assign(amount=100.0)
+    assert ("training", "amount", "min_distinct_targets") in blocked(
+        validate(flat, schema, CFG))
+
+
+def test_a_leaked_column_warns_naming_it(german, schema):
+    leaked = german.copy()
+    # The 300 largest amounts go to the 300 bad risks: same values, perfect predictor.
+    order = leaked["risk"].sort_values(kind="stable").index
+    leaked.loc[order, "credit_amount"] = np.sort(leaked["credit_amount"].to_numpy())[::-1]
+    report = validate(leaked, schema, CFG, purpose="training")
+    assert report.passed
+    assert warned(report) == {("leakage_auc", "credit_amount", "single_feature_roc_auc")}
+    assert "leak" in report.warnings[0].message
+    assert validate(leaked, schema, CFG, purpose="batch").grade == "pass", "training only"
+
+
+# -- thresholds and the report ---------------------------------------------------------
+
+def test_off_skips_and_no_block_threshold_only_warns(german, schema):
     frame = german.copy()
     frame.loc[:99, "job"] = np.nan
-    off = validate(frame, schema, dataclasses.replace(
-        CFG, severity={**SEVERITY, "missing": "off"}))
+    off = validate(frame, schema, tuned(missing=Thresholds(off=True)))
     assert off.passed and not any(r.check == "missing" for r in off.results)
-    warn = validate(frame, schema, dataclasses.replace(
-        CFG, severity={**SEVERITY, "missing": "warning"}))
+    warn = validate(frame, schema, tuned(missing=Thresholds(warn=0.05)))
     assert warn.passed and [r.column for r in warn.warnings] == ["job"]
 
 
-def test_unknown_severity_key_is_a_config_error(german, schema):
-    cfg = dataclasses.replace(CFG, severity={**SEVERITY, "drfit": "warning"})
-    with pytest.raises(ConfigError, match="drfit"):
-        validate(german, schema, cfg)
-    assert "features" in CHECKS
+def test_unknown_threshold_key_is_a_config_error():
+    with pytest.raises(ConfigError, match="validation.thresholds.drfit") as info:
+        tuned(drfit=Thresholds(warn=0.1))
+    assert info.value.fields["key"] == "validation.thresholds.drfit"
+    assert "features" in CHECKS and "rows" in CHECKS
 
 
 def test_empty_frame_is_unusable(german, schema):
@@ -274,15 +397,19 @@ def test_report_shapes(german, schema):
     frame.loc[:99, "job"] = np.nan
     report = validate(frame, schema, CFG, reference=german, source="b.csv")
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["passed"] is False and data["drift"]["columns"]
-    assert set(data["checks"][0]) == {"check", "column", "rule", "observed", "threshold",
-                                      "severity", "passed", "message"}
+    assert data["passed"] is False and data["grade"] == "block" and data["drift"]["columns"]
+    assert set(data["checks"][0]) == {"check", "column", "rule", "observed", "warn", "block",
+                                      "grade", "passed", "message"}
     line = report.summary()
     assert "\n" not in line and line.startswith("validation FAILED for b.csv")
-    assert "missing(job)" in line
+    assert "missing(job) 10.0% > block 5.00%" in line, "observed value and threshold"
     table = report.to_frame()
     assert len(table) == len(report.results)
+    assert list(table.columns[:7]) == ["check", "column", "rule", "observed", "warn",
+                                       "block", "grade"]
     assert list(report.to_frame(failed_only=True)["column"]) == ["job"]
+    row = report.to_frame(failed_only=True, readable=True).iloc[0]
+    assert (row["observed"], row["warn"], row["block"]) == ("10.0%", "> 1.00%", "> 5.00%")
     with pytest.raises(DataValidationError, match="'job' has 10.0% missing") as info:
         report.raise_for_failures()
     assert info.value.exit_code == 1
@@ -317,6 +444,7 @@ def test_cli_exit_codes(project, german, capsys):
     assert json.loads(out_json.read_text())["passed"] is False
     captured = capsys.readouterr()
     assert "known_labels" in captured.out and "bad.csv" in captured.err
+    assert "block" in captured.out and "> 0.00%" in captured.out, "grade and threshold"
     empty = project / "empty.csv"
     empty.write_text("")
     assert main(["validate", "--data", str(empty), "--params", params]) == 2

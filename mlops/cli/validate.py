@@ -24,7 +24,10 @@ VALIDATE_EPILOG = """\
 examples:
   mlops validate --data data/new_batch.csv
   mlops validate --data data/new_batch.csv --reference data/german.csv --all
-  mlops validate --data requests.csv --no-target --json report.json
+  mlops validate --data data/next_training_set.csv --training --json report.json
+
+Each check passes, warns, or blocks (exit 1), by its thresholds in params.yaml
+(validation.thresholds.<check>: {warn: x, block: y}).
 
 """
 
@@ -34,8 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "validate", help="check a data file against the schema and for drift",
         description="Check a CSV file against the data schema (data.schema: columns, types, "
-                    "missing values, ranges, categories) and for drift against the training "
-                    "data (data.path), without training. Prints the failed checks and the "
+                    "missing values, ranges, hard bounds, categories) and for drift against "
+                    "the training data (data.path), without training. By default the file is "
+                    "a batch to score (the target may be absent); --training checks it as "
+                    "training data (rows, classes, duplicates, leaked columns). Prints the "
+                    "checks that warn or block, with observed values and thresholds, and the "
                     "verdict.",
         epilog=VALIDATE_EPILOG + exit_codes_text((0, 1, 2)), formatter_class=HelpFormatter,
     )
@@ -43,8 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="CSV file to check")
     p.add_argument("--reference", help="CSV to test drift against (default: data.path)")
     p.add_argument("--no-drift", action="store_true", help="skip the drift checks")
+    p.add_argument("--training", action="store_true",
+                   help="check the file as training data, not as a batch to score")
     p.add_argument("--no-target", action="store_true",
-                   help="the file has no target column (a serving batch)")
+                   help="ignore the target column even if present (label checks skipped)")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON")
     p.add_argument("--all", action="store_true", help="print every check, not only failures")
     p.set_defaults(func=cmd_validate)
@@ -73,12 +81,15 @@ def run_validate(
     *,
     reference: str | Path | None = None,
     drift: bool = True,
-    require_target: bool = True,
+    purpose: str = "batch",
+    labels: bool = True,
 ) -> ValidationReport:
     """Validate the CSV ``data`` against the params' schema and drift vs ``reference``.
 
-    ``reference`` defaults to the training data (``data.path`` in params); pass
-    ``drift=False`` to skip drift. Raises :class:`DataError` for unusable files.
+    ``purpose`` is ``batch`` (data to score) or ``training``. ``reference`` defaults to
+    the training data (``data.path`` in params); pass ``drift=False`` to skip drift and
+    ``labels=False`` to ignore the target column. Raises :class:`DataError` for unusable
+    files.
     """
     from mlops.core.data import read_csv
     from mlops.core.schema import load_schema
@@ -86,31 +97,35 @@ def run_validate(
 
     frame = read_csv(data)
     schema = load_schema(params.resolve(params.data.schema))
+    if not labels and schema.target in frame.columns:
+        frame = frame.drop(columns=[schema.target])
     ref_frame = None
     if drift:
         ref_frame = read_csv(reference if reference is not None
                              else params.resolve(params.data.path))
     return validate(frame, schema, params.validation, reference=ref_frame, source=str(data),
-                    require_target=require_target)
+                    purpose="training" if purpose == "training" else "batch")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Print the failed checks (all with ``--all``) and the verdict; 0 if passed.
+    """Print the checks that warn or block (all with ``--all``) and the verdict; 0 if passed.
 
-    Raises :class:`DataValidationError` (exit code 1) when a blocking check failed.
+    Raises :class:`DataValidationError` (exit code 1) when a check blocks.
     """
     import pandas as pd
 
     report = run_validate(load_params(args), args.data, reference=args.reference,
-                          drift=not args.no_drift, require_target=not args.no_target)
+                          drift=not args.no_drift,
+                          purpose="training" if args.training else "batch",
+                          labels=not args.no_target)
     if args.json is not None:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n",
                                    encoding="utf-8")
-    table = report.to_frame(failed_only=not args.all)
+    table = report.to_frame(failed_only=not args.all, readable=True)
     if len(table):
-        cols = ["check", "column", "rule", "observed", "threshold", "severity", "passed"]
+        cols = ["grade", "check", "column", "rule", "observed", "warn", "block"]
         with pd.option_context("display.width", 200, "display.max_rows", 500):
-            print(table[cols].to_string(index=False))
+            print(table[cols].fillna("").to_string(index=False))
     print(report.summary())
     report.raise_for_failures()
     return 0

@@ -10,9 +10,12 @@ A test drives both with the same generated values and requires the same verdict.
 
 Refusals (``rule``): ``null`` (a value is required), ``type`` (not a number, not a whole
 number, outside the int64 range, not true/false, not text), ``finite`` (inf, nan where
-numbers are required), ``unknown_category`` (a category never seen in training).
-A number outside the reference range is *not* refused: the range is what training saw,
-not a law of nature. It comes back as a warning, and drift monitoring picks it up.
+numbers are required), ``unknown_category`` (a category never seen in training),
+``hard_bound`` (outside a bound pinned in the schema: ``hard_min``, ``hard_max``,
+``min_exclusive``, ``max_exclusive``, or not one of the ``allowed`` categories).
+A number outside the reference range but inside the hard bounds is *not* refused: the
+range is what training saw, not a law of nature. It comes back as a warning, and drift
+monitoring picks it up.
 
 ``text=True`` is for cells read from text (a CSV read as strings, a form): numbers and
 booleans are parsed from their text first; empty text is a missing value.
@@ -54,6 +57,14 @@ def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
     elif rule == "whole":
         message = f"field {name!r} is {value!r}; expected a whole number"
         rule = "type"
+    elif rule == "hard_bound" and spec.numeric:
+        message = (f"field {name!r} is {_short(value)}; it must be {spec.hard_bounds_text()} "
+                   "(a hard bound of the schema)")
+    elif rule == "hard_bound":
+        shown = sorted(spec.allowed or ())
+        more = f" (and {len(shown) - 10} more)" if len(shown) > 10 else ""
+        message = (f"field {name!r} is {_short(value)}, not an allowed value; expected one of "
+                   f"{shown[:10]}{more}")
     elif rule == "unknown_category":
         shown = sorted(spec.categories or ())
         more = f" (and {len(shown) - 10} more)" if len(shown) > 10 else ""
@@ -88,6 +99,15 @@ def _is_null(value: Any) -> bool:
 def _verdict(value: Any, spec: ColumnSchema, text: bool,
              strict_categories: bool) -> tuple[Any, str]:
     """``(clean value, rule)`` for one cell; ``rule`` is ``""`` when the cell is fine."""
+    clean, rule = _parse(value, spec, text, strict_categories)
+    if not rule and clean is not None and spec.numeric and spec.outside_hard_bounds(clean):
+        return value, "hard_bound"
+    return clean, rule
+
+
+def _parse(value: Any, spec: ColumnSchema, text: bool,
+           strict_categories: bool) -> tuple[Any, str]:
+    """``(clean value, rule)`` for one cell, before the numeric hard bounds."""
     if text and isinstance(value, str):
         value = value.strip() or None
     if _is_null(value):
@@ -96,6 +116,8 @@ def _verdict(value: Any, spec: ColumnSchema, text: bool,
     if kind == "category":
         if not isinstance(value, str):
             return value, "type"
+        if spec.allowed is not None and value not in spec.allowed:
+            return value, "hard_bound"
         if strict_categories and spec.categories is not None and value not in spec.categories:
             return value, "unknown_category"
         return value, ""
@@ -166,6 +188,21 @@ class ColumnCheck:
         return _refuse(self.spec, series.iloc[pos], str(self.rules[pos]))
 
 
+def _outside_hard(numbers: np.ndarray, spec: ColumnSchema) -> np.ndarray:
+    """Vectorised :meth:`ColumnSchema.outside_hard_bounds` (NaN is never outside)."""
+    out = np.zeros(numbers.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if spec.hard_min is not None:
+            out |= numbers < spec.hard_min
+        if spec.hard_max is not None:
+            out |= numbers > spec.hard_max
+        if spec.min_exclusive is not None:
+            out |= numbers <= spec.min_exclusive
+        if spec.max_exclusive is not None:
+            out |= numbers >= spec.max_exclusive
+    return out
+
+
 def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
                  strict_categories: bool = True) -> ColumnCheck:
     """Check every cell of ``series`` against ``spec`` (the verdicts of :func:`check_cell`).
@@ -191,6 +228,10 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
                 rules[ok & ~whole] = "whole"
                 rules[ok & whole & ((numbers < -_INT64) | (numbers >= _INT64))] = "int64"
             ok &= rules == ""
+            if spec.has_hard_bounds:
+                hard = ok & _outside_hard(numbers, spec)
+                rules[hard] = "hard_bound"
+                ok &= ~hard
             if spec.min is not None:
                 out_of_range |= ok & (numbers < spec.min)
             if spec.max is not None:
@@ -208,6 +249,8 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
             rules[nulls] = "null"
         if strict_categories and spec.categories is not None:
             rules[~nulls & ~values.isin(spec.categories).to_numpy()] = "unknown_category"
+        if spec.allowed is not None:
+            rules[~nulls & ~values.isin(spec.allowed).to_numpy()] = "hard_bound"
         return ColumnCheck(spec, rules, out_of_range)
     rules = np.full(n, "", dtype=object)
     for i, value in enumerate(series.tolist()):

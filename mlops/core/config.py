@@ -14,6 +14,7 @@ params file's folder, or absolute); an explicit override of the same key still w
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -29,6 +30,12 @@ from mlops.core.exceptions import ConfigError
 __all__ = [
     "DataConfig",
     "ModelConfig",
+    "CHECK_UNITS",
+    "DEFAULT_THRESHOLDS",
+    "GRADES",
+    "Thresholds",
+    "BatchChecks",
+    "TrainingChecks",
     "ValidationConfig",
     "EvaluationConfig",
     "RegistryConfig",
@@ -47,7 +54,6 @@ __all__ = [
 ENV_OVERRIDES = {"MLOPS_REGISTRY_PATH": "registry.path", "MLOPS_LOG_PATH": "monitoring.log_path"}
 RUNS_DIR_ENV = "MLOPS_RUNS_DIR"
 
-Severity = Literal["blocking", "warning", "off"]
 Estimator = Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]
 
 
@@ -72,18 +78,209 @@ class ModelConfig:
     hyperparameters: dict[str, dict[str, Any]]
 
 
+# Every validation check and what its thresholds measure: ``share`` of rows (0-1), a
+# ``count`` of problems, or an effect size (``psi`` >= 0; ``score`` in [0, 1]).
+CHECK_UNITS: dict[str, str] = {
+    "schema": "count",            # missing or extra columns, columns of the wrong type
+    "missing": "share",           # missing values in a column
+    "constant": "count",          # a column that varied in the reference is constant
+    "infinite": "share",          # inf / -inf in a numeric column
+    "range": "share",             # outside the reference [min, max]
+    "far_range": "share",         # beyond the reference range by more than its own spread
+    "sign": "share",              # a sign the reference never had (negatives where min >= 0)
+    "hard_bounds": "share",       # outside the schema's pinned bounds or allowed categories
+    "unseen_category": "share",   # categories the reference never had
+    "labels": "share",            # missing or unknown labels (when the data has labels)
+    "duplicates": "share",        # exact duplicate rows (training data only)
+    "drift_psi": "psi",           # numeric column drift (PSI), when also significant
+    "drift_js": "score",          # categorical column drift (Jensen-Shannon), when significant
+    "label_drift": "score",       # label distribution drift (Jensen-Shannon), when significant
+    "drifted_share": "share",     # share of columns that drifted
+    "leakage_auc": "score",       # best single-feature ROC-AUC (classification training data)
+    "leakage_r2": "score",        # best single-feature R^2 (numeric target training data)
+    "features": "count",          # fitted feature pipeline: finite, stable names, parity
+}
+GRADES = ("pass", "warn", "block")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When one check warns and when it blocks.
+
+    The check blocks when what it observes is above ``block`` and warns when it is above
+    ``warn``; ``None`` never gives that grade, so ``{warn: 0}`` only ever warns and
+    ``{block: 0}`` blocks on the first problem. ``off`` skips the check (no record).
+    """
+
+    warn: float | None = None
+    block: float | None = None
+    off: bool = False
+
+    def grade(self, observed: float) -> str:
+        """``pass``, ``warn`` or ``block`` for an observed value."""
+        if self.off:
+            return "pass"
+        if self.block is not None and observed > self.block:
+            return "block"
+        if self.warn is not None and observed > self.warn:
+            return "warn"
+        return "pass"
+
+    def flag(self, failed: bool) -> str:
+        """The grade of a yes/no finding: the strictest grade this check can give."""
+        if self.off or not failed:
+            return "pass"
+        return "block" if self.block is not None else "warn" if self.warn is not None \
+            else "pass"
+
+
+# Used for a check that params.yaml does not list; the bundled params.yaml lists them all.
+DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
+    "schema": Thresholds(block=0),
+    "missing": Thresholds(warn=0.01, block=0.05),
+    "constant": Thresholds(warn=0),
+    "infinite": Thresholds(block=0),
+    "range": Thresholds(warn=0.005, block=0.02),
+    "far_range": Thresholds(warn=0, block=0.001),
+    "sign": Thresholds(warn=0, block=0.001),
+    "hard_bounds": Thresholds(block=0),
+    "unseen_category": Thresholds(warn=0.01, block=0.10),
+    "labels": Thresholds(block=0),
+    "duplicates": Thresholds(warn=0.01),
+    "drift_psi": Thresholds(warn=0.005, block=0.25),
+    "drift_js": Thresholds(warn=0.01, block=0.2),
+    "label_drift": Thresholds(warn=0.01, block=0.2),
+    "drifted_share": Thresholds(block=0.3),
+    "leakage_auc": Thresholds(warn=0.98),
+    "leakage_r2": Thresholds(warn=0.95),
+    "features": Thresholds(block=0),
+}
+
+
+@dataclass(frozen=True)
+class BatchChecks:
+    """Checks of a batch to score (``mlops validate --data``)."""
+
+    min_rows: int = 30  # fewer rows block: too few to judge a distribution
+
+
+@dataclass(frozen=True)
+class TrainingChecks:
+    """Checks of training data only; every one of them blocks."""
+
+    min_rows: int = 100
+    min_class_rows: int = 20  # classification: rows of every class
+    min_class_share: float = 0.01  # classification: share of the rarest class
+
+
 @dataclass(frozen=True)
 class ValidationConfig:
-    """Thresholds and severities of the data validation gate."""
+    """Graded checks of the data validation gate.
 
-    severity: dict[str, Severity]
-    max_missing_share: float
-    max_unseen_category_share: float
-    max_duplicate_share: float
-    drift_alpha: float
-    drift_min_psi: float
-    drift_min_js: float
-    max_drifted_share: float
+    ``thresholds`` maps a check of :data:`CHECK_UNITS` to its :class:`Thresholds`
+    (a mapping ``{warn, block, off}`` or ``off`` in YAML); checks it leaves out take
+    :data:`DEFAULT_THRESHOLDS`. Values are checked here, and errors name the dotted key.
+    """
+
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    drift_alpha: float = 0.01  # family-wise, Holm-corrected over all columns
+    batch: BatchChecks = field(default_factory=BatchChecks)
+    training: TrainingChecks = field(default_factory=TrainingChecks)
+
+    def __post_init__(self) -> None:
+        merged = dict(DEFAULT_THRESHOLDS)
+        for name, raw in self.thresholds.items():
+            key = f"validation.thresholds.{name}"
+            if name not in CHECK_UNITS:
+                raise ConfigError(f"{key!r} is not a check; known checks: "
+                                  f"{', '.join(CHECK_UNITS)}", key=key)
+            merged[name] = _thresholds(raw, CHECK_UNITS[name], key)
+        object.__setattr__(self, "thresholds", merged)
+        _share(self.drift_alpha, "validation.drift_alpha", open_interval=True)
+        for name in ("min_rows", "min_class_rows"):
+            value = getattr(self.training, name)
+            if value < 0:
+                raise ConfigError(f"'validation.training.{name}' is {value}; expected a "
+                                  "count >= 0", key=f"validation.training.{name}")
+        if self.batch.min_rows < 0:
+            raise ConfigError(f"'validation.batch.min_rows' is {self.batch.min_rows}; "
+                              "expected a count >= 0", key="validation.batch.min_rows")
+        _share(self.training.min_class_share, "validation.training.min_class_share")
+
+    def limits(self, check: str) -> Thresholds:
+        """The thresholds of ``check``."""
+        return self.thresholds[check]
+
+    def on(self, check: str) -> bool:
+        """False when ``check`` is switched off."""
+        return not self.thresholds[check].off
+
+    # Drift settings as the drift functions take them (the monitor uses these too).
+    @property
+    def drift_min_psi(self) -> float:
+        """Effect floor for numeric drift: the ``drift_psi`` warn (else block) threshold."""
+        return _first(self.thresholds["drift_psi"], "warn", "block")
+
+    @property
+    def drift_min_js(self) -> float:
+        """Effect floor for categorical drift: the ``drift_js`` warn (else block) threshold."""
+        return _first(self.thresholds["drift_js"], "warn", "block")
+
+    @property
+    def max_drifted_share(self) -> float:
+        """Share of drifted columns above which the data set has drifted."""
+        return _first(self.thresholds["drifted_share"], "block", "warn")
+
+
+def _first(t: Thresholds, *grades: str) -> float:
+    """The first set threshold among ``grades``; infinity when none is (never fires)."""
+    values = [getattr(t, g) for g in grades if getattr(t, g) is not None]
+    return math.inf if t.off or not values else values[0]
+
+
+def _share(value: float, key: str, *, open_interval: bool = False) -> None:
+    ok = 0 < value < 1 if open_interval else 0 <= value <= 1
+    if not ok:
+        bounds = "between 0 and 1 (exclusive)" if open_interval else "a share in [0, 1]"
+        raise ConfigError(f"{key!r} is {value}; expected {bounds}", key=key)
+
+
+def _thresholds(raw: Any, unit: str, key: str) -> Thresholds:
+    """A :class:`Thresholds` from YAML (a mapping, ``off``) or an instance; checked."""
+    if isinstance(raw, Thresholds):
+        values = dataclasses.asdict(raw)
+    elif raw is False or raw == "off":  # YAML 1.1 reads an unquoted `off` as False
+        return Thresholds(off=True)
+    elif isinstance(raw, Mapping):
+        unknown = sorted(set(raw) - {"warn", "block", "off"})
+        if unknown:
+            raise ConfigError(f"unknown key {f'{key}.{unknown[0]}'!r} (known: block, off, "
+                              "warn)", key=f"{key}.{unknown[0]}")
+        values = dict(raw)
+    else:
+        raise ConfigError(f"{key!r} is {raw!r}; expected {{warn: x, block: y}} or off",
+                          key=key)
+    off = values.get("off", False)
+    if not isinstance(off, bool):
+        raise ConfigError(f"'{key}.off' is {off!r}; expected true or false", key=f"{key}.off")
+    checked: dict[str, float | None] = {}
+    for grade in ("warn", "block"):
+        value, where = values.get(grade), f"{key}.{grade}"
+        if value is None:
+            checked[grade] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise ConfigError(f"{where!r} is {value!r}; expected a number or null", key=where)
+        if unit in ("share", "score"):
+            _share(float(value), where)
+        elif value < 0:
+            raise ConfigError(f"{where!r} is {value}; expected a value >= 0", key=where)
+        checked[grade] = float(value)
+    warn, block = checked["warn"], checked["block"]
+    if warn is not None and block is not None and warn > block:
+        raise ConfigError(f"'{key}': warn {warn:g} is above block {block:g}; a check must "
+                          "warn before it blocks (warn <= block)", key=key)
+    return Thresholds(warn, block, off)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 MAX_CATEGORIES = 1000  # beyond this a text column is free text: no category list is kept
 KINDS = ("int", "float", "bool", "category")
+MAX_CLASSES = 50  # an int target with more distinct labels than this is a number, not classes
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,47 @@ class ColumnSchema:
     name: str
     kind: str  # one of KINDS; "category" means text / categorical
     nullable: bool
-    min: float | None = None  # numeric columns only
+    min: float | None = None  # numeric columns only: the reference range
     max: float | None = None
     categories: tuple[str, ...] | None = None  # category columns only; None = not checked
+    # Expectations the reference cannot show, pinned by hand (or proposed by infer):
+    hard_min: float | None = None  # values below are impossible: they block
+    hard_max: float | None = None
+    min_exclusive: float | None = None  # values must be above this (e.g. 0 for amounts)
+    max_exclusive: float | None = None
+    allowed: tuple[str, ...] | None = None  # category columns: every legal value
+    optional: bool = False  # the column may be missing from a batch
 
     @property
     def numeric(self) -> bool:
         """True for int and float columns."""
         return self.kind in ("int", "float")
+
+    @property
+    def has_hard_bounds(self) -> bool:
+        """True when a numeric hard bound is pinned."""
+        return any(b is not None for b in (self.hard_min, self.hard_max, self.min_exclusive,
+                                           self.max_exclusive))
+
+    def outside_hard_bounds(self, value: float) -> bool:
+        """True when the number ``value`` breaks a hard bound."""
+        return bool((self.hard_min is not None and value < self.hard_min)
+                    or (self.hard_max is not None and value > self.hard_max)
+                    or (self.min_exclusive is not None and value <= self.min_exclusive)
+                    or (self.max_exclusive is not None and value >= self.max_exclusive))
+
+    def hard_bounds_text(self) -> str:
+        """The hard bounds in words, e.g. ``at least 0 and at most 120``."""
+        parts = []
+        if self.hard_min is not None:
+            parts.append(f"at least {self.hard_min:g}")
+        if self.min_exclusive is not None:
+            parts.append(f"above {self.min_exclusive:g}")
+        if self.hard_max is not None:
+            parts.append(f"at most {self.hard_max:g}")
+        if self.max_exclusive is not None:
+            parts.append(f"below {self.max_exclusive:g}")
+        return " and ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict without empty fields."""
@@ -57,7 +91,16 @@ class ColumnSchema:
             out["min"], out["max"] = self.min, self.max
         if self.categories is not None:
             out["categories"] = list(self.categories)
+        for key in _PINNED:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = list(value) if key == "allowed" else value
+        if self.optional:
+            out["optional"] = True
         return out
+
+
+_PINNED = ("hard_min", "hard_max", "min_exclusive", "max_exclusive", "allowed")
 
 
 @dataclass(frozen=True)
@@ -90,6 +133,15 @@ class Schema:
     def categorical(self) -> tuple[str, ...]:
         """Names of category and bool columns."""
         return tuple(c.name for c in self.columns if not c.numeric)
+
+    @property
+    def classification(self) -> bool:
+        """True when the target holds classes: text, bool, or a few whole-number labels."""
+        if self.target is None:
+            return False
+        kind = self.by_name[self.target].kind
+        return kind in ("category", "bool") or (kind == "int"
+                                                and 0 < len(self.labels) <= MAX_CLASSES)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict, the shape of the YAML file."""
@@ -138,7 +190,9 @@ def _infer_column(series: pd.Series) -> ColumnSchema:
         hi = _plain(finite.max()) if len(finite) else None
         if kind == "int" and lo is not None:
             lo, hi = int(lo), int(hi)
-        return ColumnSchema(str(series.name), kind, nullable, lo, hi)
+        # Proposed for review: a column that was never negative probably cannot be.
+        hard_min = 0 if lo is not None and lo >= 0 else None
+        return ColumnSchema(str(series.name), kind, nullable, lo, hi, hard_min=hard_min)
     uniques = series.dropna().astype(str).unique()
     categories = tuple(sorted(uniques)) if len(uniques) <= MAX_CATEGORIES else None
     if kind == "bool":
@@ -179,7 +233,11 @@ def schema_to_yaml(schema: Schema) -> str:
     """Readable YAML: one line per column, so a changed column is a one-line diff."""
     lines = [
         "# Data schema: what the data must look like. Written by `mlops schema infer`;",
-        "# edit by hand or re-infer on purpose, and review the diff.",
+        "# edit by hand or re-infer on purpose, and review the diff. min/max: the reference",
+        "# range (outside it warns, far outside blocks). Pinned by hand, they block when broken:",
+        "# hard_min, hard_max, min_exclusive, max_exclusive, allowed (categories); optional:",
+        "# true lets a batch leave the column out. infer proposes hard_min: 0 for columns that",
+        "# were never negative: review it.",
         f"version: {schema.version}",
         f"source: {_flow(schema.source)}",
         f"rows: {schema.rows}",
@@ -206,14 +264,43 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
     if kind not in KINDS:
         raise DataError(f"{path}: column {name!r} has kind {kind!r}; expected one of "
                         f"{list(KINDS)}", file=str(path), column=name, rule="schema_format")
-    unknown = sorted(set(raw) - {"kind", "nullable", "min", "max", "categories"})
+    unknown = sorted(set(raw) - {"kind", "nullable", "min", "max", "categories",
+                                 "optional", *_PINNED})
     if unknown:
         raise DataError(f"{path}: column {name!r} has unknown keys {unknown}",
                         file=str(path), column=name, rule="schema_format")
+
+    def bad(message: str) -> DataError:
+        return DataError(f"{path}: column {name!r}: {message}", file=str(path), column=name,
+                         rule="schema_format")
+
+    numeric = kind in ("int", "float")
+    bounds = {}
+    for key in _PINNED[:4]:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if not numeric:
+            raise bad(f"{key} is for int and float columns, not {kind}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad(f"{key} is {value!r}; expected a number")
+        bounds[key] = value
+    lows = [bounds[k] for k in ("hard_min", "min_exclusive") if k in bounds]
+    highs = [bounds[k] for k in ("hard_max", "max_exclusive") if k in bounds]
+    if lows and highs and max(lows) > min(highs):
+        raise bad(f"hard bounds leave no value: lower {max(lows)} > upper {min(highs)}")
+    allowed = raw.get("allowed")
+    if allowed is not None and (kind != "category" or not isinstance(allowed, list)):
+        raise bad("allowed is a list, for category columns")
+    optional = raw.get("optional", False)
+    if not isinstance(optional, bool):
+        raise bad(f"optional is {optional!r}; expected true or false")
     cats = raw.get("categories")
     return ColumnSchema(
         str(name), kind, bool(raw.get("nullable", False)), raw.get("min"), raw.get("max"),
         tuple(str(c) for c in cats) if cats is not None else None,
+        allowed=tuple(str(c) for c in allowed) if allowed is not None else None,
+        optional=optional, **bounds,
     )
 
 

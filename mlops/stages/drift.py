@@ -16,6 +16,9 @@ A column drifts only when both hold (see ``docs/validation.md``):
   testing 20 columns does not raise 20 chances of a false alarm, and
 * its effect size reaches a floor (``min_psi`` / ``min_js``), so on very large batches a
   statistically significant but negligible difference is not reported.
+
+A drifted column is graded: ``block`` when its effect is also above ``block_psi`` /
+``block_js`` (a large shift), else ``warn``; a column that did not drift is ``pass``.
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ class ColumnDrift:
     effect: float
     effect_floor: float
     drifted: bool
+    effect_block: float | None = None  # above this (and drifted) the grade is block
+    grade: str = "pass"  # pass, warn (drifted) or block (drifted, large effect)
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict (JSON-friendly)."""
@@ -105,6 +110,11 @@ class DriftResult:
         object.__setattr__(self, "drifted_columns", drifted)
         object.__setattr__(self, "drifted_share", share)
         object.__setattr__(self, "dataset_drift", share > self.max_drifted_share)
+
+    @property
+    def blocked_columns(self) -> tuple[str, ...]:
+        """Columns whose drift is large enough to block."""
+        return tuple(c.column for c in self.columns if c.grade == "block")
 
     def to_frame(self) -> pd.DataFrame:
         """One row per column."""
@@ -245,25 +255,40 @@ def compare(
     min_psi: float = 0.005,
     min_js: float = 0.01,
     max_drifted_share: float = 0.3,
+    block_psi: float | None = None,
+    block_js: float | None = None,
 ) -> DriftResult:
-    """Test each profiled column of ``current`` for drift; Holm-correct over all of them."""
-    raw: list[tuple[str, str, str, float, float, str, float, float]] = []
+    """Test each profiled column of ``current`` for drift; Holm-correct over all of them.
+
+    A drifted column whose effect is above ``block_psi`` / ``block_js`` is graded
+    ``block``; other drifted columns ``warn``. ``None`` never blocks.
+    """
+    raw: list[tuple[str, str, str, float, float, str, float, float, float | None]] = []
     for column, profile in profiles.items():
         if isinstance(profile, NumericProfile):
             stat, p, effect = _numeric_test(profile, current[column])
-            raw.append((column, "numeric", "ks", stat, p, "psi", effect, min_psi))
+            raw.append((column, "numeric", "ks", stat, p, "psi", effect, min_psi, block_psi))
         else:
             counts = current[column].value_counts(dropna=True, sort=False)
             stat, p, effect = _categorical_test(profile.counts, counts)
-            raw.append((column, "categorical", "chi2", stat, p, "js", effect, min_js))
+            raw.append((column, "categorical", "chi2", stat, p, "js", effect, min_js,
+                        block_js))
     adjusted = holm([r[4] for r in raw])
     columns = tuple(
-        ColumnDrift(col, kind, test, stat, p, float(p_adj), name, effect, floor,
-                    bool(p_adj < alpha and effect >= floor))
-        for (col, kind, test, stat, p, name, effect, floor), p_adj in zip(raw, adjusted,
-                                                                           strict=True)
+        _graded(col, kind, test, stat, p, float(p_adj), name, effect, floor, block, alpha)
+        for (col, kind, test, stat, p, name, effect, floor, block), p_adj in zip(
+            raw, adjusted, strict=True)
     )
     return DriftResult(columns, alpha, max_drifted_share)
+
+
+def _graded(column: str, kind: str, test: str, stat: float, p: float, p_adj: float,
+            name: str, effect: float, floor: float, block: float | None,
+            alpha: float) -> ColumnDrift:
+    drifted = bool(p_adj < alpha and effect >= floor)
+    large = drifted and block is not None and effect > block
+    return ColumnDrift(column, kind, test, stat, p, p_adj, name, effect, floor, drifted,
+                       block, "block" if large else "warn" if drifted else "pass")
 
 
 def detect_drift(
@@ -276,6 +301,8 @@ def detect_drift(
     min_psi: float = 0.005,
     min_js: float = 0.01,
     max_drifted_share: float = 0.3,
+    block_psi: float | None = None,
+    block_js: float | None = None,
 ) -> DriftResult:
     """Drift of ``current`` against ``reference`` over the given (or all shared) columns.
 
@@ -290,14 +317,16 @@ def detect_drift(
                        if categorical is None else categorical)
     profiles = profile_reference(reference, numeric=numeric, categorical=categorical)
     return compare(profiles, current, alpha=alpha, min_psi=min_psi, min_js=min_js,
-                   max_drifted_share=max_drifted_share)
+                   max_drifted_share=max_drifted_share, block_psi=block_psi,
+                   block_js=block_js)
 
 
 def label_drift(
-    reference: pd.Series, current: pd.Series, *, alpha: float = 0.01, min_js: float = 0.01
+    reference: pd.Series, current: pd.Series, *, alpha: float = 0.01, min_js: float = 0.01,
+    block_js: float | None = None,
 ) -> ColumnDrift:
     """Drift of the label distribution (chi-square + JS distance; a single test)."""
     stat, p, js = _categorical_test(reference.value_counts(dropna=True, sort=False),
                                     current.value_counts(dropna=True, sort=False))
-    return ColumnDrift(str(reference.name), "label", "chi2", stat, p, p, "js", js, min_js,
-                       bool(p < alpha and js >= min_js))
+    return _graded(str(reference.name), "label", "chi2", stat, p, p, "js", js, min_js,
+                   block_js, alpha)

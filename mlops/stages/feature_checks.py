@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops.core.config import ValidationConfig
+from mlops.core.config import DEFAULT_THRESHOLDS, ValidationConfig
 from mlops.stages.features import split_columns
-from mlops.stages.validation import CheckResult, severity_of
+from mlops.stages.validation import CheckResult
 
 __all__ = ["UNSEEN", "check_features"]
 
@@ -109,16 +109,18 @@ def check_features(
     """Check a fitted pipeline on ``frame`` (the target column, if named, is dropped).
 
     ``pipeline`` is a fitted feature transformer or a ``Pipeline`` whose last step is the
-    estimator. Severity is ``validation.severity.features`` (``blocking`` by default).
+    estimator. A failed check is graded by ``validation.thresholds.features`` (it blocks by
+    default; ``{warn: 0}`` only warns, ``off`` skips the checks).
     """
-    severity = severity_of(cfg, "features") if cfg is not None else "blocking"
+    limits = cfg.limits("features") if cfg is not None else DEFAULT_THRESHOLDS["features"]
     results: list[CheckResult] = []
 
-    def add(rule: str, observed: Any, threshold: Any, passed: bool, message: str,
+    def add(rule: str, observed: Any, _expected: Any, passed: bool, message: str,
             column: str | None = None) -> None:
-        if severity != "off":
-            results.append(CheckResult("features", column, rule, observed, threshold,
-                                       severity, bool(passed), message))
+        if not limits.off:
+            grade = limits.flag(not passed)
+            results.append(CheckResult("features", column, rule, observed, limits.warn,
+                                       limits.block, grade, message))
 
     features = frame.drop(columns=[target]) if target and target in frame else frame
     transformer, model = _split(pipeline)

@@ -315,14 +315,15 @@ def _limitations(result: Mapping[str, Any]) -> list[str]:
 
 
 def _describe_failure(item: Any) -> str:
-    """A failure given as text, or as a check record ``{check, column, severity, message}``."""
+    """A failure given as text, or as a check record ``{check, column, grade, message}``."""
     if not isinstance(item, Mapping):
         return str(item)
     where = str(item.get("check") or item.get("rule") or "")
     if item.get("column"):
         where += f"({item['column']})"
-    if item.get("severity"):
-        where = f"{item['severity']} {where}".strip()
+    grade = item.get("grade") or item.get("severity")
+    if grade:
+        where = f"{grade} {where}".strip()
     message = item.get("message") or ", ".join(f"{k}={v}" for k, v in item.items())
     return f"{where}: {message}" if where else str(message)
 

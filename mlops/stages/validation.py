@@ -1,9 +1,22 @@
-"""The data validation gate: checks of an incoming frame against the schema and reference.
+"""The data validation gate: graded checks of a frame against the schema and reference.
 
-Every check gives :class:`CheckResult` records ``{check, column, rule, observed, threshold,
-severity, passed, message}``; :class:`ValidationReport` collects them. Severities come from
-``params.yaml`` (``validation.severity``): ``blocking`` fails the report, ``warning`` is only
-reported, ``off`` skips the check. Nothing here reads files or prints.
+Every check observes a number (a share of rows, a count, an effect size) and grades it
+against two thresholds from ``params.yaml`` (``validation.thresholds.<check>``):
+``block`` above the block threshold (the run stops, ``mlops validate`` exits 1), ``warn``
+above the warn threshold, else ``pass``. One setting thus warns on a little and blocks on
+a lot. Results are :class:`CheckResult` records ``{check, column, rule, observed, warn,
+block, grade, message}``; :class:`ValidationReport` collects them.
+
+Two purposes (``validate(..., purpose=...)``):
+
+* ``batch``: data to score, checked against the schema and the reference (drift); the
+  target may be absent, and label checks run only when it is there. Too few rows to judge
+  (``validation.batch.min_rows``) block.
+* ``training``: data to train on: the same checks, plus training-only ones that all block
+  (rows, classes, rarest class; see ``validation.training``), duplicates, and a warning
+  when one feature alone predicts the target almost perfectly (a leak).
+
+Nothing here reads files or prints.
 """
 
 from __future__ import annotations
@@ -12,76 +25,138 @@ import difflib
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from mlops.core.cells import ColumnCheck, check_column
-from mlops.core.config import ValidationConfig
-from mlops.core.exceptions import ConfigError, DataError, DataValidationError
+from mlops.core.config import CHECK_UNITS, ValidationConfig
+from mlops.core.exceptions import DataError, DataValidationError
 from mlops.core.schema import ColumnSchema, Schema, is_number
 from mlops.stages.drift import DriftResult, detect_drift, label_drift
+from mlops.stages.leakage import single_feature_scores
 
-__all__ = ["CHECKS", "CheckResult", "ValidationReport", "validate", "check_drift",
-           "severity_of"]
+__all__ = ["CHECKS", "PURPOSES", "CheckResult", "ValidationReport", "validate",
+           "check_drift", "format_value"]
 
-CHECKS = ("schema", "missing", "constant", "range", "unseen_category", "infinite",
-          "duplicates", "labels", "drift", "features")
+# Graded checks (thresholds in params), then the fixed minimums: ``rows`` (too few rows to
+# judge) and ``training`` (classes of training data), whose records always block.
+CHECKS = (*CHECK_UNITS, "rows", "training")
+PURPOSES = ("batch", "training")
+Purpose = Literal["batch", "training"]
 _SHOWN = 5  # example values quoted in a message
+
+
+def _unit(check: str, rule: str) -> str:
+    if rule.startswith("min_"):  # minimums: rows, classes, rows per class, class share
+        return "share" if rule.endswith("_share") else "count"
+    return CHECK_UNITS.get(check, "count")
+
+
+def format_value(value: Any, unit: str) -> str:
+    """``value`` for people: shares as percentages, effects with 3 decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if unit == "share":
+        return f"{value:.2%}" if value < 0.1 else f"{value:.1%}"
+    if unit in ("psi", "score"):
+        return f"{value:.3f}"
+    return f"{value:g}"
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check on one column (``column`` is None for data-set checks)."""
+    """One check on one column (``column`` is None for data-set checks).
+
+    ``observed`` is graded against ``warn`` and ``block``: above ``block`` gives grade
+    ``block``, above ``warn`` gives ``warn`` (rules named ``min_*`` are minimums: below
+    ``block`` blocks). A threshold of None never gives that grade.
+    """
 
     check: str
     column: str | None
     rule: str
     observed: Any
-    threshold: Any
-    severity: str
-    passed: bool
+    warn: Any
+    block: Any
+    grade: str  # pass, warn or block
     message: str = ""
 
+    @property
+    def passed(self) -> bool:
+        """True when the grade is ``pass``."""
+        return self.grade == "pass"
+
+    @property
+    def unit(self) -> str:
+        """What ``observed`` measures: share, count, psi or score."""
+        return _unit(self.check, self.rule)
+
+    def describe(self) -> str:
+        """Short form for summaries, e.g. ``range(age) 4.50% > block 2.00%``."""
+        name = f"{self.check}({self.column})" if self.column else self.check
+        cmp = "<" if self.rule.startswith("min_") else ">"
+        limit = self.block if self.grade == "block" else self.warn
+        if limit is None or self.grade == "pass":
+            return f"{name} {self.rule}"
+        return (f"{name} {format_value(self.observed, self.unit)} {cmp} {self.grade} "
+                f"{format_value(limit, self.unit)}")
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-friendly)."""
-        return asdict(self)
+        """Plain dict (JSON-friendly), with ``passed``."""
+        return {**asdict(self), "passed": self.passed}
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """All check results; ``passed`` is False when any blocking check failed."""
+    """All check results; ``passed`` is False when any check graded ``block``."""
 
     results: tuple[CheckResult, ...]
     drift: DriftResult | None = None
     source: str = ""
+    purpose: str = ""
 
     @property
     def failures(self) -> tuple[CheckResult, ...]:
-        """Failed blocking checks."""
-        return tuple(r for r in self.results if not r.passed and r.severity == "blocking")
+        """Checks graded ``block``."""
+        return tuple(r for r in self.results if r.grade == "block")
 
     @property
     def warnings(self) -> tuple[CheckResult, ...]:
-        """Failed warning checks."""
-        return tuple(r for r in self.results if not r.passed and r.severity == "warning")
+        """Checks graded ``warn``."""
+        return tuple(r for r in self.results if r.grade == "warn")
 
     @property
     def passed(self) -> bool:
-        """True when no blocking check failed."""
+        """True when no check blocks."""
         return not self.failures
 
+    @property
+    def grade(self) -> str:
+        """The verdict: ``block``, ``warn`` or ``pass``."""
+        return "block" if self.failures else "warn" if self.warnings else "pass"
+
     def summary(self) -> str:
-        """One-line verdict, e.g. ``validation PASSED: 60 checks, 0 blocking, 2 warnings``."""
+        """One-line verdict with each finding's observed value and the threshold it crossed.
+
+        For example ``validation FAILED for b.csv (batch): 60 checks, 1 blocking, 1 warning;
+        blocking: far_range(age) 4.50% > block 0.10%; warnings: ...``.
+        """
         def names(items: tuple[CheckResult, ...]) -> str:
-            shown = [f"{r.check}({r.column})" if r.column else r.check for r in items[:6]]
+            shown = [r.describe() for r in items[:6]]
             return ", ".join(shown) + (", ..." if len(items) > 6 else "")
 
         head = f"validation {'PASSED' if self.passed else 'FAILED'}"
         if self.source:
             head += f" for {self.source}"
-        text = (f"{head}: {len(self.results)} checks, {len(self.failures)} blocking "
-                f"failures, {len(self.warnings)} warnings")
+        if self.purpose:
+            head += f" ({self.purpose})"
+        n_warn = len(self.warnings)
+        text = (f"{head}: {len(self.results)} checks, {len(self.failures)} blocking, "
+                f"{n_warn} warning{'' if n_warn == 1 else 's'}")
         if self.failures:
             text += f"; blocking: {names(self.failures)}"
         if self.warnings:
@@ -92,46 +167,56 @@ class ValidationReport:
         """JSON-friendly dict: verdict, summary, every check, and drift details."""
         return {
             "passed": self.passed,
+            "grade": self.grade,
             "summary": self.summary(),
             "source": self.source,
+            "purpose": self.purpose,
             "checks": [r.to_dict() for r in self.results],
             "drift": self.drift.to_dict() if self.drift is not None else None,
         }
 
-    def to_frame(self, *, failed_only: bool = False) -> pd.DataFrame:
-        """A readable table, one row per check result."""
-        rows = [r.to_dict() for r in self.results if not (failed_only and r.passed)]
-        return pd.DataFrame(rows, columns=list(CheckResult.__dataclass_fields__))
+    def to_frame(self, *, failed_only: bool = False, readable: bool = False) -> pd.DataFrame:
+        """A table, one row per check: observed value, both thresholds and the grade.
+
+        ``failed_only`` keeps warnings and blocks; ``readable`` formats the numbers
+        (shares as percentages) and writes minimums as ``< x``.
+        """
+        fields = ["check", "column", "rule", "observed", "warn", "block", "grade", "message"]
+        rows = []
+        for r in self.results:
+            if failed_only and r.passed:
+                continue
+            row = {f: getattr(r, f) for f in fields}
+            if readable:
+                cmp = "<" if r.rule.startswith("min_") else ">"
+                row["observed"] = format_value(r.observed, r.unit)
+                for key in ("warn", "block"):
+                    value = getattr(r, key)
+                    row[key] = "-" if value is None else f"{cmp} {format_value(value, r.unit)}"
+            rows.append(row)
+        return pd.DataFrame(rows, columns=fields)
 
     def extend(self, results: Iterable[CheckResult]) -> ValidationReport:
         """A new report with ``results`` added (for example from ``check_features``)."""
-        return ValidationReport(self.results + tuple(results), self.drift, self.source)
+        return ValidationReport(self.results + tuple(results), self.drift, self.source,
+                                self.purpose)
 
     def merge(self, other: ValidationReport) -> ValidationReport:
         """Results of both; drift details of ``other`` when it has them."""
         return ValidationReport(self.results + other.results, other.drift or self.drift,
-                                self.source or other.source)
+                                self.source or other.source, self.purpose or other.purpose)
 
     def raise_for_failures(self) -> None:
-        """Raise :class:`DataValidationError` listing blocking failures, if any."""
+        """Raise :class:`DataValidationError` listing blocking checks, if any."""
         if self.passed:
             return
         lines = "; ".join(r.message for r in self.failures[:10])
         raise DataValidationError(
-            f"{self.source or 'data'}: {len(self.failures)} blocking validation check(s) "
-            f"failed: {lines}. Fix the data, or change validation.severity in params.yaml",
+            f"{self.source or 'data'}: {len(self.failures)} blocking validation check(s): "
+            f"{lines}. Fix the data, or change validation.thresholds in params.yaml",
             file=self.source or None, rule=self.failures[0].rule,
             column=self.failures[0].column,
         )
-
-
-def severity_of(cfg: ValidationConfig, check: str) -> str:
-    """Severity of ``check`` from the config (``blocking`` when not listed)."""
-    unknown = sorted(set(cfg.severity) - set(CHECKS))
-    if unknown:
-        raise ConfigError(f"validation.severity.{unknown[0]} is not a check; known checks: "
-                          f"{', '.join(CHECKS)}", key=f"validation.severity.{unknown[0]}")
-    return cfg.severity.get(check, "blocking")
 
 
 def _num(value: Any) -> Any:
@@ -149,12 +234,16 @@ def _examples(values: Iterable[Any]) -> str:
     return shown + (f" (+{len(items) - _SHOWN} more)" if len(items) > _SHOWN else "")
 
 
+def _pct(share: float) -> str:
+    return format_value(share, "share")
+
+
 class _Checker:
-    """Accumulates results for one frame; one method per check."""
+    """Accumulates graded results for one frame; one method per check."""
 
     def __init__(self, frame: pd.DataFrame, schema: Schema, cfg: ValidationConfig,
-                 source: str) -> None:
-        self.frame, self.schema, self.cfg = frame, schema, cfg
+                 source: str, purpose: str = "batch") -> None:
+        self.frame, self.schema, self.cfg, self.purpose = frame, schema, cfg, purpose
         self.where = source or "data"
         self.results: list[CheckResult] = []
         self.bad_dtype: set[str] = set()
@@ -170,126 +259,184 @@ class _Checker:
             self._cells[spec.name] = check_column(series, spec, text=as_text)
         return self._cells[spec.name]
 
-    def add(self, check: str, column: str | None, rule: str, observed: Any, threshold: Any,
-            passed: bool, message: str) -> None:
-        severity = severity_of(self.cfg, check)
-        if severity != "off":
-            self.results.append(CheckResult(check, column, rule, _num(observed),
-                                            _num(threshold), severity, bool(passed),
-                                            f"{self.where}: {message}"))
-
     def on(self, check: str) -> bool:
-        return severity_of(self.cfg, check) != "off"
+        return self.cfg.on(check)
+
+    def add(self, check: str, column: str | None, rule: str, observed: Any, message: str,
+            *, grade: str | None = None) -> None:
+        """A graded record of ``check``; ``grade`` overrides the thresholds' verdict."""
+        limits = self.cfg.limits(check)
+        if limits.off:
+            return
+        observed = _num(observed)
+        if grade is None:
+            grade = limits.grade(observed)
+        self._append(check, column, rule, observed, limits.warn, limits.block, grade,
+                     message)
+
+    def minimum(self, check: str, column: str | None, rule: str, observed: float,
+                minimum: float, message: str) -> None:
+        """A record that blocks when ``observed`` is below ``minimum`` (rules ``min_*``)."""
+        grade = "block" if observed < minimum else "pass"
+        self._append(check, column, rule, _num(observed), None, _num(minimum), grade, message)
+
+    def _append(self, check: str, column: str | None, rule: str, observed: Any, warn: Any,
+                block: Any, grade: str, message: str) -> None:
+        if grade != "pass":
+            unit = _unit(check, rule)
+            cmp = "below" if rule.startswith("min_") else "above"
+            limit = block if grade == "block" else warn
+            message += (f" [{grade}]" if limit is None
+                        else f" [{grade}: {cmp} {format_value(limit, unit)}]")
+        self.results.append(CheckResult(check, column, rule, observed, warn, block, grade,
+                                        f"{self.where}: {message}"))
 
     # -- schema conformance -------------------------------------------------------------
     def columns(self, require_target: bool) -> None:
         present = [str(c) for c in self.frame.columns]
         expected = list(self.schema.names)
-        optional = set() if require_target or self.schema.target is None else {
-            self.schema.target}
+        optional = {c.name for c in self.schema.columns if c.optional}
+        if not require_target and self.schema.target is not None:
+            optional.add(self.schema.target)
         missing = [c for c in expected if c not in present and c not in optional]
         extra = [c for c in present if c not in self.schema.by_name]
         for col in missing:
             close = difflib.get_close_matches(col, extra, n=1, cutoff=0.6)
             hint = (f"; was it renamed to {close[0]!r}?" if close
                     else "; add it or re-infer the schema with `mlops schema infer`")
-            self.add("schema", col, "column_present", "missing", "present", False,
-                     f"column {col!r} is missing{hint}")
+            self.add("schema", col, "column_present", 1, f"column {col!r} is missing{hint}")
         for col in extra:
-            self.add("schema", col, "no_extra_columns", "extra", "absent", False,
+            self.add("schema", col, "no_extra_columns", 1,
                      f"column {col!r} is not in the schema; drop it or re-infer the schema")
         if not missing and not extra:
-            self.add("schema", None, "columns_match", len(present), len(expected), True,
+            self.add("schema", None, "columns_match", 0,
                      f"all {len(present)} columns match the schema")
 
     def dtype(self, spec: ColumnSchema) -> None:
         series = self.frame[spec.name]
         if not spec.numeric:
-            self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, True,
-                     f"column {spec.name!r} is {spec.kind}")
+            self.add("schema", spec.name, "dtype", 0, f"column {spec.name!r} is {spec.kind}")
             return
         rules = self.cells(spec).rules
         if not is_number(series):
             bad = series[rules == "type"]
             self.bad_dtype.add(spec.name)
-            self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, False,
+            self.add("schema", spec.name, "dtype", max(len(bad), 1),
                      f"column {spec.name!r} should be {spec.kind} but is stored as text; "
                      f"{len(bad)} value(s) are not numbers: {_examples(bad.unique())}")
             return
         fractional = series[rules == "whole"]
         if len(fractional):
-            self.add("schema", spec.name, "dtype", "float", "int", False,
+            self.add("schema", spec.name, "dtype", len(fractional),
                      f"column {spec.name!r} should hold whole numbers; found "
                      f"{_examples(fractional.unique())}")
             return
-        self.add("schema", spec.name, "dtype", str(series.dtype), spec.kind, True,
-                 f"column {spec.name!r} is {spec.kind}")
+        self.add("schema", spec.name, "dtype", 0, f"column {spec.name!r} is {spec.kind}")
 
     # -- per-column anomalies -----------------------------------------------------------
     def missing(self, name: str) -> None:
         share = float(self.frame[name].isna().mean())
-        limit = self.cfg.max_missing_share
-        self.add("missing", name, "max_missing_share", share, limit, share <= limit,
-                 f"column {name!r} has {share:.1%} missing values (limit {limit:.1%})")
+        self.add("missing", name, "missing_share", share,
+                 f"column {name!r} has {_pct(share)} missing values")
 
     def constant(self, spec: ColumnSchema) -> None:
         series = self.frame[spec.name]
         if series.isna().all():
-            self.add("constant", spec.name, "all_null", 0, 1, False,
+            self.add("constant", spec.name, "all_null", 1,
                      f"column {spec.name!r} has only missing values")
             return
         varied_in_reference = (spec.numeric and spec.min != spec.max) or (
             spec.categories is not None and len(spec.categories) > 1) or (
             not spec.numeric and spec.categories is None)
         distinct = int(series.nunique(dropna=True))
-        ok = distinct > 1 or not varied_in_reference or len(series) < 2
-        self.add("constant", spec.name, "not_constant", distinct, 2, ok,
-                 f"column {spec.name!r} has {distinct} distinct value(s)")
+        constant = distinct <= 1 and varied_in_reference and len(series) >= 2
+        self.add("constant", spec.name, "not_constant", int(constant),
+                 f"column {spec.name!r} has {distinct} distinct value(s)"
+                 + (" but varied in the reference" if constant else ""))
 
     def numeric_values(self, spec: ColumnSchema) -> None:
+        """infinite, hard bounds, and (not for the target) range, far range and sign."""
         cells = self.cells(spec)
-        series = self.frame[spec.name]
-        present = int(series.notna().sum())
-        n_inf = int((cells.rules == "finite").sum())
-        self.add("infinite", spec.name, "finite", n_inf, 0, n_inf == 0,
-                 f"column {spec.name!r} has {n_inf} infinite value(s)")
-        if spec.min is None or spec.max is None or not present:
+        name = spec.name
+        series = self.frame[name]
+        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
+        present = ~np.isnan(numbers)
+        n_present = int(present.sum())
+        if not n_present:
             return
-        if spec.name == self.schema.target:  # the labels check covers the target
+        if self.on("infinite"):
+            n_inf = int((cells.rules == "finite").sum())
+            self.add("infinite", name, "finite", n_inf / n_present,
+                     f"column {name!r} has {n_inf} infinite value(s)")
+        if spec.has_hard_bounds and self.on("hard_bounds"):
+            hard = cells.rules == "hard_bound"
+            self.add("hard_bounds", name, "hard_bound", int(hard.sum()) / n_present,
+                     f"column {name!r}: {int(hard.sum())} value(s) ({_pct(hard.sum() / n_present)}"
+                     f") break the schema's hard bounds ({spec.hard_bounds_text()})"
+                     + (f": {_examples(pd.unique(numbers[hard]))}" if hard.any() else ""))
+        if spec.min is None or spec.max is None or name == self.schema.target:
+            return  # the labels checks cover the target
+        values = numbers[np.isin(cells.rules, ("", "hard_bound")) & present]
+        if not values.size:
             return
-        n_outside = int(cells.out_of_range.sum())
-        share = n_outside / present
-        finite = series[(cells.rules == "") & series.notna().to_numpy()]
-        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (None, None)
-        self.add("range", spec.name, "within_reference_range", share, 0.0, n_outside == 0,
-                 f"column {spec.name!r}: {share:.2%} of values outside the reference range "
-                 f"[{_num(spec.min)}, {_num(spec.max)}] (observed [{lo}, {hi}])")
+        lo, hi = float(values.min()), float(values.max())
+        observed = f"(observed [{_num(lo):g}, {_num(hi):g}])"
+        if self.on("range"):
+            share = float(((values < spec.min) | (values > spec.max)).mean())
+            self.add("range", name, "reference_range", share,
+                     f"column {name!r}: {_pct(share)} of values outside the reference range "
+                     f"[{spec.min:g}, {spec.max:g}] {observed}")
+        if self.on("far_range"):
+            spread = (spec.max - spec.min) or max(abs(spec.min), abs(spec.max), 1.0)
+            low, high = spec.min - spread, spec.max + spread
+            far = (values < low) | (values > high)
+            share = float(far.mean())
+            self.add("far_range", name, "reference_spread", share,
+                     f"column {name!r}: {_pct(share)} of values lie beyond the reference range "
+                     f"by more than its own spread, outside [{low:g}, {high:g}] {observed}"
+                     + (f": {_examples(pd.unique(values[far]))}" if far.any() else ""))
+        if self.on("sign") and (spec.min >= 0 or spec.max <= 0):
+            negative = spec.min >= 0
+            flipped = values < 0 if negative else values > 0
+            share = float(flipped.mean())
+            never = "negative" if negative else "positive"
+            self.add("sign", name, "new_sign", share,
+                     f"column {name!r}: {_pct(share)} of values are {never}, which the "
+                     f"reference never was"
+                     + (f": {_examples(pd.unique(values[flipped]))}" if flipped.any() else ""))
 
-    def unseen(self, spec: ColumnSchema) -> None:
-        if spec.categories is None:
+    def categories(self, spec: ColumnSchema) -> None:
+        """Unseen categories (graded by share) and values outside ``allowed`` (hard)."""
+        present = self.frame[spec.name].dropna()
+        if not len(present):
             return
-        series = self.frame[spec.name]
-        if pd.api.types.is_string_dtype(series) or series.dtype == object:
-            rules = self.cells(spec).rules
-            unseen = series[(rules == "unknown_category") | (rules == "type")]
-        else:  # numbers or booleans stored in a category column
-            unseen = series.dropna()[~series.dropna().astype(str).isin(spec.categories)]
-        total = int(series.notna().sum())
-        share = len(unseen) / total if total else 0.0
-        limit = self.cfg.max_unseen_category_share
-        self.add("unseen_category", spec.name, "max_unseen_category_share", share, limit,
-                 share <= limit,
-                 f"column {spec.name!r}: {share:.2%} of values are categories not seen in "
-                 f"the reference (limit {limit:.2%})"
-                 + (f": {_examples(unseen.astype(str).value_counts().index)}"
-                    if len(unseen) else ""))
+        text = present.astype(str)
+        if spec.allowed is not None and self.on("hard_bounds"):
+            outside = text[~text.isin(spec.allowed)]
+            self.add("hard_bounds", spec.name, "hard_bound", len(outside) / len(text),
+                     f"column {spec.name!r}: {len(outside)} value(s) are not among the "
+                     f"schema's allowed values"
+                     + (f": {_examples(outside.value_counts().index)}" if len(outside) else ""))
+        if spec.categories is None or not self.on("unseen_category"):
+            return
+        unseen = text[~text.isin(spec.categories)]
+        share = len(unseen) / len(text)
+        self.add("unseen_category", spec.name, "unseen_share", share,
+                 f"column {spec.name!r}: {_pct(share)} of values are categories not seen in "
+                 f"the reference"
+                 + (f": {_examples(unseen.value_counts().index)}" if len(unseen) else ""))
 
     # -- data-set checks ----------------------------------------------------------------
+    def rows(self, minimum: int, purpose: str) -> None:
+        n = len(self.frame)
+        self.minimum("rows", None, "min_rows", n, minimum,
+                     f"{n} row(s); a {'training set' if purpose == 'training' else 'batch'} "
+                     f"needs at least {minimum} to be judged")
+
     def duplicates(self) -> None:
         share = float(self.frame.duplicated().mean()) if len(self.frame) else 0.0
-        limit = self.cfg.max_duplicate_share
-        self.add("duplicates", None, "max_duplicate_share", share, limit, share <= limit,
-                 f"{share:.2%} of rows are exact duplicates (limit {limit:.2%})")
+        self.add("duplicates", None, "duplicate_share", share,
+                 f"{_pct(share)} of rows are exact duplicates")
 
     def labels(self) -> None:
         target = self.schema.target
@@ -297,16 +444,72 @@ class _Checker:
             return
         series = self.frame[target]
         n_missing = int(series.isna().sum())
-        self.add("labels", target, "no_missing_labels", n_missing, 0, n_missing == 0,
+        self.add("labels", target, "no_missing_labels", n_missing / len(series),
                  f"target {target!r} has {n_missing} missing label(s)")
         if not self.schema.labels:
             return
         known = {_label_key(v) for v in self.schema.labels}
-        values = series.dropna().unique()
-        unknown = [v for v in values if _label_key(v) not in known]
-        self.add("labels", target, "known_labels", len(unknown), 0, not unknown,
+        present = series.dropna()
+        keys = present.map(_label_key)
+        unknown = present[~keys.isin(known)]
+        share = len(unknown) / len(present) if len(present) else 0.0
+        self.add("labels", target, "known_labels", share,
                  f"target {target!r} has {len(unknown)} label(s) outside the known set "
-                 f"{list(self.schema.labels)}" + (f": {_examples(unknown)}" if unknown else ""))
+                 f"{list(self.schema.labels)}"
+                 + (f": {_examples(unknown.unique())}" if len(unknown) else ""))
+
+    def training(self) -> None:
+        """Training data only, all blocking: enough labels, classes and rows per class."""
+        target, cfg = self.schema.target, self.cfg.training
+        if target is None or target not in self.frame.columns:
+            return
+        labels = self.frame[target].dropna()
+        if not self.schema.classification:
+            distinct = int(labels.nunique())
+            self.minimum("training", target, "min_distinct_targets", distinct, 2,
+                         f"target {target!r} has {distinct} distinct value(s)"
+                         + ("" if distinct > 1 else "; nothing to learn"))
+            return
+        counts = labels.astype(str).value_counts()
+        shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        what = "only missing labels" if counts.empty else f"{len(counts)} class(es) ({shown})"
+        self.minimum("training", target, "min_classes", len(counts), 2,
+                     f"target {target!r} has {what}; a classifier needs at least two")
+        if len(counts) < 2:
+            return
+        rarest, n_rare = str(counts.index[-1]), int(counts.iloc[-1])
+        self.minimum("training", target, "min_class_rows", n_rare, cfg.min_class_rows,
+                     f"target {target!r}: the rarest class {rarest!r} has {n_rare} row(s) "
+                     f"(at least {cfg.min_class_rows} needed)")
+        share = n_rare / len(labels)
+        self.minimum("training", target, "min_class_share", share, cfg.min_class_share,
+                     f"target {target!r}: the rarest class {rarest!r} is {_pct(share)} of "
+                     f"the labels (at least {_pct(cfg.min_class_share)} needed)")
+
+    def leakage(self, usable: list[str]) -> None:
+        """A warning per feature that alone predicts the target almost perfectly."""
+        target = self.schema.target
+        check = "leakage_auc" if self.schema.classification else "leakage_r2"
+        if target is None or target not in self.frame.columns or not self.on(check):
+            return
+        numeric = [c for c in usable if self.schema.by_name[c].numeric]
+        categorical = [c for c in usable if not self.schema.by_name[c].numeric]
+        scores = single_feature_scores(self.frame, target, numeric=numeric,
+                                       categorical=categorical,
+                                       classification=self.schema.classification)
+        measure = "ROC-AUC" if self.schema.classification else "R²"
+        for score in scores:
+            self.add(check, score.column, f"single_feature_{score.measure}", score.score,
+                     f"column {score.column!r} alone predicts {target!r} with {measure} "
+                     f"{score.score:.3f}" + ("; is it a leak (known only after the outcome, "
+                                            "or derived from it)?"
+                                            if self.cfg.limits(check).grade(score.score)
+                                            != "pass" else ""))
+
+    def usable(self) -> list[str]:
+        """Serving columns present and numeric where they should be (for drift, leakage)."""
+        return [c for c in self.schema.serving_columns if c in self.frame.columns
+                and c not in self.bad_dtype]
 
 
 def _label_key(value: Any) -> str:
@@ -317,38 +520,62 @@ def _label_key(value: Any) -> str:
     return str(value)
 
 
-def _drift(checker: _Checker, reference: pd.DataFrame, require_target: bool
-           ) -> DriftResult | None:
+def _drift(checker: _Checker, reference: pd.DataFrame) -> DriftResult | None:
     cfg, schema, frame = checker.cfg, checker.schema, checker.frame
-    usable = [c for c in schema.serving_columns if c in frame.columns
-              and c in reference.columns and c not in checker.bad_dtype]
-    numeric = [c for c in usable if schema.by_name[c].numeric]
-    categorical = [c for c in usable if not schema.by_name[c].numeric]
+    usable = [c for c in checker.usable() if c in reference.columns]
+    psi, js = cfg.limits("drift_psi"), cfg.limits("drift_js")
+    numeric = [c for c in usable if schema.by_name[c].numeric and not psi.off]
+    categorical = [c for c in usable if not schema.by_name[c].numeric and not js.off]
     result = detect_drift(reference, frame, numeric=numeric, categorical=categorical,
                           alpha=cfg.drift_alpha, min_psi=cfg.drift_min_psi,
-                          min_js=cfg.drift_min_js, max_drifted_share=cfg.max_drifted_share)
+                          min_js=cfg.drift_min_js, max_drifted_share=cfg.max_drifted_share,
+                          block_psi=psi.block, block_js=js.block)
     for col in result.columns:
+        check = "drift_psi" if col.effect_name == "psi" else "drift_js"
+        size = "strongly " if col.grade == "block" else ""
         checker.add(
-            "drift", col.column, f"{col.test}+{col.effect_name}", col.effect, col.effect_floor,
-            not col.drifted,
-            f"column {col.column!r} {'drifted' if col.drifted else 'is stable'}: "
-            f"{col.effect_name}={col.effect:.4f} (floor {col.effect_floor}), {col.test} "
-            f"Holm-adjusted p={col.p_adjusted:.2g} (alpha {cfg.drift_alpha})",
-        )
-    checker.add("drift", None, "max_drifted_share", result.drifted_share,
-                cfg.max_drifted_share, not result.dataset_drift,
-                f"{len(result.drifted_columns)} of {len(result.columns)} columns drifted "
-                f"({result.drifted_share:.0%}, limit {cfg.max_drifted_share:.0%})"
-                + (f": {', '.join(result.drifted_columns)}" if result.drifted_columns else ""))
+            check, col.column, f"{col.test}+{col.effect_name}", col.effect,
+            f"column {col.column!r} {size + 'drifted' if col.drifted else 'is stable'}: "
+            f"{col.effect_name}={col.effect:.4f}, {col.test} Holm-adjusted "
+            f"p={col.p_adjusted:.2g} (alpha {cfg.drift_alpha})", grade=col.grade)
+    if result.columns:
+        checker.add("drifted_share", None, "drifted_share", result.drifted_share,
+                    f"{len(result.drifted_columns)} of {len(result.columns)} columns drifted"
+                    + (f": {', '.join(result.drifted_columns)}" if result.drifted_columns
+                       else ""))
     target = schema.target
-    if target and target in frame.columns and target in reference.columns:
-        lab = label_drift(reference[target], frame[target], alpha=cfg.drift_alpha,
-                          min_js=cfg.drift_min_js)
-        checker.add("drift", target, "label_drift", lab.effect, lab.effect_floor,
-                    not lab.drifted,
-                    f"label {target!r} {'drifted' if lab.drifted else 'is stable'}: "
-                    f"js={lab.effect:.4f} (floor {lab.effect_floor}), chi2 p={lab.p_value:.2g}")
+    if (target and target in frame.columns and target in reference.columns
+            and checker.on("label_drift")):
+        _label_drift(checker, reference[target], frame[target])
     return result
+
+
+def _label_drift(checker: _Checker, reference: pd.Series, current: pd.Series) -> None:
+    cfg, target = checker.cfg, str(current.name)
+    limits = cfg.limits("label_drift")
+    lab = label_drift(reference, current, alpha=cfg.drift_alpha,
+                      min_js=_first_set(limits.warn, limits.block), block_js=limits.block)
+    checker.add("label_drift", target, "label_drift", lab.effect,
+                f"label {target!r} {'drifted' if lab.drifted else 'is stable'}: "
+                f"js={lab.effect:.4f}, chi2 p={lab.p_value:.2g}", grade=lab.grade)
+    labels = current.dropna().map(_label_key)
+    shares = reference.dropna().map(_label_key).value_counts(normalize=True)
+    limits = cfg.limits("labels")
+    if (checker.purpose == "batch" and checker.schema.classification
+            and labels.nunique() == 1 and len(shares) > 1 and not limits.off):
+        # (Training data gets the stricter training/min_classes check instead.)
+        # One class in n labelled rows happens by chance with probability sum(p_c ** n).
+        n = len(labels)
+        chance = float((shares.to_numpy() ** n).sum())
+        if chance < cfg.drift_alpha:
+            checker._append("labels", target, "min_classes", 1, None, 2, limits.flag(True),
+                            f"target {target!r} has a single class "
+                            f"({labels.iloc[0]}) in {n} labelled rows; by chance that "
+                            f"happens with probability {chance:.2g}")
+
+
+def _first_set(*values: float | None) -> float:
+    return next((v for v in values if v is not None), math.inf)
 
 
 def validate(
@@ -358,26 +585,31 @@ def validate(
     *,
     reference: pd.DataFrame | None = None,
     source: str = "",
-    require_target: bool = True,
+    purpose: Purpose = "training",
 ) -> ValidationReport:
-    """Run every enabled check of ``frame`` against ``schema`` (and drift vs ``reference``).
+    """Grade every enabled check of ``frame`` against ``schema`` (and drift vs ``reference``).
 
-    ``source`` names the data in messages (a file path). With ``require_target=False`` a
-    batch without the target column (a serving batch) is accepted. Returns the report;
-    call ``report.raise_for_failures()`` to stop on blocking failures.
+    ``purpose="batch"``: data to score; the target may be missing (label checks run when
+    it is there). ``purpose="training"`` (the default): data to train on; the target is
+    required and the training checks (rows, classes, duplicates, leakage) run too.
+    ``source`` names the data in messages (a file path). Returns the report; call
+    ``report.raise_for_failures()`` to stop on blocking checks.
     """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose is {purpose!r}; expected one of {PURPOSES}")
     if len(frame) == 0:
         raise DataError(f"{source or 'data'}: has no rows to validate", file=source or None,
                         rule="non_empty")
-    checker = _Checker(frame, schema, cfg, source)
-    checker.columns(require_target)
+    training = purpose == "training"
+    checker = _Checker(frame, schema, cfg, source, purpose)
+    checker.rows(cfg.training.min_rows if training else cfg.batch.min_rows, purpose)
+    checker.columns(require_target=training)
     present = [spec for spec in schema.columns if spec.name in frame.columns]
     for spec in present:
         if checker.on("schema"):
             checker.dtype(spec)
-        else:  # numeric checks below still need numbers
-            if spec.numeric and not pd.api.types.is_numeric_dtype(frame[spec.name]):
-                checker.bad_dtype.add(spec.name)
+        elif spec.numeric and not is_number(frame[spec.name]):
+            checker.bad_dtype.add(spec.name)  # numeric checks below still need numbers
     for spec in present:
         if checker.on("missing"):
             checker.missing(spec.name)
@@ -385,16 +617,19 @@ def validate(
             checker.constant(spec)
         if spec.numeric and spec.name not in checker.bad_dtype:
             checker.numeric_values(spec)
-        elif not spec.numeric and checker.on("unseen_category"):
-            checker.unseen(spec)
-    if checker.on("duplicates"):
-        checker.duplicates()
+        elif not spec.numeric:
+            checker.categories(spec)
     if checker.on("labels"):
         checker.labels()
+    if training:
+        checker.training()
+        if checker.on("duplicates"):
+            checker.duplicates()
+        checker.leakage(checker.usable())
     drift = None
-    if reference is not None and checker.on("drift"):
-        drift = _drift(checker, reference, require_target)
-    return ValidationReport(tuple(checker.results), drift, source)
+    if reference is not None:
+        drift = _drift(checker, reference)
+    return ValidationReport(tuple(checker.results), drift, source, purpose)
 
 
 def check_drift(
@@ -411,5 +646,5 @@ def check_drift(
     and ``merge`` the two reports.
     """
     checker = _Checker(current, schema, cfg, source)
-    drift = _drift(checker, reference, True) if checker.on("drift") else None
+    drift = _drift(checker, reference)
     return ValidationReport(tuple(checker.results), drift, source)
