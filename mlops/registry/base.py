@@ -23,6 +23,7 @@ from mlops.registry.records import (
     LedgerEntry,
     ModelVersion,
     Refs,
+    check_ledger_entry,
     default_actor,
     file_sha256,
     is_version,
@@ -31,6 +32,7 @@ from mlops.registry.records import (
     utc_now,
     validate_filename,
     validate_name,
+    version_from_record,
 )
 
 __all__ = [
@@ -153,13 +155,8 @@ class Registry(ABC):
                 f"{name} v{number}: no such version ({hint}); see `mlops registry list`",
                 model=name, version=number,
             )
-        if doc.get("name") != name or int(doc.get("version", -1)) != number:
-            raise IntegrityError(
-                f"{name} v{number}: version.json describes {doc.get('name')} "
-                f"v{doc.get('version')}; the registry folder was edited by hand",
-                model=name, version=number,
-            )
-        return ModelVersion.from_dict(doc)
+        # Checks that every file it names stays inside the version folder, among others.
+        return version_from_record(doc, name, number)
 
     def aliases(self, name: str) -> dict[str, int]:
         """Current ``alias -> version`` of ``name``."""
@@ -231,7 +228,9 @@ class Registry(ABC):
     def history(self, name: str) -> list[LedgerEntry]:
         """Every ledger entry of ``name``, oldest first."""
         validate_name(name)
-        return [LedgerEntry.from_dict(e) for e in self._read_ledger(name)]
+        where = f"{name}/ledger.jsonl"
+        return [LedgerEntry.from_dict(check_ledger_entry(e, where))
+                for e in self._read_ledger(name)]
 
     def promote(
         self, name: str, version: int | str, alias: str, *, expected: int | None,

@@ -34,6 +34,7 @@ from mlops.registry.records import (
     VERSION_FILE,
     Refs,
     validate_name,
+    version_number,
 )
 
 __all__ = ["LocalRegistry"]
@@ -86,7 +87,7 @@ class LocalRegistry(Registry):
             entries = os.listdir(self._model_dir(name) / "versions")
         except FileNotFoundError:
             return []
-        return [int(e) for e in entries if e.isdigit()]
+        return [n for e in entries if (n := version_number(e)) is not None]
 
     def _read_version_doc(self, name: str, version: int) -> dict[str, Any] | None:
         path = self._version_dir(name, version) / VERSION_FILE
@@ -131,11 +132,21 @@ class LocalRegistry(Registry):
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _local_file(self, name: str, version: int, filename: str, sha256: str) -> Path:
-        return self._version_dir(name, version) / filename
+        folder = self._version_dir(name, version)
+        path = folder / filename
+        # The name was checked (no "..", no "/" at the start); a symlink could still lead out.
+        real = path.resolve()
+        if not real.is_relative_to(folder.resolve()):
+            raise IntegrityError(
+                f"{name} v{version}: stored file {filename!r} leads outside its version folder "
+                f"(to {real}); refusing it. Re-register the model",
+                model=name, version=version, file=filename,
+            )
+        return path
 
     # --------------------------------------------------------- refs and ledger
     def _read_refs(self, name: str) -> Refs:
-        return _load_refs(self._model_dir(name))[0]
+        return _load_refs(self._model_dir(name), name)[0]
 
     def _read_ledger(self, name: str) -> list[dict[str, Any]]:
         return _read_lines(self._model_dir(name) / "ledger.jsonl")[0]
@@ -143,7 +154,7 @@ class LocalRegistry(Registry):
     def _append(self, name: str, make: Callable[[Refs], dict[str, Any]]) -> dict[str, Any]:
         with self._lock(name) as model_dir:
             ledger = model_dir / "ledger.jsonl"
-            refs, good_bytes = _load_refs(model_dir)
+            refs, good_bytes = _load_refs(model_dir, name)
             entry = make(refs)
             line = _dumps(entry, indent=None) + b"\n"
             fd = os.open(ledger, os.O_RDWR | os.O_CREAT, 0o644)
@@ -164,11 +175,12 @@ class LocalRegistry(Registry):
             return entry
 
 
-def _load_refs(model_dir: Path) -> tuple[Refs, int]:
+def _load_refs(model_dir: Path, name: str) -> tuple[Refs, int]:
     """Refs of a model and the ledger size they cover (complete lines only).
 
     Starts from the snapshot ``refs.json`` and folds the ledger lines written after it; a
-    missing, damaged or inconsistent snapshot means folding the whole ledger.
+    missing, damaged or inconsistent snapshot means folding the whole ledger. A malformed
+    ledger line is an IntegrityError naming the field.
     """
     ledger = model_dir / "ledger.jsonl"
     try:
@@ -178,8 +190,8 @@ def _load_refs(model_dir: Path) -> tuple[Refs, int]:
     try:
         snapshot = json.loads((model_dir / "refs.json").read_bytes())
         offset = int(snapshot["ledger_bytes"])
-        refs = Refs.from_dict(snapshot)
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        refs = Refs.from_dict(snapshot, where=f"{name}/refs.json")
+    except (FileNotFoundError, ValueError, KeyError, TypeError, IntegrityError):
         snapshot, offset, refs = {}, 0, Refs()
     if offset > size:  # the ledger is shorter than the snapshot claims: trust the ledger
         offset, refs = 0, Refs()
@@ -187,7 +199,7 @@ def _load_refs(model_dir: Path) -> tuple[Refs, int]:
         return refs, size
     entries, good_bytes = _read_lines(ledger, offset=offset)
     for entry in entries:
-        refs.apply(entry)
+        refs.apply(entry, f"{name}/ledger.jsonl")
     return refs, good_bytes
 
 
