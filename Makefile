@@ -51,8 +51,8 @@ format: $(STAMP) ## Fix lint where it can and strip notebook outputs
 notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nbval checks
 	$(BIN)/python -m mlops.pipeline.notebooks notebooks/0*.ipynb
 
-bench: $(STAMP) ## Benchmarks against their peers; prints ratios
-	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+bench: $(STAMP) ## Every benchmark against its peers; bench/out/summary.json; fails on a missed goal
+	$(BIN)/python bench/run_all.py $(ARGS)
 
 lock: ## Re-resolve requirements.in into requirements.lock (needs the package index)
 	rm -rf .venv-lock

@@ -13,6 +13,10 @@ current batch carries five planted shifts (``mlops.stages.synthetic.PLANTED``).
 - detection: planted shifts found (of 5) and false alarms (on the other 15 columns, and on
   all 20 columns of clean batches) at 10k, 100k and 1M rows, for all three.
 
+Goals, recorded with the figures (``bench/_summary.py``): detect_drift under 3 s on 1M rows,
+at least 20x faster than Evidently, and at every size 5/5 planted shifts found with no false
+alarm.
+
 Usage::
 
     python bench/bench_drift.py [--rows 1000000] [--reps 3] [--no-evidently]
@@ -34,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _summary import record  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from mlops.stages.drift import detect_drift  # noqa: E402
@@ -45,6 +50,8 @@ EVIDENTLY_PY = EVIDENTLY_VENV / "bin" / "python"
 SETUP = ROOT / "bench" / "setup_evidently.sh"
 THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}  # params.yaml defaults
 SIZES = (10_000, 100_000, 1_000_000)
+SPEED_BUDGET_S = 3.0  # detect_drift on --rows rows (1M by default)
+EVIDENTLY_GOAL = 20.0  # Evidently seconds / mlops seconds, at least
 
 
 def ensure_evidently_venv() -> bool:
@@ -142,9 +149,33 @@ def main(argv: list[str] | None = None) -> dict:
                 path.unlink()  # keep only the full-size files for inspection
 
     _print(results, use_evidently)
+    _record(results, use_evidently)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def _record(results: dict, use_evidently: bool) -> None:
+    speed, rows = results["speed"], results["rows"]
+    ours = speed["mlops_median_s"]
+    ratio = speed["evidently_s"] / ours if use_evidently else None
+    record(f"drift.detect_{rows}_rows_s", ours, "s", f"< {SPEED_BUDGET_S:g} s",
+           ours < SPEED_BUDGET_S, peer="Evidently DataDriftPreset" if use_evidently else None,
+           ratio=ratio)
+    if use_evidently:
+        record("drift.vs_evidently", ratio, "x", f">= {EVIDENTLY_GOAL:g}x",
+               ratio >= EVIDENTLY_GOAL, peer="Evidently DataDriftPreset", ratio=ratio)
+    record("drift.vs_scipy", speed["scipy_s"] / ours, "x", "reported", True,
+           peer="scipy ks_2samp + chi2_contingency", ratio=speed["scipy_s"] / ours)
+    for size, row in results["quality"].items():
+        q = row["mlops"]
+        peer = row.get("evidently")
+        record(f"drift.found_{size}_rows", q["found"], f"of {len(PLANTED)}",
+               f"{len(PLANTED)}/{len(PLANTED)}, no false alarm",
+               q["found"] == len(PLANTED) and q["false_alarms"] == 0
+               and q["clean_false_alarms"] == 0,
+               peer=(f"Evidently found {peer['found']}/{len(PLANTED)}, false alarms "
+                     f"{peer['false_alarms']}+{peer['clean_false_alarms']}") if peer else None)
 
 
 def _print(results: dict, use_evidently: bool) -> None:

@@ -9,6 +9,9 @@ Same model (the credit-risk pipeline from params.yaml), same machine, same run:
 - cold load of the production/champion model in a fresh process with one predict, next
   to a plain ``skops.io`` load in a fresh process.
 
+Goals, recorded with the figures (``bench/_summary.py``): register within 0.1 s; alias set
+and get no slower than MLflow's; cold load at most 1.1x a plain skops load.
+
 MLflow runs in a venv of its own, ``bench/.venv-mlflow`` (created on first use with
 ``pip install mlflow==3.17.2``), through a subprocess. Usage::
 
@@ -28,11 +31,15 @@ import textwrap
 import time
 from pathlib import Path
 
+from _summary import record
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
 MLFLOW_PIP = ["mlflow==3.17.2", "skops==0.16.0", "scikit-learn==1.9.1"]
 NAME = "credit-risk"
+REGISTER_BUDGET_S = 0.1
+COLD_LOAD_GOAL = 1.10  # cold load of production / plain skops load, at most
 QUIET_ENV = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
              "PYTHONWARNINGS": "ignore", "GIT_PYTHON_REFRESH": "quiet"}
 
@@ -207,10 +214,32 @@ def main(argv: list[str] | None = None) -> int:
                 _fresh_process(python, MLFLOW_LOAD, str(work), str(row))
                 for _ in range(args.reps))
     _report(ours, theirs)
+    _record(ours, theirs)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"mlops": ours, "mlflow": theirs}, indent=2))
     print(f"\nfigures written to {args.out}")
     return 0
+
+
+def _record(ours: dict[str, float], theirs: dict[str, float]) -> None:
+    mlflow = "MLflow 3.17 (SQLite store)" if theirs else None
+
+    def vs(key: str, mine: str | None = None) -> float | None:
+        """MLflow's time / ours: how many times faster mlops is."""
+        return theirs[key] / ours[mine or key] if key in theirs else None
+
+    record("registry.register_s", ours["register"], "s", f"<= {REGISTER_BUDGET_S:g} s",
+           ours["register"] <= REGISTER_BUDGET_S, peer=mlflow and "MLflow log_model + register",
+           ratio=vs("log_model", "register"))
+    if theirs:  # these goals are relative to MLflow: measured only with it
+        for key in ("alias_set", "alias_get"):
+            record(f"registry.{key}_s", ours[key], "s", "<= MLflow", ours[key] <= theirs[key],
+                   peer=mlflow, ratio=vs(key))
+    cold = ours["cold_load"] / ours["plain_skops_load"]
+    record("registry.cold_load", cold, "x", f"<= {COLD_LOAD_GOAL}x", cold <= COLD_LOAD_GOAL,
+           peer="plain skops.io load + 1 predict, fresh process", ratio=cold)
+    record("registry.cold_load_s", ours["cold_load"], "s", "reported", True, peer=mlflow,
+           ratio=vs("cold_load"))
 
 
 def _report(ours: dict[str, float], theirs: dict[str, float]) -> None:

@@ -15,8 +15,9 @@ from mlops.monitoring.monitor import monitor_report, versions_table
 from mlops.monitoring.plots import plot_accuracy, plot_latency, plot_scores
 from mlops.pipeline.handover import load_champion
 from mlops.stages.drift_plots import plot_drift
-from mlops.stages.evaluation import evaluate, raise_on_failed_gates, verdict_table
+from mlops.stages.evaluation import evaluate
 from mlops.stages.feature_checks import check_features
+from mlops.stages.gates import raise_on_failed_gates, verdict_table
 from mlops.stages.reporting import write_outputs
 from mlops.stages.training import describe, train
 from mlops.stages.validation import ValidationReport, check_drift, validate

@@ -14,6 +14,29 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
+# Where the project keeps its state (see mlops.core.config), relative to a session folder.
+STATE_ENV = {"MLOPS_REGISTRY_PATH": "registry",
+             "MLOPS_LOG_PATH": "registry/predictions.sqlite",
+             "MLOPS_RUNS_DIR": "runs"}
+
+
+# --------------------------------------------------------------------------- isolation
+@pytest.fixture(scope="session", autouse=True)
+def project_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry, prediction log and runs folder of the session's own, never the working copy's.
+
+    Every test, and every kernel and subprocess it starts (they inherit the environment),
+    loads ``params.yaml`` with ``registry.path`` and ``monitoring.log_path`` moved here and
+    puts default run folders here: a model that ``make pipeline`` registered in
+    ``registry/`` cannot change a champion gate in a test. A test's own ``--set
+    registry.path=...`` still wins. ``notebooks/conftest.py`` does the same for nbval.
+    """
+    folder = tmp_path_factory.mktemp("project-state")
+    with pytest.MonkeyPatch.context() as mp:
+        for var, rel in STATE_ENV.items():
+            mp.setenv(var, str(folder / rel))
+        yield folder
+
 
 # --------------------------------------------------------------------------- registry
 @pytest.fixture(scope="session")
@@ -60,7 +83,7 @@ def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlops.core.data import read_csv, split
     from mlops.core.modelio import save_model
     from mlops.registry import open_registry
-    from mlops.stages.evaluation import classification_metrics, predict
+    from mlops.stages.metrics import classification_metrics, predict
     from mlops.stages.plots import plot_roc
     from mlops.stages.training import train
 
@@ -70,7 +93,9 @@ def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train_frame, test_frame = split(frame, params.data.target, test_size=params.data.test_size,
                                     seed=params.seed)
     folder = tmp_path_factory.mktemp("app-registry")
-    registry = open_registry(dataclasses.replace(params.registry, backend="local"), folder)
+    # path spelled out: the session's MLOPS_REGISTRY_PATH (project_state) must not move it.
+    registry = open_registry(dataclasses.replace(params.registry, backend="local",
+                                                 path="registry"), folder)
     name = params.model.name
     for version, c in ((1, 0.05), (2, 1.0)):
         hyper = {**params.model.hyperparameters,
@@ -94,7 +119,7 @@ def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                  "plots/roc.png": work / "roc.png"})
         registry.promote(name, version, "production", expected=None if version == 1 else 1,
                          actor="fixture", reason="test fixture")
-    return folder / params.registry.path
+    return folder / "registry"
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from mlops.core.config import Params, load_params
 from mlops.core.data import read_csv, split
 from mlops.core.exceptions import ConfigError, DataError, GateFailedError
 from mlops.stages import evaluation as ev
+from mlops.stages import gates as stage_gates
+from mlops.stages import metrics as stage_metrics
 from mlops.stages.behaviour import directional_check, invariance_check
 from mlops.stages.training import train
 
@@ -89,43 +91,43 @@ def test_binary_metrics_match_sklearn(model, splits, result):
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, proba), abs=1e-6)
     assert metrics["brier"] == pytest.approx(brier_score_loss(y, proba), abs=1e-6)
     assert metrics["log_loss"] == pytest.approx(log_loss(y, proba), abs=1e-6)
-    assert set(metrics) == set(ev.METRIC_NAMES)
+    assert set(metrics) == set(stage_metrics.METRIC_NAMES)
     matrix = np.array(result["confusion_matrix"]["matrix"])
     assert matrix.sum() == len(test) == result["n_samples"]
     assert matrix.trace() == round(metrics["accuracy"] * len(test))
 
 
 def test_bootstrap_intervals_bracket_the_estimate(result):
-    for name in ev.HEADLINE_METRICS:
+    for name in stage_metrics.HEADLINE_METRICS:
         ci = result["confidence_intervals"][name]
         assert ci["low"] < result["metrics"][name] < ci["high"], name
-        assert ci["level"] == ev.CI_LEVEL
+        assert ci["level"] == stage_metrics.CI_LEVEL
 
 
 @pytest.mark.parametrize("case", ["binary", "multiclass"])
 def test_weighted_metrics_equal_metrics_on_the_resampled_rows(case, model, splits, params):
     if case == "binary":
-        pred = ev.predict(model, splits[1], params)
+        pred = stage_metrics.predict(model, splits[1], params)
     else:
         iris_params, iris_model, iris_test = iris_setup()
-        pred = ev.predict(iris_model, iris_test, iris_params)
+        pred = stage_metrics.predict(iris_model, iris_test, iris_params)
     n = len(pred.y_true)
     rows = np.random.default_rng(0).integers(0, n, size=n)
     weights = np.bincount(rows, minlength=n)[None, :].astype(float)
-    resampled = ev.Predictions(pred.y_true[rows], pred.y_pred[rows], pred.proba[rows],
+    resampled = stage_metrics.Predictions(pred.y_true[rows], pred.y_pred[rows], pred.proba[rows],
                                pred.classes, pred.positive_index)
-    direct = ev.classification_metrics(resampled)
-    fast = ev._weighted_metrics(pred, weights)
-    for name in ev.HEADLINE_METRICS:
+    direct = stage_metrics.classification_metrics(resampled)
+    fast = stage_metrics._weighted_metrics(pred, weights)
+    for name in stage_metrics.HEADLINE_METRICS:
         assert fast[name][0] == pytest.approx(direct[name], abs=1e-12), name
 
 
 def test_bootstrap_is_seeded(model, splits, params):
-    pred = ev.predict(model, splits[1], params)
-    a = ev.bootstrap_intervals(pred, samples=50, seed=1)
-    assert a == ev.bootstrap_intervals(pred, samples=50, seed=1)
-    assert a != ev.bootstrap_intervals(pred, samples=50, seed=2)
-    assert ev.bootstrap_intervals(pred, samples=0, seed=1) == {}
+    pred = stage_metrics.predict(model, splits[1], params)
+    a = stage_metrics.bootstrap_intervals(pred, samples=50, seed=1)
+    assert a == stage_metrics.bootstrap_intervals(pred, samples=50, seed=1)
+    assert a != stage_metrics.bootstrap_intervals(pred, samples=50, seed=2)
+    assert stage_metrics.bootstrap_intervals(pred, samples=0, seed=1) == {}
 
 
 # --- fairness ------------------------------------------------------------------------------
@@ -222,9 +224,9 @@ def test_all_gates_pass_with_passing_thresholds(result):
     names = [g["gate"] for g in result["gates"]]
     assert names[:4] == ["min_roc_auc", "min_accuracy", "min_f1", "max_brier"]
     assert "min_demographic_parity_ratio[age]" in names
-    assert result["passed"] and ev.failed_gates(result) == []
-    ev.raise_on_failed_gates(result)  # no exception
-    table = ev.verdict_table(result)
+    assert result["passed"] and stage_gates.failed_gates(result) == []
+    stage_gates.raise_on_failed_gates(result)  # no exception
+    table = stage_gates.verdict_table(result)
     assert list(table.columns) == ["gate", "value", "threshold", "passed"]
     assert len(table) == len(result["gates"])
 
@@ -235,7 +237,7 @@ def test_all_gates_pass_with_passing_thresholds(result):
     ("evaluation.gates.min_demographic_parity_ratio=0.8", ["min_demographic_parity_ratio[age]"]),
 ])
 def test_tightening_one_threshold_fails_exactly_that_gate(result, override, failing):
-    verdicts = ev.gate_verdicts(result, german_params(override))
+    verdicts = stage_gates.gate_verdicts(result, german_params(override))
     assert [g["gate"] for g in verdicts if not g["passed"]] == failing
 
 
@@ -244,7 +246,7 @@ def test_failed_gate_raises_with_name_threshold_and_key(model, splits):
     result = ev.evaluate(model, splits[1], params)
     assert not result["passed"]
     with pytest.raises(GateFailedError) as caught:
-        ev.raise_on_failed_gates(result)
+        stage_gates.raise_on_failed_gates(result)
     error = caught.value
     assert error.exit_code == 3
     assert error.fields["gates"] == ["min_accuracy"]
@@ -265,7 +267,7 @@ def test_positive_class_must_be_a_model_class(model, splits, params):
     wrong = dataclasses.replace(params, data=dataclasses.replace(params.data,
                                                                  positive_class="yes"))
     with pytest.raises(ConfigError, match="data.positive_class"):
-        ev.predict(model, splits[1], wrong)
+        stage_metrics.predict(model, splits[1], wrong)
 
 
 # --- champion ------------------------------------------------------------------------------
@@ -275,7 +277,7 @@ def test_champion_comparison_and_gate(params, splits, model):
     weak = train(params, splits[0].sample(60, random_state=0))
     result = ev.evaluate(weak, splits[1], params, champion=model)
     champion = result["champion"]
-    ours = ev.flat_metrics(result)
+    ours = stage_gates.flat_metrics(result)
     for name, base in champion["metrics"].items():
         assert champion["difference"][name] == pytest.approx(ours[name] - base, abs=2e-6)
     gates = {g["gate"]: g for g in result["gates"]}
@@ -332,7 +334,7 @@ def test_multiclass_uses_macro_averages_and_one_vs_rest_auc():
     assert metrics["brier"] == pytest.approx(brier_score_loss(y, proba), abs=1e-6)
     assert np.array(result["confusion_matrix"]["matrix"]).shape == (3, 3)
     assert set(result["fairness"]["size"]["groups"]) == {"large", "small"}
-    assert set(result["confidence_intervals"]) == set(ev.HEADLINE_METRICS)
+    assert set(result["confidence_intervals"]) == set(stage_metrics.HEADLINE_METRICS)
     assert [g["gate"] for g in result["gates"]] == ["min_roc_auc", "min_f1"]
     assert result["passed"]
 
@@ -347,7 +349,7 @@ def test_unseen_labels_in_evaluation_data_are_named(model, splits, params):
 def test_age_outside_bins_is_its_own_group(model, splits, params):
     frame = splits[1].copy()
     frame.loc[frame.index[:3], "age"] = 130
-    groups = ev.fairness_metrics(ev.predict(model, frame, params), frame, params)["age"]
+    groups = ev.fairness_metrics(stage_metrics.predict(model, frame, params), frame, params)["age"]
     assert groups["groups"]["out of range"]["count"] == 3
 
 

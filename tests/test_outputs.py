@@ -10,7 +10,8 @@ import pytest
 from mlops.core.config import load_params
 from mlops.core.data import read_csv, split
 from mlops.core.exceptions import GateFailedError
-from mlops.stages.evaluation import evaluate, raise_on_failed_gates
+from mlops.stages.evaluation import evaluate
+from mlops.stages.gates import raise_on_failed_gates
 from mlops.stages.reporting import write_outputs
 from mlops.stages.training import train
 

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from mlops.core.config import load_params
 from mlops.core.data import read_csv, split
 from mlops.stages import evaluation as ev
+from mlops.stages import gates as stage_gates
 from mlops.stages import plots
 from mlops.stages.reporting import build_model_card, render_report, write_model_card, write_report
 from mlops.stages.training import train
@@ -67,7 +68,7 @@ def test_report_content(bundle, run_dir):
     assert "2026-11-02T10-00-00-ab12" in text and "0123456789ab" in text
     for gate in result["gates"]:
         assert f"`{gate['gate']}`" in text
-    failed = len(ev.failed_gates(result))
+    failed = len(stage_gates.failed_gates(result))
     assert (f"{failed} of {len(result['gates'])} gates failed" in text) == (failed > 0)
     assert "7% missing \\| over 5%" in text  # pipes escaped, tables stay intact
     for table in re.findall(r"(?:^\|.*\|$\n?)+", text, flags=re.MULTILINE):

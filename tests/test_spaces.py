@@ -26,8 +26,10 @@ TOKEN = "hf_fakeSpaceTokenDoNotLeak0123456789"
 
 
 @pytest.fixture()
-def project(tmp_path: Path) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the project with a tiny app and an extra screen: what `space build` reads."""
+    # This project's own registry folder is under test, not the session's temporary one.
+    monkeypatch.delenv("MLOPS_REGISTRY_PATH", raising=False)
     proj = tmp_path / "proj"
     proj.mkdir()
     shutil.copytree(ROOT / "mlops", proj / "mlops",

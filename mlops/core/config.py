@@ -3,11 +3,18 @@
 ``load_params`` reads the file, applies ``key.path=value`` overrides, and builds frozen
 dataclasses. Unknown keys, missing keys and wrong types fail at once with the key's
 dotted name. Secrets never live here: they come from the environment.
+
+Where the project keeps its state can be moved without editing the file, so that tests,
+benchmarks and Spaces point the same params somewhere else: ``MLOPS_REGISTRY_PATH`` replaces
+``registry.path`` and ``MLOPS_LOG_PATH`` replaces ``monitoring.log_path`` (relative to the
+params file's folder, or absolute); an explicit override of the same key still wins.
+``MLOPS_RUNS_DIR`` is where run folders go by default (:func:`runs_dir`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -30,8 +37,15 @@ __all__ = [
     "Params",
     "load_params",
     "parse_overrides",
+    "runs_dir",
     "to_dict",
+    "ENV_OVERRIDES",
+    "RUNS_DIR_ENV",
 ]
+
+# Environment variable -> the params key it replaces (see the module docstring).
+ENV_OVERRIDES = {"MLOPS_REGISTRY_PATH": "registry.path", "MLOPS_LOG_PATH": "monitoring.log_path"}
+RUNS_DIR_ENV = "MLOPS_RUNS_DIR"
 
 Severity = Literal["blocking", "warning", "off"]
 Estimator = Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]
@@ -150,7 +164,11 @@ class Params:
 
 
 def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ()) -> Params:
-    """Load ``path``, apply ``key.path=value`` overrides and return frozen :class:`Params`."""
+    """Load ``path``, apply ``key.path=value`` overrides and return frozen :class:`Params`.
+
+    Precedence, lowest first: the file, the environment (:data:`ENV_OVERRIDES`), the
+    overrides.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -160,13 +178,24 @@ def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ())
         raise ConfigError(f"{path}: not valid YAML: {exc}", file=str(path)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level", file=str(path))
-    for key, value in parse_overrides(overrides).items():
+    given = parse_overrides(overrides)
+    for var, key in ENV_OVERRIDES.items():
+        section, leaf = key.split(".")
+        # A missing section is reported by _build below, as the file's mistake.
+        if os.environ.get(var) and key not in given and isinstance(raw.get(section), dict):
+            raw[section][leaf] = os.environ[var]
+    for key, value in given.items():
         _set_dotted(raw, key, value, path)
     try:
         params = _build(Params, raw, "")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc.message}", file=str(path), **exc.fields) from None
     return dataclasses.replace(params, root=str(path.resolve().parent))
+
+
+def runs_dir(default: str | Path = "runs") -> Path:
+    """Where run folders go: ``MLOPS_RUNS_DIR`` when it is set, else ``default``."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or default)
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:

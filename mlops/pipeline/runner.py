@@ -138,7 +138,7 @@ def run_pipeline(
 
 def _preflight(params: Params) -> None:
     """Fail at once on settings that would otherwise fail stages later, after real work."""
-    from mlops.stages.evaluation import check_config
+    from mlops.stages.gates import check_config
     from mlops.stages.validation import severity_of
 
     if not 0 < params.data.test_size < 1:

@@ -166,7 +166,7 @@ def evaluation_figures(model: Any, frame: Any, params: Any,
 
     ``result`` is what :func:`mlops.stages.evaluation.evaluate` returned for the same inputs.
     """
-    from mlops.stages.evaluation import predict
+    from mlops.stages.metrics import predict
 
     pred = predict(model, frame, params)
     curves = (pred.y_true, pred.proba, list(pred.classes), pred.positive_class)

@@ -17,7 +17,9 @@ from urllib.parse import quote
 import pandas as pd
 
 from mlops.core.config import Params
-from mlops.stages.evaluation import CI_LEVEL, failed_gates, flat_metrics, write_json
+from mlops.stages.evaluation import write_json
+from mlops.stages.gates import failed_gates, flat_metrics
+from mlops.stages.metrics import CI_LEVEL
 
 if TYPE_CHECKING:  # huggingface_hub is imported only when a card is built
     from huggingface_hub import ModelCard
