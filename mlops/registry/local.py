@@ -40,6 +40,8 @@ from mlops.registry.records import (
 __all__ = ["LocalRegistry"]
 
 _READ_ONLY = 0o444
+LEDGER_FILE = "ledger.jsonl"
+REFS_FILE = "refs.json"
 
 
 class LocalRegistry(Registry):
@@ -83,11 +85,15 @@ class LocalRegistry(Registry):
         ]
 
     def _version_numbers(self, name: str) -> list[int]:
+        folder = self._model_dir(name) / "versions"
         try:
-            entries = os.listdir(self._model_dir(name) / "versions")
+            entries = os.listdir(folder)
         except FileNotFoundError:
             return []
-        return [n for e in entries if (n := version_number(e)) is not None]
+        # A stored version always has its version.json (it is renamed in whole); anything
+        # else in versions/ was put there by hand and is not a version.
+        return [n for e in entries if (n := version_number(e)) is not None
+                and os.path.isfile(folder / e / VERSION_FILE)]
 
     def _read_version_doc(self, name: str, version: int) -> dict[str, Any] | None:
         path = self._version_dir(name, version) / VERSION_FILE
@@ -143,6 +149,26 @@ class LocalRegistry(Registry):
                 model=name, version=version, file=filename,
             )
         return path
+
+    def stored_files(self) -> list[str]:
+        """Every file that makes up this registry, as POSIX paths relative to its root.
+
+        Per model ``ledger.jsonl`` and ``refs.json``; per version ``version.json``, its model
+        file and the extra files it lists, each checked against its recorded hash. This is
+        an allow-list: locks, staging folders and whatever else sits in the folder (a
+        prediction log with its ``-wal`` and ``-shm`` files, say) are not the registry.
+        """
+        found: list[str] = []
+        for name in self.models():
+            model_dir = self._model_dir(name)
+            found += [f"{name}/{f}" for f in (LEDGER_FILE, REFS_FILE) if (model_dir / f).is_file()]
+            for mv in self.versions(name):  # each record checked (names inside its folder)
+                folder = f"{name}/versions/{mv.version}"
+                found.append(f"{folder}/{VERSION_FILE}")
+                for fname in (mv.model_file, *sorted(mv.files)):
+                    self.file_path(name, mv.version, fname)  # present, inside, hash matches
+                    found.append(f"{folder}/{fname}")
+        return found
 
     # --------------------------------------------------------- refs and ledger
     def _read_refs(self, name: str) -> Refs:
