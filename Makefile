@@ -5,7 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The stamp is named after the content of what the venv is built from, not its mtime, so a
+# venv restored from a cache (CI) is reused exactly when the lock and Python match.
+VENV_KEY := $(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?= params.yaml
 ARGS ?=
 
@@ -16,13 +19,13 @@ help: ## Show this help
 
 # The venv is rebuilt from scratch whenever the lock (or the package metadata) changes,
 # so it always holds exactly the pinned set.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]} (set PYTHON=...)"'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-virtualenv -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $@
+	$(BIN)/python -c 'import sys; print(sys.version)' > $@
 
 install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlops after this)
 
@@ -42,6 +45,7 @@ test-fast: $(STAMP) ## Run the tests that take less than a few seconds
 lint: $(STAMP) ## Lint code, notebooks and the layers (import-linter); fails when a notebook carries outputs
 	$(BIN)/ruff check mlops tests bench notebooks app.py
 	$(BIN)/lint-imports
+	$(BIN)/zizmor --offline --quiet .github/workflows
 	$(BIN)/nbstripout --keep-id --keep-count --verify notebooks/*.ipynb
 
 format: $(STAMP) ## Fix lint where it can and strip notebook outputs

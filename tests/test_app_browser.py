@@ -18,7 +18,8 @@ import pytest
 from procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium (.ci/run); CI on GitHub points CHROMIUM_PATH at the runner's Chrome.
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "s3cret-operator-token"

@@ -46,7 +46,7 @@ def test_run_leaves_executed_notebooks_results_and_manifest(two_runs):
     assert manifest["run_id"] == result.run_id == result.run_dir.name
     assert manifest["data"]["sha256"] == file_sha256(ROOT / "data" / "german.csv")
     assert manifest["seed"] == 42 and manifest["params"]["model"]["estimator"]
-    assert set(manifest["git"]) == {"commit", "dirty"}
+    assert set(manifest["git"]) == {"commit", "dirty", "dirty_files"}
     assert manifest["packages"]["scikit-learn"]
     for stage, name in STAGES:
         record = manifest["stages"][stage]
@@ -155,6 +155,20 @@ def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):
     assert set(lineage["notebooks"]) == {name for _, name in STAGES}
     assert version.gates_passed and version.metadata["validation"]["passed"]
     assert registry.file_path("credit-risk", 1, "README.md").is_file()
+    # The evidence travels with the version, and `registry show --evidence` fetches it.
+    evidence = {"manifest.json", *(name for _, name in STAGES)}
+    assert evidence <= set(version.files)
+    from mlops.cli.main import main
+
+    out = tmp_path / "evidence"
+    assert main(["registry", "show", "credit-risk", "1", "--evidence", str(out),
+                 "--params", str(PARAMS), *[a for o in overrides for a in ("--set", o)]]) == 0
+    for name in evidence:
+        assert (out / name).read_bytes() == (first.run_dir / name).read_bytes() or (
+            name == "manifest.json")
+    stored = json.loads((out / "manifest.json").read_text())
+    assert stored["run_id"] == first.run_id and set(stored["stages"]) == {
+        stage for stage, _ in STAGES}
 
     again = run_pipeline(params, **kw)
     assert again.status == "reused" and again.manifest["registry"]["version"] == 1

@@ -235,3 +235,28 @@ def test_monitor_runs_on_schedule_and_only_retrain_may_start_workflows() -> None
     assert "needs.monitor.outputs.retrain == 'true'" in retrain["if"]
     assert not any("uses" in s for s in retrain["steps"]), "no project code with write rights"
     assert "gh workflow run cd.yml" in retrain["steps"][0]["run"]
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
+    pinned = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+    uses = [(path.name, line.split("uses:", 1)[1].strip())
+            for path in FILES for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip().startswith(("uses:", "- uses:"))]
+    assert uses, "no action found: the check would pass vacuously"
+    assert [u for u in uses if not pinned.match(u[1])] == []
+
+
+def test_zizmor_offline_is_clean() -> None:
+    result = subprocess.run([str(BIN / "zizmor"), "--offline", "--quiet", *map(str, FILES)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_catches_an_unpinned_action(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n"
+                   "    steps:\n      - uses: actions/checkout@v6\n"
+                   "        with: {persist-credentials: false}\n")
+    result = subprocess.run([str(BIN / "zizmor"), "--offline", "--quiet", str(bad)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "unpinned" in (result.stdout + result.stderr)

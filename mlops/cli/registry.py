@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops.cli.common import HelpFormatter, add_params_args, load_params
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
-    from mlops.registry import Registry
+    from mlops.registry import ModelVersion, Registry
 
 __all__ = ["register", "registry_for", "cmd_list", "cmd_show", "cmd_history", "cmd_promote",
            "cmd_rollback"]
@@ -38,12 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = rsub.add_parser("show", help="a table of the versions of a model, or one version in full",
                         description="A table of the versions of a model, or one version in full.",
                         epilog="examples:\n  mlops registry show\n"
-                               "  mlops registry show credit-risk production --json",
+                               "  mlops registry show credit-risk production --json\n"
+                               "  mlops registry show credit-risk 3 --evidence evidence/v3",
                         formatter_class=HelpFormatter)
     add_params_args(c)
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument("name", nargs="?", help="model name (params model.name)")
     c.add_argument("version", nargs="?", help="version number or alias")
+    c.add_argument("--evidence", metavar="DIR",
+                   help="with a version: copy its stored evidence (executed notebooks, "
+                        "manifest, report, model card, plots) into DIR, each file checked "
+                        "against its recorded hash")
     c.set_defaults(func=cmd_show)
     c = rsub.add_parser("history", help="the promotion ledger of a model, oldest first",
                         description="The promotion ledger of a model, oldest first.",
@@ -128,8 +134,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     name = args.name or params.model.name
     if version is not None:
         mv = reg.resolve(name, version)
+        if args.evidence:
+            return _fetch_evidence(reg, mv, Path(args.evidence))
         _print_json(mv.to_dict())
         return 0
+    if args.evidence:
+        from mlops.core.exceptions import ConfigError
+
+        raise ConfigError("--evidence needs a version: mlops registry show NAME VERSION "
+                          "--evidence DIR", key="version")
     versions = reg.versions(name)
     if not versions:
         raise NotFoundError(f"{name}: no versions registered; run `mlops run` first", model=name)
@@ -220,4 +233,22 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     name = args.model or params.model.name
     entry = reg.rollback(name, alias=alias, reason=args.reason or "manual rollback")
     print(f"{name}: {alias} v{entry.from_version} -> v{entry.to_version} (rollback #{entry.seq})")
+    return 0
+
+
+def _fetch_evidence(reg: Registry, mv: ModelVersion, out: Path) -> int:
+    """Copy every stored file of ``mv`` but the model into ``out``, hash-checked."""
+    import shutil
+
+    names = sorted(mv.files)
+    if not names:
+        print(f"{mv.label}: no evidence stored with this version")
+        return 0
+    for filename in names:
+        source = reg.file_path(mv.name, mv.version, filename)  # verifies the hash
+        target = out / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        print(f"{filename}\t{mv.files[filename][:12]}")
+    print(f"{mv.label}: {len(names)} file(s) in {out}")
     return 0

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,15 @@ TRACKED_PACKAGES = (
 )
 
 
-def git_state(root: str | Path) -> dict[str, Any]:
-    """Commit SHA and dirty flag of the git work tree at ``root`` (``None`` outside git)."""
+def git_state(root: str | Path, inputs: Iterable[str | Path] = ()) -> dict[str, Any]:
+    """Commit SHA, dirty flag and the dirty inputs of the git work tree at ``root``.
+
+    ``inputs`` are the files and folders a run reads (params, data, schema, notebooks,
+    package code, lock). Any of them that is modified, staged, untracked or outside the
+    repository makes the run dirty, and is listed in ``dirty_files``: a run whose inputs
+    are not all committed cannot be rebuilt from the git history. With no ``inputs`` every
+    tracked file counts. Outside git, ``commit`` and ``dirty`` are ``None``.
+    """
 
     def git(*args: str) -> str | None:
         try:
@@ -30,11 +38,37 @@ def git_state(root: str | Path) -> dict[str, Any]:
                                   timeout=10, check=True)
         except (OSError, subprocess.SubprocessError):
             return None
-        return done.stdout.strip()
+        return done.stdout
 
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    commit = (git("rev-parse", "HEAD") or "").strip() or None
+    if commit is None:
+        return {"commit": None, "dirty": None, "dirty_files": []}
+    top = Path((git("rev-parse", "--show-toplevel") or str(root)).strip()).resolve()
+    inside: list[str] = []
+    outside: list[str] = []
+    for item in inputs:
+        path = Path(item).resolve()
+        try:
+            inside.append(path.relative_to(top).as_posix() or ".")
+        except ValueError:
+            outside.append(str(path))
+    if inputs and not inside:
+        changed: list[str] = []
+    else:
+        # -z: names verbatim, whatever they contain; untracked inputs count (all of them).
+        status = git("status", "--porcelain=v1", "-z",
+                     "--untracked-files=all" if inputs else "--untracked-files=no",
+                     "--", *inside) or ""
+        entries = iter(status.split("\0"))
+        found = set()
+        for entry in entries:
+            if len(entry) > 3:
+                found.add(entry[3:])
+                if entry[0] in "RC":  # a rename or copy is followed by its source path
+                    next(entries, None)
+        changed = sorted(found)
+    dirty_files = changed + sorted(outside)
+    return {"commit": commit, "dirty": bool(dirty_files), "dirty_files": dirty_files}
 
 
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str | None]:

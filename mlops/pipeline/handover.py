@@ -46,6 +46,12 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
     validation = _read_json(run_dir / "validation.json")
     files = {name: run_dir / name for name in RUN_FILES if (run_dir / name).is_file()}
     files.update({f"plots/{p.name}": p for p in sorted((run_dir / "plots").glob("*.png"))})
+    # The evidence travels with the version: the executed notebooks and the manifest as it
+    # stands at registration, each stored with its hash (runs/ itself is not kept).
+    for stage in manifest["stages"].values():
+        if (run_dir / stage["notebook"]).is_file():
+            files[stage["notebook"]] = run_dir / stage["notebook"]
+    files["manifest.json"] = run_dir / "manifest.json"
     metadata = {
         "metrics": evaluation.get("metrics", {}),
         "gates": evaluation.get("gates", []),
@@ -56,6 +62,7 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
             "data_sha256": manifest["data"]["sha256"],
             "git_commit": manifest["git"]["commit"],
             "git_dirty": manifest["git"]["dirty"],
+            "git_dirty_files": manifest["git"].get("dirty_files", []),
             "params": manifest["params"],
             "packages": manifest["packages"],
             "python": manifest["python"],

@@ -26,10 +26,11 @@ from typing import Any
 from mlops.core.config import Params, to_dict
 from mlops.core.exceptions import ConfigError, MLOpsError, StageError, error_class
 from mlops.core.lineage import file_sha256, git_state, package_versions, write_json_atomic
-from mlops.pipeline.fingerprint import inputs_fingerprint
+from mlops.pipeline.fingerprint import MODEL_CODE, inputs_fingerprint
 from mlops.pipeline.stages import NOTEBOOK_PARAMETERS, STAGES
 
-__all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id"]
+__all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id",
+           "run_inputs"]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -45,6 +46,16 @@ class RunResult:
     run_dir: Path
     status: str
     manifest: dict[str, Any]
+
+
+def run_inputs(params: Params, params_file: str | Path, notebooks_dir: str | Path,
+               stages: Sequence[tuple[str, str]] = STAGES) -> list[Path]:
+    """The files a run reads: params, data, schema, stage notebooks, model code, lock."""
+    root = Path(notebooks_dir).resolve().parent
+    return [Path(params_file).resolve(), params.resolve(params.data.path),
+            params.resolve(params.data.schema),
+            *(Path(notebooks_dir).resolve() / name for _, name in stages),
+            *(root / rel for rel in MODEL_CODE), root / "requirements.lock"]
 
 
 def new_run_id() -> str:
@@ -63,6 +74,7 @@ def run_pipeline(
     notebooks_dir: str | Path = NOTEBOOKS_DIR,
     stages: Sequence[tuple[str, str]] = STAGES,
     progress: Callable[[str], None] | None = None,
+    require_clean: bool = False,
 ) -> RunResult:
     """Run every stage notebook; raise the stage's own :class:`MLOpsError` when one fails.
 
@@ -71,6 +83,7 @@ def run_pipeline(
 
     The manifest is written before the first stage and after each one, so a killed run
     leaves a folder marked ``running`` or ``failed``, never one that looks complete.
+    ``require_clean`` (CD) refuses a run whose inputs are not all committed.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     notebooks_dir = Path(notebooks_dir)
@@ -87,7 +100,7 @@ def run_pipeline(
         "seed": params.seed,
         "data": {"path": str(data_path),
                  "sha256": file_sha256(data_path) if data_path.is_file() else None},
-        "git": git_state(params.root),
+        "git": git_state(params.root, run_inputs(params, params_file, notebooks_dir, stages)),
         "python": sys.version.split()[0],
         "packages": package_versions(),
         "fingerprint": inputs_fingerprint(params, notebooks_dir.parent),
@@ -104,6 +117,13 @@ def run_pipeline(
     say(f"run {run_id} -> {run_dir}")
     started = time.perf_counter()
     try:
+        if require_clean and manifest["git"]["dirty"] is not False:
+            files = manifest["git"]["dirty_files"] or ["(not a git work tree)"]
+            raise ConfigError(
+                f"refusing a dirty run: {len(files)} input(s) are not committed: "
+                f"{', '.join(files[:10])}{' …' if len(files) > 10 else ''}. Commit them (a "
+                "registered model must be rebuildable from the git history), or run without "
+                "--require-clean", rule="dirty")
         _preflight(params)
         if register and not force:
             from mlops.pipeline.handover import find_by_fingerprint
