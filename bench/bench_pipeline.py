@@ -40,7 +40,7 @@ RATIO_GOAL = 1.5  # mlops run / plain scripts
 def isolated_env(tmp: Path) -> dict[str, str]:
     """The environment for every variant: a temporary registry and log, plots off-screen."""
     return {**os.environ, "MPLBACKEND": "Agg", "MLOPS_REGISTRY_PATH": str(tmp / "registry"),
-            "MLOPS_LOG_PATH": str(tmp / "registry" / "predictions.sqlite")}
+            "MLOPS_LOG_PATH": str(tmp / "logs" / "predictions.sqlite")}
 
 
 def stage_sources(run_dir: Path, run_id: str) -> list[str]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 STATE_ENV = {"MLOPS_REGISTRY_PATH": "registry",
-             "MLOPS_LOG_PATH": "registry/predictions.sqlite",
+             "MLOPS_LOG_PATH": "logs/predictions.sqlite",
              "MLOPS_RUNS_DIR": "runs"}
 _KEY = pytest.StashKey[tuple[Path, dict[str, str | None]]]()
 

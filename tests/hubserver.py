@@ -16,6 +16,10 @@ Endpoints (``{type}`` is ``model``, ``dataset`` or ``space``):
 - ``HEAD|GET /{ns}/{name}/resolve/{rev}/{path}``      (models; X-Repo-Commit, ETag, size)
 
 Every request is recorded in :attr:`HubServer.calls` as ``(method, endpoint name)``.
+
+Faults: ``server.state.inject("commit", 500, after=True)`` makes the next request to an
+endpoint answer ``500``; with ``after=True`` the request is applied first (the commit lands,
+its reply is lost: an ambiguous failure), else it is refused untouched.
 """
 
 from __future__ import annotations
@@ -50,6 +54,19 @@ class HubState:
     def __init__(self) -> None:
         self.repos: dict[str, _Repo] = {}
         self.lock = threading.Lock()
+        self.faults: dict[str, list[tuple[int, bool]]] = {}  # endpoint -> [(status, after)]
+
+    def inject(self, endpoint: str, status: int = 500, *, after: bool = True,
+               times: int = 1) -> None:
+        """The next ``times`` requests to ``endpoint`` (a name in :attr:`HubServer.calls`)
+        answer ``status``; ``after``: applied first, so only the reply is lost."""
+        with self.lock:
+            self.faults.setdefault(endpoint, []).extend([(status, after)] * times)
+
+    def take_fault(self, endpoint: str) -> tuple[int, bool] | None:
+        with self.lock:
+            queue = self.faults.get(endpoint)
+            return queue.pop(0) if queue else None
 
     def create(self, repo_key: str) -> bool:
         with self.lock:
@@ -89,7 +106,13 @@ def build_app(state: HubState, calls: list[tuple[str, str]], base_url: list[str]
         def wrap(handler):
             async def endpoint(request: Request) -> Response:
                 calls.append((request.method, name))
-                return await handler(request)
+                fault = state.take_fault(name)
+                if fault is not None and not fault[1]:
+                    return _error(fault[0], "InjectedFault", "injected fault (not applied)")
+                response = await handler(request)
+                if fault is not None:
+                    return _error(fault[0], "InjectedFault", "injected fault (applied)")
+                return response
             return endpoint
         return wrap
 

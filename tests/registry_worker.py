@@ -7,6 +7,8 @@ Usage: ``python tests/registry_worker.py MODE ROOT MODEL_FILE [ARGS...]``
   (the SIGKILL test kills it at random points).
 - ``promote VERSION EXPECTED START_FLAG``: wait for START_FLAG to exist, then promote
   ``VERSION`` to ``candidate`` expecting ``EXPECTED``; print ``won`` or ``conflict``.
+- ``publish N START_FLAG``: wait for START_FLAG, then publish N versions of ``m`` (what
+  ``mlops run`` does), printing ``published VERSION ALIAS FROM TO`` for each.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def main(mode: str, root: str, model_file: str, *args: str) -> None:
             _say("won")
         except ConflictError:
             _say("conflict")
+    elif mode == "publish":
+        count, flag = int(args[0]), Path(args[1])
+        while not flag.exists():
+            time.sleep(0.001)
+        for _ in range(count):
+            mv, move = reg.publish("m", model_file, metadata=meta, files={"README.md": card})
+            _say(f"published {mv.version} {move.alias} {move.from_version} {move.to_version}")
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -56,7 +56,7 @@ def test_without_the_variables_the_params_file_decides(monkeypatch: pytest.Monke
         monkeypatch.delenv(var)
     params = load_params(PARAMS)
     assert open_registry(params.registry, params.root).root == ROOT / "registry"
-    assert params.monitoring.log_path == "registry/predictions.sqlite"
+    assert params.monitoring.log_path == "logs/predictions.sqlite"
     assert runs_dir("../runs") == Path("../runs")
 
 

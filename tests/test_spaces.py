@@ -19,6 +19,7 @@ from procs import free_port, stop
 from mlops.cli.main import main
 from mlops.core.config import load_params
 from mlops.core.exceptions import ConfigError, PublishError
+from mlops.registry.local import LocalRegistry
 from mlops.space.bundle import build_space, read_lock, runtime_requirements
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,13 +97,81 @@ def test_dataset_repo_reaches_the_app_and_repo_ids_are_checked(project: Path,
         _build(project, tmp_path / "space2", repo_id="acme/m\nRUN curl evil")
 
 
-def test_bundle_registry_snapshot_is_copied(project: Path, tmp_path: Path) -> None:
-    (project / "registry" / "credit-risk").mkdir(parents=True)
-    (project / "registry" / "credit-risk" / "refs.json").write_text("{}")
+REGISTRY_FILES = {
+    "registry/credit-risk/ledger.jsonl", "registry/credit-risk/refs.json",
+    "registry/credit-risk/versions/1/version.json", "registry/credit-risk/versions/1/model.skops",
+    "registry/credit-risk/versions/1/README.md",
+}
+
+
+def _project_registry(project: Path, model_dir: Path) -> LocalRegistry:
+    """One version of credit-risk in production, in the project's own registry/ folder."""
+    reg = LocalRegistry(project / "registry")
+    reg.register("credit-risk", model_dir / "model.skops",
+                 metadata={"gates": [{"gate": "g", "passed": True}], "gates_passed": True},
+                 files={"README.md": model_dir / "README.md"})
+    reg.promote("credit-risk", 1, "production", expected=None, reason="test")
+    return reg
+
+
+def test_bundle_registry_snapshot_is_copied(project: Path, tmp_path: Path,
+                                            registry_model_dir: Path) -> None:
+    _project_registry(project, registry_model_dir)
     bundle = _build(project, tmp_path / "space", bundle_registry=True)
-    assert "registry/credit-risk/refs.json" in bundle.files
+    assert {f for f in bundle.files if f.startswith("registry/")} == REGISTRY_FILES
     assert json.loads((bundle.folder / "registry.json").read_text())["backend"] == "local"
     assert "MLOPS_REGISTRY_BACKEND=local" in (bundle.folder / "Dockerfile").read_text()
+    shipped = LocalRegistry(bundle.folder / "registry")
+    assert shipped.load_model("credit-risk", "production") is not None
+
+
+def test_bundle_never_ships_the_prediction_log_or_stray_files(project: Path, tmp_path: Path,
+                                                              registry_model_dir: Path) -> None:
+    reg = _project_registry(project, registry_model_dir)
+    strays = ["predictions.sqlite", "predictions.sqlite-wal", "predictions.sqlite-shm",
+              "notes.txt", "live-push/predictions.sqlite", "credit-risk/predictions.sqlite",
+              "credit-risk/.staging/123-abc/model.skops", "credit-risk/versions/1/stray.bin",
+              "credit-risk/versions/7/model.skops", ".hub-cache/blob"]
+    for rel in strays:
+        (reg.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (reg.root / rel).write_bytes(b"SQLite format 3\0 every input and label")
+    bundle = _build(project, tmp_path / "space", bundle_registry=True)
+    assert {f for f in bundle.files if f.startswith("registry/")} == REGISTRY_FILES
+    assert not [f for f in bundle.files if "predictions" in f or "stray" in f]
+    for path in bundle.folder.rglob("*"):
+        assert not path.is_file() or b"LEAKED-PREDICTION-ROW" not in path.read_bytes(), path
+
+
+def test_bundle_refuses_a_registry_that_was_tampered_with(project: Path, tmp_path: Path,
+                                                         registry_model_dir: Path) -> None:
+    from mlops.core.exceptions import IntegrityError
+
+    reg = _project_registry(project, registry_model_dir)
+    card = reg.root / "credit-risk" / "versions" / "1" / "README.md"
+    card.chmod(0o644)
+    card.write_text("# edited after registration\n")
+    with pytest.raises(IntegrityError, match="README.md"):
+        _build(project, tmp_path / "space", bundle_registry=True)
+
+
+@pytest.mark.parametrize("path", ["/srv/registry", "../registry"])
+def test_bundle_registry_path_must_be_inside_the_project(project: Path, tmp_path: Path,
+                                                         path: str) -> None:
+    params = load_params(project / "params.yaml", [f"registry.path={path}"])
+    with pytest.raises(ConfigError, match="inside the project"):
+        build_space(params, tmp_path / "space", project=project, bundle_registry=True)
+
+
+def test_the_default_prediction_log_lives_outside_the_registry(monkeypatch) -> None:
+    for var in ("MLOPS_LOG_PATH", "MLOPS_REGISTRY_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    params = load_params(ROOT / "params.yaml")
+    log = params.resolve(params.monitoring.log_path)
+    assert not log.is_relative_to(params.resolve(params.registry.path))
+    if shutil.which("git") and (ROOT / ".git").exists():
+        rel = log.relative_to(ROOT).as_posix()
+        ignored = subprocess.run(["git", "check-ignore", "-q", rel], cwd=ROOT)
+        assert ignored.returncode == 0, f"{rel} is not in .gitignore"
 
 
 def test_build_replaces_the_folder_so_it_is_exact(project: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "ConflictError",
     "IntegrityError",
     "NotFoundError",
+    "UnavailableError",
     "RequestError",
     "ServingError",
     "AccessDeniedError",
@@ -76,6 +77,11 @@ class IntegrityError(RegistryError):
 
 class NotFoundError(RegistryError, LookupError):
     """The model, version or alias does not exist."""
+
+
+class UnavailableError(RegistryError):
+    """The registry's storage (the Hub) cannot be reached or failed: a refused connection,
+    a timeout, an HTTP 5xx. Nothing is known to be wrong with the registry; retry later."""
 
 
 class RequestError(MLOpsError, ValueError):

@@ -1,13 +1,16 @@
 """Saving and safely loading model files with skops: no pickle, no arbitrary code.
 
-A file is loaded only when its SHA-256 matches the recorded one (when given) and every type
-it holds is either trusted by skops by default or in :data:`TRUSTED_TYPES`.
+A file is loaded only when its SHA-256 matches the recorded one (when given), it does not
+inflate past the size caps (a zip bomb), and every type it holds is either trusted by skops
+by default or in :data:`TRUSTED_TYPES`. Whatever goes wrong while loading is an
+IntegrityError naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -15,9 +18,17 @@ from typing import Any
 
 import skops.io as sio
 
-from mlops.core.exceptions import IntegrityError
+from mlops.core.exceptions import ConfigError, IntegrityError
 
-__all__ = ["TRUSTED_TYPES", "save_model", "load_model", "sha256_bytes"]
+__all__ = ["MAX_INFLATION", "MAX_MEMBERS", "MAX_UNCOMPRESSED_BYTES", "TRUSTED_TYPES",
+           "save_model", "load_model", "max_model_bytes", "sha256_bytes"]
+
+# A model file is a zip: caps on what it may inflate to, checked before loading.
+MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024  # in all; MLOPS_MAX_MODEL_MB overrides it
+MAX_INFLATION = 50  # uncompressed / compressed, for files that inflate past the floor
+_INFLATION_FLOOR = 8 * 1024 * 1024  # small files are never refused for their ratio
+MAX_MEMBERS = 10_000
+_CHUNK = 1024 * 1024
 
 # Types beyond skops' defaults that our estimators need; reviewed by hand, never taken
 # from the file itself.
@@ -74,10 +85,30 @@ def _normalise_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def load_model(path: str | Path, *, sha256: str | None = None, what: str = "") -> Any:
-    """Load a skops file after checking its hash and its types.
+def max_model_bytes() -> int:
+    """The cap on a model file's total uncompressed size: ``MLOPS_MAX_MODEL_MB`` or 512 MiB."""
+    text = os.environ.get("MLOPS_MAX_MODEL_MB", "").strip()
+    if not text:
+        return MAX_UNCOMPRESSED_BYTES
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = -1.0
+    if not 0 < megabytes < 1e7:
+        raise ConfigError(f"MLOPS_MAX_MODEL_MB={text!r} is not a size in MiB (e.g. 1024)",
+                          key="MLOPS_MAX_MODEL_MB")
+    return int(megabytes * 1024 * 1024)
 
-    ``what`` names the file in error messages (for example ``credit-risk v3``).
+
+def load_model(path: str | Path, *, sha256: str | None = None, what: str = "",
+               max_bytes: int | None = None) -> Any:
+    """Load a skops file after checking its hash, its size and its types.
+
+    ``what`` names the file in error messages (for example ``credit-risk v3``). The zip's
+    members may inflate to at most ``max_bytes`` in total (default :func:`max_model_bytes`)
+    and, past 8 MiB, to at most 50 times the file's size; both are checked from the zip's
+    directory before anything is inflated, then while each member is read. Every failure,
+    whatever the loader raised, is an IntegrityError naming the file.
     """
     label = what or str(path)
     try:
@@ -90,12 +121,13 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "") -
             f"{sha256[:12]}…; the file was changed after registration, refusing to load",
             file=str(path), rule="sha256",
         )
+    _check_archive(data, label, str(path), max_model_bytes() if max_bytes is None else max_bytes)
     try:
         untrusted = set(sio.get_untrusted_types(data=data))
     except Exception as exc:  # a pickle or any non-skops file lands here
         raise IntegrityError(
-            f"{label}: not a valid skops model file ({type(exc).__name__}: {exc}); refusing to "
-            "load", file=str(path), rule="format",
+            f"{label}: not a valid skops model file ({_short(exc)}); refusing to load",
+            file=str(path), rule="format",
         ) from None
     unexpected = sorted(untrusted - TRUSTED_TYPES)
     if unexpected:
@@ -104,4 +136,66 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "") -
             "If they are genuine, review them and add them to mlops.core.modelio.TRUSTED_TYPES",
             file=str(path), rule="trusted_types",
         )
-    return sio.loads(data, trusted=sorted(untrusted))
+    try:
+        return sio.loads(data, trusted=sorted(untrusted))
+    except Exception as exc:  # trusted names used in ways the loader does not expect
+        raise IntegrityError(
+            f"{label}: the model file cannot be loaded ({_short(exc)}); it was not written by "
+            "mlops.core.modelio.save_model. Refusing to load",
+            file=str(path), rule="format",
+        ) from None
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _check_archive(data: bytes, label: str, path: str, max_bytes: int) -> None:
+    """Refuse a zip that inflates past the caps (a zip bomb) or whose members lie.
+
+    The declared sizes are summed from the zip's directory first, so nothing is inflated
+    when they are too large; then every member is read in chunks and refused as soon as it
+    yields more than it declared (or the total passes the cap).
+    """
+    limit = min(max_bytes, max(MAX_INFLATION * len(data), _INFLATION_FLOOR))
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+            declared = sum(info.file_size for info in members)
+            if declared > limit:
+                raise IntegrityError(
+                    f"{label}: model file would inflate to {declared:,} bytes, "
+                    f"{declared / max(len(data), 1):.0f} times its {len(data):,}; the limit is "
+                    f"{limit:,} ({MAX_INFLATION} times the file, at least "
+                    f"{_INFLATION_FLOOR // 2**20} MiB, at most {max_bytes // 2**20} MiB: "
+                    "MLOPS_MAX_MODEL_MB). Refusing to load a possible zip bomb",
+                    file=path, rule="size",
+                )
+            if len(members) > MAX_MEMBERS:
+                raise IntegrityError(
+                    f"{label}: model file has {len(members):,} members, more than the "
+                    f"{MAX_MEMBERS:,} a skops model needs; refusing to load",
+                    file=path, rule="size",
+                )
+            total = 0
+            for info in members:
+                read = 0
+                with archive.open(info) as member:
+                    while chunk := member.read(_CHUNK):
+                        read += len(chunk)
+                        total += len(chunk)
+                        if read > info.file_size or total > limit:
+                            raise IntegrityError(
+                                f"{label}: member {info.filename!r} of the model file inflates "
+                                f"past its declared {info.file_size:,} bytes; refusing to load",
+                                file=path, rule="size",
+                            )
+    except IntegrityError:
+        raise
+    except Exception as exc:  # not a zip, a bad CRC, an unsupported compression, ...
+        raise IntegrityError(
+            f"{label}: not a valid skops model file ({_short(exc)}); refusing to load",
+            file=path, rule="format",
+        ) from None

@@ -8,6 +8,10 @@ implement the small set of ``_``-prefixed primitives at the bottom of :class:`Re
 
 from __future__ import annotations
 
+import itertools
+import logging
+import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,6 +27,7 @@ from mlops.registry.records import (
     LedgerEntry,
     ModelVersion,
     Refs,
+    check_ledger_entry,
     default_actor,
     file_sha256,
     is_version,
@@ -31,6 +36,7 @@ from mlops.registry.records import (
     utc_now,
     validate_filename,
     validate_name,
+    version_from_record,
 )
 
 __all__ = [
@@ -46,6 +52,14 @@ __all__ = [
     "validate_filename",
     "validate_name",
 ]
+
+log = logging.getLogger("mlops.registry")
+
+PUBLISH_TIMEOUT = 30.0  # seconds publish keeps retrying its alias move under contention
+
+
+class _NoAlias(Exception):
+    """publish: neither production nor candidate is a configured alias."""
 
 
 class Registry(ABC):
@@ -104,33 +118,55 @@ class Registry(ABC):
     def publish(
         self, name: str, model_path: str | Path, *, metadata: Mapping[str, Any],
         files: Mapping[str, str | Path] | None = None, actor: str | None = None,
-        reason: str = "",
+        reason: str = "", timeout: float = PUBLISH_TIMEOUT,
     ) -> tuple[ModelVersion, LedgerEntry | None]:
         """Register, then (gates passed only) make it ``production`` if there is none yet,
         else ``candidate``. What ``mlops run`` does; returns the version and the move.
 
-        If someone sets ``production`` concurrently, the version becomes ``candidate``.
+        The alias is chosen and moved in one step, against the refs as they are when the
+        move is written, so concurrent publishers never fail each other: each one's move is
+        recorded (for ``candidate`` the last one wins; the returned entry says what it
+        replaced). A move the backend could not write (the Hub's ``main`` kept moving) is
+        retried with jittered backoff for up to ``timeout`` seconds.
         """
         mv = self.register(name, model_path, metadata=metadata, files=files)
         if not mv.gates_passed:
             return mv, None
         reason = reason or "registered by a run whose gates passed"
-        for _ in range(3):  # each retry follows a concurrent move by someone else
-            current = self.aliases(name)
-            alias = (PROTECTED_ALIAS if PROTECTED_ALIAS not in current
+        evidence = {"gates": mv.metadata.get("gates", []), "gates_passed": mv.gates_passed}
+
+        def make(refs: Refs) -> dict[str, Any]:
+            alias = (PROTECTED_ALIAS if PROTECTED_ALIAS not in refs.aliases
                      and PROTECTED_ALIAS in self.allowed_aliases else "candidate")
             if alias not in self.allowed_aliases:
-                return mv, None
+                raise _NoAlias
+            return self._entry(refs, name, "promote", alias, refs.aliases.get(alias),
+                               mv.version, actor, reason, evidence)
+
+        deadline = time.monotonic() + timeout
+        for attempt in itertools.count():
             try:
-                entry = self.promote(name, mv.version, alias, expected=current.get(alias),
-                                     actor=actor, reason=reason)
-                return mv, entry
-            except ConflictError:
+                entry = LedgerEntry.from_dict(self._append(name, make))
+            except _NoAlias:
+                return mv, None
+            except ConflictError as exc:
+                pause = random.uniform(0, min(2.0, 0.05 * 2 ** min(attempt, 6)))  # full jitter
+                if time.monotonic() + pause > deadline:
+                    raise ConflictError(
+                        f"{mv.label}: registered, but its alias could not be written for "
+                        f"{timeout:.0f} s ({exc.message}); it is not lost: `mlops promote "
+                        f"{mv.version} --to candidate` moves it once the registry is quieter",
+                        model=name, version=mv.version,
+                    ) from None
+                log.info("%s: alias move lost a race (%s); retrying in %.2f s", mv.label,
+                         exc.message, pause)
+                time.sleep(pause)
                 continue
-        raise ConflictError(
-            f"{mv.label}: registered, but its alias kept moving; promote it by hand with "
-            f"`mlops promote {mv.version} --to candidate`", model=name, version=mv.version,
-        )
+            if attempt:
+                log.info("%s: %s -> v%s after %d retries", mv.label, entry.alias,
+                         entry.to_version, attempt)
+            return mv, entry
+        raise AssertionError("unreachable")
 
     def models(self) -> list[str]:
         """Names of every model with at least one version or ledger entry."""
@@ -153,13 +189,8 @@ class Registry(ABC):
                 f"{name} v{number}: no such version ({hint}); see `mlops registry list`",
                 model=name, version=number,
             )
-        if doc.get("name") != name or int(doc.get("version", -1)) != number:
-            raise IntegrityError(
-                f"{name} v{number}: version.json describes {doc.get('name')} "
-                f"v{doc.get('version')}; the registry folder was edited by hand",
-                model=name, version=number,
-            )
-        return ModelVersion.from_dict(doc)
+        # Checks that every file it names stays inside the version folder, among others.
+        return version_from_record(doc, name, number)
 
     def aliases(self, name: str) -> dict[str, int]:
         """Current ``alias -> version`` of ``name``."""
@@ -231,7 +262,9 @@ class Registry(ABC):
     def history(self, name: str) -> list[LedgerEntry]:
         """Every ledger entry of ``name``, oldest first."""
         validate_name(name)
-        return [LedgerEntry.from_dict(e) for e in self._read_ledger(name)]
+        where = f"{name}/ledger.jsonl"
+        return [LedgerEntry.from_dict(check_ledger_entry(e, where))
+                for e in self._read_ledger(name)]
 
     def promote(
         self, name: str, version: int | str, alias: str, *, expected: int | None,

@@ -34,11 +34,14 @@ from mlops.registry.records import (
     VERSION_FILE,
     Refs,
     validate_name,
+    version_number,
 )
 
 __all__ = ["LocalRegistry"]
 
 _READ_ONLY = 0o444
+LEDGER_FILE = "ledger.jsonl"
+REFS_FILE = "refs.json"
 
 
 class LocalRegistry(Registry):
@@ -82,11 +85,15 @@ class LocalRegistry(Registry):
         ]
 
     def _version_numbers(self, name: str) -> list[int]:
+        folder = self._model_dir(name) / "versions"
         try:
-            entries = os.listdir(self._model_dir(name) / "versions")
+            entries = os.listdir(folder)
         except FileNotFoundError:
             return []
-        return [int(e) for e in entries if e.isdigit()]
+        # A stored version always has its version.json (it is renamed in whole); anything
+        # else in versions/ was put there by hand and is not a version.
+        return [n for e in entries if (n := version_number(e)) is not None
+                and os.path.isfile(folder / e / VERSION_FILE)]
 
     def _read_version_doc(self, name: str, version: int) -> dict[str, Any] | None:
         path = self._version_dir(name, version) / VERSION_FILE
@@ -131,11 +138,41 @@ class LocalRegistry(Registry):
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _local_file(self, name: str, version: int, filename: str, sha256: str) -> Path:
-        return self._version_dir(name, version) / filename
+        folder = self._version_dir(name, version)
+        path = folder / filename
+        # The name was checked (no "..", no "/" at the start); a symlink could still lead out.
+        real = path.resolve()
+        if not real.is_relative_to(folder.resolve()):
+            raise IntegrityError(
+                f"{name} v{version}: stored file {filename!r} leads outside its version folder "
+                f"(to {real}); refusing it. Re-register the model",
+                model=name, version=version, file=filename,
+            )
+        return path
+
+    def stored_files(self) -> list[str]:
+        """Every file that makes up this registry, as POSIX paths relative to its root.
+
+        Per model ``ledger.jsonl`` and ``refs.json``; per version ``version.json``, its model
+        file and the extra files it lists, each checked against its recorded hash. This is
+        an allow-list: locks, staging folders and whatever else sits in the folder (a
+        prediction log with its ``-wal`` and ``-shm`` files, say) are not the registry.
+        """
+        found: list[str] = []
+        for name in self.models():
+            model_dir = self._model_dir(name)
+            found += [f"{name}/{f}" for f in (LEDGER_FILE, REFS_FILE) if (model_dir / f).is_file()]
+            for mv in self.versions(name):  # each record checked (names inside its folder)
+                folder = f"{name}/versions/{mv.version}"
+                found.append(f"{folder}/{VERSION_FILE}")
+                for fname in (mv.model_file, *sorted(mv.files)):
+                    self.file_path(name, mv.version, fname)  # present, inside, hash matches
+                    found.append(f"{folder}/{fname}")
+        return found
 
     # --------------------------------------------------------- refs and ledger
     def _read_refs(self, name: str) -> Refs:
-        return _load_refs(self._model_dir(name))[0]
+        return _load_refs(self._model_dir(name), name)[0]
 
     def _read_ledger(self, name: str) -> list[dict[str, Any]]:
         return _read_lines(self._model_dir(name) / "ledger.jsonl")[0]
@@ -143,7 +180,7 @@ class LocalRegistry(Registry):
     def _append(self, name: str, make: Callable[[Refs], dict[str, Any]]) -> dict[str, Any]:
         with self._lock(name) as model_dir:
             ledger = model_dir / "ledger.jsonl"
-            refs, good_bytes = _load_refs(model_dir)
+            refs, good_bytes = _load_refs(model_dir, name)
             entry = make(refs)
             line = _dumps(entry, indent=None) + b"\n"
             fd = os.open(ledger, os.O_RDWR | os.O_CREAT, 0o644)
@@ -164,11 +201,12 @@ class LocalRegistry(Registry):
             return entry
 
 
-def _load_refs(model_dir: Path) -> tuple[Refs, int]:
+def _load_refs(model_dir: Path, name: str) -> tuple[Refs, int]:
     """Refs of a model and the ledger size they cover (complete lines only).
 
     Starts from the snapshot ``refs.json`` and folds the ledger lines written after it; a
-    missing, damaged or inconsistent snapshot means folding the whole ledger.
+    missing, damaged or inconsistent snapshot means folding the whole ledger. A malformed
+    ledger line is an IntegrityError naming the field.
     """
     ledger = model_dir / "ledger.jsonl"
     try:
@@ -178,8 +216,8 @@ def _load_refs(model_dir: Path) -> tuple[Refs, int]:
     try:
         snapshot = json.loads((model_dir / "refs.json").read_bytes())
         offset = int(snapshot["ledger_bytes"])
-        refs = Refs.from_dict(snapshot)
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        refs = Refs.from_dict(snapshot, where=f"{name}/refs.json")
+    except (FileNotFoundError, ValueError, KeyError, TypeError, IntegrityError):
         snapshot, offset, refs = {}, 0, Refs()
     if offset > size:  # the ledger is shorter than the snapshot claims: trust the ledger
         offset, refs = 0, Refs()
@@ -187,7 +225,7 @@ def _load_refs(model_dir: Path) -> tuple[Refs, int]:
         return refs, size
     entries, good_bytes = _read_lines(ledger, offset=offset)
     for entry in entries:
-        refs.apply(entry)
+        refs.apply(entry, f"{name}/ledger.jsonl")
     return refs, good_bytes
 
 

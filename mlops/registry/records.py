@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.core.exceptions import RegistryError
+from mlops.core.exceptions import IntegrityError, RegistryError
 from mlops.core.lineage import file_sha256
 
 __all__ = [
@@ -25,10 +25,13 @@ __all__ = [
     "PROTECTED_ALIAS",
     "RESERVED_FILES",
     "VERSION_FILE",
+    "MAX_VERSION",
     "LedgerEntry",
     "ModelVersion",
     "Refs",
+    "check_ledger_entry",
     "default_actor",
+    "describe",
     "file_sha256",
     "is_version",
     "json_ready",
@@ -36,6 +39,8 @@ __all__ = [
     "utc_now",
     "validate_filename",
     "validate_name",
+    "version_from_record",
+    "version_number",
 ]
 
 DEFAULT_ALIASES: tuple[str, ...] = ("production", "candidate")
@@ -44,9 +49,14 @@ VERSION_FILE = "version.json"
 PROTECTED_ALIAS = "production"  # only versions whose gates passed may get it (unless forced)
 FORMAT = 1
 
+MAX_VERSION = 999_999_999  # nine digits: a version number always fits in a folder name
+
 # One path component: starts with a letter or digit, so "." and ".." can never match.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION = re.compile(r"v?([0-9]{1,9})")
+_VERSION = re.compile(r"v?([0-9]+)")  # ASCII digits only: str.isdigit also takes "²"
+_FOLDER_NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # a stored version's folder or tag suffix
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ACTIONS = frozenset({"promote", "force-promote", "rollback", "set-state"})
 RESERVED_FILES = frozenset({VERSION_FILE, MODEL_FILE})
 
 
@@ -70,21 +80,50 @@ def validate_filename(filename: str) -> str:
 
 
 def parse_version(version: int | str) -> int:
-    """``3``, ``"3"`` or ``"v3"`` -> 3; anything else raises RegistryError."""
+    """``3``, ``"3"`` or ``"v3"`` -> 3; anything else raises RegistryError.
+
+    Numbers above :data:`MAX_VERSION` are refused before they are converted, so a number
+    with thousands of digits is an error naming the value, never a bare ValueError.
+    """
+    shown = describe(version)
     if isinstance(version, bool):
-        raise RegistryError(f"invalid version {version!r}: expected a positive integer")
+        raise RegistryError(f"invalid version {shown}: expected a positive integer",
+                            version=shown)
     if isinstance(version, int):
         number = version
     elif isinstance(version, str) and (m := _VERSION.fullmatch(version.strip())):
-        number = int(m.group(1))
+        digits = m.group(1).lstrip("0") or "0"
+        if len(digits) > len(str(MAX_VERSION)):
+            raise RegistryError(f"invalid version {shown}: versions are at most {MAX_VERSION}",
+                                version=shown)
+        number = int(digits)
     else:
         raise RegistryError(
-            f"invalid version {version!r}: expected a positive integer such as 3 or 'v3'",
-            version=str(version),
+            f"invalid version {shown}: expected a positive integer such as 3 or 'v3'",
+            version=shown,
         )
     if number < 1:
-        raise RegistryError(f"invalid version {version!r}: versions start at 1")
+        raise RegistryError(f"invalid version {shown}: versions start at 1", version=shown)
+    if number > MAX_VERSION:
+        raise RegistryError(f"invalid version {shown}: versions are at most {MAX_VERSION}",
+                            version=shown)
     return number
+
+
+def version_number(text: str) -> int | None:
+    """The number of a stored version's folder name or tag suffix (``"3"``), else None.
+
+    Stray names (``"03"``, ``"²"``, a 5,000-digit number) are not versions.
+    """
+    return int(text) if _FOLDER_NUMBER.fullmatch(text) else None
+
+
+def describe(value: Any, limit: int = 60) -> str:
+    """A short ``repr`` of ``value`` for messages; safe for ints of any size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def default_actor() -> str:
@@ -188,8 +227,12 @@ class Refs:
     stacks: dict[str, list[int]] = field(default_factory=dict)
     state: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> {value, token}
 
-    def apply(self, entry: Mapping[str, Any]) -> None:
-        """Fold one ledger entry (as a dict) into the refs."""
+    def apply(self, entry: Mapping[str, Any], where: str = "ledger.jsonl") -> None:
+        """Fold one ledger entry (as a dict) into the refs.
+
+        IntegrityError (naming ``where`` and the field) if the entry is malformed.
+        """
+        check_ledger_entry(entry, where)
         self.seq = int(entry["seq"])
         action, alias = entry["action"], entry.get("alias")
         if action == "set-state":
@@ -211,21 +254,151 @@ class Refs:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Refs:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, data: Mapping[str, Any], where: str = "refs.json") -> Refs:
+        """Inverse of :meth:`to_dict`; IntegrityError naming ``where`` if it is malformed."""
+        file = {"file": where}
+        if not isinstance(data, Mapping):
+            raise IntegrityError(f"{where} is not a JSON object; it was edited by hand", **file)
+        seq = data.get("seq", 0)
+        if type(seq) is not int or not 0 <= seq <= 2**53:
+            _bad_field(where, "seq", seq, "is not a ledger sequence number", **file)
+        aliases, stacks, state = (data.get(k, {}) for k in ("aliases", "stacks", "state"))
+        for key, value in (("aliases", aliases), ("stacks", stacks), ("state", state)):
+            if not isinstance(value, Mapping):
+                _bad_field(where, key, value, "is not a JSON object", **file)
+        for alias, version in aliases.items():
+            _check_field_name(where, "aliases", alias, "alias", **file)
+            _check_field_version(where, "aliases", version, **file)
+        for alias, held in stacks.items():
+            _check_field_name(where, "stacks", alias, "alias", **file)
+            if not isinstance(held, list):
+                _bad_field(where, "stacks", held, "is not a list of versions", **file)
+            for version in held:
+                _check_field_version(where, "stacks", version, **file)
+        for key, slot in state.items():
+            _check_field_name(where, "state", key, "state key", **file)
+            if not isinstance(slot, Mapping) or "token" not in slot:
+                _bad_field(where, "state", slot, "is not a {value, token} object", **file)
         return cls(
-            seq=int(data.get("seq", 0)), aliases=dict(data.get("aliases", {})),
-            stacks={k: list(v) for k, v in data.get("stacks", {}).items()},
-            state=dict(data.get("state", {})),
+            seq=seq, aliases=dict(aliases), stacks={k: list(v) for k, v in stacks.items()},
+            state={k: dict(v) for k, v in state.items()},
         )
 
     @classmethod
-    def fold(cls, entries: list[dict[str, Any]]) -> Refs:
+    def fold(cls, entries: list[dict[str, Any]], where: str = "ledger.jsonl") -> Refs:
         """Refs after applying ``entries`` in order."""
         refs = cls()
         for entry in entries:
-            refs.apply(entry)
+            refs.apply(entry, where)
         return refs
+
+
+# ------------------------------------------------------------------ record checks
+# Everything read back from storage (version.json, ledger lines, refs.json) can have been
+# edited by hand, or by anyone with write access to a Hub repository. Every name that ends
+# up in a path is checked to be a plain name inside its folder, and every number to be a
+# version number, before anything uses it.
+
+
+def _bad_field(where: str, field_name: str, value: Any, why: str, **fields: Any) -> None:
+    """Raise IntegrityError: ``where`` names the file, ``fields`` hold ``file`` and ids."""
+    raise IntegrityError(
+        f"{where}: field {field_name!r} {why} (it holds {describe(value)}); the registry was "
+        "edited by hand or is damaged, refusing it. Restore it from a backup or re-register",
+        field=field_name, **fields,
+    )
+
+
+def _check_field_name(where: str, field_name: str, value: Any, what: str, **fields: Any
+                      ) -> None:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        _bad_field(where, field_name, value, f"is not a valid {what}", **fields)
+
+
+def _check_field_version(where: str, field_name: str, value: Any, **fields: Any) -> None:
+    if type(value) is not int or not 1 <= value <= MAX_VERSION:
+        _bad_field(where, field_name, value, f"is not a version number (1 to {MAX_VERSION})",
+                   **fields)
+
+
+def _check_field_file(where: str, field_name: str, value: Any, *, plain: bool,
+                      **fields: Any) -> None:
+    """``value`` must stay inside the version folder: one safe name, or (``plain=False``)
+    safe names joined by ``/`` (``plots/roc.png``)."""
+    parts = value.split("/") if isinstance(value, str) and not plain else [value]
+    if not isinstance(value, str) or not all(isinstance(p, str) and _NAME.fullmatch(p)
+                                             for p in parts):
+        how = "a plain file name" if plain else "a file name inside the version folder"
+        _bad_field(where, field_name, value, f"is not {how}", **fields)
+
+
+def version_from_record(doc: Any, name: str, number: int) -> ModelVersion:
+    """The version described by ``doc`` (``version.json`` of ``name`` v``number``).
+
+    Raises IntegrityError naming the file and the field when the record describes another
+    version, names a file outside its folder, or holds values of the wrong kind.
+    """
+    where = f"{name} v{number}: {VERSION_FILE}"
+    if not isinstance(doc, Mapping):
+        raise IntegrityError(f"{where} is not a JSON object; the folder was edited by hand",
+                             model=name, version=number, file=VERSION_FILE)
+    ids = {"model": name, "version": number, "file": VERSION_FILE}
+    recorded = doc.get("version")
+    if doc.get("name") != name or type(recorded) is not int or recorded != number:
+        raise IntegrityError(
+            f"{name} v{number}: version.json describes {describe(doc.get('name'))} "
+            f"v{describe(recorded)}; the registry folder was edited by hand",
+            field="name" if doc.get("name") != name else "version", **ids,
+        )
+    model_file = doc.get("model_file", MODEL_FILE)
+    _check_field_file(where, "model_file", model_file, plain=True, **ids)
+    if model_file == VERSION_FILE:
+        _bad_field(where, "model_file", model_file, "names the record itself", **ids)
+    sha = doc.get("sha256")
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        _bad_field(where, "sha256", sha, "is not a SHA-256 hex digest", **ids)
+    files = doc.get("files", {})
+    if not isinstance(files, Mapping):
+        _bad_field(where, "files", files, "is not a JSON object", **ids)
+    for fname, digest in files.items():
+        _check_field_file(where, "files", fname, plain=False, **ids)
+        if fname in (VERSION_FILE, model_file):
+            _bad_field(where, "files", fname, "names a file the registry reserves", **ids)
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            _bad_field(where, "files", digest, f"has no SHA-256 for {fname!r}", **ids)
+    if not isinstance(doc.get("gates_passed"), bool):
+        _bad_field(where, "gates_passed", doc.get("gates_passed"), "is not true or false", **ids)
+    if not isinstance(doc.get("created"), str):
+        _bad_field(where, "created", doc.get("created"), "is not a time stamp", **ids)
+    if not isinstance(doc.get("metadata", {}), Mapping):
+        _bad_field(where, "metadata", doc.get("metadata"), "is not a JSON object", **ids)
+    return ModelVersion.from_dict(doc)
+
+
+def check_ledger_entry(entry: Any, where: str = "ledger.jsonl") -> Mapping[str, Any]:
+    """``entry`` if it is a well-formed ledger line; IntegrityError naming the field if not.
+
+    Alias and state key names must be valid names and versions valid version numbers.
+    """
+    file = {"file": where}
+    if not isinstance(entry, Mapping):
+        raise IntegrityError(f"{where}: a line is not a JSON object; the ledger was edited by "
+                             "hand. Restore it from a backup", **file)
+    seq = entry.get("seq")
+    if type(seq) is not int or not 1 <= seq <= 2**53:
+        _bad_field(where, "seq", seq, "is not a ledger sequence number", **file)
+    label = f"{where} entry #{seq}"
+    action = entry.get("action")
+    if action not in _ACTIONS:
+        _bad_field(label, "action", action, f"is not one of {sorted(_ACTIONS)}", **file)
+    if action == "set-state":
+        _check_field_name(label, "key", entry.get("key"), "state key", **file)
+        return entry
+    _check_field_name(label, "alias", entry.get("alias"), "alias", **file)
+    for field_name in ("from_version", "to_version"):
+        if entry.get(field_name) is not None:
+            _check_field_version(label, field_name, entry.get(field_name), **file)
+    return entry
 
 
 def json_ready(value: Any, what: str) -> Any:
