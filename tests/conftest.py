@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 # Where the project keeps its state (see mlops.core.config), relative to a session folder.
 STATE_ENV = {"MLOPS_REGISTRY_PATH": "registry",
-             "MLOPS_LOG_PATH": "registry/predictions.sqlite",
+             "MLOPS_LOG_PATH": "logs/predictions.sqlite",
              "MLOPS_RUNS_DIR": "runs"}
 
 

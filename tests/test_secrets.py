@@ -229,8 +229,6 @@ def test_log_fetch_refused_names_the_status_but_never_the_token(
     _assert_secret_free(info.value, forbidding_hub, caplog.text)
 
 
-@pytest.mark.xfail(strict=True, reason="fetch_dataset lets huggingface_hub's "
-                   "LocalEntryNotFoundError through on a 403 instead of a PublishError")
 def test_log_fetch_refused_is_a_publish_error(tmp_path: Path,
                                              forbidding_hub: type[_Forbidding]) -> None:
     from mlops.space.logfetch import fetch_dataset
