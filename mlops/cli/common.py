@@ -36,7 +36,8 @@ EXIT_CODES: dict[int, str] = dict(sorted({
     DataValidationError.exit_code: "a blocking data validation check failed",
     DataError.exit_code: "unusable input: a bad parameter, a missing or malformed data file",
     GateFailedError.exit_code: "an evaluation gate failed",
-    RegistryError.exit_code: "the registry refused the operation (conflict, integrity, Hub unreachable)",
+    RegistryError.exit_code:
+        "the registry refused the operation (conflict, integrity, Hub unreachable)",
     StageError.exit_code: "a stage failed for another reason (see the executed notebook)",
     ServingError.exit_code: "serving refused (for example a model that cannot be loaded)",
     PublishError.exit_code: "publishing to the Hub failed",
