@@ -40,7 +40,7 @@ def test_the_repository_params_open_the_session_registry_log_and_runs(
     assert isinstance(registry, LocalRegistry)
     assert registry.root == project_state / "registry"
     assert params.resolve(params.monitoring.log_path) == (
-        project_state / "registry" / "predictions.sqlite")
+        project_state / "logs" / "predictions.sqlite")
     assert runs_dir("../runs") == project_state / "runs"
 
 
