@@ -20,7 +20,8 @@ from mlops.stages.feature_checks import check_features
 from mlops.stages.gates import raise_on_failed_gates, verdict_table
 from mlops.stages.reporting import write_outputs
 from mlops.stages.training import describe, train
-from mlops.stages.validation import ValidationReport, check_drift, validate
+from mlops.stages.validation import check_drift, validate
+from mlops.stages.verdicts import ValidationReport
 
 __all__ = [
     "DataSplit", "Params", "ValidationReport", "check_drift", "check_features",

@@ -91,7 +91,7 @@ def test_report_without_champion_or_validation(bundle):
 
 
 def test_report_takes_a_validation_report_dict(bundle):
-    from mlops.stages.validation import CheckResult, ValidationReport
+    from mlops.stages.verdicts import CheckResult, ValidationReport
 
     _, _, _, result = bundle
     report = ValidationReport((

@@ -15,7 +15,8 @@ from mlops.core.config import DEFAULT_THRESHOLDS, Thresholds, load_params
 from mlops.core.data import read_csv, split
 from mlops.core.exceptions import ConfigError, DataError, DataValidationError
 from mlops.core.schema import Schema, infer_schema, load_schema, save_schema, schema_to_yaml
-from mlops.stages.validation import CHECKS, ValidationReport, check_drift, validate
+from mlops.stages.validation import CHECKS, check_drift, validate
+from mlops.stages.verdicts import ValidationReport
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_params(ROOT / "params.yaml").validation  # the defaults, as shipped

@@ -12,14 +12,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlops.cli import deploy, monitor, registry, run, space, validate
+from mlops.cli import deploy, monitor, registry, reproduce, run, space, validate
 from mlops.cli.common import HelpFormatter, exit_codes_text
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
-COMMAND_MODULES = (run, validate, registry, deploy, monitor, space)
+COMMAND_MODULES = (run, validate, registry, reproduce, deploy, monitor, space)
 
 DESCRIPTION = """\
 mlops: validate data, train, evaluate, register, deploy and monitor a model -- the command

@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-register", action="store_true", help="do not register the model")
     p.add_argument("--force", action="store_true",
                    help="train even when a version with the same inputs is registered")
+    p.add_argument("--run-id", help="name the run (default: UTC time and random digits); "
+                                     "mlops reproduce passes the recorded one")
     p.add_argument("--require-clean", action="store_true",
                    help="refuse to run when an input (params, data, schema, notebooks, code, "
                         "lock) is not committed; CD sets it")
@@ -46,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_pipeline(
         load_params(args), params_file=args.params, overrides=args.overrides,
         runs_dir=args.runs_dir, register=not args.no_register, force=args.force,
-        require_clean=args.require_clean,
+        require_clean=args.require_clean, run_id=args.run_id,
     )
     print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
     return 0

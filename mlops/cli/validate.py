@@ -16,7 +16,7 @@ from mlops.cli.common import HelpFormatter, add_params_args, exit_codes_text, lo
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
-    from mlops.stages.validation import ValidationReport
+    from mlops.stages.verdicts import ValidationReport
 
 __all__ = ["register", "run_validate", "cmd_validate", "cmd_schema_infer"]
 

@@ -64,6 +64,8 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
             "git_dirty": manifest["git"]["dirty"],
             "git_dirty_files": manifest["git"].get("dirty_files", []),
             "params": manifest["params"],
+            "params_file": manifest.get("params_file"),
+            "overrides": manifest.get("overrides", []),
             "packages": manifest["packages"],
             "python": manifest["python"],
             "seed": manifest["seed"],

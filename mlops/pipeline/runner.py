@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -58,6 +59,15 @@ def run_inputs(params: Params, params_file: str | Path, notebooks_dir: str | Pat
             *(root / rel for rel in MODEL_CODE), root / "requirements.lock"]
 
 
+def _project_relative(path: str | Path, notebooks_dir: str | Path) -> str:
+    """``path`` relative to the project folder when it is inside it (portable), else absolute."""
+    path, root = Path(path).resolve(), Path(notebooks_dir).resolve().parent
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus 6 random hex digits."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
@@ -75,6 +85,7 @@ def run_pipeline(
     stages: Sequence[tuple[str, str]] = STAGES,
     progress: Callable[[str], None] | None = None,
     require_clean: bool = False,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run every stage notebook; raise the stage's own :class:`MLOpsError` when one fails.
 
@@ -83,11 +94,15 @@ def run_pipeline(
 
     The manifest is written before the first stage and after each one, so a killed run
     leaves a folder marked ``running`` or ``failed``, never one that looks complete.
-    ``require_clean`` (CD) refuses a run whose inputs are not all committed.
+    ``require_clean`` (CD) refuses a run whose inputs are not all committed. ``run_id``
+    names the run (``mlops reproduce`` reuses the recorded one, which the report quotes).
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     notebooks_dir = Path(notebooks_dir)
-    run_id = new_run_id()
+    if run_id is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", run_id):
+        raise ConfigError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only",
+                          rule="run_id")
+    run_id = run_id or new_run_id()
     run_dir = Path(runs_dir).resolve() / run_id
     run_dir.mkdir(parents=True)
     data_path = params.resolve(params.data.path)
@@ -96,6 +111,7 @@ def run_pipeline(
         "status": "running",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": to_dict(params),
+        "params_file": _project_relative(params_file, notebooks_dir),
         "overrides": list(overrides),
         "seed": params.seed,
         "data": {"path": str(data_path),

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -32,210 +30,27 @@ import pandas as pd
 
 from mlops.core.cells import ColumnCheck, check_column
 from mlops.core.config import CHECK_UNITS, ValidationConfig
-from mlops.core.exceptions import DataError, DataValidationError
+from mlops.core.exceptions import DataError
 from mlops.core.schema import ColumnSchema, Schema, is_number
 from mlops.stages.drift import DriftResult, detect_drift, label_drift
 from mlops.stages.leakage import single_feature_scores
+from mlops.stages.verdicts import (
+    CheckResult,
+    ValidationReport,
+    format_value,
+    plain_value,
+    show_examples,
+    show_share,
+    unit_of,
+)
 
-__all__ = ["CHECKS", "PURPOSES", "CheckResult", "ValidationReport", "validate",
-           "check_drift", "format_value"]
+__all__ = ["CHECKS", "PURPOSES", "validate", "check_drift"]
 
 # Graded checks (thresholds in params), then the fixed minimums: ``rows`` (too few rows to
 # judge) and ``training`` (classes of training data), whose records always block.
 CHECKS = (*CHECK_UNITS, "rows", "training")
 PURPOSES = ("batch", "training")
 Purpose = Literal["batch", "training"]
-_SHOWN = 5  # example values quoted in a message
-
-
-def _unit(check: str, rule: str) -> str:
-    if rule.startswith("min_"):  # minimums: rows, classes, rows per class, class share
-        return "share" if rule.endswith("_share") else "count"
-    return CHECK_UNITS.get(check, "count")
-
-
-def format_value(value: Any, unit: str) -> str:
-    """``value`` for people: shares as percentages, effects with 3 decimals."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if unit == "share":
-        return f"{value:.2%}" if value < 0.1 else f"{value:.1%}"
-    if unit in ("psi", "score"):
-        return f"{value:.3f}"
-    return f"{value:g}"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check on one column (``column`` is None for data-set checks).
-
-    ``observed`` is graded against ``warn`` and ``block``: above ``block`` gives grade
-    ``block``, above ``warn`` gives ``warn`` (rules named ``min_*`` are minimums: below
-    ``block`` blocks). A threshold of None never gives that grade.
-    """
-
-    check: str
-    column: str | None
-    rule: str
-    observed: Any
-    warn: Any
-    block: Any
-    grade: str  # pass, warn or block
-    message: str = ""
-
-    @property
-    def passed(self) -> bool:
-        """True when the grade is ``pass``."""
-        return self.grade == "pass"
-
-    @property
-    def unit(self) -> str:
-        """What ``observed`` measures: share, count, psi or score."""
-        return _unit(self.check, self.rule)
-
-    def describe(self) -> str:
-        """Short form for summaries, e.g. ``range(age) 4.50% > block 2.00%``."""
-        name = f"{self.check}({self.column})" if self.column else self.check
-        cmp = "<" if self.rule.startswith("min_") else ">"
-        limit = self.block if self.grade == "block" else self.warn
-        if limit is None or self.grade == "pass":
-            return f"{name} {self.rule}"
-        return (f"{name} {format_value(self.observed, self.unit)} {cmp} {self.grade} "
-                f"{format_value(limit, self.unit)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-friendly), with ``passed``."""
-        return {**asdict(self), "passed": self.passed}
-
-
-@dataclass(frozen=True)
-class ValidationReport:
-    """All check results; ``passed`` is False when any check graded ``block``."""
-
-    results: tuple[CheckResult, ...]
-    drift: DriftResult | None = None
-    source: str = ""
-    purpose: str = ""
-
-    @property
-    def failures(self) -> tuple[CheckResult, ...]:
-        """Checks graded ``block``."""
-        return tuple(r for r in self.results if r.grade == "block")
-
-    @property
-    def warnings(self) -> tuple[CheckResult, ...]:
-        """Checks graded ``warn``."""
-        return tuple(r for r in self.results if r.grade == "warn")
-
-    @property
-    def passed(self) -> bool:
-        """True when no check blocks."""
-        return not self.failures
-
-    @property
-    def grade(self) -> str:
-        """The verdict: ``block``, ``warn`` or ``pass``."""
-        return "block" if self.failures else "warn" if self.warnings else "pass"
-
-    def summary(self) -> str:
-        """One-line verdict with each finding's observed value and the threshold it crossed.
-
-        For example ``validation FAILED for b.csv (batch): 60 checks, 1 blocking, 1 warning;
-        blocking: far_range(age) 4.50% > block 0.10%; warnings: ...``.
-        """
-        def names(items: tuple[CheckResult, ...]) -> str:
-            shown = [r.describe() for r in items[:6]]
-            return ", ".join(shown) + (", ..." if len(items) > 6 else "")
-
-        head = f"validation {'PASSED' if self.passed else 'FAILED'}"
-        if self.source:
-            head += f" for {self.source}"
-        if self.purpose:
-            head += f" ({self.purpose})"
-        n_warn = len(self.warnings)
-        text = (f"{head}: {len(self.results)} checks, {len(self.failures)} blocking, "
-                f"{n_warn} warning{'' if n_warn == 1 else 's'}")
-        if self.failures:
-            text += f"; blocking: {names(self.failures)}"
-        if self.warnings:
-            text += f"; warnings: {names(self.warnings)}"
-        return text
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict: verdict, summary, every check, and drift details."""
-        return {
-            "passed": self.passed,
-            "grade": self.grade,
-            "summary": self.summary(),
-            "source": self.source,
-            "purpose": self.purpose,
-            "checks": [r.to_dict() for r in self.results],
-            "drift": self.drift.to_dict() if self.drift is not None else None,
-        }
-
-    def to_frame(self, *, failed_only: bool = False, readable: bool = False) -> pd.DataFrame:
-        """A table, one row per check: observed value, both thresholds and the grade.
-
-        ``failed_only`` keeps warnings and blocks; ``readable`` formats the numbers
-        (shares as percentages) and writes minimums as ``< x``.
-        """
-        fields = ["check", "column", "rule", "observed", "warn", "block", "grade", "message"]
-        rows = []
-        for r in self.results:
-            if failed_only and r.passed:
-                continue
-            row = {f: getattr(r, f) for f in fields}
-            if readable:
-                cmp = "<" if r.rule.startswith("min_") else ">"
-                row["observed"] = format_value(r.observed, r.unit)
-                for key in ("warn", "block"):
-                    value = getattr(r, key)
-                    row[key] = "-" if value is None else f"{cmp} {format_value(value, r.unit)}"
-            rows.append(row)
-        return pd.DataFrame(rows, columns=fields)
-
-    def extend(self, results: Iterable[CheckResult]) -> ValidationReport:
-        """A new report with ``results`` added (for example from ``check_features``)."""
-        return ValidationReport(self.results + tuple(results), self.drift, self.source,
-                                self.purpose)
-
-    def merge(self, other: ValidationReport) -> ValidationReport:
-        """Results of both; drift details of ``other`` when it has them."""
-        return ValidationReport(self.results + other.results, other.drift or self.drift,
-                                self.source or other.source, self.purpose or other.purpose)
-
-    def raise_for_failures(self) -> None:
-        """Raise :class:`DataValidationError` listing blocking checks, if any."""
-        if self.passed:
-            return
-        lines = "; ".join(r.message for r in self.failures[:10])
-        raise DataValidationError(
-            f"{self.source or 'data'}: {len(self.failures)} blocking validation check(s): "
-            f"{lines}. Fix the data, or change validation.thresholds in params.yaml",
-            file=self.source or None, rule=self.failures[0].rule,
-            column=self.failures[0].column,
-        )
-
-
-def _num(value: Any) -> Any:
-    """numpy scalars -> Python, NaN -> None: keeps records JSON-friendly."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _examples(values: Iterable[Any]) -> str:
-    items = list(values)
-    shown = ", ".join(repr(_num(v)) for v in items[:_SHOWN])
-    return shown + (f" (+{len(items) - _SHOWN} more)" if len(items) > _SHOWN else "")
-
-
-def _pct(share: float) -> str:
-    return format_value(share, "share")
 
 
 class _Checker:
@@ -268,7 +83,7 @@ class _Checker:
         limits = self.cfg.limits(check)
         if limits.off:
             return
-        observed = _num(observed)
+        observed = plain_value(observed)
         if grade is None:
             grade = limits.grade(observed)
         self._append(check, column, rule, observed, limits.warn, limits.block, grade,
@@ -278,12 +93,13 @@ class _Checker:
                 minimum: float, message: str) -> None:
         """A record that blocks when ``observed`` is below ``minimum`` (rules ``min_*``)."""
         grade = "block" if observed < minimum else "pass"
-        self._append(check, column, rule, _num(observed), None, _num(minimum), grade, message)
+        self._append(check, column, rule, plain_value(observed), None, plain_value(minimum),
+                     grade, message)
 
     def _append(self, check: str, column: str | None, rule: str, observed: Any, warn: Any,
                 block: Any, grade: str, message: str) -> None:
         if grade != "pass":
-            unit = _unit(check, rule)
+            unit = unit_of(check, rule)
             cmp = "below" if rule.startswith("min_") else "above"
             limit = block if grade == "block" else warn
             message += (f" [{grade}]" if limit is None
@@ -323,13 +139,13 @@ class _Checker:
             self.bad_dtype.add(spec.name)
             self.add("schema", spec.name, "dtype", max(len(bad), 1),
                      f"column {spec.name!r} should be {spec.kind} but is stored as text; "
-                     f"{len(bad)} value(s) are not numbers: {_examples(bad.unique())}")
+                     f"{len(bad)} value(s) are not numbers: {show_examples(bad.unique())}")
             return
         fractional = series[rules == "whole"]
         if len(fractional):
             self.add("schema", spec.name, "dtype", len(fractional),
                      f"column {spec.name!r} should hold whole numbers; found "
-                     f"{_examples(fractional.unique())}")
+                     f"{show_examples(fractional.unique())}")
             return
         self.add("schema", spec.name, "dtype", 0, f"column {spec.name!r} is {spec.kind}")
 
@@ -337,7 +153,7 @@ class _Checker:
     def missing(self, name: str) -> None:
         share = float(self.frame[name].isna().mean())
         self.add("missing", name, "missing_share", share,
-                 f"column {name!r} has {_pct(share)} missing values")
+                 f"column {name!r} has {show_share(share)} missing values")
 
     def constant(self, spec: ColumnSchema) -> None:
         series = self.frame[spec.name]
@@ -371,20 +187,21 @@ class _Checker:
         if spec.has_hard_bounds and self.on("hard_bounds"):
             hard = cells.rules == "hard_bound"
             self.add("hard_bounds", name, "hard_bound", int(hard.sum()) / n_present,
-                     f"column {name!r}: {int(hard.sum())} value(s) ({_pct(hard.sum() / n_present)}"
+                     f"column {name!r}: {int(hard.sum())} value(s) "
+                     f"({show_share(hard.sum() / n_present)}"
                      f") break the schema's hard bounds ({spec.hard_bounds_text()})"
-                     + (f": {_examples(pd.unique(numbers[hard]))}" if hard.any() else ""))
+                     + (f": {show_examples(pd.unique(numbers[hard]))}" if hard.any() else ""))
         if spec.min is None or spec.max is None or name == self.schema.target:
             return  # the labels checks cover the target
         values = numbers[np.isin(cells.rules, ("", "hard_bound")) & present]
         if not values.size:
             return
         lo, hi = float(values.min()), float(values.max())
-        observed = f"(observed [{_num(lo):g}, {_num(hi):g}])"
+        observed = f"(observed [{plain_value(lo):g}, {plain_value(hi):g}])"
         if self.on("range"):
             share = float(((values < spec.min) | (values > spec.max)).mean())
             self.add("range", name, "reference_range", share,
-                     f"column {name!r}: {_pct(share)} of values outside the reference range "
+                     f"column {name!r}: {show_share(share)} of values outside the reference range "
                      f"[{spec.min:g}, {spec.max:g}] {observed}")
         if self.on("far_range"):
             spread = (spec.max - spec.min) or max(abs(spec.min), abs(spec.max), 1.0)
@@ -392,18 +209,19 @@ class _Checker:
             far = (values < low) | (values > high)
             share = float(far.mean())
             self.add("far_range", name, "reference_spread", share,
-                     f"column {name!r}: {_pct(share)} of values lie beyond the reference range "
+                     f"column {name!r}: {show_share(share)} of values lie beyond the reference "
+                     "range "
                      f"by more than its own spread, outside [{low:g}, {high:g}] {observed}"
-                     + (f": {_examples(pd.unique(values[far]))}" if far.any() else ""))
+                     + (f": {show_examples(pd.unique(values[far]))}" if far.any() else ""))
         if self.on("sign") and (spec.min >= 0 or spec.max <= 0):
             negative = spec.min >= 0
             flipped = values < 0 if negative else values > 0
             share = float(flipped.mean())
             never = "negative" if negative else "positive"
             self.add("sign", name, "new_sign", share,
-                     f"column {name!r}: {_pct(share)} of values are {never}, which the "
+                     f"column {name!r}: {show_share(share)} of values are {never}, which the "
                      f"reference never was"
-                     + (f": {_examples(pd.unique(values[flipped]))}" if flipped.any() else ""))
+                     + (f": {show_examples(pd.unique(values[flipped]))}" if flipped.any() else ""))
 
     def categories(self, spec: ColumnSchema) -> None:
         """Unseen categories (graded by share) and values outside ``allowed`` (hard)."""
@@ -416,15 +234,15 @@ class _Checker:
             self.add("hard_bounds", spec.name, "hard_bound", len(outside) / len(text),
                      f"column {spec.name!r}: {len(outside)} value(s) are not among the "
                      f"schema's allowed values"
-                     + (f": {_examples(outside.value_counts().index)}" if len(outside) else ""))
+                     + (f": {show_examples(outside.value_counts().index)}" if len(outside) else ""))
         if spec.categories is None or not self.on("unseen_category"):
             return
         unseen = text[~text.isin(spec.categories)]
         share = len(unseen) / len(text)
         self.add("unseen_category", spec.name, "unseen_share", share,
-                 f"column {spec.name!r}: {_pct(share)} of values are categories not seen in "
+                 f"column {spec.name!r}: {show_share(share)} of values are categories not seen in "
                  f"the reference"
-                 + (f": {_examples(unseen.value_counts().index)}" if len(unseen) else ""))
+                 + (f": {show_examples(unseen.value_counts().index)}" if len(unseen) else ""))
 
     # -- data-set checks ----------------------------------------------------------------
     def rows(self, minimum: int, purpose: str) -> None:
@@ -436,7 +254,7 @@ class _Checker:
     def duplicates(self) -> None:
         share = float(self.frame.duplicated().mean()) if len(self.frame) else 0.0
         self.add("duplicates", None, "duplicate_share", share,
-                 f"{_pct(share)} of rows are exact duplicates")
+                 f"{show_share(share)} of rows are exact duplicates")
 
     def labels(self) -> None:
         target = self.schema.target
@@ -456,7 +274,7 @@ class _Checker:
         self.add("labels", target, "known_labels", share,
                  f"target {target!r} has {len(unknown)} label(s) outside the known set "
                  f"{list(self.schema.labels)}"
-                 + (f": {_examples(unknown.unique())}" if len(unknown) else ""))
+                 + (f": {show_examples(unknown.unique())}" if len(unknown) else ""))
 
     def training(self) -> None:
         """Training data only, all blocking: enough labels, classes and rows per class."""
@@ -483,8 +301,8 @@ class _Checker:
                      f"(at least {cfg.min_class_rows} needed)")
         share = n_rare / len(labels)
         self.minimum("training", target, "min_class_share", share, cfg.min_class_share,
-                     f"target {target!r}: the rarest class {rarest!r} is {_pct(share)} of "
-                     f"the labels (at least {_pct(cfg.min_class_share)} needed)")
+                     f"target {target!r}: the rarest class {rarest!r} is {show_share(share)} of "
+                     f"the labels (at least {show_share(cfg.min_class_share)} needed)")
 
     def leakage(self, usable: list[str]) -> None:
         """A warning per feature that alone predicts the target almost perfectly."""
@@ -514,7 +332,7 @@ class _Checker:
 
 def _label_key(value: Any) -> str:
     """Compare labels across dtypes: 1, 1.0 and '1' are the same label."""
-    value = _num(value)
+    value = plain_value(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
