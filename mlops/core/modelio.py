@@ -1,7 +1,8 @@
 """Saving and safely loading model files with skops: no pickle, no arbitrary code.
 
 A file is loaded only when its SHA-256 matches the recorded one (when given) and every type
-it holds is either trusted by skops by default or in :data:`TRUSTED_TYPES`.
+it holds is either trusted by skops by default or in :data:`TRUSTED_TYPES`, the reviewed
+list committed in ``mlops/core/trusted_types.txt``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ import skops.io as sio
 
 from mlops.core.exceptions import IntegrityError
 
-__all__ = ["TRUSTED_TYPES", "save_model", "load_model", "sha256_bytes"]
+__all__ = ["TRUSTED_TYPES", "TRUSTED_TYPES_FILE", "read_trusted_types", "save_model",
+           "load_model", "sha256_bytes"]
 
-# Types beyond skops' defaults that our estimators need; reviewed by hand, never taken
-# from the file itself.
-TRUSTED_TYPES: frozenset[str] = frozenset({
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-})
+# Types beyond skops' defaults that our estimators need: reviewed by hand, committed in this
+# file, never taken from a model file itself.
+TRUSTED_TYPES_FILE = Path(__file__).with_name("trusted_types.txt")
+
+
+def read_trusted_types(path: str | Path = TRUSTED_TYPES_FILE) -> frozenset[str]:
+    """The type names listed in ``path``, one a line; ``#`` starts a comment."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return frozenset(name for line in lines if (name := line.split("#", 1)[0].strip()))
+
+
+TRUSTED_TYPES: frozenset[str] = read_trusted_types()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -101,7 +108,7 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "") -
     if unexpected:
         raise IntegrityError(
             f"{label}: model file holds types that are not trusted: {', '.join(unexpected)}. "
-            "If they are genuine, review them and add them to mlops.core.modelio.TRUSTED_TYPES",
+            f"If they are genuine, review them and add them to {TRUSTED_TYPES_FILE}",
             file=str(path), rule="trusted_types",
         )
     return sio.loads(data, trusted=sorted(untrusted))
