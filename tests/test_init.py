@@ -267,3 +267,14 @@ def test_end_to_end_with_an_id_column_and_a_long_tail_category(tmp_path):
     assert "cat__city_infrequent_sklearn" in city and len(city) < 10
     evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
     assert set(evaluation["fairness"]["gender"]["groups"]) == {"f", "m"}
+
+
+@pytest.mark.parametrize("labels", [[True, False, False, True, False],
+                                    [1.0, 0.0, 0.0, 1.0, 0.0]])
+def test_a_boolean_or_float_coded_target_gives_a_loadable_positive_class(tmp_path, labels):
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"x": range(10), "y": labels * 2}).to_csv(data, index=False)
+    assert run_init("--data", str(data), "--target", "y", "--out", str(tmp_path / "p.yaml"))[0] \
+        == 0
+    positive = load_params(tmp_path / "p.yaml").data.positive_class
+    assert str(positive) in ("True", "1")

@@ -194,6 +194,10 @@ def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, targe
                         "stratified by class, so every class needs at least two rows (more "
                         "to learn anything)", column=target, rule="labels")
     positive, why = positive_class(labels) if chosen == "binary" else (None, "")
+    if isinstance(positive, bool):  # params hold an int or a string: "True" matches True
+        positive = str(positive)
+    elif isinstance(positive, float) and positive.is_integer():  # 1.0 matches 1
+        positive = int(positive)
     total = sum(counts.values())
     prior_brier = (1.0 - sum((n / total) ** 2 for n in counts.values())) / 2.0
     sensitive = tuple(suggest_sensitive(frame, target))
