@@ -141,3 +141,50 @@ def test_drift_settings_come_from_the_thresholds():
     assert (cfg.drift_min_psi, cfg.drift_min_js, cfg.max_drifted_share) == (0.005, 0.01, 0.3)
     off = load_params(PARAMS, ["validation.thresholds.drifted_share=off"]).validation
     assert off.max_drifted_share == float("inf")
+
+
+def test_evaluation_baseline_bins_and_group_floor_load_with_defaults(tmp_path):
+    params = load_params(PARAMS)
+    assert params.evaluation.baseline.metric == "roc_auc"
+    assert params.evaluation.baseline.margin == 0.02
+    assert params.evaluation.group_bins == {"age": (0.0, 25.0, 40.0, 60.0, 120.0)}
+    assert params.evaluation.min_group_size == 30
+
+    def drop(raw):
+        for key in ("baseline", "group_bins", "min_group_size"):
+            raw["evaluation"].pop(key)
+        for key in ("id_columns", "drop_columns"):
+            raw["data"].pop(key)
+
+    defaults = load_params(write_params(tmp_path, drop))
+    assert defaults.evaluation.baseline == params.evaluation.baseline
+    assert defaults.evaluation.group_bins == {} and defaults.data.id_columns == ()
+    with pytest.raises(ConfigError, match="'evaluation.baseline.metric'"):
+        load_params(PARAMS, ["evaluation.baseline.metric=log_loss"])
+    with pytest.raises(ConfigError, match="unknown key 'evaluation.age_bins'"):
+        load_params(PARAMS, ["evaluation.age_bins=[0, 25]"])
+
+
+def test_estimator_is_a_short_name_or_an_import_path():
+    assert load_params(PARAMS, ["model.estimator=sklearn.svm.SVC"]).hyperparameters == {}
+    for bad in ("svm", "sklearn.", "os.system; rm", "1abc.Model"):
+        with pytest.raises(ConfigError, match="'model.estimator'.*import path"):
+            load_params(PARAMS, [f"model.estimator={bad}"])
+
+
+def test_an_override_reaches_a_block_named_with_dots(tmp_path):
+    path = write_params(tmp_path, lambda raw: raw["model"]["hyperparameters"].update(
+        {"sklearn.svm.SVC": {"C": 1.0}}))
+    params = load_params(path, ["model.estimator=sklearn.svm.SVC",
+                                "model.hyperparameters.sklearn.svm.SVC.C=3"])
+    assert params.hyperparameters == {"C": 3}
+    with pytest.raises(ConfigError, match="not a section"):
+        load_params(path, ["model.hyperparameters.sklearn.svm.NuSVC.C=3"])
+
+
+def test_positive_class_may_be_null_and_roles_exclude_the_target():
+    assert load_params(PARAMS, ["data.positive_class=null"]).data.positive_class is None
+    params = load_params(PARAMS, ["data.id_columns=[job]", "data.drop_columns=[sex, age]"])
+    assert params.data.id_columns == ("job",) and params.data.drop_columns == ("sex", "age")
+    with pytest.raises(ConfigError, match="data.id_columns lists the target 'risk'"):
+        load_params(PARAMS, ["data.id_columns=[risk]"])

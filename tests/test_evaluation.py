@@ -22,6 +22,7 @@ from sklearn.metrics import (
 from mlops.core.config import Params, load_params
 from mlops.core.data import read_csv, split
 from mlops.core.exceptions import ConfigError, DataError, GateFailedError
+from mlops.core.schema import infer_schema
 from mlops.stages import evaluation as ev
 from mlops.stages import gates as stage_gates
 from mlops.stages import metrics as stage_metrics
@@ -72,10 +73,12 @@ def iris_setup():
         data=dataclasses.replace(base.data, target="target", positive_class=1,
                                  sensitive_features=("size",)),
         evaluation=dataclasses.replace(base.evaluation, gates={"min_roc_auc": 0.9,
-                                                               "min_f1": 0.8}),
+                                                               "min_f1": 0.8},
+                                       group_bins={}, min_group_size=10),
     )
     train_frame, test_frame = split(iris, "target", test_size=0.4, seed=params.seed)
-    return params, train(params, train_frame), test_frame
+    schema = infer_schema(iris, target="target")
+    return params, train(params, train_frame, schema=schema), test_frame
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def test_weighted_metrics_equal_metrics_on_the_resampled_rows(case, model, split
     resampled = stage_metrics.Predictions(pred.y_true[rows], pred.y_pred[rows], pred.proba[rows],
                                pred.classes, pred.positive_index)
     direct = stage_metrics.classification_metrics(resampled)
-    fast = stage_metrics._weighted_metrics(pred, weights)
+    fast = stage_metrics.weighted_metrics(pred, weights)
     for name in stage_metrics.HEADLINE_METRICS:
         assert fast[name][0] == pytest.approx(direct[name], abs=1e-12), name
 
@@ -138,6 +141,9 @@ def test_fairness_per_group_and_summary(result, model, splits, params):
     assert set(fairness["sex"]["groups"]) == {"female", "male"}
     assert list(fairness["age"]["groups"]) == ["[0, 25)", "[25, 40)", "[40, 60)", "[60, 120)"]
     assert sum(g["count"] for g in fairness["age"]["groups"].values()) == len(splits[1])
+    # The oldest band has 11 held-out rows: reported, left out of the parity numbers.
+    assert fairness["age"]["skipped_groups"] == ["[60, 120)"]
+    assert fairness["sex"]["skipped_groups"] == [] and fairness["sex"]["gated"]
     test = splits[1]
     pred = model.predict(test.drop(columns=["risk"]))
     assert fairness["sex"]["demographic_parity_ratio"] == pytest.approx(
@@ -227,7 +233,7 @@ def test_all_gates_pass_with_passing_thresholds(result):
     assert result["passed"] and stage_gates.failed_gates(result) == []
     stage_gates.raise_on_failed_gates(result)  # no exception
     table = stage_gates.verdict_table(result)
-    assert list(table.columns) == ["gate", "value", "threshold", "passed"]
+    assert list(table.columns) == ["gate", "measures", "value", "threshold", "passed"]
     assert len(table) == len(result["gates"])
 
 
@@ -235,6 +241,7 @@ def test_all_gates_pass_with_passing_thresholds(result):
     ("evaluation.gates.min_roc_auc=0.95", ["min_roc_auc"]),
     ("evaluation.gates.max_brier=0.1", ["max_brier"]),
     ("evaluation.gates.min_demographic_parity_ratio=0.8", ["min_demographic_parity_ratio[age]"]),
+    ("evaluation.baseline.margin=0.3", ["baseline_roc_auc"]),
 ])
 def test_tightening_one_threshold_fails_exactly_that_gate(result, override, failing):
     verdicts = stage_gates.gate_verdicts(result, german_params(override))
@@ -331,11 +338,16 @@ def test_multiclass_uses_macro_averages_and_one_vs_rest_auc():
     assert metrics["f1"] == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-6)
     assert metrics["roc_auc"] == pytest.approx(
         roc_auc_score(y, proba, multi_class="ovr", average="macro"), abs=1e-6)
-    assert metrics["brier"] == pytest.approx(brier_score_loss(y, proba), abs=1e-6)
+    # The multiclass Brier score is halved: 0..1, like the binary one.
+    assert metrics["brier"] == pytest.approx(brier_score_loss(y, proba) / 2, abs=1e-6)
     assert np.array(result["confusion_matrix"]["matrix"]).shape == (3, 3)
     assert set(result["fairness"]["size"]["groups"]) == {"large", "small"}
     assert set(result["confidence_intervals"]) == set(stage_metrics.HEADLINE_METRICS)
-    assert [g["gate"] for g in result["gates"]] == ["min_roc_auc", "min_f1"]
+    assert [g["gate"] for g in result["gates"]] == ["min_roc_auc", "min_f1",
+                                                    "baseline_roc_auc"]
+    labels = {g["gate"]: g["label"] for g in result["gates"]}
+    assert labels["min_f1"] == "macro F1"
+    assert labels["min_roc_auc"] == "macro one-vs-rest ROC-AUC"
     assert result["passed"]
 
 
@@ -346,22 +358,22 @@ def test_unseen_labels_in_evaluation_data_are_named(model, splits, params):
         ev.evaluate(model, frame, params)
 
 
-def test_age_outside_bins_is_its_own_group(model, splits, params):
+def test_value_outside_bins_is_its_own_group(model, splits, params):
     frame = splits[1].copy()
     frame.loc[frame.index[:3], "age"] = 130
     groups = ev.fairness_metrics(stage_metrics.predict(model, frame, params), frame, params)["age"]
     assert groups["groups"]["out of range"]["count"] == 3
 
 
-def test_quartiles_for_other_numeric_features_and_age_always_banded():
+def test_quartiles_for_numeric_features_without_bins_and_bands_for_the_others():
     from mlops.stages.fairness import sensitive_groups
 
-    frame = pd.DataFrame({"age": [20, 30, 30, 70], "income": range(4), "score": range(4)})
-    few = sensitive_groups(frame, ["age", "income"], age_bins=[0, 25, 120])
-    assert few["age"].tolist() == ["[0, 25)", "[25, 120)", "[25, 120)", "[25, 120)"]
+    frame = pd.DataFrame({"years": [20, 30, 30, 70], "income": range(4), "score": range(4)})
+    few = sensitive_groups(frame, ["years", "income"], bins={"years": [0, 25, 120]})
+    assert few["years"].tolist() == ["[0, 25)", "[25, 120)", "[25, 120)", "[25, 120)"]
     assert few["income"].tolist() == ["0", "1", "2", "3"]  # few values: used as they are
     many = pd.DataFrame({"score": range(40)})
-    bands = sensitive_groups(many, ["score"], age_bins=[0, 25])["score"]
+    bands = sensitive_groups(many, ["score"], bins={"other": [0, 25]})["score"]
     assert bands.nunique() == 4 and bands.value_counts().tolist() == [10, 10, 10, 10]
 
 
@@ -370,3 +382,117 @@ def test_frames_are_not_modified(model, splits, params):
     ev.evaluate(model, splits[1], dataclasses.replace(params, evaluation=dataclasses.replace(
         params.evaluation, bootstrap_samples=0)))
     pd.testing.assert_frame_equal(before, splits[1])
+
+
+# --- baseline ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("labels", "margin"), [("flipped", 0.02), ("shuffled", 0.1)])
+def test_a_model_no_better_than_trivial_fails_the_baseline_gate(params, splits, model, labels,
+                                                                margin):
+    train_frame, test_frame = splits
+    # Flipped labels: worse than trivial. Shuffled: noise, ROC-AUC near 0.5 (0.53 here), so
+    # the gate needs a margin above what 250 rows of noise can reach; the real model, at
+    # 0.77, clears the same margin.
+    risk = train_frame["risk"].to_numpy()
+    noise = (1 - risk) if labels == "flipped" else np.random.default_rng(0).permutation(risk)
+    params = german_params(f"evaluation.baseline.margin={margin}",
+                           "evaluation.bootstrap_samples=0")
+    bad = train(params, train_frame.assign(risk=noise))
+    result = ev.evaluate(bad, test_frame, params, train_frame=train_frame)
+    gate = {g["gate"]: g for g in result["gates"]}["baseline_roc_auc"]
+    assert not gate["passed"]
+    assert gate["threshold"] == pytest.approx(0.5 + margin)
+    assert gate["key"] == "evaluation.baseline.margin"
+    with pytest.raises(GateFailedError, match="baseline_roc_auc"):
+        stage_gates.raise_on_failed_gates(result)
+    good = ev.evaluate(model, test_frame, params, train_frame=train_frame)
+    assert {g["gate"]: g for g in good["gates"]}["baseline_roc_auc"]["passed"]
+
+
+def test_baseline_is_the_dummy_classifier_with_a_paired_interval(result, splits):
+    baseline = result["baseline"]
+    assert baseline["estimator"] == "DummyClassifier(strategy='prior')"
+    assert baseline["value"] == 0.5  # class shares rank nothing
+    assert baseline["improvement"] == pytest.approx(result["metrics"]["roc_auc"] - 0.5)
+    low, high = baseline["interval"]["low"], baseline["interval"]["high"]
+    assert low < baseline["improvement"] < high
+    gate = {g["gate"]: g for g in result["gates"]}["baseline_roc_auc"]
+    assert gate["passed"] and gate["label"].startswith("ROC-AUC vs DummyClassifier")
+
+
+@pytest.mark.parametrize(("metric", "strategy"), [("accuracy", "most_frequent"),
+                                                  ("brier", "prior")])
+def test_baseline_strategy_fits_the_metric(model, splits, metric, strategy):
+    train_frame, test_frame = splits
+    params = german_params(f"evaluation.baseline.metric={metric}")
+    baseline = ev.evaluate(model, test_frame, params, train_frame=train_frame)["baseline"]
+    assert baseline["strategy"] == strategy and baseline["fitted_on"] == "training split"
+    share = float((test_frame["risk"] == train_frame["risk"].mode()[0]).mean())
+    if metric == "accuracy":  # always the most frequent class of the training split
+        assert baseline["value"] == pytest.approx(share, abs=1e-6)
+    else:  # lower is better: the improvement is baseline minus model
+        assert baseline["direction"] == "max"
+        assert baseline["improvement"] == pytest.approx(
+            baseline["value"] - baseline["model"], abs=1e-6)
+
+
+# --- small groups --------------------------------------------------------------------------
+
+def test_small_groups_are_reported_but_never_decide_a_gate(model, splits):
+    # 77 women and 173 men in the held-out split: with 80 as the floor, sex has one group
+    # left, so its fairness gates are skipped however strict they are.
+    params = german_params("evaluation.min_group_size=80",
+                           "evaluation.gates.min_demographic_parity_ratio=0.99",
+                           "evaluation.bootstrap_samples=0")
+    result = ev.evaluate(model, splits[1], params)
+    sex = result["fairness"]["sex"]
+    assert sex["skipped_groups"] == ["female"] and not sex["gated"]
+    assert set(sex["groups"]) == {"female", "male"}  # still reported
+    assert sex["demographic_parity_ratio"] is None
+    gate = {g["gate"]: g for g in result["gates"]}["min_demographic_parity_ratio[sex]"]
+    assert gate["passed"] and gate["note"].startswith("skipped")
+    # with the default floor of 30 rows the same threshold is decided, and fails
+    strict = german_params("evaluation.gates.min_demographic_parity_ratio=0.99")
+    failed = [g["gate"] for g in stage_gates.gate_verdicts(
+        ev.evaluate(model, splits[1], strict), strict) if not g["passed"]]
+    assert "min_demographic_parity_ratio[sex]" in failed
+
+
+def test_the_parity_numbers_leave_the_small_groups_out(result, model, splits):
+    test = splits[1]
+    pred = model.predict(test.drop(columns=["risk"]))
+    kept = (test["age"] < 60).to_numpy()  # the [60, 120) band has 11 rows
+    bands = pd.cut(test["age"], [0, 25, 40, 60, 120], right=False).astype(str)
+    assert result["fairness"]["age"]["demographic_parity_ratio"] == pytest.approx(
+        demographic_parity_ratio(test["risk"][kept], pred[kept],
+                                 sensitive_features=bands[kept]), abs=1e-6)
+
+
+# --- multiclass without a positive class ---------------------------------------------------
+
+def test_multiclass_without_positive_class_names_its_averages():
+    params, model, test = iris_setup()
+    params = dataclasses.replace(params, data=dataclasses.replace(params.data,
+                                                                  positive_class=None))
+    result = ev.evaluate(model, test, params)
+    assert result["positive_class"] is None
+    assert result["metric_labels"]["f1"] == "macro F1"
+    assert result["metric_labels"]["precision"] == "macro precision"
+    groups = result["fairness"]["size"]["groups"]
+    assert all(set(g) == {"count", "accuracy"} for g in groups.values())
+    assert result["passed"]
+    gated = dataclasses.replace(params, evaluation=dataclasses.replace(
+        params.evaluation, gates={"min_demographic_parity_ratio": 0.8}))
+    with pytest.raises(ConfigError, match="data.positive_class, which is null"):
+        ev.evaluate(model, test, gated)
+
+
+def test_multiclass_fairness_is_one_vs_rest_for_the_positive_class():
+    params, model, test = iris_setup()
+    result = ev.evaluate(model, test, params)
+    features = test.drop(columns=["target"])
+    pred = model.predict(features)
+    large = (test["size"] == "large").to_numpy()
+    ovr = ((pred == 1) == (test["target"] == 1)).to_numpy()
+    assert result["fairness"]["size"]["groups"]["large"]["accuracy"] == pytest.approx(
+        ovr[large].mean(), abs=1e-6)

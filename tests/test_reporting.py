@@ -80,6 +80,13 @@ def test_report_content(bundle, run_dir):
     delta = result["champion"]["difference"]["roc_auc"]
     assert f"{delta:+.4f}" in text
     assert "`checking_account`" in text
+    assert "### Baseline" in text and "must beat scikit-learn's `DummyClassifier" in text
+    assert "| `baseline_roc_auc` | ROC-AUC vs DummyClassifier(strategy='prior') |" in text
+    assert "| F1 of class 1 |" in text  # the metric table says which class F1 scores
+    # groups under evaluation.min_group_size are named, marked, and left out of the gates
+    assert "left out of the parity numbers and the gates: `[60, 120)`" in text
+    assert "| [60, 120) (skipped) | 11 |" in text
+    assert "| Group | n | Selection rate (predicted `1`) | TPR | FPR | Accuracy |" in text
 
 
 def test_report_without_champion_or_validation(bundle):
@@ -131,7 +138,12 @@ def test_model_card_carries_model_index(bundle, run_dir):
     for feature in result["importance"]["top"]:
         assert f"`{feature}`" in text
     # The oldest age band has 11 rows in the held-out split: the card warns about it.
-    assert "[60, 120) (n=11)" in text
+    assert "[60, 120) (n=11)" in text and "not part of the parity numbers" in text
+    baseline = result["baseline"]
+    assert "## Baseline" in text and "DummyClassifier(strategy='prior')" in text
+    low = baseline["interval"]["low"]
+    assert f"improvement {baseline['improvement']:+.4f} (95% paired bootstrap interval " \
+           f"{low:+.4f}" in text
 
 
 def test_model_card_options(bundle):
@@ -178,3 +190,10 @@ def test_multiclass_report_and_plots(tmp_path):
     images = plots.save_figures({"roc": figs["roc"]}, tmp_path / "img")
     text = write_report(result, tmp_path / "report.md", images=images).read_text("utf-8")
     assert "multiclass target `target`" in text and "![ROC curve](img/roc.png)" in text
+    # averages are named wherever a metric is shown; fairness says it is one-vs-rest
+    assert "| `min_f1` | macro F1 |" in text and "| macro F1 |" in text
+    assert "| macro one-vs-rest ROC-AUC |" in text
+    assert "One-vs-rest accuracy (class `1`)" in text
+    assert "predicting class `1` against all other classes" in text
+    card = build_model_card(result, params).text
+    assert "| macro precision |" in card and "Brier score (summed over classes, halved)" in card

@@ -1,7 +1,7 @@
 """The command line: one module per command group, each owning its parsers and handlers.
 
 ``main`` is the ``mlops`` console script (``mlops.cli:main``); :mod:`mlops.cli.main` builds
-the root parser from the modules ``run``, ``validate``, ``registry``, ``deploy``,
+the root parser from the modules ``init``, ``run``, ``validate``, ``registry``, ``deploy``,
 ``monitor`` and ``space``. ``python -m mlops.cli`` runs it too.
 """
 

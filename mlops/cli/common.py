@@ -16,6 +16,7 @@ from mlops.core.exceptions import (
     DataError,
     DataValidationError,
     GateFailedError,
+    ModelMismatchError,
     PublishError,
     RegistryError,
     ServingError,
@@ -42,6 +43,8 @@ EXIT_CODES: dict[int, str] = dict(sorted({
     ServingError.exit_code: "serving refused (for example a model that cannot be loaded)",
     PublishError.exit_code: "publishing to the Hub failed",
     AccessDeniedError.exit_code: "an operator action without the operator token",
+    ModelMismatchError.exit_code: "the production model of model.name is another model "
+                                  "(target, classes or columns differ): set model.name",
 }.items()))
 
 

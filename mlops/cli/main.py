@@ -1,7 +1,7 @@
 """The root of the ``mlops`` command line: builds the parser, runs the chosen command.
 
-Each command group lives in its own module (``run``, ``validate``, ``registry``, ``deploy``,
-``monitor``, ``space``), which adds its parsers with ``register(subparsers)`` and holds
+Each command group lives in its own module (``init``, ``run``, ``validate``, ``registry``,
+``deploy``, ``monitor``, ``space``), which adds its parsers with ``register(subparsers)`` and holds
 their handlers. Every ``MLOpsError`` becomes a one-line message on stderr and the error's
 exit code. Handlers import what they need when they run, so ``mlops --help`` stays fast.
 """
@@ -12,14 +12,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlops.cli import deploy, monitor, registry, reproduce, run, space, validate
+from mlops.cli import deploy, init, monitor, registry, reproduce, run, space, validate
 from mlops.cli.common import HelpFormatter, exit_codes_text
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
-COMMAND_MODULES = (run, validate, registry, reproduce, deploy, monitor, space)
+COMMAND_MODULES = (init, run, validate, registry, reproduce, deploy, monitor, space)
 
 DESCRIPTION = """\
 mlops: validate data, train, evaluate, register, deploy and monitor a model -- the command
@@ -28,6 +28,7 @@ and takes overrides (--set KEY=VALUE); `mlops COMMAND --help` shows its options.
 
 EPILOG = """\
 the loop:
+  mlops init --data mine.csv --target y      a params file for your own data
   mlops validate --data data/new_batch.csv   check a new batch, no training
   mlops run                                  validate, train, evaluate, register
   mlops deploy start                         release the new candidate (canary)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -28,6 +29,7 @@ import yaml
 from mlops.core.exceptions import ConfigError
 
 __all__ = [
+    "BaselineConfig",
     "DataConfig",
     "ModelConfig",
     "CHECK_UNITS",
@@ -48,34 +50,63 @@ __all__ = [
     "to_dict",
     "ENV_OVERRIDES",
     "RUNS_DIR_ENV",
+    "SHORT_ESTIMATORS",
 ]
 
 # Environment variable -> the params key it replaces (see the module docstring).
 ENV_OVERRIDES = {"MLOPS_REGISTRY_PATH": "registry.path", "MLOPS_LOG_PATH": "monitoring.log_path"}
 RUNS_DIR_ENV = "MLOPS_RUNS_DIR"
 
-Estimator = Literal["logistic_regression", "hist_gradient_boosting", "random_forest"]
+# The estimators named by a short name; any other is given by import path (``a.b.Class``).
+SHORT_ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the data is and what it means."""
+    """Where the data is and what it means.
+
+    ``positive_class`` may be null for a multiclass target (a binary one needs it).
+    ``id_columns`` and ``drop_columns`` are never features; neither is any column outside
+    the schema's ``serving_columns``.
+    """
 
     path: str
     target: str
-    positive_class: int | str
+    positive_class: int | str | None
     sensitive_features: tuple[str, ...]
     test_size: float
     schema: str
+    id_columns: tuple[str, ...] = ()
+    drop_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for key in ("id_columns", "drop_columns"):
+            if self.target in getattr(self, key):
+                raise ConfigError(f"data.{key} lists the target {self.target!r}; the target "
+                                  "is never a feature anyway, remove it", key=f"data.{key}")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which estimator to train; ``hyperparameters`` holds one block per estimator."""
+    """Which estimator to train; ``hyperparameters`` holds one block per estimator.
+
+    ``estimator`` is one of :data:`SHORT_ESTIMATORS` or the import path of any
+    scikit-learn-compatible classifier (``sklearn.svm.SVC``), whose block is
+    ``hyperparameters["sklearn.svm.SVC"]``.
+    """
 
     name: str
-    estimator: Estimator
+    estimator: str
     hyperparameters: dict[str, dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        if self.estimator not in SHORT_ESTIMATORS and not _IMPORT_PATH.fullmatch(
+                self.estimator):
+            raise ConfigError(
+                f"'model.estimator' is {self.estimator!r}; expected one of "
+                f"{list(SHORT_ESTIMATORS)} or the import path of a scikit-learn classifier "
+                "such as sklearn.svm.SVC", key="model.estimator")
 
 
 # Every validation check and what its thresholds measure: ``share`` of rows (0-1), a
@@ -284,14 +315,33 @@ def _thresholds(raw: Any, unit: str, key: str) -> Thresholds:
 
 
 @dataclass(frozen=True)
+class BaselineConfig:
+    """The trivial model to beat: scikit-learn's ``DummyClassifier`` on ``metric``.
+
+    ``most_frequent`` for accuracy and F1, ``prior`` (the class shares) for ROC-AUC and
+    Brier; the model must be better by ``margin``.
+    """
+
+    metric: Literal["accuracy", "f1", "roc_auc", "brier"] = "roc_auc"
+    margin: float = 0.02
+
+
+@dataclass(frozen=True)
 class EvaluationConfig:
-    """Gate thresholds (``gates``), fairness and behavioural settings."""
+    """Gate thresholds (``gates``), the baseline, fairness and behavioural settings.
+
+    ``group_bins`` cuts a numeric sensitive column into half-open bands ``[lo, hi)``;
+    fairness groups with fewer than ``min_group_size`` held-out rows are reported but never
+    decide a gate.
+    """
 
     gates: dict[str, float]
     bootstrap_samples: int
-    age_bins: tuple[int, ...]
     champion_tolerance: float
     top_features: int
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    group_bins: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    min_group_size: int = 30
     invariance: tuple[str, ...] = ()
     directional: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -425,11 +475,18 @@ def to_dict(params: Params) -> dict[str, Any]:
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any, path: Path) -> None:
+    """Set ``key`` in ``raw``. A section whose own name has dots (the hyperparameters of
+    ``sklearn.svm.SVC``) is matched whole: the longest existing name wins."""
     node = raw
     *parents, leaf = key.split(".")
-    for i, part in enumerate(parents):
-        node = node.get(part)
-        if not isinstance(node, dict):
+    i = 0
+    while i < len(parents):
+        for j in range(len(parents), i, -1):
+            child = node.get(".".join(parents[i:j]))
+            if isinstance(child, dict):
+                node, i = child, j
+                break
+        else:
             where = ".".join(parents[: i + 1])
             raise ConfigError(f"override {key!r}: {where!r} is not a section of {path}", key=key)
     node[leaf] = value

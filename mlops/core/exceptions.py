@@ -12,6 +12,7 @@ __all__ = [
     "DataError",
     "DataValidationError",
     "GateFailedError",
+    "ModelMismatchError",
     "StageError",
     "RegistryError",
     "ConflictError",
@@ -53,6 +54,16 @@ class DataError(MLOpsError, ValueError):
     """An input file cannot be used at all (missing, empty, wrong format, ...)."""
 
     exit_code = 2
+
+
+class ModelMismatchError(MLOpsError, ValueError):
+    """The registered production model of ``model.name`` is another model: it predicts
+    another target or other classes, or reads columns this run's data does not have.
+
+    The user's setting, not a broken input file: set ``model.name`` to a name of its own.
+    """
+
+    exit_code = 9
 
 
 class GateFailedError(MLOpsError, AssertionError):

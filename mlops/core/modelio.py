@@ -2,8 +2,9 @@
 
 A file is loaded only when its SHA-256 matches the recorded one (when given), it does not
 inflate past the size caps (a zip bomb), and every type it holds is either trusted by skops
-by default or in :data:`TRUSTED_TYPES`. Whatever goes wrong while loading is an
-IntegrityError naming the file.
+by default or in :data:`TRUSTED_TYPES`, the reviewed list committed in
+``mlops/core/trusted_types.txt``. Whatever goes wrong while loading is an IntegrityError
+naming the file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import skops.io as sio
 from mlops.core.exceptions import ConfigError, IntegrityError
 
 __all__ = ["MAX_INFLATION", "MAX_MEMBERS", "MAX_UNCOMPRESSED_BYTES", "TRUSTED_TYPES",
-           "save_model", "load_model", "max_model_bytes", "sha256_bytes"]
+           "TRUSTED_TYPES_FILE", "read_trusted_types", "save_model", "load_model",
+           "max_model_bytes", "sha256_bytes"]
 
 # A model file is a zip: caps on what it may inflate to, checked before loading.
 MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024  # in all; MLOPS_MAX_MODEL_MB overrides it
@@ -30,13 +32,18 @@ _INFLATION_FLOOR = 8 * 1024 * 1024  # small files are never refused for their ra
 MAX_MEMBERS = 10_000
 _CHUNK = 1024 * 1024
 
-# Types beyond skops' defaults that our estimators need; reviewed by hand, never taken
-# from the file itself.
-TRUSTED_TYPES: frozenset[str] = frozenset({
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-})
+# Types beyond skops' defaults that our estimators need: reviewed by hand, committed in this
+# file, never taken from a model file itself.
+TRUSTED_TYPES_FILE = Path(__file__).with_name("trusted_types.txt")
+
+
+def read_trusted_types(path: str | Path = TRUSTED_TYPES_FILE) -> frozenset[str]:
+    """The type names listed in ``path``, one a line; ``#`` starts a comment."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return frozenset(name for line in lines if (name := line.split("#", 1)[0].strip()))
+
+
+TRUSTED_TYPES: frozenset[str] = read_trusted_types()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -133,7 +140,7 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "",
     if unexpected:
         raise IntegrityError(
             f"{label}: model file holds types that are not trusted: {', '.join(unexpected)}. "
-            "If they are genuine, review them and add them to mlops.core.modelio.TRUSTED_TYPES",
+            f"If they are genuine, review them and add them to {TRUSTED_TYPES_FILE}",
             file=str(path), rule="trusted_types",
         )
     try:

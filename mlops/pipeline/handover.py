@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mlops.core.config import Params
+from mlops.core.exceptions import ModelMismatchError
 from mlops.registry import ModelVersion, open_registry
 
-__all__ = ["load_champion", "find_by_fingerprint", "register_run",
+__all__ = ["load_champion", "champion_mismatch", "find_by_fingerprint", "register_run",
            "RUN_FILES"]
 
 # Files of a run folder stored with each version (when the run produced them).
@@ -17,13 +19,61 @@ RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json",
 
 
 def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
-    """The production model of ``params.model.name`` and its version, or ``(None, None)``."""
+    """The production model of ``params.model.name`` and its version, or ``(None, None)``.
+
+    Raises :class:`ModelMismatchError` when that model is another model than this run's
+    (:func:`champion_mismatch`): comparing with it would mean nothing, and registering this
+    run under the same name would put two different models behind one name.
+    """
+    from mlops.core.schema import load_schema
+
     registry = open_registry(params.registry, params.root)
     production = registry.aliases(params.model.name).get("production")
     if production is None:
         return None, None
-    return (registry.load_model(params.model.name, production),
-            registry.get(params.model.name, production))
+    model = registry.load_model(params.model.name, production)
+    version = registry.get(params.model.name, production)
+    schema = load_schema(params.resolve(params.data.schema))
+    problems = champion_mismatch(model, version.metadata, target=params.data.target,
+                                 labels=schema.labels, columns=schema.serving_columns)
+    if problems:
+        raise ModelMismatchError(
+            f"the production model {version.label} registered under model.name "
+            f"{params.model.name!r} is another model: {'; '.join(problems)}. It cannot be "
+            "compared with this run, and this run must not become a version of it. Set "
+            "model.name in your params file to a name of its own (mlops init names it after "
+            "the data file), or retire the old model first",
+            model=params.model.name, version=version.version, rule="champion_mismatch",
+        )
+    return model, version
+
+
+def champion_mismatch(model: Any, metadata: dict[str, Any], *, target: str,
+                      labels: Sequence[Any], columns: Sequence[str]) -> list[str]:
+    """Why the registered ``model`` is not a version of this run's model; empty if it is.
+
+    It must predict the same ``target`` (from its registered lineage, when recorded) with
+    the same classes (``labels``, the schema's), and every column it reads must be one of
+    this run's serving ``columns``; new columns in this run are fine.
+    """
+    problems = []
+    params = metadata.get("lineage", {}).get("params", {})
+    theirs = params.get("data", {}).get("target") if isinstance(params, dict) else None
+    if theirs is not None and theirs != target:
+        problems.append(f"it predicts {theirs!r}, this run predicts {target!r}")
+    classes = getattr(model, "classes_", None)
+    if classes is not None and labels:
+        old, new = sorted(map(str, classes)), sorted(map(str, labels))
+        if old != new:
+            problems.append(f"its classes are {old}, this run's are {new}")
+    inputs = getattr(model, "feature_names_in_", None)
+    if inputs is not None:
+        missing = [str(c) for c in inputs if str(c) not in set(columns)]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more"
+                                              if len(missing) > 5 else "")
+            problems.append(f"it reads columns this data does not have: {shown}")
+    return problems
 
 
 def find_by_fingerprint(params: Params, fingerprint: str) -> ModelVersion | None:

@@ -5,6 +5,9 @@ copy of ``params.yaml``: the params file, the overrides, the run folder and the 
 
 Kernel start-up (about 0.8 s a notebook) is hidden: while one notebook runs, the kernel of
 the next one is already starting and importing the heavy libraries on the other core.
+Each kernel gets its share of the cores as OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
+MKL_NUM_THREADS (``max(1, cores // kernels alive at once)``; a value the user set wins), so
+the kernels never oversubscribe the machine.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from mlops.core.config import Params, to_dict
 from mlops.core.exceptions import ConfigError, MLOpsError, StageError, error_class
 from mlops.core.lineage import file_sha256, git_state, package_versions, write_json_atomic
+from mlops.core.threads import kernel_thread_env
 from mlops.pipeline.fingerprint import MODEL_CODE, inputs_fingerprint
 from mlops.pipeline.stages import NOTEBOOK_PARAMETERS, STAGES
 
@@ -38,6 +42,9 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 # Imported by each kernel as it starts, while the previous notebook runs: a cache warm-up.
 _WARM_UP = ("pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.api")
+# Kernels started ahead of the one that runs: a kernel needs about as long to start and
+# import as a stage runs.
+_AHEAD = 2
 
 @dataclass(frozen=True)
 class RunResult:
@@ -175,11 +182,13 @@ def run_pipeline(
 def _preflight(params: Params) -> None:
     """Fail at once on settings that would otherwise fail stages later, after real work."""
     from mlops.stages.gates import check_config
+    from mlops.stages.training import build_estimator
 
     if not 0 < params.data.test_size < 1:
         raise ConfigError(f"data.test_size is {params.data.test_size}; expected a share "
                           "between 0 and 1", key="data.test_size")
     check_config(params)
+    build_estimator(params)  # importable, a classifier, takes its hyperparameters
 
 
 def _check_notebooks(notebooks_dir: Path, stages: Sequence[tuple[str, str]]) -> None:
@@ -213,12 +222,13 @@ def _execute_stages(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    # Two kernels ahead: a kernel needs about as long to start and import as a stage runs.
-    kernels = [_start_kernel(notebooks_dir) for _ in stages[:2]]
+    # Alive at once: the running kernel and the ones started ahead; they share the cores.
+    threads = kernel_thread_env(min(len(stages), _AHEAD + 1))
+    kernels = [_start_kernel(notebooks_dir, threads) for _ in stages[:_AHEAD]]
     try:
         for i, (stage, name) in enumerate(stages):
-            if i + 2 < len(stages):
-                kernels.append(_start_kernel(notebooks_dir))
+            if i + _AHEAD < len(stages):
+                kernels.append(_start_kernel(notebooks_dir, threads))
             say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
             source, output = notebooks_dir / name, run_dir / name
             t0 = time.perf_counter()
@@ -261,14 +271,18 @@ def _stage_error(stage: str, source: Path, output: Path, exc: Any) -> MLOpsError
     return cls(message, notebook=str(source), cell=exc.cell_index, stage=stage)
 
 
-def _start_kernel(cwd: Path) -> Any:
-    """Start a python3 kernel in ``cwd`` that imports the heavy modules as it starts."""
+def _start_kernel(cwd: Path, threads: dict[str, str] | None = None) -> Any:
+    """Start a python3 kernel in ``cwd`` that imports the heavy modules as it starts.
+
+    ``threads`` (:func:`mlops.core.threads.kernel_thread_env`) goes into its environment.
+    """
     from jupyter_client.manager import KernelManager
 
     # IPC sockets: no TCP ports to pick, and no "running over TCP without encryption" noise.
     km = KernelManager(kernel_name="python3", transport="ipc",
                        ip=str(Path(tempfile.mkdtemp(prefix="mlops-kernel-")) / "kernel"))
-    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, **(threads or {}), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+           "MPLBACKEND": "Agg"}
     modules = [m for m in _WARM_UP if importlib.util.find_spec(m) is not None]
     km.start_kernel(cwd=str(cwd), env=env,
                     extra_arguments=[f"--IPKernelApp.exec_lines=['import {', '.join(modules)}']"])

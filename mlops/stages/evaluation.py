@@ -1,6 +1,7 @@
 """Evaluation of a fitted classifier on held-out data: everything the gates and the report read.
 
-:func:`evaluate` returns one JSON-ready dict: metrics with bootstrap confidence intervals,
+:func:`evaluate` returns one JSON-ready dict: metrics (with what each measures, averages
+named) and their bootstrap confidence intervals, the comparison with a trivial baseline,
 the confusion matrix, fairness per sensitive feature, permutation importance, behavioural
 tests, the comparison with the production model, and one verdict per gate. Floats are
 rounded to :data:`DECIMALS` places and the dict holds no time or run id, so the same model,
@@ -20,13 +21,17 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import confusion_matrix
 
 from mlops.core.config import Params
+from mlops.core.threads import limited_threads
+from mlops.stages.baseline import compare_with_baseline
 from mlops.stages.behaviour import run_behaviour
 from mlops.stages.fairness import group_fairness, sensitive_groups
 from mlops.stages.gates import check_config, flat_metrics, gate_verdicts
 from mlops.stages.metrics import (
+    METRIC_NAMES,
     Predictions,
     bootstrap_intervals,
     classification_metrics,
+    metric_label,
     model_inputs,
     predict,
 )
@@ -39,28 +44,44 @@ PERMUTATION_REPEATS = 5
 
 
 def evaluate(model: Any, frame: pd.DataFrame, params: Params, *,
-             champion: Any | None = None) -> dict[str, Any]:
+             champion: Any | None = None, train_frame: pd.DataFrame | None = None
+             ) -> dict[str, Any]:
     """Evaluate ``model`` (and ``champion``, the production model, if given) on ``frame``.
 
-    ``frame`` is the held-out split with the target column. Returns the JSON-ready result;
-    ``result["gates"]`` holds the verdicts and ``result["passed"]`` is True when all pass.
+    ``frame`` is the held-out split with the target column; ``train_frame`` (the training
+    split) gives the class shares the baseline learns, else the held-out labels do.
+    Returns the JSON-ready result; ``result["gates"]`` holds the verdicts and
+    ``result["passed"]`` is True when all pass.
     """
     check_config(params)
+    with limited_threads():
+        return _evaluate(model, frame, params, champion, train_frame)
+
+
+def _evaluate(model: Any, frame: pd.DataFrame, params: Params, champion: Any | None,
+              train_frame: pd.DataFrame | None) -> dict[str, Any]:
+    target, cfg = params.data.target, params.evaluation
     pred = predict(model, frame, params)
-    features = model_inputs(model, frame, params.data.target)
+    features = model_inputs(model, frame, target)
+    labels = (frame if train_frame is None else train_frame)[target]
     result: dict[str, Any] = {
-        "task": "binary" if pred.binary else "multiclass",
-        "target": params.data.target,
+        "task": pred.task,
+        "target": target,
         "classes": list(pred.classes),
         "positive_class": pred.positive_class,
         "n_samples": len(frame),
+        "metric_labels": {m: metric_label(m, task=pred.task, positive_class=pred.positive_class)
+                          for m in METRIC_NAMES},
         **_quality(pred, frame, params),
-        "bootstrap": {"samples": params.evaluation.bootstrap_samples, "seed": params.seed},
+        "bootstrap": {"samples": cfg.bootstrap_samples, "seed": params.seed},
         "confidence_intervals": bootstrap_intervals(
-            pred, samples=params.evaluation.bootstrap_samples, seed=params.seed),
+            pred, samples=cfg.bootstrap_samples, seed=params.seed),
+        "baseline": compare_with_baseline(
+            pred, labels, cfg.baseline, samples=cfg.bootstrap_samples, seed=params.seed,
+            fitted_on="held-out split" if train_frame is None else "training split"),
         "importance": importance(model, frame, params, binary=pred.binary),
         "behaviour": run_behaviour(
-            model, features, params.evaluation.invariance, params.evaluation.directional,
+            model, features, cfg.invariance, cfg.directional,
             seed=params.seed, positive_index=pred.positive_index),
         "champion": None,
     }
@@ -82,8 +103,10 @@ def fairness_metrics(pred: Predictions, frame: pd.DataFrame, params: Params
                      ) -> dict[str, dict[str, Any]]:
     """Per-group metrics and parity summaries for each of ``data.sensitive_features``."""
     groups = sensitive_groups(frame, params.data.sensitive_features,
-                              age_bins=params.evaluation.age_bins)
-    return {column: group_fairness(pred.y_pos, pred.pred_pos, labels)
+                              bins=params.evaluation.group_bins)
+    return {column: group_fairness(pred.y_true, pred.y_pred, labels,
+                                   outcome=pred.positive_class,
+                                   min_group_size=params.evaluation.min_group_size)
             for column, labels in groups.items()}
 
 

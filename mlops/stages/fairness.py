@@ -2,12 +2,15 @@
 
 Fairness is measured for the favourable outcome (``data.positive_class``): for a multiclass
 target that is one class against the rest, so demographic parity and equalized odds keep
-their usual binary meaning.
+their usual binary meaning, and the per-group accuracy is the one-vs-rest accuracy of that
+class. A multiclass target without a positive class gets per-group (all-class) accuracy
+only. Groups smaller than ``evaluation.min_group_size`` are reported but left out of the
+parity summaries, so they never decide a gate.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +30,7 @@ from sklearn.metrics import accuracy_score
 from mlops.core.exceptions import DataError
 from mlops.core.schema import is_number
 
-__all__ = ["FAIRNESS_METRICS", "AGE_COLUMN", "sensitive_groups", "group_fairness"]
+__all__ = ["FAIRNESS_METRICS", "sensitive_groups", "group_fairness"]
 
 # Summary metrics computed for every sensitive feature; gates may name any of them.
 FAIRNESS_METRICS: tuple[str, ...] = (
@@ -35,22 +38,23 @@ FAIRNESS_METRICS: tuple[str, ...] = (
     "demographic_parity_ratio",
     "equalized_odds_difference",
 )
-# The numeric sensitive column that ``evaluation.age_bins`` bands.
-AGE_COLUMN = "age"
-# Numeric sensitive columns with more distinct values than this are banded, not used raw.
+# Numeric sensitive columns without bins and with more distinct values than this are
+# cut into quartiles, not used raw.
 _MAX_RAW_GROUPS = 10
 _OTHER_NUMERIC_BANDS = 4
 
 
 def sensitive_groups(
-    frame: pd.DataFrame, columns: Sequence[str], *, age_bins: Sequence[float]
+    frame: pd.DataFrame, columns: Sequence[str], *,
+    bins: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, pd.Series]:
     """Group label (a string) of every row for each sensitive column.
 
-    A numeric ``age`` is cut into ``age_bins`` as half-open bands ``[lo, hi)`` (rows outside
-    get ``"out of range"``); any other numeric column with more than 10 values is cut into
-    quartiles; everything else is used as is.
+    A numeric column with ``bins`` (``evaluation.group_bins``) is cut into half-open bands
+    ``[lo, hi)`` (rows outside get ``"out of range"``); any other numeric column with more
+    than 10 values is cut into quartiles; everything else is used as is.
     """
+    bins = bins or {}
     groups: dict[str, pd.Series] = {}
     for column in columns:
         if column not in frame.columns:
@@ -61,8 +65,9 @@ def sensitive_groups(
             )
         values = frame[column]
         numeric = is_number(values)
-        if numeric and column == AGE_COLUMN and len(age_bins) >= 2:
-            bands = pd.cut(values, bins=list(age_bins), right=False)
+        edges = list(bins.get(column, ()))
+        if numeric and len(edges) >= 2:
+            bands = pd.cut(values, bins=edges, right=False)
         elif numeric and values.nunique() > _MAX_RAW_GROUPS:
             bands = pd.qcut(values, q=_OTHER_NUMERIC_BANDS, duplicates="drop")
         else:
@@ -74,43 +79,48 @@ def sensitive_groups(
 
 
 def group_fairness(
-    y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series
+    y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, *,
+    outcome: Any = None, min_group_size: int = 1,
 ) -> dict[str, Any]:
     """Per-group metrics and the fairness summary for one sensitive feature.
 
-    ``y_true`` and ``y_pred`` are 0/1 arrays (1 = the favourable outcome).
+    ``y_true`` and ``y_pred`` are labels; ``outcome`` is the favourable class (None: a
+    multiclass target without one, which gets counts and accuracy only). The summaries use
+    the groups with at least ``min_group_size`` rows; ``skipped_groups`` lists the others,
+    and with fewer than two groups left the summaries are None (``gated`` is False).
     """
     sensitive = groups.to_numpy()
-    frame = MetricFrame(
-        metrics={
-            "count": count,
-            "selection_rate": selection_rate,
-            "accuracy": accuracy_score,
-            "true_positive_rate": true_positive_rate,
-            "false_positive_rate": false_positive_rate,
-        },
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive,
-    )
-    by_group = frame.by_group
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    metrics: dict[str, Any] = {"count": count, "accuracy": accuracy_score}
+    if outcome is not None:
+        y_true = (y_true == outcome).astype(int)
+        y_pred = (y_pred == outcome).astype(int)
+        metrics |= {"selection_rate": selection_rate, "true_positive_rate": true_positive_rate,
+                    "false_positive_rate": false_positive_rate}
+    by_group = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred,
+                           sensitive_features=sensitive).by_group
     per_group = {
         str(name): {metric: _number(by_group.loc[name, metric]) for metric in by_group.columns}
         | {"count": int(by_group.loc[name, "count"])}
         for name in sorted(by_group.index, key=str)
     }
-    summary = {
-        "demographic_parity_difference": demographic_parity_difference(
-            y_true, y_pred, sensitive_features=sensitive
-        ),
-        "demographic_parity_ratio": demographic_parity_ratio(
-            y_true, y_pred, sensitive_features=sensitive
-        ),
-        "equalized_odds_difference": equalized_odds_difference(
-            y_true, y_pred, sensitive_features=sensitive
-        ),
-    }
-    return {"groups": per_group, **{k: _number(v) for k, v in summary.items()}}
+    skipped = [g for g, m in per_group.items() if m["count"] < min_group_size]
+    kept = np.isin(sensitive.astype(str), [g for g in per_group if g not in skipped])
+    gated = outcome is not None and len(per_group) - len(skipped) >= 2
+    summary: dict[str, Any] = dict.fromkeys(FAIRNESS_METRICS)
+    if gated:
+        args = (y_true[kept], y_pred[kept])
+        features = sensitive[kept]
+        summary = {
+            "demographic_parity_difference": demographic_parity_difference(
+                *args, sensitive_features=features),
+            "demographic_parity_ratio": demographic_parity_ratio(
+                *args, sensitive_features=features),
+            "equalized_odds_difference": equalized_odds_difference(
+                *args, sensitive_features=features),
+        }
+    return {"groups": per_group, "skipped_groups": skipped, "min_group_size": min_group_size,
+            "gated": gated, **{k: _number(v) for k, v in summary.items()}}
 
 
 def _band_label(interval: pd.Interval) -> str:
@@ -122,6 +132,8 @@ def _band_label(interval: pd.Interval) -> str:
 
 
 def _number(value: Any) -> float | None:
-    """A plain float, or ``None`` where the metric is undefined (NaN)."""
+    """A plain float, or ``None`` where the metric is undefined (NaN) or not computed."""
+    if value is None:
+        return None
     value = float(value)
     return None if np.isnan(value) else value

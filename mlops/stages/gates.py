@@ -1,4 +1,10 @@
-"""The release gates: one verdict per threshold, behavioural test and champion comparison."""
+"""The release gates: one verdict per threshold, the baseline, behavioural tests and the
+champion comparison.
+
+A fairness gate is decided only on groups with at least ``evaluation.min_group_size``
+rows; with fewer than two such groups it is reported as skipped (it passes, and the
+report says why) rather than decided by a handful of rows.
+"""
 
 from __future__ import annotations
 
@@ -35,21 +41,33 @@ def flat_metrics(result: Mapping[str, Any]) -> dict[str, float | None]:
 def gate_verdicts(result: Mapping[str, Any], params: Params) -> list[dict[str, Any]]:
     """One verdict per gate: thresholds, behavioural tests and the champion comparison.
 
-    Each verdict has ``gate``, ``metric``, ``value``, ``threshold``, ``direction``
-    (``min``: value must be >= threshold, ``max``: <=), ``passed`` and ``key`` (the
-    params key to change if the threshold itself is wrong).
+    Each verdict has ``gate``, ``metric``, ``label`` (what it measures, averages named),
+    ``value``, ``threshold``, ``direction`` (``min``: value must be >= threshold, ``max``:
+    <=), ``passed``, ``key`` (the params key to change if the threshold itself is wrong)
+    and ``note`` (why a gate was skipped, else empty).
     """
     rows: list[dict[str, Any]] = []
+    labels = result.get("metric_labels", {})
     for name, threshold in params.evaluation.gates.items():
         direction, metric = _parse_gate(name, params)
         key = f"evaluation.gates.{name}"
         if metric in FAIRNESS_METRICS:
             for feature, section in result["fairness"].items():
-                rows.append(_verdict(f"{name}[{feature}]", metric, section[metric],
-                                     threshold, direction, key))
+                rows.append(_fairness_verdict(name, metric, feature, section, threshold,
+                                              direction, key, result))
         else:
             rows.append(_verdict(name, metric, result["metrics"][metric], threshold,
-                                 direction, key))
+                                 direction, key, labels.get(metric, metric)))
+    baseline = result.get("baseline")
+    if baseline:
+        margin, base = params.evaluation.baseline.margin, baseline["value"]
+        threshold = None if base is None else (
+            base + margin if baseline["direction"] == "min" else base - margin)
+        rows.append(_verdict(
+            f"baseline_{baseline['metric']}", baseline["metric"], baseline["model"],
+            threshold, baseline["direction"], "evaluation.baseline.margin",
+            f"{labels.get(baseline['metric'], baseline['metric'])} vs "
+            f"{baseline['estimator']}"))
     for test in result["behaviour"]:
         rows.append(_verdict(f"{test['kind']}[{test['column']}]", "failed_share",
                              test["failed_share"], 0.0, "max", f"evaluation.{test['kind']}"))
@@ -62,14 +80,18 @@ def gate_verdicts(result: Mapping[str, Any], params: Params) -> list[dict[str, A
                 continue
             threshold = base - tolerance if direction == "min" else base + tolerance
             rows.append(_verdict(f"champion_{metric}", metric, result["metrics"][metric],
-                                 threshold, direction, "evaluation.champion_tolerance"))
+                                 threshold, direction, "evaluation.champion_tolerance",
+                                 f"{labels.get(metric, metric)} vs production"))
     return rows
 
 
 def verdict_table(result: Mapping[str, Any]) -> pd.DataFrame:
-    """The gate verdicts as a table: gate, value, threshold, passed."""
-    columns = ["gate", "value", "threshold", "passed"]
-    return pd.DataFrame([{c: g[c] for c in columns} for g in result["gates"]], columns=columns)
+    """The gate verdicts as a table: gate, what it measures, value, threshold, passed."""
+    columns = ["gate", "measures", "value", "threshold", "passed"]
+    rows = [{"measures": g.get("label", g["metric"]) + (f" ({g['note']})" if g.get("note")
+                                                        else ""),
+             **{c: g[c] for c in columns if c != "measures"}} for g in result["gates"]]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def failed_gates(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -86,8 +108,10 @@ def raise_on_failed_gates(result: Mapping[str, Any]) -> None:
     for g in failed:
         sign = ">=" if g["direction"] == "min" else "<="
         value = "not computable" if g["value"] is None else f"{g['value']:.6g}"
-        lines.append(f"  - {g['gate']}: {g['metric']} = {value}, must be {sign} "
-                     f"{g['threshold']:.6g} (threshold from {g['key']})")
+        threshold = "a computable value" if g["threshold"] is None else \
+            f"{sign} {g['threshold']:.6g}"
+        lines.append(f"  - {g['gate']}: {g.get('label', g['metric'])} = {value}, must be "
+                     f"{threshold} (threshold from {g['key']})")
     names = ", ".join(g["gate"] for g in failed)
     raise GateFailedError(
         f"{len(failed)} evaluation gate(s) failed: {names}\n" + "\n".join(lines) + "\n"
@@ -103,9 +127,26 @@ def check_config(params: Params) -> None:
         _parse_gate(name, params)
     for column, spec in params.evaluation.directional.items():
         check_directional_spec(column, spec)
-    if params.evaluation.bootstrap_samples < 0:
+    cfg = params.evaluation
+    if cfg.bootstrap_samples < 0:
         raise ConfigError("evaluation.bootstrap_samples must be >= 0 (0 turns intervals off)",
                           key="evaluation.bootstrap_samples")
+    if cfg.min_group_size < 1:
+        raise ConfigError("evaluation.min_group_size must be >= 1",
+                          key="evaluation.min_group_size")
+    if cfg.baseline.margin < 0:
+        raise ConfigError("evaluation.baseline.margin must be >= 0: the model must be at "
+                          "least as good as the trivial baseline",
+                          key="evaluation.baseline.margin")
+    for column, edges in cfg.group_bins.items():
+        key = f"evaluation.group_bins.{column}"
+        if len(edges) < 2 or list(edges) != sorted(set(edges)):
+            raise ConfigError(f"{key}: expected at least two increasing band edges, got "
+                              f"{list(edges)}", key=key)
+    if params.data.positive_class is None and cfg.directional:
+        raise ConfigError("evaluation.directional tests move the probability of "
+                          "data.positive_class, which is null; set it or remove the tests",
+                          key="evaluation.directional")
 
 
 def _parse_gate(name: str, params: Params) -> tuple[str, str]:
@@ -121,14 +162,35 @@ def _parse_gate(name: str, params: Params) -> tuple[str, str]:
     if metric in FAIRNESS_METRICS and not params.data.sensitive_features:
         raise ConfigError(f"{key}: fairness gates need data.sensitive_features; list them "
                           "or remove the gate", key=key)
+    if metric in FAIRNESS_METRICS and params.data.positive_class is None:
+        raise ConfigError(f"{key}: fairness gates measure the favourable outcome "
+                          "data.positive_class, which is null; set it or remove the gate",
+                          key=key)
     return direction, metric
 
 
-def _verdict(gate: str, metric: str, value: float | None, threshold: float,
-             direction: str, key: str) -> dict[str, Any]:
-    if value is None:
+def _fairness_verdict(name: str, metric: str, feature: str, section: Mapping[str, Any],
+                      threshold: float, direction: str, key: str,
+                      result: Mapping[str, Any]) -> dict[str, Any]:
+    """A fairness gate on one feature, skipped when fewer than two groups are big enough."""
+    outcome = result.get("positive_class")
+    what = " (one-vs-rest)" if result.get("task") == "multiclass" else ""
+    label = f"{metric.replace('_', ' ')} by {feature}, outcome class {outcome}{what}"
+    row = _verdict(f"{name}[{feature}]", metric, section[metric], threshold, direction, key,
+                   label)
+    if not section.get("gated", True):
+        kept = len(section["groups"]) - len(section.get("skipped_groups", []))
+        row.update(passed=True, note=f"skipped: {kept} group(s) with at least "
+                   f"{section.get('min_group_size')} rows, two are needed")
+    return row
+
+
+def _verdict(gate: str, metric: str, value: float | None, threshold: float | None,
+             direction: str, key: str, label: str = "") -> dict[str, Any]:
+    if value is None or threshold is None:
         passed = False
     else:
         passed = value >= threshold if direction == "min" else value <= threshold
-    return {"gate": gate, "metric": metric, "value": value, "threshold": float(threshold),
-            "direction": direction, "passed": bool(passed), "key": key}
+    return {"gate": gate, "metric": metric, "label": label or metric, "value": value,
+            "threshold": None if threshold is None else float(threshold),
+            "direction": direction, "passed": bool(passed), "key": key, "note": ""}

@@ -1,4 +1,11 @@
-"""Classification metrics of one model on one frame, with bootstrap confidence intervals."""
+"""Classification metrics of one model on one frame, with bootstrap confidence intervals.
+
+Binary targets score ``data.positive_class``; multiclass targets use macro averages and
+one-vs-rest ROC-AUC and PR-AUC, and :func:`metric_label` names the average wherever a
+metric is shown. The Brier score is on one scale for every task: the mean squared error of
+the class probabilities summed over classes, halved, so it runs from 0 to 1 and equals
+``sklearn.metrics.brier_score_loss`` for two classes.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +35,14 @@ __all__ = [
     "METRIC_NAMES",
     "Predictions",
     "bootstrap_intervals",
+    "bootstrap_weights",
     "classification_metrics",
+    "metric_label",
     "model_inputs",
+    "percentile_interval",
+    "positive_index",
     "predict",
+    "weighted_metrics",
 ]
 
 CI_LEVEL = 0.95
@@ -52,7 +64,7 @@ class Predictions:
     y_pred: np.ndarray
     proba: np.ndarray  # (n_rows, n_classes), columns in ``classes`` order
     classes: tuple[Any, ...]
-    positive_index: int
+    positive_index: int | None  # None: a multiclass target without data.positive_class
 
     @property
     def binary(self) -> bool:
@@ -60,13 +72,21 @@ class Predictions:
         return len(self.classes) == 2
 
     @property
+    def task(self) -> str:
+        """``binary`` or ``multiclass``."""
+        return "binary" if self.binary else "multiclass"
+
+    @property
     def positive_class(self) -> Any:
-        """The favourable class (``data.positive_class``)."""
-        return self.classes[self.positive_index]
+        """The favourable class (``data.positive_class``), or None if there is none."""
+        return None if self.positive_index is None else self.classes[self.positive_index]
 
     @property
     def score(self) -> np.ndarray:
         """Probability of the positive class."""
+        if self.positive_index is None:
+            raise ConfigError("this needs data.positive_class (the class whose probability "
+                              "is scored); set it", key="data.positive_class")
         return self.proba[:, self.positive_index]
 
     @property
@@ -122,7 +142,7 @@ def predict(model: Any, frame: pd.DataFrame, params: Params) -> Predictions:
         y_pred=np.asarray(model.predict(features)),
         proba=np.asarray(model.predict_proba(features), dtype=float),
         classes=classes,
-        positive_index=_positive_index(classes, params.data.positive_class),
+        positive_index=positive_index(classes, params.data.positive_class),
     )
 
 
@@ -130,7 +150,8 @@ def classification_metrics(pred: Predictions) -> dict[str, float | None]:
     """Accuracy, precision, recall, F1, ROC-AUC, PR-AUC, log loss and Brier score.
 
     Binary targets score the positive class; multiclass targets use macro averages and
-    one-vs-rest ROC-AUC and PR-AUC. A metric that is undefined on this data is ``None``.
+    one-vs-rest ROC-AUC and PR-AUC (see :func:`metric_label`). The Brier score is halved
+    for multiclass (module docstring). A metric undefined on this data is ``None``.
     """
     y, labels = pred.y_true, list(pred.classes)
     if pred.binary:
@@ -144,7 +165,7 @@ def classification_metrics(pred: Predictions) -> dict[str, float | None]:
         roc = _defined(roc_auc_score, y, pred.proba, multi_class="ovr", average="macro",
                        labels=labels)
         pr_auc = _defined(average_precision_score, onehot, pred.proba, average="macro")
-        brier = float(np.mean(np.sum((onehot - pred.proba) ** 2, axis=1)))
+        brier = float(np.mean(np.sum((onehot - pred.proba) ** 2, axis=1))) / 2.0
     return {
         "accuracy": float(accuracy_score(y, pred.y_pred)),
         "precision": float(precision_score(y, pred.y_pred, zero_division=0, **avg)),
@@ -167,22 +188,42 @@ def bootstrap_intervals(pred: Predictions, *, samples: int, seed: int,
     """
     if samples <= 0:
         return {}
-    n = len(pred.y_true)
+    values = weighted_metrics(pred, bootstrap_weights(len(pred.y_true), samples, seed))
+    return {name: percentile_interval(values[name], level) for name in HEADLINE_METRICS}
+
+
+def bootstrap_weights(n: int, samples: int, seed: int) -> np.ndarray:
+    """``(samples, n)`` resample counts: row ``i`` says how often each row is drawn."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n, size=(samples, n))
     offsets = np.arange(samples)[:, None] * n
     weights = np.bincount((draws + offsets).ravel(), minlength=samples * n)
-    values = _weighted_metrics(pred, weights.reshape(samples, n).astype(float))
+    return weights.reshape(samples, n).astype(float)
+
+
+def percentile_interval(values: np.ndarray, level: float = CI_LEVEL
+                        ) -> dict[str, float | None]:
+    """The central ``level`` percentile interval of the finite ``values``."""
     tail = (1.0 - level) / 2.0 * 100.0
-    intervals: dict[str, dict[str, float | None]] = {}
-    for name in HEADLINE_METRICS:
-        finite = values[name][np.isfinite(values[name])]
-        low, high = np.percentile(finite, [tail, 100.0 - tail]) if finite.size else (None, None)
-        intervals[name] = {"low": low, "high": high, "level": level}
-    return intervals
+    finite = values[np.isfinite(values)]
+    low, high = np.percentile(finite, [tail, 100.0 - tail]) if finite.size else (None, None)
+    return {"low": low, "high": high, "level": level}
 
 
-def _weighted_metrics(pred: Predictions, weights: np.ndarray) -> dict[str, np.ndarray]:
+def metric_label(metric: str, *, task: str, positive_class: Any = None) -> str:
+    """What ``metric`` measures, averages named: ``macro F1``, ``F1 of class 1``."""
+    if task == "binary":
+        of = f" of class {positive_class}"
+        return {"precision": f"precision{of}", "recall": f"recall{of}", "f1": f"F1{of}",
+                "roc_auc": "ROC-AUC", "pr_auc": f"PR-AUC{of}", "log_loss": "log loss",
+                "brier": "Brier score", "accuracy": "accuracy"}.get(metric, metric)
+    return {"precision": "macro precision", "recall": "macro recall", "f1": "macro F1",
+            "roc_auc": "macro one-vs-rest ROC-AUC", "pr_auc": "macro one-vs-rest PR-AUC",
+            "log_loss": "log loss", "brier": "Brier score (summed over classes, halved)",
+            "accuracy": "accuracy"}.get(metric, metric)
+
+
+def weighted_metrics(pred: Predictions, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Headline metrics for every row of ``weights`` (resample counts), shape (samples,)."""
     n = weights.shape[1]
     correct = (pred.y_pred == pred.y_true).astype(float)
@@ -199,7 +240,7 @@ def _weighted_metrics(pred: Predictions, weights: np.ndarray) -> dict[str, np.nd
                          for k in per_class], axis=0)
     out["roc_auc"] = np.mean([_weighted_auc(weights, onehot[:, k], pred.proba[:, k])
                               for k in per_class], axis=0)
-    out["brier"] = weights @ np.sum((onehot - pred.proba) ** 2, axis=1) / n
+    out["brier"] = weights @ np.sum((onehot - pred.proba) ** 2, axis=1) / n / 2.0
     return out
 
 
@@ -236,11 +277,25 @@ def _defined(metric: Any, *args: Any, **kwargs: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def _positive_index(classes: tuple[Any, ...], positive: Any) -> int:
+def positive_index(classes: tuple[Any, ...], positive: Any) -> int | None:
+    """Index of ``positive`` in ``classes``; None for a multiclass target without one.
+
+    A binary target needs ``data.positive_class``: the class that precision, recall and F1
+    score and that fairness treats as the favourable outcome.
+    """
+    if positive is None:
+        if len(classes) == 2:
+            raise ConfigError(
+                f"data.positive_class is null but the target is binary (classes "
+                f"{list(classes)}); set it to the class to detect, the one that precision, "
+                "recall and F1 score and that fairness treats as favourable (mlops init "
+                "picks the minority class)", key="data.positive_class")
+        return None
     for i, label in enumerate(classes):
         if label == positive or str(label) == str(positive):
             return i
     raise ConfigError(
         f"data.positive_class is {positive!r} but the model's classes are {list(classes)}; "
-        "set data.positive_class to the favourable class", key="data.positive_class",
+        "set data.positive_class to the favourable class (or null for a multiclass target)",
+        key="data.positive_class",
     )

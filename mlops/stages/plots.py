@@ -126,6 +126,9 @@ def plot_fairness(fairness: Mapping[str, Any],
         fig.add_subplot().set_title("No sensitive features configured")
         return fig
     axes = fig.subplots(1, len(features), squeeze=False)[0]
+    shown = tuple(m for m in metrics if all(m in g for f in features
+                                            for g in fairness[f]["groups"].values()))
+    metrics = shown or ("accuracy",)  # no positive class: per-group accuracy only
     for ax, feature in zip(axes, features, strict=True):
         groups = fairness[feature]["groups"]
         names = list(groups)

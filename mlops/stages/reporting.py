@@ -33,8 +33,6 @@ __all__ = [
     "DEFAULT_INTENDED_USE",
 ]
 
-# Groups smaller than this make parity numbers noisy; the card says so.
-SMALL_GROUP = 30
 _MAX_FAILURES = 20  # validation failures listed in the report; the rest are counted
 IMAGE_TITLES = {
     "confusion_matrix": "Confusion matrix",
@@ -74,7 +72,7 @@ def render_report(
         "",
         f"Run `{_cell(run_id) or 'n/a'}` · commit `{_cell(git_commit[:12]) or 'n/a'}` · "
         f"{result['n_samples']} held-out rows · {result['task']} target "
-        f"`{result['target']}` (positive class `{result['positive_class']}`)",
+        f"`{result['target']}` ({_positive_text(result)})",
         "",
         "### Gates",
         "",
@@ -83,6 +81,10 @@ def render_report(
         "### Metrics",
         "",
         *_metric_table(result),
+        "",
+        "### Baseline",
+        "",
+        *_baseline_section(result),
         "",
         "### Data validation",
         "",
@@ -159,8 +161,8 @@ def build_model_card(
         f"# {params.model.name}",
         "",
         f"A scikit-learn `{params.model.estimator}` pipeline that predicts "
-        f"`{params.data.target}` ({result['task']}, classes {result['classes']}, positive "
-        f"class `{result['positive_class']}`).",
+        f"`{params.data.target}` ({result['task']}, classes {result['classes']}, "
+        f"{_positive_text(result)}).",
         "",
         "## Intended use",
         "",
@@ -178,6 +180,10 @@ def build_model_card(
         "## Metrics",
         "",
         *_metric_table(result),
+        "",
+        "## Baseline",
+        "",
+        *_baseline_section(result),
         "",
         "## Gates",
         "",
@@ -206,20 +212,29 @@ def write_model_card(result: Mapping[str, Any], params: Params, path: str | Path
     return path
 
 
+def _positive_text(result: Mapping[str, Any]) -> str:
+    if result.get("positive_class") is None:
+        return "no positive class: metrics are macro averages"
+    return f"positive class `{result['positive_class']}`"
+
+
 def _gate_table(result: Mapping[str, Any]) -> list[str]:
-    rows = ["| Gate | Value | Threshold | Result |", "|---|---:|---:|:---:|"]
+    rows = ["| Gate | Measures | Value | Threshold | Result |", "|---|---|---:|---:|:---:|"]
     for g in result["gates"]:
         sign = "≥" if g["direction"] == "min" else "≤"
-        rows.append(f"| `{_cell(g['gate'])}` | {_num(g['value'])} | {sign} "
-                    f"{_num(g['threshold'])} | {'✅ pass' if g['passed'] else '❌ fail'} |")
+        verdict = ("⏭️ skipped" if g.get("note") else "✅ pass") if g["passed"] else "❌ fail"
+        what = g.get("label", g["metric"]) + (f"; {g['note']}" if g.get("note") else "")
+        rows.append(f"| `{_cell(g['gate'])}` | {_cell(what)} | {_num(g['value'])} | {sign} "
+                    f"{_num(g['threshold'])} | {verdict} |")
     if not result["gates"]:
-        rows.append("| _no gates configured_ | | | |")
+        rows.append("| _no gates configured_ | | | | |")
     return rows
 
 
 def _metric_table(result: Mapping[str, Any]) -> list[str]:
     champion = result.get("champion")
     intervals = result.get("confidence_intervals", {})
+    labels = result.get("metric_labels", {})
     pct = f"{CI_LEVEL:.0%}"
     rows = [f"| Metric | Candidate | {pct} CI | Production | Δ vs production |",
             "|---|---:|---:|---:|---:|"]
@@ -228,31 +243,70 @@ def _metric_table(result: Mapping[str, Any]) -> list[str]:
         ci_text = f"{_num(ci['low'])} – {_num(ci['high'])}" if ci else ""
         base = champion["metrics"].get(metric) if champion else None
         delta = champion["difference"].get(metric) if champion else None
-        rows.append(f"| {_cell(metric)} | {_num(value)} | {ci_text} | {_num(base)} | "
-                    f"{_num(delta, signed=True)} |")
+        rows.append(f"| {_cell(labels.get(metric, metric))} | {_num(value)} | {ci_text} | "
+                    f"{_num(base)} | {_num(delta, signed=True)} |")
     if not champion:
         rows += ["", "_No production model to compare with: this is the first release._"]
     return rows
+
+
+def _baseline_section(result: Mapping[str, Any]) -> list[str]:
+    b = result.get("baseline")
+    if not b:
+        return ["_No baseline comparison._"]
+    label = result.get("metric_labels", {}).get(b["metric"], b["metric"])
+    better = "lower" if b["direction"] == "max" else "higher"
+    interval = b.get("interval")
+    ci = (f" ({CI_LEVEL:.0%} paired bootstrap interval {_num(interval['low'], signed=True)} "
+          f"to {_num(interval['high'], signed=True)})") if interval else ""
+    return [f"The model must beat scikit-learn's `{b['estimator']}` (fitted on the "
+            f"{b['fitted_on']}) on {_cell(label)} by at least {_num(b['margin'])} "
+            f"({better} is better): model {_num(b['model'])}, baseline {_num(b['value'])}, "
+            f"improvement {_num(b['improvement'], signed=True)}{ci}."]
 
 
 def _fairness_section(result: Mapping[str, Any]) -> list[str]:
     fairness = result.get("fairness") or {}
     if not fairness:
         return ["_No sensitive features configured (data.sensitive_features)._", ""]
-    lines: list[str] = []
+    outcome = result.get("positive_class")
+    multiclass = result.get("task") == "multiclass"
+    if outcome is None:
+        header = ["| Group | n | Accuracy (all classes) |", "|---|---:|---:|"]
+        intro = ("No positive class (data.positive_class is null): accuracy per group only; "
+                 "parity needs a favourable outcome.")
+    else:
+        accuracy = (f"One-vs-rest accuracy (class `{outcome}`)" if multiclass
+                    else "Accuracy")
+        header = [f"| Group | n | Selection rate (predicted `{outcome}`) | TPR | FPR | "
+                  f"{accuracy} |", "|---|---:|---:|---:|---:|---:|"]
+        intro = (f"Outcome: predicting class `{outcome}`"
+                 + (" against all other classes" if multiclass else "") + ". TPR and FPR: "
+                 f"true and false positive rates of class `{outcome}`.")
+    lines: list[str] = [intro, ""]
     for feature, section in fairness.items():
+        skipped = section.get("skipped_groups") or []
+        size = section.get("min_group_size")
         lines += [
             f"**{_cell(feature)}**: demographic parity difference "
             f"{_num(section['demographic_parity_difference'])}, ratio "
             f"{_num(section['demographic_parity_ratio'])}; equalized odds difference "
-            f"{_num(section['equalized_odds_difference'])}.",
+            f"{_num(section['equalized_odds_difference'])}"
+            + (f" (over groups with at least {size} rows)." if outcome is not None else "."),
             "",
-            "| Group | n | Selection rate | TPR | FPR | Accuracy |",
-            "|---|---:|---:|---:|---:|---:|",
         ]
+        if skipped:
+            lines += [f"Groups with fewer than {size} rows, reported but left out of the "
+                      f"parity numbers and the gates: "
+                      f"{', '.join(f'`{_cell(g)}`' for g in skipped)}.", ""]
+        lines += header
         for group, m in section["groups"].items():
-            lines.append(f"| {_cell(group)} | {m['count']} | {_num(m['selection_rate'])} | "
-                         f"{_num(m['true_positive_rate'])} | "
+            mark = " (skipped)" if group in skipped else ""
+            if outcome is None:
+                lines.append(f"| {_cell(group)}{mark} | {m['count']} | {_num(m['accuracy'])} |")
+                continue
+            lines.append(f"| {_cell(group)}{mark} | {m['count']} | "
+                         f"{_num(m['selection_rate'])} | {_num(m['true_positive_rate'])} | "
                          f"{_num(m['false_positive_rate'])} | {_num(m['accuracy'])} |")
         lines.append("")
     return lines
@@ -300,11 +354,12 @@ def _limitations(result: Mapping[str, Any]) -> list[str]:
     items = [f"Evaluated once on {result['n_samples']} held-out rows; see the "
              f"{CI_LEVEL:.0%} bootstrap intervals for how much the metrics may move."]
     for feature, section in (result.get("fairness") or {}).items():
-        small = [f"{g} (n={m['count']})" for g, m in section["groups"].items()
-                 if m["count"] < SMALL_GROUP]
+        small = [f"{g} (n={section['groups'][g]['count']})"
+                 for g in section.get("skipped_groups") or []]
         if small:
-            items.append(f"Fairness numbers for `{feature}` groups {', '.join(small)} rest on "
-                         f"fewer than {SMALL_GROUP} rows and are uncertain.")
+            items.append(f"Fairness for `{feature}` groups {', '.join(small)} rests on fewer "
+                         f"than {section['min_group_size']} rows: reported, but not part of "
+                         "the parity numbers or the gates.")
     failed = failed_gates(result)
     if failed:
         items.append("Gates failed at evaluation: "

@@ -1,0 +1,424 @@
+"""Starting from your own data: what ``mlops init`` infers and the params file it writes.
+
+:func:`plan_project` reads a CSV and decides what it can (the task, the positive class, a
+model name, gate thresholds that fit the task) and what it can only suggest (sensitive
+features, identifier columns): suggestions go into the file as comments for a person to
+confirm. :func:`render_params` writes the ``data``, ``model`` and ``evaluation`` sections
+and copies every other section from a template params file, so a change to those sections
+(validation, registry, deployment, monitoring) needs no change here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from mlops.core.exceptions import ConfigError, DataError
+from mlops.core.schema import is_number
+
+__all__ = [
+    "ID_NAMES",
+    "MAX_NUMERIC_CLASSES",
+    "SENSITIVE_NAMES",
+    "TASKS",
+    "ProjectPlan",
+    "detect_task",
+    "model_name",
+    "plan_project",
+    "positive_class",
+    "init_project",
+    "render_params",
+    "suggest_id_columns",
+    "suggest_sensitive",
+]
+
+TASKS = ("auto", "binary", "multiclass", "regression")
+# A numeric target with more distinct values than this looks like a quantity, not classes.
+MAX_NUMERIC_CLASSES = 20
+# A text target with more classes than this is more likely the wrong column.
+MAX_TEXT_CLASSES = 100
+# Demographic attribute names: a column whose name holds one as a word is suggested as a
+# sensitive feature (never chosen: a person confirms).
+SENSITIVE_NAMES = frozenset({
+    "sex", "gender", "age", "race", "ethnicity", "ethnic", "nationality", "religion",
+    "marital", "disability",
+})
+# Words that name an identifier column.
+ID_NAMES = frozenset({"id", "uuid", "guid", "index", "unnamed"})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a registry model name
+_COMMENT_COLUMN = 33  # where comments start, as in the bundled params.yaml
+_OWN_SECTIONS = ("seed", "data", "model", "evaluation")
+# The repository's own params file: the template for the sections init does not write.
+_REPO_PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+_DEFAULT_HYPERPARAMETERS = {
+    "logistic_regression": {"C": 1.0, "max_iter": 1000},
+    "hist_gradient_boosting": {"learning_rate": 0.05, "max_iter": 200, "max_leaf_nodes": 15},
+    "random_forest": {"n_estimators": 200, "max_depth": 8, "min_samples_leaf": 5},
+}
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    """What ``mlops init`` found out about a data set, before anything is written."""
+
+    data_path: str  # relative to the params file's folder
+    schema_path: str  # likewise
+    target: str
+    task: str
+    classes: tuple[Any, ...]
+    counts: tuple[int, ...]  # rows per class, in ``classes`` order
+    positive_class: Any
+    positive_reason: str
+    name: str
+    rows: int
+    sensitive: tuple[str, ...]  # suggested, not chosen
+    id_columns: tuple[tuple[str, str], ...]  # suggested: (column, why)
+    max_brier: float
+    prior_brier: float
+    bins: dict[str, list[float]]  # suggested bands of numeric sensitive columns
+
+
+def detect_task(labels: pd.Series, requested: str = "auto") -> str:
+    """``binary`` or ``multiclass`` for the target values ``labels``; refuses the rest.
+
+    ``auto`` decides from the values: two classes are binary; a numeric target with
+    fractions, or with more than :data:`MAX_NUMERIC_CLASSES` values, is regression (not
+    supported yet); otherwise multiclass.
+    """
+    if requested not in TASKS:
+        raise ConfigError(f"--task {requested!r}: expected one of {list(TASKS)}", key="task")
+    name = str(labels.name)
+    if requested == "regression":
+        raise ConfigError("--task regression: regression is not supported yet; the template "
+                          "trains classifiers (binary or multiclass)", key="task")
+    values = labels.dropna()
+    n = values.nunique()
+    if n < 2:
+        raise DataError(f"target {name!r} has {n} distinct value(s); a classifier needs at "
+                        "least two classes", column=name, rule="labels")
+    numeric = is_number(values)
+    fractional = numeric and not bool((values == values.round()).all())
+    if requested == "binary":
+        if n != 2:
+            raise DataError(f"--task binary: target {name!r} has {n} classes, not 2; use "
+                            "--task multiclass or auto", column=name, rule="labels")
+        return "binary"
+    if requested == "multiclass":
+        if n == 2:
+            raise DataError(f"--task multiclass: target {name!r} has 2 classes; that is "
+                            "--task binary", column=name, rule="labels")
+        return "multiclass"
+    if fractional or (numeric and n > MAX_NUMERIC_CLASSES):
+        raise ConfigError(
+            f"target {name!r} is numeric with {n} distinct values"
+            + (" and fractions" if fractional else "") + ": that looks like regression, "
+            "which is not supported yet. If the values are class codes, pass --task "
+            "multiclass", key="task")
+    if not numeric and n > MAX_TEXT_CLASSES:
+        raise DataError(f"target {name!r} has {n} distinct values in {len(values)} rows: is "
+                        "it the right column? Pass --task multiclass to use it anyway",
+                        column=name, rule="labels")
+    return "binary" if n == 2 else "multiclass"
+
+
+def positive_class(labels: pd.Series) -> tuple[Any, str]:
+    """The minority class of a binary target (the larger label on a tie), and why."""
+    counts = labels.dropna().value_counts()
+    ordered = sorted(counts.index, key=lambda v: (counts[v], _sort_key(v)))
+    low, high = ordered[0], ordered[-1]
+    total = int(counts.sum())
+    if counts[low] == counts[high]:
+        return _plain(high), f"the larger label: both classes have {int(counts[high])} rows"
+    return _plain(low), f"the minority class: {int(counts[low])} of {total} rows"
+
+
+def suggest_sensitive(frame: pd.DataFrame, target: str) -> list[str]:
+    """Columns whose name holds a demographic attribute as a word (``age_group``,
+    ``Gender``), for a person to confirm as ``data.sensitive_features``."""
+    return [c for c in frame.columns if c != target and _words(c) & SENSITIVE_NAMES]
+
+
+def suggest_id_columns(frame: pd.DataFrame, target: str) -> list[tuple[str, str]]:
+    """``(column, why)`` for columns that look like identifiers rather than features: named
+    like one (``customer_id``, ``Unnamed: 0``) or an integer or text value unique per row."""
+    found = []
+    for column in frame.columns:
+        if column == target:
+            continue
+        values = frame[column]
+        integral = pd.api.types.is_integer_dtype(values) or (
+            not is_number(values) and not pd.api.types.is_bool_dtype(values))
+        unique = len(frame) > 1 and values.notna().all() and values.nunique() == len(frame)
+        why = [w for w, hit in (("named like an identifier", bool(_words(column) & ID_NAMES)),
+                                ("a different value in every row", unique and integral)) if hit]
+        if why:
+            found.append((column, " and ".join(why)))
+    return found
+
+
+def model_name(data_path: str | Path, name: str | None = None) -> str:
+    """``name`` if it is a valid registry name, else the data file's name made into one."""
+    if name is not None:
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"--name {name!r}: use letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit", key="model.name")
+        return name
+    slug = re.sub(r"[^a-z0-9._-]+", "-", Path(data_path).stem.lower()).strip("-._")
+    return slug[:100] or "model"
+
+
+def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, target: str,
+                 task: str = "auto", name: str | None = None) -> ProjectPlan:
+    """Everything ``mlops init`` decides or suggests for ``frame`` (the whole data set).
+
+    ``data_path`` and ``schema_path`` are written as given (relative to the params file).
+    """
+    if target not in frame.columns:
+        raise DataError(f"target column {target!r} is not in the data; columns are "
+                        f"{list(frame.columns)}", column=target, rule="target")
+    labels = frame[target]
+    chosen = detect_task(labels, task)
+    counts = {_plain(k): int(v) for k, v in labels.dropna().value_counts().items()}
+    classes = tuple(sorted(counts, key=_sort_key))
+    rare = [c for c in classes if counts[c] < 2]
+    if rare:
+        raise DataError(f"target {target!r}: classes {rare} have a single row; the split is "
+                        "stratified by class, so every class needs at least two rows (more "
+                        "to learn anything)", column=target, rule="labels")
+    positive, why = positive_class(labels) if chosen == "binary" else (None, "")
+    if isinstance(positive, bool):  # params hold an int or a string: "True" matches True
+        positive = str(positive)
+    elif isinstance(positive, float) and positive.is_integer():  # 1.0 matches 1
+        positive = int(positive)
+    total = sum(counts.values())
+    prior_brier = (1.0 - sum((n / total) ** 2 for n in counts.values())) / 2.0
+    sensitive = tuple(suggest_sensitive(frame, target))
+    bins = {c: _quartile_edges(frame[c]) for c in sensitive
+            if is_number(frame[c]) and frame[c].nunique() > 10}
+    return ProjectPlan(
+        data_path=data_path, schema_path=schema_path, target=target, task=chosen,
+        classes=classes, counts=tuple(counts[c] for c in classes),
+        positive_class=positive, positive_reason=why, name=model_name(data_path, name),
+        rows=len(frame), sensitive=sensitive,
+        id_columns=tuple(suggest_id_columns(frame, target)),
+        max_brier=_round_up(prior_brier, 3), prior_brier=prior_brier, bins=bins,
+    )
+
+
+def render_params(plan: ProjectPlan, template: str) -> str:
+    """The params file for ``plan``: its own ``seed``, ``data``, ``model`` and ``evaluation``
+    sections, and every other top-level section copied from ``template`` (YAML text)."""
+    raw = yaml.safe_load(template) or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the template params file is not a YAML mapping", key="template")
+    hyper = (raw.get("model") or {}).get("hyperparameters") or _DEFAULT_HYPERPARAMETERS
+    evaluation = raw.get("evaluation") or {}
+    lines = [
+        f"# Parameters for {plan.data_path}, written by `mlops init`. Review the lines marked",
+        "# SUGGESTED, then run: make pipeline PARAMS=<this file>",
+        f"seed: {_yaml(raw.get('seed', 42))}",
+        "",
+        *_data_section(plan, raw.get("data") or {}),
+        "",
+        *_model_section(plan, hyper),
+        "",
+        *_evaluation_section(plan, evaluation),
+    ]
+    for block in _other_sections(template):
+        lines += ["", *block]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def init_project(data: str | Path, target: str, *, out: str | Path | None = None,
+                 task: str = "auto", name: str | None = None, schema: str | Path | None = None,
+                 template: str | Path | None = None, force: bool = False
+                 ) -> tuple[ProjectPlan, Path, Path]:
+    """Write the params file and the schema for the CSV ``data``; return the plan and paths.
+
+    ``out`` defaults to ``params-<name>.yaml`` in the current folder, ``schema`` to
+    ``<data stem>.schema.yaml`` next to the data, ``template`` to the repository's
+    ``params.yaml``. Existing files are kept unless ``force``.
+    """
+    from mlops.core.data import read_csv
+    from mlops.core.schema import infer_schema, schema_to_yaml
+
+    data = Path(data)
+    frame = read_csv(data)
+    out = Path(out) if out is not None else Path(f"params-{model_name(data, name)}.yaml")
+    schema = Path(schema) if schema is not None else data.with_name(f"{data.stem}.schema.yaml")
+    template = Path(template) if template is not None else _REPO_PARAMS
+    if not template.is_file():
+        raise ConfigError(f"template params file {template} not found; pass --template "
+                          "with a params.yaml to copy the other sections from",
+                          file=str(template))
+    for path in (out, schema):
+        if path.exists() and not force:
+            raise ConfigError(f"{path} exists; pass --force to overwrite it, or choose "
+                              "another --out", file=str(path))
+    folder = out.resolve().parent
+    plan = plan_project(frame, data_path=relative_path(data, folder),
+                        schema_path=relative_path(schema, folder), target=target, task=task,
+                        name=name)
+    text = render_params(plan, template.read_text(encoding="utf-8"))
+    found = infer_schema(frame, target=target, source=plan.data_path)
+    schema.parent.mkdir(parents=True, exist_ok=True)
+    schema.write_text(schema_to_yaml(found), encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return plan, out, schema
+
+
+def relative_path(path: str | Path, folder: str | Path) -> str:
+    """``path`` relative to ``folder``, with forward slashes (as params files spell it)."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(folder).resolve())).as_posix()
+
+
+# --------------------------------------------------------------------------- sections
+def _data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
+    if plan.task == "binary":
+        counts = dict(zip(plan.classes, plan.counts, strict=True))
+        positive = _line("positive_class", plan.positive_class,
+                         f"chosen by mlops init: {plan.positive_reason} "
+                         f"(classes {counts}). Precision, recall and F1 score this class and "
+                         "fairness treats it as the outcome; change it if you care about "
+                         "the other one")
+    else:
+        positive = _line("positive_class", None,
+                         f"multiclass ({len(plan.classes)} classes): metrics are macro "
+                         "averages; name a class to measure fairness for it")
+    sensitive = list(plan.sensitive)
+    ids = [c for c, _ in plan.id_columns]
+    why = "; ".join(f"{c}: {w}" for c, w in plan.id_columns)
+    return [
+        "data:",
+        _line("path", plan.data_path, "CSV with a header row; relative to this file's folder"),
+        _line("target", plan.target, f"{plan.task}, classes {list(plan.classes)}"),
+        positive,
+        _line("sensitive_features", [],
+              f"SUGGESTED: {_yaml(sensitive)} (named like a demographic attribute); "
+              "confirm by listing them here" if sensitive else
+              "fairness is reported per group of each; none found by name"),
+        _line("test_size", template.get("test_size", 0.25),
+              "held-out share, stratified by target"),
+        _line("schema", plan.schema_path, "written by mlops init; review and commit it"),
+        _line("id_columns", [],
+              f"SUGGESTED: {_yaml(ids)} ({why}); identifiers are never features, confirm by "
+              "listing them here" if ids else "identifiers: kept in the data, never features"),
+        _line("drop_columns", [], "other columns that must not be features"),
+    ]
+
+
+def _model_section(plan: ProjectPlan, hyper: Mapping[str, Any]) -> list[str]:
+    lines = [
+        "model:",
+        _line("name", plan.name, "registry namespace: one name per target, classes and "
+              "columns"),
+        _line("estimator", "logistic_regression", "or hist_gradient_boosting, random_forest, "
+              "or an import path such as sklearn.svm.SVC"),
+        "  hyperparameters:",
+    ]
+    lines += [f"    {_yaml(k)}: {_yaml(v)}" for k, v in hyper.items()]
+    return lines
+
+
+def _evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
+    brier = ("Brier score of always predicting the class shares on this data: "
+             f"{plan.prior_brier:.4f}" + (" (summed over classes, halved)"
+                                          if plan.task == "multiclass" else ""))
+    fairness_hint = ("    # with data.sensitive_features (and, multiclass, a positive_class) "
+                     "set, add e.g.")
+    bins = _yaml(plan.bins) if plan.bins else "{}"
+    lines = [
+        "evaluation:",
+        "  gates:                         # a run fails when any gate fails",
+        _line("min_roc_auc", 0.7, "one-vs-rest macro average for multiclass", indent=4),
+        _line("max_brier", plan.max_brier, brier, indent=4),
+        fairness_hint,
+        "    #   min_demographic_parity_ratio: 0.8",
+        "    #   max_equalized_odds_difference: 0.2",
+        "  baseline:                      # the model must beat scikit-learn's DummyClassifier",
+        _line("metric", "roc_auc", "accuracy, f1, roc_auc or brier", indent=4),
+        _line("margin", 0.02, "by at least this much", indent=4),
+        _line("bootstrap_samples", template.get("bootstrap_samples", 200),
+              "resamples for the confidence intervals"),
+        _line("group_bins", {}, f"SUGGESTED: {bins}; numeric sensitive columns in bands"
+              if plan.bins else "numeric sensitive columns are reported in these bands"),
+        _line("min_group_size", template.get("min_group_size", 30),
+              "smaller fairness groups are reported, never gated"),
+        _line("champion_tolerance", template.get("champion_tolerance", 0.02),
+              "candidate may be this much worse than production"),
+        _line("top_features", template.get("top_features", 5), ""),
+        _line("invariance", [], "columns whose change must not change the prediction"),
+        _line("directional", {}, "e.g. {column: {increase_by: 10, expect: decrease}}"),
+    ]
+    return lines
+
+
+def _other_sections(template: str) -> list[list[str]]:
+    """The template's top-level blocks other than :data:`_OWN_SECTIONS`, as written."""
+    blocks: list[list[str]] = []
+    keep = False
+    for line in template.splitlines():
+        match = re.match(r"([A-Za-z_]\w*):", line)
+        if match:
+            keep = match.group(1) not in _OWN_SECTIONS
+            if keep:
+                blocks.append([])
+        if keep and blocks and (line.strip() and (line[0].isspace() or match)):
+            blocks[-1].append(line)
+    return blocks
+
+
+# --------------------------------------------------------------------------- helpers
+def _line(key: str, value: Any, comment: str, *, indent: int = 2) -> str:
+    text = f"{' ' * indent}{key}: {_yaml(value)}"
+    if not comment:
+        return text
+    return f"{text.ljust(_COMMENT_COLUMN - 1)} # {comment}"
+
+
+def _yaml(value: Any) -> str:
+    """One YAML value on one line."""
+    text = yaml.safe_dump(_plain(value), default_flow_style=True, width=10_000,
+                          sort_keys=False)
+    return text.strip().removesuffix("...").strip()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.item() if hasattr(value, "item") else value
+
+
+def _words(name: Any) -> set[str]:
+    """Lower-case words of a column name: ``maritalStatus`` -> {marital, status}."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
+    return set(re.findall(r"[a-z]+", spaced.lower()))
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    value = _plain(value)
+    return (0, value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else (1, str(value))
+
+
+def _quartile_edges(values: pd.Series) -> list[float]:
+    edges = values.quantile([0.0, 0.25, 0.5, 0.75, 1.0]).round().tolist()
+    edges[-1] += 1  # bands are [lo, hi): the largest value belongs in the last one
+    unique = sorted(set(edges))
+    return [int(e) if float(e).is_integer() else e for e in unique]
+
+
+def _round_up(value: float, places: int) -> float:
+    factor = 10**places
+    return math.ceil(round(value * factor, 9)) / factor
