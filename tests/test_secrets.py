@@ -102,7 +102,7 @@ def fake_papermill(monkeypatch: pytest.MonkeyPatch) -> _FakePapermill:
 
     fake = _FakePapermill()
     monkeypatch.setattr(papermill, "execute_notebook", fake)
-    monkeypatch.setattr(runner, "_start_kernel", lambda cwd: None)
+    monkeypatch.setattr(runner, "_start_kernel", lambda cwd, *_: None)
     monkeypatch.setattr(runner, "_stop_kernel", lambda km: None)
     return fake
 
