@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops.core.exceptions import ConfigError
+from mlops.core.exceptions import ConfigError, IntegrityError
 from mlops.pipeline.reproduce import champion_at_registration, reproduce
 from mlops.registry.local import LocalRegistry
 
@@ -86,23 +86,49 @@ def test_refuses_other_package_versions_and_prints_how_to_match(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_an_old_version_is_rebuilt_byte_for_byte_after_the_data_changed(
+def test_versions_are_rebuilt_byte_for_byte_after_the_data_changed(
         project: Path, tmp_path: Path) -> None:
     runs = ["--runs-dir", str(tmp_path / "runs")]
     first = _mlops(project, "run", "--require-clean", *runs)
     assert first.returncode == 0, first.stderr
-    # v2 is compared with v1, production when it was registered.
-    second = _mlops(project, "run", "--force", "--set",
-                    "model.hyperparameters.logistic_regression.C=0.5", *runs)
-    assert second.returncode == 0, second.stderr
-    # The working data moves on: newer rows, committed.
+    # v2 trains on newer data that git never held: the registry keeps a snapshot of it.
     csv = project / "data" / "german.csv"
-    lines = csv.read_text().splitlines(True)
-    csv.write_text("".join(lines[:-100]))
-    _git(project, "commit", "-q", "-am", "newer data")
+    committed = csv.read_bytes()
+    lines = committed.splitlines(True)
+    csv.write_bytes(b"".join(lines[:-1]) + lines[-1].replace(b",27", b",28"))  # a correction
+    second = _mlops(project, "run", "--require-clean", *runs)
+    assert second.returncode == 0, second.stderr
+    # The working data moves on again (back to the committed file).
+    csv.write_bytes(committed)
     for version in ("1", "2"):
         again = _mlops(project, "reproduce", "credit-risk", version)
         assert again.returncode == 0, again.stderr + again.stdout
         assert "DIFFERS" not in again.stdout and "missing" not in again.stdout
         for name in ("model.skops", "evaluation.json", "report.md", "README.md"):
             assert f"identical  {name}" in again.stdout
+    # One byte of v2's snapshot changed: refused, naming the stored file.
+    registry = LocalRegistry(project / "registry")
+    where = registry.resolve("credit-risk", 2).metadata["lineage"]["data_snapshot"]["where"]
+    blob = project / "registry" / where
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 1
+    blob.write_bytes(bytes(data))
+    refused = _mlops(project, "reproduce", "credit-risk", "2")
+    assert refused.returncode == 4 and where in refused.stderr
+
+
+def test_the_same_data_is_stored_once_and_a_changed_blob_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    reg = LocalRegistry(tmp_path / "registry")
+    wheres = {reg.store_blob(data) for _ in range(10)}
+    assert len(wheres) == 1
+    stored = [p for p in (tmp_path / "registry" / "blobs").rglob("*") if p.is_file()]
+    assert len(stored) == 1 and stored[0].read_bytes() == data.read_bytes()
+    assert reg.blob_path(wheres.pop()).read_bytes() == data.read_bytes()
+    stored[0].write_text("a,b\n1,3\n")
+    with pytest.raises(IntegrityError, match="blobs/sha256/"):
+        reg.blob_path(f"blobs/sha256/{stored[0].name}")
+    with pytest.raises(IntegrityError, match="not a blob name"):
+        reg.blob_path("../../etc/passwd")

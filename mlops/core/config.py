@@ -354,6 +354,11 @@ class RegistryConfig:
     path: str
     hub_repo_id: str
     aliases: tuple[str, ...]
+    # Keep each version's training data in the registry, once per content hash, so that
+    # `mlops reproduce` works after the working data changed. Turn it off for data that
+    # must not leave its home, and say why: the version records the reason.
+    snapshot_data: bool = True
+    no_snapshot_reason: str = ""
 
 
 @dataclass(frozen=True)

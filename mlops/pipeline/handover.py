@@ -9,7 +9,7 @@ from typing import Any
 
 from mlops.core.config import Params
 from mlops.core.exceptions import ModelMismatchError
-from mlops.registry import ModelVersion, open_registry
+from mlops.registry import ModelVersion, Registry, open_registry
 
 __all__ = ["load_champion", "champion_mismatch", "find_by_fingerprint", "register_run",
            "RUN_FILES"]
@@ -124,11 +124,21 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
         },
     }
     registry = open_registry(params.registry, params.root)
+    metadata["lineage"]["data_snapshot"] = _snapshot(registry, params)
     version, move = registry.publish(params.model.name, run_dir / "model.skops",
                                      metadata=metadata, files=files,
                                      reason=f"registered by run {manifest['run_id']}")
     return {"model": version.name, "version": version.version,
             "alias": move.alias if move else None, "backend": registry.backend}
+
+
+def _snapshot(registry: Registry, params: Params) -> dict[str, Any]:
+    """Keep the training data in the registry (once per content hash), or say why not."""
+    if not params.registry.snapshot_data:
+        return {"stored": False,
+                "reason": params.registry.no_snapshot_reason or "registry.snapshot_data is off"}
+    return {"stored": True, "where": registry.store_blob(params.resolve(params.data.path)),
+            "backend": registry.backend}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ matching environment from the lock at that commit), or when the data no longer m
 from __future__ import annotations
 
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -94,10 +95,13 @@ def reproduce(registry: Registry, name: str, version: int | str, *, project: str
     if not commit:
         raise ConfigError(f"{mv.label}: no git commit recorded; it cannot be rebuilt",
                           rule="reproduce")
-    if lineage.get("git_dirty"):
-        files = lineage.get("git_dirty_files") or ["(not listed)"]
+    dirty = list(lineage.get("git_dirty_files") or (["(not listed)"]
+                                                     if lineage.get("git_dirty") else []))
+    if (lineage.get("data_snapshot") or {}).get("stored"):  # the registry holds the data
+        dirty = [f for f in dirty if f != _data_file(lineage)]
+    if dirty:
         raise ConfigError(
-            f"{mv.label} was registered from uncommitted inputs ({', '.join(files[:5])}); "
+            f"{mv.label} was registered from uncommitted inputs ({', '.join(dirty[:5])}); "
             "the git history does not hold what it was trained on", rule="reproduce")
     _check_environment(mv.label, lineage, commit)
     started = time.perf_counter()
@@ -121,6 +125,12 @@ def reproduce(registry: Registry, name: str, version: int | str, *, project: str
                                    encoding="utf-8")
             overrides = redirect
         data = (params_file.parent / lineage["params"]["data"]["path"]).resolve()
+        snapshot = lineage.get("data_snapshot") or {}
+        if snapshot.get("stored"):
+            # The data as it was, from the registry (hash-checked), whatever git holds now.
+            data.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(registry.blob_path(snapshot["where"]), data)
+            say(f"{mv.label}: data restored from the registry ({snapshot['where'][:25]}…)")
         if not data.is_file() or file_sha256(data) != lineage.get("data_sha256"):
             recorded_hash = str(lineage.get("data_sha256"))[:12]
             raise ConfigError(
@@ -149,6 +159,15 @@ def reproduce(registry: Registry, name: str, version: int | str, *, project: str
             _git(project, "worktree", "remove", "--force", str(tree), check=False)
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _data_file(lineage: dict[str, Any]) -> str | None:
+    """The data file's path relative to the project, as git status names it."""
+    params_file = lineage.get("params_file")
+    if not params_file or Path(params_file).is_absolute():
+        return None
+    return posixpath.normpath(posixpath.join(posixpath.dirname(params_file),
+                                             lineage["params"]["data"]["path"]))
 
 
 def _check_environment(label: str, lineage: dict[str, Any], commit: str) -> None:

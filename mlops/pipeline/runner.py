@@ -140,8 +140,13 @@ def run_pipeline(
     say(f"run {run_id} -> {run_dir}")
     started = time.perf_counter()
     try:
-        if require_clean and manifest["git"]["dirty"] is not False:
-            files = manifest["git"]["dirty_files"] or ["(not a git work tree)"]
+        git = manifest["git"]
+        if require_clean and params.registry.snapshot_data and git["dirty"]:
+            # The data is kept in the registry with the version: git need not hold it.
+            inputs = run_inputs(params, params_file, notebooks_dir, stages)
+            git = git_state(params.root, [p for p in inputs if p != data_path])
+        if require_clean and git["dirty"] is not False:
+            files = git["dirty_files"] or ["(not a git work tree)"]
             raise ConfigError(
                 f"refusing a dirty run: {len(files)} input(s) are not committed: "
                 f"{', '.join(files[:10])}{' …' if len(files) > 10 else ''}. Commit them (a "

@@ -55,6 +55,7 @@ __all__ = [
 
 log = logging.getLogger("mlops.registry")
 
+BLOB_PREFIX = "blobs/sha256/"  # content-addressed files (data snapshots), once per hash
 PUBLISH_TIMEOUT = 30.0  # seconds publish keeps retrying its alias move under contention
 
 
@@ -259,6 +260,37 @@ class Registry(ABC):
         return path
 
     # ------------------------------------------------------------ aliases, ledger
+    def store_blob(self, path: str | Path) -> str:
+        """Keep ``path`` once per content hash (a data snapshot); return where it lives.
+
+        Identical content is never stored twice: a second call with the same bytes finds
+        the blob and stores nothing. The answer (``blobs/sha256/<hex>``) goes in a record.
+        """
+        from mlops.core.lineage import file_sha256
+
+        sha = file_sha256(path)
+        self._put_blob(sha, Path(path))
+        return BLOB_PREFIX + sha
+
+    def blob_path(self, where: str) -> Path:
+        """Local path of a stored blob, checked against the hash its name is."""
+        from mlops.core.lineage import file_sha256
+
+        sha = where.removeprefix(BLOB_PREFIX)
+        if not where.startswith(BLOB_PREFIX) or len(sha) != 64 or not all(
+                c in "0123456789abcdef" for c in sha):
+            raise IntegrityError(f"{where!r} is not a blob name ({BLOB_PREFIX}<sha256>)",
+                                 file=where)
+        path = self._get_blob(sha)
+        if path is None:
+            raise NotFoundError(f"{self!r}: no stored blob {where}", file=where)
+        actual = file_sha256(path)
+        if actual != sha:
+            raise IntegrityError(
+                f"{self!r}: stored blob {where} hashes to {actual[:12]}…, not its name; it was "
+                "changed after it was stored. Restore it or re-register", file=where)
+        return path
+
     def history(self, name: str) -> list[LedgerEntry]:
         """Every ledger entry of ``name``, oldest first."""
         validate_name(name)
@@ -436,6 +468,14 @@ class Registry(ABC):
     @abstractmethod
     def _local_file(self, name: str, version: int, filename: str, sha256: str) -> Path:
         """A local path to a stored file (downloaded if need be; not yet verified)."""
+
+    @abstractmethod
+    def _put_blob(self, sha: str, path: Path) -> None:
+        """Store ``path`` as blob ``sha`` unless it is already there."""
+
+    @abstractmethod
+    def _get_blob(self, sha: str) -> Path | None:
+        """A local path of blob ``sha`` (downloaded if need be; not verified), or None."""
 
     @abstractmethod
     def _read_refs(self, name: str) -> Refs:

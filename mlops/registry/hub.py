@@ -46,7 +46,7 @@ from huggingface_hub.errors import (
 )
 
 from mlops.core.exceptions import ConflictError, IntegrityError, RegistryError, UnavailableError
-from mlops.registry.base import Registry
+from mlops.registry.base import BLOB_PREFIX, Registry
 from mlops.registry.records import (
     DEFAULT_ALIASES,
     MODEL_FILE,
@@ -432,6 +432,30 @@ class HubRegistry(Registry):
                 "incomplete. Register the model again", model=name, version=version,
             )
         return path
+
+    def _put_blob(self, sha: str, path: Path) -> None:
+        # A blob is a file of the model repository, added by one commit; the same bytes
+        # are found at main's head and never uploaded twice. A racing writer that moved
+        # main first is followed, not fought.
+        self._ensure_repo()
+        for attempt in range(8):
+            main, _ = self._refs(fresh=True)
+            if main is not None and self._download(BLOB_PREFIX + sha, main) is not None:
+                return
+            try:
+                if self._commit({BLOB_PREFIX + sha: path}, f"data snapshot {sha[:12]}",
+                                main) is not None:
+                    return
+            except UnavailableError:
+                if attempt == 7:
+                    raise
+            self._pause(attempt)
+        raise ConflictError(f"{self.repo_id}: could not store blob {sha[:12]}… while main "
+                            "kept moving; retry", repo=self.repo_id)
+
+    def _get_blob(self, sha: str) -> Path | None:
+        main, _ = self._refs()
+        return None if main is None else self._download(BLOB_PREFIX + sha, main)
 
     # --------------------------------------------------------- refs and ledger
     def _read_at(self, name: str, head: str | None) -> tuple[Refs, bytes]:

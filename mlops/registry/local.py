@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.exceptions import IntegrityError, RegistryError
-from mlops.registry.base import Registry
+from mlops.registry.base import BLOB_PREFIX, Registry
 from mlops.registry.records import (
     DEFAULT_ALIASES,
     MODEL_FILE,
@@ -149,6 +149,23 @@ class LocalRegistry(Registry):
                 model=name, version=version, file=filename,
             )
         return path
+
+    def _put_blob(self, sha: str, path: Path) -> None:
+        target = self.root / BLOB_PREFIX / sha
+        if target.is_file():
+            return  # content-addressed: the same bytes are already here
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{sha}.{os.getpid()}-{uuid.uuid4().hex}.tmp"
+        try:
+            _copy(path, tmp)
+            os.replace(tmp, target)  # readers see the whole blob or none
+            _fsync_dir(target.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _get_blob(self, sha: str) -> Path | None:
+        path = self.root / BLOB_PREFIX / sha
+        return path if path.is_file() else None
 
     def stored_files(self) -> list[str]:
         """Every file that makes up this registry, as POSIX paths relative to its root.
