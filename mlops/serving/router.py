@@ -306,11 +306,17 @@ class Router:
         result.attrs["batch_id"] = batch_id
         return result
 
-    def feedback(self, labels: Mapping[str, int]) -> int:
-        """Record ground-truth labels by request id; returns how many were stored."""
+    def feedback(self, labels: Mapping[str, int], *, source: str = "api",
+                 trusted: bool = False) -> int:
+        """Record ground-truth labels by request id; returns how many were stored.
+
+        Labels are untrusted unless the caller vouches for ``source`` (``trusted=True``):
+        only trusted labels feed the rollback and canary rules. Never pass ``trusted=True``
+        for labels that an anonymous user can send.
+        """
         if self.log is None:
             raise ServingError("this router has no prediction log to store feedback in")
-        return self.log.add_feedback(labels, ts=self.clock())
+        return self.log.add_feedback(labels, ts=self.clock(), source=source, trusted=trusted)
 
     def status(self) -> dict[str, Any]:
         """What serves now: production, candidate, weights, loaded versions, load errors."""
