@@ -46,7 +46,9 @@ SHADOW_WINDOW_S = 0.1
 
 def bucket(key: str, salt: int | str) -> float:
     """Stable position of ``key`` in [0, 100): the same key and salt, the same bucket."""
-    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    # surrogatepass: any Python text hashes (a lone surrogate is no reason to fail).
+    digest = hashlib.blake2b(f"{salt}:{key}".encode("utf-8", "surrogatepass"),
+                             digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 * 100.0
 
 
@@ -222,6 +224,7 @@ class Router:
             self._maybe_refresh()
         rid = request_id or uuid.uuid4().hex
         ts = self.clock()
+        routing_key = _text(routing_key, MAX_KEY_CHARS)
         try:
             clean, warnings = self.validator.check(row)
         except RequestError as exc:
@@ -367,9 +370,9 @@ class Router:
                      exc: RequestError) -> None:
         if self.log is None:
             return
-        self.log.log(LogRecord(rid, ts, self.name, None, "primary", _bounded(key, 200),
-                               refusal_summary(row), None, None, None,
-                               _bounded(f"RequestError: {exc.message}", MAX_REFUSAL_CHARS)))
+        self.log.log(LogRecord(rid, ts, self.name, None, "primary", key, refusal_summary(row),
+                               None, None, None,
+                               _text(f"RequestError: {exc.message}", MAX_REFUSAL_CHARS)))
 
     def _log_error(self, rid: str, ts: float, version: int, key: str | None, inputs: str,
                    start: float, exc: Exception) -> None:
@@ -464,6 +467,7 @@ def _plain(value: Any) -> Any:
 
 
 MAX_REFUSAL_CHARS = 4096  # the most a refused request adds to the log (inputs, error)
+MAX_KEY_CHARS = 200  # a routing key is an id; longer ones are cut (routing and log)
 _FIELDS_SHOWN = 16
 _VALUE_CHARS = 120
 
@@ -472,6 +476,15 @@ def _bounded(text: str | None, limit: int) -> str | None:
     if text is None or len(text) <= limit:
         return text
     return text[:limit - 1] + "…"
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """``value`` as loggable text: cut to ``limit``, lone surrogates escaped (SQLite and
+    UTF-8 refuse them)."""
+    if value is None:
+        return None
+    text = _bounded(str(value), limit) or ""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _preview(value: Any) -> Any:
