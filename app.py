@@ -73,6 +73,8 @@ def page() -> None:
 
 
 st.set_page_config(page_title="Credit risk model", page_icon="📊", layout="wide")
-# Also set here: a Space built without .streamlit/config.toml must not show tracebacks.
+# Also set here: a Space built without .streamlit/config.toml must not show tracebacks
+# (server.maxUploadSize cannot be set from a script; validate_batch enforces the limit).
 st.set_option("client.showErrorDetails", "none")
+st.set_option("client.toolbarMode", "minimal")
 guarded("page", page)
