@@ -32,9 +32,9 @@ install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlop
 pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) on the bundled data
 	$(BIN)/mlops run --params $(PARAMS) $(ARGS)
 
-app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PORT=8501
+app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PORT=8501, HOST=127.0.0.1
 	$(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \
-		--browser.gatherUsageStats false
+		--server.address $(or $(HOST),127.0.0.1) --browser.gatherUsageStats false
 
 test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
 	$(BIN)/python -m pytest $(ARGS)

@@ -2,6 +2,8 @@
 
 Layout and session state only; each screen is drawn by ``mlops.app.public`` or
 ``mlops.app.operator`` and every decision comes from ``mlops``. Run it with ``make app``.
+The page is public: each part runs under ``mlops.app.guard.guarded``, so an unexpected
+error shows a reference, never a traceback (``.streamlit/config.toml`` says the same).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import streamlit as st
 
 from mlops.app.auth import operator_configured
 from mlops.app.context import AppContext, context_key
+from mlops.app.guard import guarded
 from mlops.app.operator import render_operator
 from mlops.app.public import render_batch, render_model_card, render_predict
 
 APP_DIR = Path(__file__).resolve().parent
 SERVING = "serving"  # version-selector value meaning "whatever production serves now"
+SCREENS = ("Predict", "Batch", "Model card", "Operator")
 
 
 @st.cache_resource(show_spinner=False)
@@ -26,40 +30,51 @@ def get_context(key: str) -> AppContext:
     return AppContext.create(APP_DIR)
 
 
+def page() -> None:
+    """The sidebar, the header and the chosen screen."""
+    ctx = get_context(context_key())
+    # A stable id per browser session: routing strategies (canary) keep a visitor on one
+    # version.
+    st.session_state.setdefault("session_id", uuid.uuid4().hex)
+    status = ctx.status()  # aliases re-read every few seconds: promotions show up at once
+
+    with st.sidebar:
+        st.header("Model")
+        choice = st.selectbox(
+            "Version (read-only: try or compare)", [SERVING, *reversed(status.versions)],
+            key="version_choice",
+            format_func=lambda v: f"serving (v{status.production})" if v == SERVING
+            else f"v{v}",
+        )
+        st.caption(f"Registry: {status.backend} · aliases: "
+                   + (", ".join(f"{a}=v{v}" for a, v in sorted(status.aliases.items()))
+                      or "none"))
+        token = None
+        if operator_configured():
+            token = st.text_input("Operator token", type="password", key="admin_token")
+
+    version = None if choice == SERVING else int(choice)
+    st.title("Credit risk")
+    st.markdown(f"**Serving:** `{status.label}`", help="production alias, re-read every few s")
+
+    # One screen at a time (not st.tabs, which renders every tab on every run): the first
+    # page is what counts for cold start, and a rerun only redraws what is visible.
+    screen = st.radio("Screen", SCREENS, horizontal=True, key="screen",
+                      label_visibility="collapsed")
+    session = st.session_state["session_id"]
+    if screen == "Predict":
+        guarded(screen, render_predict, ctx, version, session, token)
+    elif screen == "Batch":
+        guarded(screen, render_batch, ctx, version, session)
+    elif screen == "Model card":
+        guarded(screen, render_model_card, ctx, version)
+    else:
+        guarded(screen, render_operator, ctx, token)
+
+
 st.set_page_config(page_title="Credit risk model", page_icon="📊", layout="wide")
-ctx = get_context(context_key())
-# A stable id per browser session: routing strategies (canary) keep a visitor on one version.
-st.session_state.setdefault("session_id", uuid.uuid4().hex)
-status = ctx.status()  # aliases re-read every few seconds: promotions show up without restart
-
-with st.sidebar:
-    st.header("Model")
-    choice = st.selectbox(
-        "Version (read-only: try or compare)", [SERVING, *reversed(status.versions)],
-        key="version_choice",
-        format_func=lambda v: f"serving (v{status.production})" if v == SERVING else f"v{v}",
-    )
-    st.caption(f"Registry: {status.backend} · aliases: "
-               + (", ".join(f"{a}=v{v}" for a, v in sorted(status.aliases.items())) or "none"))
-    token = None
-    if operator_configured():
-        token = st.text_input("Operator token", type="password", key="admin_token")
-
-version = None if choice == SERVING else int(choice)
-st.title("Credit risk")
-st.markdown(f"**Serving:** `{status.label}`", help="production alias, re-read every few s")
-
-# One screen at a time (not st.tabs, which renders every tab on every run): the first
-# page is what counts for cold start, and a rerun only redraws what is visible.
-SCREENS = ("Predict", "Batch", "Model card", "Operator")
-screen = st.radio("Screen", SCREENS, horizontal=True, key="screen",
-                  label_visibility="collapsed")
-session = st.session_state["session_id"]
-if screen == "Predict":
-    render_predict(ctx, version, session)
-elif screen == "Batch":
-    render_batch(ctx, version, session)
-elif screen == "Model card":
-    render_model_card(ctx, version)
-else:
-    render_operator(ctx, token)
+# Also set here: a Space built without .streamlit/config.toml must not show tracebacks
+# (server.maxUploadSize cannot be set from a script; validate_batch enforces the limit).
+st.set_option("client.showErrorDetails", "none")
+st.set_option("client.toolbarMode", "minimal")
+guarded("page", page)

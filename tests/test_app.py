@@ -243,11 +243,14 @@ def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
     assert 0.0 <= result.frame["probability"].iloc[0] <= 1.0
     pinned = ctx.predict(row, version=1, session_key="s1")
     assert pinned.version == 1 and pinned.routed == "pinned"
-    ctx.record_feedback(result.frame["request_id"].iloc[0], 1)
+    assert ctx.record_feedback(result.frame["request_id"].iloc[0], 1, token=TOKEN)
+    assert not ctx.record_feedback(pinned.frame["request_id"].iloc[0], 0)  # public: untrusted
     summary = live.live_summary(ctx.log_path, NAME)
     by_version = summary.per_version.set_index("version")
     assert by_version.loc["v2", "labelled"] == 1
-    assert by_version.loc["v1", "requests"] == 1
+    # A pinned prediction is shown apart: never routed traffic, its label never evidence.
+    assert by_version.loc["v1", "requests"] == 0 and by_version.loc["v1", "pinned"] == 1
+    assert by_version.loc["v1", "labelled"] == 0
     # The app shows the serving rules' own statistics, not a second computation of them.
     log = read_predictions(ctx.log_path, model=NAME, inputs=False)
     assert summary.stats == (version_stats(log, 1), version_stats(log, 2))

@@ -60,7 +60,7 @@ def serve(router, data: pd.DataFrame, n: int, *, start: int = 0, label: bool = T
         labels[pred.request_id] = int(row[target])
         router.clock.now += 0.1
     if label:
-        router.feedback(labels)
+        router.feedback(labels, source="test", trusted=True)
 
 
 def test_healthy_canary_pauses_then_promotes_step_by_step(router, params, serving_models):

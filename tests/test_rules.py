@@ -56,7 +56,7 @@ def logged(path: Path, *groups: list[tuple[LogRecord, int | None]]) -> pd.DataFr
             log.log(record)
         log.flush()
         log.add_feedback({r.request_id: label for group in groups for r, label in group
-                          if label is not None})
+                          if label is not None}, source="test", trusted=True)
     return read_predictions(path, model=MODEL)
 
 

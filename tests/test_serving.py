@@ -215,8 +215,13 @@ def test_batch_scoring_matches_single_rows_and_logs_every_row(router, rows, serv
 
 def test_feedback_joins_labels_by_request_id(router, rows):
     preds = [router.predict(r) for r in rows[:5]]
-    assert router.feedback({preds[0].request_id: 1, preds[3].request_id: 0}) == 2
+    assert router.feedback({preds[0].request_id: 1, preds[3].request_id: 0},
+                           source="labels.csv", trusted=True) == 2
+    assert router.feedback({preds[1].request_id: 1}) == 1  # untrusted unless vouched for
     frame = router.log.frame().set_index("request_id")
     assert frame.loc[preds[0].request_id, "label"] == 1
     assert frame.loc[preds[3].request_id, "label"] == 0
-    assert frame["label"].isna().sum() == 3
+    assert frame["label"].isna().sum() == 3  # only trusted labels are evidence
+    assert frame.loc[preds[1].request_id, "feedback_label"] == 1  # shown, not used
+    assert frame.loc[preds[1].request_id, "label_source"] == "api"
+    assert not frame.loc[preds[1].request_id, "label_trusted"]

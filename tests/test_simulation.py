@@ -24,17 +24,23 @@ def test_simulate_shows_canary_promotion_shadow_and_automatic_rollback(tmp_path)
 
 
 def test_feedback_command_joins_labels(tmp_path):
+    from mlops.serving.predlog import LogRecord
+
     log_path = tmp_path / "log.sqlite"
     with PredictionLog(log_path) as log:
-        log.add_feedback({"seed": 0})  # creates the database
+        log.add_feedback({"seed": 0})  # a public label: untrusted
+        for rid in ("abc", "def"):
+            log.log(LogRecord(rid, 1.0, "credit-risk", 1, "primary", None, "{}", 0.5, 1, 3.0))
     (tmp_path / "fb.csv").write_text("request_id,label\nabc,1\ndef,0\n", encoding="utf-8")
     assert main(["feedback", str(tmp_path / "fb.csv"),
                  "--set", f"monitoring.log_path={log_path}"]) == 0
     import sqlite3
 
-    rows = dict(sqlite3.connect(log_path).execute("SELECT request_id, label FROM feedback"))
-    assert rows == {"seed": 0, "abc": 1, "def": 0}
-    assert read_predictions(log_path).empty
+    rows = {r: (label, source, trusted) for r, label, source, trusted in sqlite3.connect(
+        log_path).execute("SELECT request_id, label, source, trusted FROM feedback")}
+    assert rows == {"seed": (0, "unknown", 0), "abc": (1, "cli:fb.csv", 1),
+                    "def": (0, "cli:fb.csv", 1)}  # the command line is a trusted source
+    assert read_predictions(log_path)["label"].tolist() == [1, 0]
     (tmp_path / "bad.csv").write_text("id,label\nabc,1\n", encoding="utf-8")
     assert main(["feedback", str(tmp_path / "bad.csv"),
                  "--set", f"monitoring.log_path={log_path}"]) == 2
@@ -56,7 +62,7 @@ def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
             log.log(LogRecord(f"r{i}", 1.0, "credit-risk", 2, "shadow", None, inputs, 0.5, 1,
                               3.0))
         log.flush()
-        log.add_feedback({"r0": 0, "r1": 1})  # r2 never got its label
+        log.add_feedback({"r0": 0, "r1": 1}, source="cli:labels.csv", trusted=True)  # r2: none
     out = tmp_path / "retrain.csv"
     assert main(["live-data", "--out", str(out), "--log", str(log_path)]) == 0
     merged = read_csv(out)
@@ -84,7 +90,7 @@ def test_live_data_is_validated_before_it_is_written(tmp_path):
     with PredictionLog(log_path) as log:
         log.log(LogRecord("r0", 1.0, "credit-risk", 1, "primary", None, inputs, 0.5, 1, 3.0))
         log.flush()
-        log.add_feedback({"r0": 7})  # not a label of this data set
+        log.add_feedback({"r0": 7}, source="cli:labels.csv", trusted=True)  # not a label here
     out = tmp_path / "retrain.csv"
     with pytest.raises(DataValidationError):
         write_live_data(params, out, log_path)

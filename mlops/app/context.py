@@ -23,7 +23,7 @@ from mlops.app.batch import score_frame
 from mlops.app.cache import TTLCache
 from mlops.app.config import load_app_params
 from mlops.app.status import ServingStatus, serving_status
-from mlops.core.exceptions import NotFoundError
+from mlops.core.exceptions import DataError, NotFoundError
 from mlops.core.schema import Schema, load_schema
 
 if TYPE_CHECKING:  # imported when first used, not on the app's first page
@@ -153,11 +153,14 @@ class AppContext:
         """Score validated rows through the router, or with a pinned ``version``; log them.
 
         ``session_key`` is the routing key, so a canary keeps one browser session on one
-        version. A pinned version (the read-only selector) bypasses routing but is logged
-        under its own version number like every other prediction.
+        version. A pinned version (the read-only selector) bypasses routing and is logged
+        with role ``pinned``: it is shown, but it is never production or canary traffic, so
+        trying a version can never push it through a canary.
         """
         from mlops.serving.router import batch_request_ids
 
+        if len(frame) == 0:
+            raise DataError("nothing to score: no rows", rule="empty")
         if version is None:
             if self.status().production is None:
                 raise NotFoundError(
@@ -185,18 +188,32 @@ class AppContext:
                 versions=[version] * len(ids), frame=frame,
                 proba=scored["probability"].tolist(),
                 prediction=[int(v) for v in scored["predicted_class"]], latency_ms=latency_ms,
+                role="pinned",
             )
             versions, answered, routed = [version] * len(ids), version, "pinned"
         scored.insert(0, "request_id", ids)
         scored["version"] = [int(v) for v in versions]
         return ScoredRequest(scored, answered, routed)
 
-    def record_feedback(self, request_id: str, label: int) -> None:
-        """Store the true outcome of a logged prediction (feeds live accuracy)."""
+    def record_feedback(self, request_id: str, label: int, *, token: str | None = None
+                        ) -> bool:
+        """Store the true outcome of a logged prediction; returns whether it is trusted.
+
+        Anyone may send an outcome: it is stored and shown with source ``app:public``, but
+        it is evidence for the automatic rules only when ``token`` is the operator token
+        (source ``app:operator``). A public outcome never replaces a trusted one.
+        """
+        from mlops.app.auth import check_admin_token
+
         if label not in self.schema.labels and self.schema.labels:
-            raise ValueError(f"label {label!r} is not one of {list(self.schema.labels)}")
-        self.log.add_feedback({request_id: int(label)})
+            raise DataError(f"label {label!r} is not one of {list(self.schema.labels)}",
+                            rule="label")
+        trusted = check_admin_token(token)
+        self.log.add_feedback({str(request_id): int(label)},
+                              source="app:operator" if trusted else "app:public",
+                              trusted=trusted)
         self.log.flush()
+        return trusted
 
     def close(self) -> None:
         """Flush and stop the log writer and the push scheduler."""

@@ -146,7 +146,21 @@ def _monitoring(ctx: AppContext) -> None:
     if not summary.over_time.empty:
         st.caption("Predictions per minute, by version")
         st.line_chart(summary.over_time)
+    _feedback(ctx)
     _drift(ctx)
+
+
+def _feedback(ctx: AppContext) -> None:
+    """Every recorded outcome with its source; only trusted ones feed the automatic rules."""
+    from mlops.serving.predlog import read_feedback
+
+    feedback = read_feedback(ctx.log_path)
+    if feedback.empty:
+        return
+    trusted = int(feedback["trusted"].sum())
+    st.caption(f"Recorded outcomes: {trusted} trusted (used by the rollback and canary "
+               f"rules), {len(feedback) - trusted} untrusted (public: shown, never used)")
+    st.dataframe(feedback.head(200), hide_index=True, key="mon_feedback")
 
 
 def _drift(ctx: AppContext) -> None:

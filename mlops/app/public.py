@@ -28,8 +28,14 @@ from mlops.core.exceptions import MLOpsError
 __all__ = ["render_batch", "render_model_card", "render_predict"]
 
 
-def render_predict(ctx: AppContext, version: int | None, session_key: str) -> None:
-    """Single prediction from a form built from the schema, then optional feedback."""
+def render_predict(ctx: AppContext, version: int | None, session_key: str,
+                   token: str | None = None) -> None:
+    """Single prediction from a form built from the schema, then optional feedback.
+
+    ``token`` is what the visitor typed as operator token: with the right one, the recorded
+    outcome is trusted evidence; without it, it is stored and shown but never used by the
+    automatic rules.
+    """
     st.subheader("Try the model")
     values: dict[str, Any] = {}
     cols = st.columns(3)
@@ -51,7 +57,7 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str) -> No
         }
     last = st.session_state.get("last_prediction")
     if last:
-        _show_prediction(ctx, last)
+        _show_prediction(ctx, last, token)
 
 
 def _widget(spec: FieldSpec) -> Any:
@@ -70,7 +76,7 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _show_prediction(ctx: AppContext, last: dict[str, Any]) -> None:
+def _show_prediction(ctx: AppContext, last: dict[str, Any], token: str | None) -> None:
     positive = ctx.params.data.positive_class
     label = "good credit" if last["predicted_class"] == positive else "bad credit"
     c1, c2, c3 = st.columns(3)
@@ -78,13 +84,26 @@ def _show_prediction(ctx: AppContext, last: dict[str, Any]) -> None:
     c2.metric(f"Probability of class {positive}", f"{last['probability']:.1%}")
     c3.metric("Answered by", f"v{last['version']} ({last['routed']})")
     st.caption(f"request id `{last['request_id']}`: logged for monitoring")
+    if last["routed"] == "pinned":
+        st.caption(f"v{last['version']} was chosen in the version selector: this prediction "
+                   "is logged apart and never counts as production or canary traffic.")
     with st.expander("Record the true outcome (feedback)"):
         labels = list(ctx.schema.labels) or [0, 1]
         truth = st.radio("What actually happened?", labels, horizontal=True,
                          key="feedback_label")
         if st.button("Record outcome", key="feedback_submit"):
-            ctx.record_feedback(last["request_id"], int(truth))
+            try:
+                trusted = ctx.record_feedback(last["request_id"], int(truth), token=token)
+            except MLOpsError as exc:
+                st.error(exc.message)
+                return
             st.success(f"Recorded outcome {truth} for request {last['request_id'][:8]}")
+            if trusted:
+                st.caption("Recorded as operator feedback: trusted evidence for the "
+                           "automatic rules.")
+            else:
+                st.caption("Recorded as public feedback: shown to operators, not used for "
+                           "automatic decisions (rollback, canary).")
 
 
 def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None:
@@ -106,7 +125,8 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
             st.caption(f"Showing the first {len(result.issues)} problems.")
         return
     if result.ignored_columns:
-        st.info(f"Ignored columns: {', '.join(result.ignored_columns)}")
+        shown = [c if len(c) <= 64 else c[:64] + "…" for c in result.ignored_columns]
+        st.info(f"Ignored columns: {', '.join(shown)}")
     note = out_of_range_note(result.frame, ctx.schema)
     if note:
         st.warning(note)

@@ -71,30 +71,92 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_params_args(p)
     p.add_argument("--data", help="CSV to stream (default: data.path)")
     p.add_argument("--out", default="runs/simulate", help="fresh folder for the simulation")
-    p.add_argument("--drift", type=float, default=0.0,
-                   help="scale credit_amount and duration up by this share (e.g. 0.3)")
-    p.add_argument("--label-noise", type=float, default=0.0,
-                   help="share of fed-back labels that are flipped")
+    p.add_argument("--drift", type=_number_in(0.0, 10.0), default=0.0,
+                   help="scale credit_amount and duration up by this share, 0 to 10 "
+                        "(e.g. 0.3)")
+    p.add_argument("--label-noise", type=_number_in(0.0, 1.0), default=0.0,
+                   help="share of fed-back labels that are flipped, 0 to 1")
     p.set_defaults(func=cmd_simulate)
 
 
+def _number_in(low: float, high: float):
+    """An argparse type: a finite number in ``[low, high]`` (else exit code 2)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is outside {low:g} to {high:g}")
+        return value
+
+    parse.__name__ = f"number from {low:g} to {high:g}"
+    return parse
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
-    """Join ground-truth labels (CSV with ``request_id,label``) to the prediction log."""
+    """Join ground-truth labels (CSV with ``request_id,label``) to the prediction log.
+
+    The command line is a trusted source: its labels are evidence for automatic decisions
+    (source ``cli:FILE NAME``). So every row is checked first and nothing is stored unless
+    all pass: the request id must be a logged prediction, the label one of the schema's.
+    """
+    import pandas as pd
+
     from mlops.core.data import read_csv
     from mlops.core.exceptions import DataError
-    from mlops.serving.predlog import PredictionLog
+    from mlops.core.schema import load_schema
+    from mlops.serving.predlog import PredictionLog, known_request_ids
 
     params, path = load_params(args), args.file
-    frame = read_csv(path)
+    read_csv(path)  # the structural checks (encoding, ragged rows, ...) with their messages
+    # Read again as text: a request id such as "1e5" must stay what it is.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    frame.columns = [str(c).strip() for c in frame.columns]
     missing = {"request_id", "label"} - set(frame.columns)
     if missing:
         raise DataError(f"{path}: needs columns request_id,label (missing {sorted(missing)})",
                         file=path, rule="columns")
-    with PredictionLog(params.resolve(params.monitoring.log_path)) as log:
-        n = log.add_feedback(zip(frame["request_id"].astype(str),
-                                 frame["label"].astype(int), strict=True))
-    print(f"stored {n} labels")
+    log_path = params.resolve(params.monitoring.log_path)
+    if not log_path.is_file():
+        raise DataError(f"{path}: no prediction log at {log_path} to join labels to; set "
+                        "monitoring.log_path", file=path, rule="log_exists")
+    allowed = tuple(load_schema(params.resolve(params.data.schema)).labels)
+    ids = frame["request_id"].str.strip()
+    known = known_request_ids(log_path, set(ids))
+    problems: list[tuple[int, str, str]] = []
+    labels: list[int] = []
+    for i, (rid, text) in enumerate(zip(ids, frame["label"].str.strip(), strict=True)):
+        label = _integer(text)
+        if not rid:
+            problems.append((i, "request_id", "request id is empty"))
+        elif rid not in known:
+            problems.append((i, "unknown_request_id",
+                             f"request id {rid[:64]!r} is not a logged prediction"))
+        if label is None or (allowed and label not in allowed):
+            problems.append((i, "label", f"label {text[:32]!r} is not one of the schema's "
+                                         f"labels {list(allowed) or 'integers'}"))
+        labels.append(label if label is not None else 0)
+    if problems:
+        shown = "; ".join(f"row {i + 1}: {msg} (rule {rule})" for i, rule, msg in problems[:5])
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        first_row, first_rule, _ = problems[0]
+        raise DataError(f"{path}: {len(problems)} bad label row(s), nothing stored: "
+                        f"{shown}{more}", file=path, row=first_row + 1, rule=first_rule)
+    with PredictionLog(log_path) as log:
+        n = log.add_feedback(zip(ids, labels, strict=True), source=f"cli:{Path(path).name}",
+                             trusted=True)
+    print(f"stored {n} trusted labels (source cli:{Path(path).name})")
     return 0
+
+
+def _integer(text: str) -> int | None:
+    """``text`` as an integer label (``1``, ``1.0``), or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() and abs(number) < 2**63 else None
 
 
 def cmd_live_data(args: argparse.Namespace) -> int:
@@ -124,6 +186,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
               f"p99 {v['p99_ms']} ms, accuracy {v.get('accuracy')} ({v['labelled']} labelled)")
     for a in report["actions"]:
         print(f"{a['target']}: {a['action']} ({'; '.join(a['reasons'])})")
+        if a.get("evidence"):
+            print(f"  {a['evidence']}")
     print(f"report: {out_dir / 'monitor.json'}")
     return 0
 

@@ -50,12 +50,12 @@ def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
     if rule == "null":
         message = f"field {name!r} is null; it must have a value"
     elif rule == "finite":
-        message = f"field {name!r} is {value!r}; it must be a finite number"
+        message = f"field {name!r} is {_short(value)}; it must be a finite number"
     elif rule == "int64":
         message = f"field {name!r} is out of the int64 range; expected {_expected(spec)}"
         rule = "type"
     elif rule == "whole":
-        message = f"field {name!r} is {value!r}; expected a whole number"
+        message = f"field {name!r} is {_short(value)}; expected a whole number"
         rule = "type"
     elif rule == "hard_bound" and spec.numeric:
         message = (f"field {name!r} is {_short(value)}; it must be {spec.hard_bounds_text()} "
@@ -68,7 +68,7 @@ def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
     elif rule == "unknown_category":
         shown = sorted(spec.categories or ())
         more = f" (and {len(shown) - 10} more)" if len(shown) > 10 else ""
-        message = (f"field {name!r} is {value!r}, a category never seen in training; "
+        message = (f"field {name!r} is {_short(value)}, a category never seen in training; "
                    f"expected one of {shown[:10]}{more}")
     else:
         what = "not a number" if spec.numeric else f"a {type(value).__name__}"
@@ -77,7 +77,15 @@ def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """A bounded repr of a user's value: never its whole payload, never an exception."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit])[:limit] + "…"  # the head only: a 1 MB string costs nothing
+    if isinstance(value, int) and not -10**50 < value < 10**50:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    try:
+        text = repr(value)
+    except Exception:  # a deeply nested value, a broken __repr__
+        return f"a {type(value).__name__}"
     return text if len(text) <= limit else text[:limit] + "…"
 
 

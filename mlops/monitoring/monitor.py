@@ -8,6 +8,8 @@ accuracy and other metrics where labels exist, and shadow agreement.
 ``auto_act`` is the edge: it aborts a failing canary (or advances a healthy one) and rolls
 production back when a rule of ``monitoring:`` is breached, writing the evidence into the
 ledger entry. A cool-down (``monitoring.cooldown_seconds``) keeps it from flapping.
+Evidence is routed traffic and trusted labels only (:mod:`mlops.serving.rules`); every
+automatic action names what it used (``routed requests=N, trusted labels=M from ...``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from mlops.core.config import Params
 from mlops.registry.base import Refs, Registry
 from mlops.serving.deployment import analyse_and_apply, read_deployment
 from mlops.serving.predlog import inputs_frame
-from mlops.serving.rules import breaches, check_rules, version_stats
+from mlops.serving.rules import breaches, check_rules, evidence, version_stats
 from mlops.stages.drift import detect_drift
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
@@ -90,6 +92,18 @@ def _shadow(frame: pd.DataFrame) -> dict[str, Any] | None:
     return out
 
 
+def _feedback_summary(frame: pd.DataFrame) -> dict[str, Any]:
+    """Labels joined to the log by trust and source: shown, but only trusted ones are used."""
+    if "feedback_label" not in frame:
+        return {"trusted": int(frame["label"].notna().sum()), "untrusted": 0, "sources": {}}
+    labelled = frame[frame["feedback_label"].notna()].drop_duplicates("request_id")
+    trusted = labelled["label_trusted"].astype(bool)
+    sources = labelled["label_source"].fillna("unknown").astype(str) + \
+        trusted.map({True: " (trusted)", False: " (untrusted)"})
+    return {"trusted": int(trusted.sum()), "untrusted": int((~trusted).sum()),
+            "sources": {str(k): int(v) for k, v in sources.value_counts().items()}}
+
+
 def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame,
                  reference_proba: np.ndarray | None = None, production: int | None = None,
                  previous: int | None = None, categorical: Sequence[str] = (),
@@ -105,6 +119,8 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
         "rows": len(frame), "primary": int((frame["role"] == "primary").sum()),
         "shadow_rows": int((frame["role"] == "shadow").sum()),
         "refused": int(frame["version"].isna().sum()),
+        "pinned_rows": int((frame["role"] == "pinned").sum()),
+        "feedback": _feedback_summary(frame),
         "window": [float(frame["ts"].min()), float(frame["ts"].max())] if len(frame) else None,
         "production": production, "previous_production": previous,
         "versions": _per_version(frame), "shadow": _shadow(frame),
@@ -157,7 +173,8 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
             decision = analyse_canary(dep, frame, params.deployment, params.monitoring, now=now)
         if decision is not None:
             actions.append({"target": "canary", "candidate": dep.candidate,
-                            "action": decision.action, "reasons": list(decision.reasons)})
+                            "action": decision.action, "reasons": list(decision.reasons),
+                            "evidence": decision.evidence.get("evidence_text")})
     production = registry.aliases(name).get("production")
     if production is None:
         return actions
@@ -168,9 +185,13 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
     broken = breaches(results)
     if not broken:
         return actions
+    used = [evidence(frame, production)]
+    if previous is not None:
+        used.append(evidence(frame, previous))
     action: dict[str, Any] = {"target": "production", "version": production,
                               "action": "rollback", "to": previous,
-                              "reasons": [f"{r.rule}: {r.detail}" for r in broken]}
+                              "reasons": [f"{r.rule}: {r.detail}" for r in broken],
+                              "evidence": "evidence: " + "; ".join(e.text for e in used)}
     last = last_auto_action(registry, name)
     if last is not None and now - last < params.monitoring.cooldown_seconds:
         action["action"] = "hold"
@@ -179,12 +200,13 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
         action["action"] = "alert"
         action["reasons"].append("no previous production version to roll back to")
     elif apply:
-        evidence = {"auto": True, "kind": "rollback", "ts": now, "current": cur.to_dict(),
-                    "previous": ref.to_dict() if ref else None,
-                    "rules": [r.to_dict() for r in results]}
+        facts = {"auto": True, "kind": "rollback", "ts": now, "current": cur.to_dict(),
+                 "previous": ref.to_dict() if ref else None,
+                 "rules": [r.to_dict() for r in results], "evidence": used[0].to_dict(),
+                 "previous_evidence": used[1].to_dict() if len(used) > 1 else None}
         registry.rollback(name, alias="production", actor=ACTOR, expected=production,
-                          reason="automatic rollback: " + "; ".join(action["reasons"]),
-                          evidence=evidence)
+                          reason="automatic rollback: " + "; ".join(action["reasons"])
+                          + "; " + action["evidence"], evidence=facts)
     actions.append(action)
     return actions
 

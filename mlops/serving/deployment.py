@@ -20,7 +20,8 @@ import pandas as pd
 from mlops.core.config import DeploymentConfig, MonitoringConfig
 from mlops.core.exceptions import ConflictError, NotFoundError, RegistryError
 from mlops.registry.base import Registry
-from mlops.serving.rules import RuleResult, breaches, check_rules, version_stats
+from mlops.serving.rules import RuleResult, breaches, check_rules, routed, version_stats
+from mlops.serving.rules import evidence as evidence_of
 
 __all__ = [
     "STATE_KEY",
@@ -264,6 +265,9 @@ def analyse_canary(dep: Deployment, frame: pd.DataFrame, dcfg: DeploymentConfig,
     baseline's traffic over the same time). Pause while the current step has fewer than
     ``min_samples_per_step`` candidate requests, has baked less than ``min_bake_seconds``
     or the candidate has fewer than ``min_labelled`` labels. Otherwise promote.
+
+    Only routed requests (role ``primary``) and trusted labels count (see
+    :mod:`mlops.serving.rules`); the last reason of every decision says what was used.
     """
     if dep.strategy != "canary" or not dep.running:
         return Decision("pause", ("no running canary",))
@@ -271,17 +275,20 @@ def analyse_canary(dep: Deployment, frame: pd.DataFrame, dcfg: DeploymentConfig,
     cand = version_stats(window, dep.candidate)
     base = version_stats(window, dep.baseline)
     results = check_rules(cand, base, mcfg)
-    step_rows = window[(window["ts"] >= dep.step_started_ts) & (window["role"] == "primary")
-                       & (window["version"] == dep.candidate)]
+    step_rows = routed(window[window["ts"] >= dep.step_started_ts], dep.candidate)
     baked = now - dep.step_started_ts
-    evidence = {
+    used = (evidence_of(window, dep.candidate), evidence_of(window, dep.baseline))
+    facts = {
         "step": dep.step, "weight": dep.weight, "candidate": cand.to_dict(),
         "baseline": base.to_dict(), "rules": [r.to_dict() for r in results],
         "step_samples": len(step_rows), "baked_seconds": round(baked, 3),
+        "evidence": {"candidate": used[0].to_dict(), "baseline": used[1].to_dict()},
+        "evidence_text": f"evidence: candidate {used[0].text}; baseline {used[1].text}; "
+                         f"{len(step_rows)} routed candidate requests in this step",
     }
     broken = breaches(results)
     if broken:
-        return Decision("abort", tuple(_why(r) for r in broken), evidence)
+        return Decision("abort", tuple(_why(r) for r in broken), facts)
     waiting = []
     if len(step_rows) < dcfg.min_samples_per_step:
         waiting.append(f"{len(step_rows)} candidate requests in this step < "
@@ -292,8 +299,8 @@ def analyse_canary(dep: Deployment, frame: pd.DataFrame, dcfg: DeploymentConfig,
         waiting.append(f"{cand.labelled} labelled candidate predictions < min_labelled "
                        f"{mcfg.min_labelled}")
     if waiting:
-        return Decision("pause", tuple(waiting), evidence)
-    return Decision("promote", (f"step {dep.step} ({dep.weight:g} %) healthy",), evidence)
+        return Decision("pause", tuple(waiting), facts)
+    return Decision("promote", (f"step {dep.step} ({dep.weight:g} %) healthy",), facts)
 
 
 def _why(result: RuleResult) -> str:
@@ -305,12 +312,14 @@ def apply_decision(registry: Registry, name: str, decision: Decision, *, now: fl
                    actor: str | None = None) -> Deployment | None:
     """Write ``decision`` to the registry: next step, final promotion or abort.
 
-    A pause writes nothing (the ledger records changes, not heartbeats).
+    A pause writes nothing (the ledger records changes, not heartbeats). The reason of an
+    automatic decision ends with the evidence it used (``evidence_text``).
     """
     dep, token = read_deployment(registry, name)
     if dep is None or not dep.running or dep.strategy != "canary":
         return dep
-    reason = "; ".join(decision.reasons)
+    reason = "; ".join((*decision.reasons, *(
+        [decision.evidence["evidence_text"]] if decision.evidence.get("evidence_text") else [])))
     evidence = {**decision.evidence, "ts": now,
                 "auto": not decision.evidence.get("manual"), "kind": decision.action}
     if decision.action == "pause":

@@ -7,15 +7,23 @@ waits until everything queued so far is committed; ``close`` flushes and stops t
 
 Tables (see ``docs/serving.md``):
 
-* ``predictions``: one row per (request id, role, version); ``role`` is ``primary`` (returned to the
-  user) or ``shadow`` (scored off the user's path, never returned).
-* ``feedback``: ground-truth labels that arrive later, joined by request id.
+* ``predictions``: one row per (request id, role, version); ``role`` is ``primary`` (routed:
+  returned to the user by production or the canary), ``shadow`` (scored off the user's path,
+  never returned) or ``pinned`` (a version the user chose to try: never routed traffic).
+* ``feedback``: ground-truth labels that arrive later, joined by request id, each with its
+  ``source`` and whether that source is ``trusted`` (the operator, ``mlops feedback``).
+  Only trusted labels are evidence (the ``label`` column of :func:`read_predictions`); an
+  untrusted label never replaces a trusted one.
 * ``events``: things that are not predictions, such as a candidate that failed to load.
+
+Logs written before ``pinned`` and the feedback trust columns existed are migrated when a
+writer opens them (:func:`connect`); their labels count as untrusted (source unknown).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -29,22 +37,27 @@ import pandas as pd
 
 from mlops.core.exceptions import DataError
 
-__all__ = ["COLUMNS", "LogRecord", "PredictionLog", "connect", "inputs_frame", "read_events",
-           "read_predictions"]
+__all__ = ["COLUMNS", "ROLES", "LogRecord", "PredictionLog", "connect", "inputs_frame",
+           "known_request_ids", "read_events", "read_feedback", "read_predictions"]
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("request_id", "ts", "model", "version", "role", "routing_key", "inputs", "proba",
            "prediction", "latency_ms", "error")
+ROLES = ("primary", "shadow", "pinned")
+# Added by read_predictions from the feedback table.
+LABEL_COLUMNS = ("label", "feedback_label", "label_source", "label_trusted")
 
-_SCHEMA = """
+_PREDICTIONS = """
 CREATE TABLE IF NOT EXISTS predictions (
     id INTEGER PRIMARY KEY,
     request_id TEXT NOT NULL,
     ts REAL NOT NULL,            -- unix seconds (the router's clock)
     model TEXT NOT NULL,
     version INTEGER,             -- NULL when the request was refused before routing
-    role TEXT NOT NULL CHECK (role IN ('primary', 'shadow')),
+    role TEXT NOT NULL CHECK (role IN ('primary', 'shadow', 'pinned')),
     routing_key TEXT,
-    inputs TEXT,                 -- the request as JSON
+    inputs TEXT,                 -- the request as JSON (a bounded summary when refused)
     proba REAL,                  -- probability of the positive class
     prediction INTEGER,
     latency_ms REAL,
@@ -52,10 +65,14 @@ CREATE TABLE IF NOT EXISTS predictions (
     UNIQUE (request_id, role, version)
 );
 CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (version, ts);
+"""
+_SCHEMA = _PREDICTIONS + """
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT PRIMARY KEY,
     label INTEGER NOT NULL,
-    ts REAL NOT NULL
+    ts REAL NOT NULL,
+    source TEXT,                 -- who sent it: app:operator, app:public, cli:FILE, ...
+    trusted INTEGER NOT NULL DEFAULT 0  -- 1: may feed automatic decisions
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -69,6 +86,12 @@ CREATE TABLE IF NOT EXISTS events (
 _INSERT = ("INSERT OR IGNORE INTO predictions (request_id, ts, model, version, role, "
            "routing_key, inputs, proba, prediction, latency_ms, error) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# A trusted label replaces any label; an untrusted one replaces only an untrusted one.
+_FEEDBACK = ("INSERT INTO feedback (request_id, label, ts, source, trusted) "
+             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
+             "label = excluded.label, ts = excluded.ts, source = excluded.source, "
+             "trusted = excluded.trusted WHERE excluded.trusted >= feedback.trusted")
+MAX_WRITE_ERRORS_KEPT = 100  # the newest messages; ``failed_records`` counts them all
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +139,50 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
     conn.commit()
+    _migrate(conn)
     return conn
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a log written by an older version up to this schema, in one transaction.
+
+    * ``feedback`` gains ``source`` and ``trusted``: older labels have no known source, so
+      they stay untrusted (re-ingest them with ``mlops feedback FILE`` to make them evidence).
+    * ``predictions`` accepts the role ``pinned``: SQLite cannot alter a CHECK constraint,
+      so the table is rebuilt (rows, ids and the index are kept).
+    """
+    def predictions_sql() -> str:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                           "AND name = 'predictions'").fetchone()
+        return row[0] if row else ""
+
+    if {"source", "trusted"} <= _columns(conn, "feedback") and "'pinned'" in predictions_sql():
+        return
+    conn.execute("BEGIN IMMEDIATE")  # re-check under the write lock: another writer may race
+    try:
+        have = _columns(conn, "feedback")
+        if "source" not in have:
+            conn.execute("ALTER TABLE feedback ADD COLUMN source TEXT")
+        if "trusted" not in have:
+            conn.execute("ALTER TABLE feedback ADD COLUMN trusted INTEGER NOT NULL DEFAULT 0")
+        if "'pinned'" not in predictions_sql():
+            cols = ", ".join(("id", *COLUMNS))
+            conn.execute("ALTER TABLE predictions RENAME TO predictions_before_pinned")
+            conn.execute("DROP INDEX IF EXISTS predictions_version_ts")
+            for statement in _PREDICTIONS.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"INSERT INTO predictions ({cols}) SELECT {cols} "
+                         "FROM predictions_before_pinned")
+            conn.execute("DROP TABLE predictions_before_pinned")
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 class PredictionLog:
@@ -132,7 +198,8 @@ class PredictionLog:
         self._written = 0
         self._done = threading.Condition(self._lock)
         self._closed = False
-        self.write_errors: list[str] = []
+        self.write_errors: list[str] = []  # the newest MAX_WRITE_ERRORS_KEPT messages
+        self.failed_records = 0  # records that could not be written even one by one
         self._thread = threading.Thread(target=self._run, name="predlog-writer", daemon=True)
         self._thread.start()
 
@@ -158,14 +225,21 @@ class PredictionLog:
             self._conn.commit()
 
     def add_feedback(self, labels: Mapping[str, int] | Iterable[tuple[str, int]],
-                     ts: float | None = None) -> int:
-        """Store ground-truth labels by request id (a later label replaces an earlier one)."""
+                     ts: float | None = None, *, source: str = "unknown",
+                     trusted: bool = False) -> int:
+        """Store ground-truth labels by request id, with where they came from.
+
+        ``source`` names the sender (``app:operator``, ``app:public``, ``cli:FILE``...);
+        only ``trusted`` labels may feed automatic decisions (rollback, canary). A later
+        label replaces an earlier one, except that an untrusted label never replaces a
+        trusted one.
+        """
         items = labels.items() if isinstance(labels, Mapping) else labels
         now = time.time() if ts is None else ts
-        rows = [(str(rid), int(label), now) for rid, label in items]
+        rows = [(str(rid), int(label), now, str(source), int(bool(trusted)))
+                for rid, label in items]
         with self._db_lock:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO feedback (request_id, label, ts) VALUES (?, ?, ?)", rows)
+            self._conn.executemany(_FEEDBACK, rows)
             self._conn.commit()
         return len(rows)
 
@@ -225,26 +299,83 @@ class PredictionLog:
                 return
 
     def _write(self, items: list[Any]) -> None:
+        """Insert ``items`` in one transaction; one bad record never costs the others.
+
+        A record that cannot be turned into rows is set aside alone. If the transaction
+        fails, it is retried (a busy database), then every row is written on its own so
+        that only the rows that still fail are lost; those are counted in
+        ``failed_records``, logged, and their error kept in ``write_errors``.
+        """
+        rows: list[tuple[Any, ...]] = []
+        for item in items:
+            try:
+                rows.extend(_rows(item))
+            except Exception as exc:  # a malformed record: skip it, keep the rest
+                self._failed(_count(item), f"cannot log {_describe(item)}: "
+                                           f"{type(exc).__name__}: {exc}")
         try:
-            rows: list[tuple[Any, ...]] = []
-            for item in items:
-                if isinstance(item, _Batch):
-                    rows.extend(_batch_rows(item))
-                else:
-                    rows.append((item.request_id, item.ts, item.model, item.version, item.role,
-                                 item.routing_key, item.inputs, item.proba, item.prediction,
-                                 item.latency_ms, item.error))
-            with self._db_lock:
-                self._conn.executemany(_INSERT, rows)
-                self._conn.commit()
-        except Exception as exc:  # never kill the writer: keep the error for monitoring
-            self.write_errors.append(f"{type(exc).__name__}: {exc}")
+            if rows:
+                self._insert(rows)
+        except Exception as exc:  # never kill the writer
+            log.warning("prediction log: batch insert of %d rows failed (%s: %s); "
+                        "writing them one by one", len(rows), type(exc).__name__, exc)
+            for row in rows:
+                try:
+                    self._insert([row])
+                except Exception as row_exc:
+                    self._failed(1, f"row {row[0]!r} ({row[4]}, v{row[3]}) not logged: "
+                                    f"{type(row_exc).__name__}: {row_exc}")
         with self._done:
             self._written += len(items)
             self._done.notify_all()
 
+    def _insert(self, rows: list[tuple[Any, ...]], attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                with self._db_lock:
+                    try:
+                        self._conn.executemany(_INSERT, rows)
+                        self._conn.commit()
+                    except BaseException:
+                        self._conn.rollback()
+                        raise
+                return
+            except sqlite3.OperationalError:  # locked or busy: worth another try
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _failed(self, n: int, message: str) -> None:
+        log.error("prediction log: %s", message)
+        with self._lock:
+            self.failed_records += n
+            self.write_errors.append(message)
+            del self.write_errors[:-MAX_WRITE_ERRORS_KEPT]
+
+
+def _rows(item: Any) -> list[tuple[Any, ...]]:
+    # INSERT OR IGNORE (for a duplicate) would also skip a CHECK failure silently.
+    if item.role not in ROLES:
+        raise ValueError(f"role {item.role!r} is not one of {list(ROLES)}")
+    if isinstance(item, _Batch):
+        return _batch_rows(item)
+    return [(item.request_id, item.ts, item.model, item.version, item.role, item.routing_key,
+             item.inputs, item.proba, item.prediction, item.latency_ms, item.error)]
+
+
+def _count(item: Any) -> int:
+    return len(item.frame) if isinstance(item, _Batch) else 1
+
+
+def _describe(item: Any) -> str:
+    if isinstance(item, _Batch):
+        return f"batch {item.batch_id!r} ({len(item.frame)} rows)"
+    return f"record {getattr(item, 'request_id', '?')!r}"
+
 
 def _batch_rows(batch: _Batch) -> list[tuple[Any, ...]]:
+    if len(batch.frame) == 0:
+        return []
     # pandas' C JSON writer is far faster than json.dumps per row.
     lines = batch.frame.to_json(orient="records", lines=True).splitlines()
     per_row = batch.latency_ms / max(len(lines), 1)
@@ -257,16 +388,20 @@ def _batch_rows(batch: _Batch) -> list[tuple[Any, ...]]:
 def read_predictions(path: str | Path, *, model: str | None = None, since: float | None = None,
                      until: float | None = None, inputs: bool = True,
                      missing_ok: bool = False) -> pd.DataFrame:
-    """The log as a frame, joined with feedback (``label``, NaN where none arrived).
+    """The log as a frame, joined with feedback.
 
+    ``label`` is the *trusted* label (NaN where none arrived from a trusted source): the only
+    label that is evidence for the rules. ``feedback_label``, ``label_source`` and
+    ``label_trusted`` describe whatever label arrived, trusted or not, for display.
     A missing log is a DataError, or an empty frame with ``missing_ok`` (nothing served yet).
     """
     path = Path(path)
     cols = [c for c in COLUMNS if inputs or c != "inputs"]
     if not path.is_file() and missing_ok:
-        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in [*cols, "label"]})
-        for col in ("version", "prediction", "label"):
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in [*cols, *LABEL_COLUMNS]})
+        for col in ("version", "prediction", "label", "feedback_label"):
             frame[col] = frame[col].astype("Int64")
+        frame["label_trusted"] = frame["label_trusted"].astype(bool)
         return frame
     if not path.is_file():
         raise DataError(f"{path}: no prediction log yet; serve some predictions first",
@@ -276,16 +411,61 @@ def read_predictions(path: str | Path, *, model: str | None = None, since: float
         if value is not None:
             where.append(cond)
             args.append(value)
-    sql = (f"SELECT {', '.join('p.' + c for c in cols)}, f.label AS label "
-           "FROM predictions p LEFT JOIN feedback f ON f.request_id = p.request_id"
-           + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY p.id")
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
+        # Read-only: a log written before the trust columns is read as all-untrusted.
+        trust = ("f.source", "f.trusted") if {"source", "trusted"} <= _columns(conn, "feedback") \
+            else ("NULL", "0")
+        sql = (f"SELECT {', '.join('p.' + c for c in cols)}, "
+               f"CASE WHEN {trust[1]} = 1 THEN f.label END AS label, "
+               f"f.label AS feedback_label, {trust[0]} AS label_source, "
+               f"COALESCE({trust[1]}, 0) AS label_trusted "
+               "FROM predictions p LEFT JOIN feedback f ON f.request_id = p.request_id"
+               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY p.id")
         frame = pd.read_sql_query(sql, conn, params=args)
     finally:
         conn.close()
-    for col in ("version", "prediction", "label"):
+    for col in ("version", "prediction", "label", "feedback_label"):
         frame[col] = frame[col].astype("Float64").astype("Int64")
+    frame["label_trusted"] = frame["label_trusted"].astype(bool)
+    frame.loc[frame["feedback_label"].notna() & frame["label_source"].isna(),
+              "label_source"] = "unknown"
+    return frame
+
+
+def known_request_ids(path: str | Path, ids: Iterable[str]) -> set[str]:
+    """The ``ids`` that are request ids of logged predictions (any role)."""
+    wanted = sorted({str(i) for i in ids})
+    found: set[str] = set()
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, timeout=30)
+    try:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(r[0] for r in conn.execute(
+                f"SELECT DISTINCT request_id FROM predictions WHERE request_id IN ({marks})",
+                chunk))
+    finally:
+        conn.close()
+    return found
+
+
+def read_feedback(path: str | Path) -> pd.DataFrame:
+    """The ``feedback`` table (``request_id, label, ts, source, trusted``), newest first."""
+    path = Path(path)
+    columns = ["request_id", "label", "ts", "source", "trusted"]
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        trust = "source, trusted" if {"source", "trusted"} <= _columns(conn, "feedback") \
+            else "'unknown' AS source, 0 AS trusted"
+        frame = pd.read_sql_query(
+            f"SELECT request_id, label, ts, {trust} FROM feedback ORDER BY ts DESC", conn)
+    finally:
+        conn.close()
+    frame["source"] = frame["source"].fillna("unknown")
+    frame["trusted"] = frame["trusted"].astype(bool)
     return frame
 
 
@@ -307,10 +487,11 @@ def inputs_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def labelled_inputs(frame: pd.DataFrame, target: str) -> pd.DataFrame:
-    """Primary predictions whose true label came back, as training rows (inputs + target).
+    """Primary predictions whose trusted label came back, as training rows (inputs + target).
 
-    ``frame`` is :func:`read_predictions` output; shadow rows are left out so that a request
-    counts once.
+    ``frame`` is :func:`read_predictions` output; shadow and pinned rows are left out so that
+    a request counts once, and untrusted labels never reach training data (``label`` holds
+    trusted labels only).
     """
     rows = frame[(frame["role"] == "primary") & frame["label"].notna()]
     inputs = inputs_frame(rows)

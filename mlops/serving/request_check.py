@@ -17,7 +17,18 @@ from mlops.core.cells import check_cell, check_column
 from mlops.core.exceptions import RequestError
 from mlops.core.schema import ColumnSchema, Schema
 
-__all__ = ["RequestValidator"]
+__all__ = ["RequestValidator", "names_preview"]
+
+MAX_NAMES_SHOWN = 10  # a hostile request may carry 100,000 unknown fields
+MAX_NAME_CHARS = 64
+
+
+def names_preview(names: list[Any], limit: int = MAX_NAMES_SHOWN) -> str:
+    """``['a', 'b'] and 99998 more``: a bounded list of (truncated) field names."""
+    shown = [str(n) if len(str(n)) <= MAX_NAME_CHARS else str(n)[:MAX_NAME_CHARS] + "…"
+             for n in names[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"{shown}{more}"
 
 
 class RequestValidator:
@@ -50,14 +61,14 @@ class RequestValidator:
 
     def _key_error(self, row: Mapping[str, Any]) -> None:
         missing = [c for c in self.columns if c not in row]
-        unknown = sorted(str(k) for k in row if k not in self._known)
         if missing:
             raise RequestError(
                 f"missing field(s) {missing}; a request needs exactly: {list(self.columns)}",
                 column=missing[0], rule="missing_field")
+        unknown = sorted(str(k) for k in row if k not in self._known)
         raise RequestError(
-            f"unknown field(s) {unknown}; the model takes only: {list(self.columns)}",
-            column=unknown[0], rule="unknown_field")
+            f"unknown field(s) {names_preview(unknown)}; the model takes only: "
+            f"{list(self.columns)}", column=unknown[0][:MAX_NAME_CHARS], rule="unknown_field")
 
     # ------------------------------------------------------------------ batches
     def check_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -65,14 +76,21 @@ class RequestValidator:
         if not isinstance(frame, pd.DataFrame):
             raise RequestError("a batch must be a DataFrame", rule="format")
         names = [str(c) for c in frame.columns]
+        if len(set(names)) != len(names):
+            seen: set[str] = set()
+            dupes = sorted({n for n in names if n in seen or seen.add(n)})
+            raise RequestError(f"batch has duplicate column(s) {names_preview(dupes)}; each "
+                               "column may appear once", column=dupes[0][:MAX_NAME_CHARS],
+                               rule="duplicate_field")
         missing = [c for c in self.columns if c not in names]
         if missing:
             raise RequestError(f"batch is missing column(s) {missing}", column=missing[0],
                                rule="missing_field")
         unknown = sorted(set(names) - self._known)
         if unknown:
-            raise RequestError(f"batch has unknown column(s) {unknown}; the model takes only "
-                               f"{list(self.columns)}", column=unknown[0], rule="unknown_field")
+            raise RequestError(f"batch has unknown column(s) {names_preview(unknown)}; the "
+                               f"model takes only {list(self.columns)}",
+                               column=unknown[0][:MAX_NAME_CHARS], rule="unknown_field")
         for spec in self.specs:
             col = frame[spec.name]
             cells = check_column(col, spec, strict_categories=self.strict_categories)

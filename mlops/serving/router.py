@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,9 @@ SHADOW_WINDOW_S = 0.1
 
 def bucket(key: str, salt: int | str) -> float:
     """Stable position of ``key`` in [0, 100): the same key and salt, the same bucket."""
-    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    # surrogatepass: any Python text hashes (a lone surrogate is no reason to fail).
+    digest = hashlib.blake2b(f"{salt}:{key}".encode("utf-8", "surrogatepass"),
+                             digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 * 100.0
 
 
@@ -222,6 +224,7 @@ class Router:
             self._maybe_refresh()
         rid = request_id or uuid.uuid4().hex
         ts = self.clock()
+        routing_key = _text(routing_key, MAX_KEY_CHARS)
         try:
             clean, warnings = self.validator.check(row)
         except RequestError as exc:
@@ -276,6 +279,12 @@ class Router:
         if table.production is None:
             raise ServingError(f"{self.name}: no production model can be loaded")
         n = len(X)
+        if n == 0:  # nothing to score, nothing to log
+            empty = pd.DataFrame({"proba": pd.Series(dtype="float64"),
+                                  "prediction": pd.Series(dtype="int64"),
+                                  "version": pd.Series(dtype="int64")}, index=frame.index)
+            empty.attrs["batch_id"] = batch_id or uuid.uuid4().hex[:16]
+            return empty
         to_candidate = np.zeros(n, dtype=bool)
         if table.candidate is not None and table.weight > 0:
             if routing_keys is not None:
@@ -306,11 +315,17 @@ class Router:
         result.attrs["batch_id"] = batch_id
         return result
 
-    def feedback(self, labels: Mapping[str, int]) -> int:
-        """Record ground-truth labels by request id; returns how many were stored."""
+    def feedback(self, labels: Mapping[str, int], *, source: str = "api",
+                 trusted: bool = False) -> int:
+        """Record ground-truth labels by request id; returns how many were stored.
+
+        Labels are untrusted unless the caller vouches for ``source`` (``trusted=True``):
+        only trusted labels feed the rollback and canary rules. Never pass ``trusted=True``
+        for labels that an anonymous user can send.
+        """
         if self.log is None:
             raise ServingError("this router has no prediction log to store feedback in")
-        return self.log.add_feedback(labels, ts=self.clock())
+        return self.log.add_feedback(labels, ts=self.clock(), source=source, trusted=trusted)
 
     def status(self) -> dict[str, Any]:
         """What serves now: production, candidate, weights, loaded versions, load errors."""
@@ -355,12 +370,9 @@ class Router:
                      exc: RequestError) -> None:
         if self.log is None:
             return
-        try:
-            inputs = json.dumps(row, default=str)
-        except (TypeError, ValueError):
-            inputs = None
-        self.log.log(LogRecord(rid, ts, self.name, None, "primary", key, inputs, None, None,
-                               None, f"RequestError: {exc.message}"))
+        self.log.log(LogRecord(rid, ts, self.name, None, "primary", key, refusal_summary(row),
+                               None, None, None,
+                               _text(f"RequestError: {exc.message}", MAX_REFUSAL_CHARS)))
 
     def _log_error(self, rid: str, ts: float, version: int, key: str | None, inputs: str,
                    start: float, exc: Exception) -> None:
@@ -452,3 +464,73 @@ class Router:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+MAX_REFUSAL_CHARS = 4096  # the most a refused request adds to the log (inputs, error)
+MAX_KEY_CHARS = 200  # a routing key is an id; longer ones are cut (routing and log)
+_FIELDS_SHOWN = 16
+_VALUE_CHARS = 120
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit - 1] + "…"
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """``value`` as loggable text: cut to ``limit``, lone surrogates escaped (SQLite and
+    UTF-8 refuse them)."""
+    if value is None:
+        return None
+    text = _bounded(str(value), limit) or ""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _preview(value: Any) -> Any:
+    """A JSON-safe, bounded stand-in for one field of a refused request."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and -2**63 <= value < 2**63:
+        return value
+    if isinstance(value, float) and np.isfinite(value):
+        return value
+    if isinstance(value, str):
+        return _bounded(value, _VALUE_CHARS)
+    size = len(value) if isinstance(value, Sized) and not isinstance(value, bytes | str) \
+        else None
+    described: dict[str, Any] = {"type": type(value).__name__}
+    if size is not None:
+        described["size"] = size
+    elif isinstance(value, float | int):  # nan, inf, a huge int: their kind, not their digits
+        described["value"] = "non-finite" if isinstance(value, float) else "huge"
+    return described
+
+
+def refusal_summary(row: Any) -> str:
+    """What the log keeps of a refused request: at most ``MAX_REFUSAL_CHARS`` of JSON.
+
+    The field count, the first field names and their values (long values cut, nested ones
+    replaced by their type and size), never the whole payload: a request with 100,000
+    fields costs the log a few hundred bytes.
+    """
+    if not isinstance(row, Mapping):
+        summary: dict[str, Any] = {"refused": type(row).__name__}
+        if isinstance(row, Sized):
+            summary["size"] = len(row)
+        return json.dumps(summary)
+    fields: list[tuple[str, Any]] = []
+    for i, (name, value) in enumerate(row.items()):
+        if i == _FIELDS_SHOWN:
+            break
+        fields.append((_bounded(str(name), 64) or "", _preview(value)))
+    while True:  # drop fields until the JSON fits (escaped text can be 6x longer)
+        summary = {"fields": len(row), "shown": dict(fields)}
+        if len(row) > len(fields):
+            summary["more_fields"] = len(row) - len(fields)
+        text = json.dumps(summary, default=str)
+        if len(text) <= MAX_REFUSAL_CHARS or not fields:
+            return text
+        fields.pop()

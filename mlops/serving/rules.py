@@ -5,6 +5,12 @@ Pure functions over the prediction log (a frame from
 Each rule ends ``ok``, ``breach`` or ``insufficient`` (too few samples to judge), so that a
 handful of unlucky requests never moves production: accuracy rules use a one-sided test at
 ``monitoring.significance`` rather than a bare point estimate.
+
+What counts as evidence: ROUTED predictions only (role ``primary``: production or the
+canary answered; never ``pinned`` predictions of a version a visitor chose to try, nor
+``shadow`` scores), and TRUSTED labels only (the ``label`` column of the log holds labels
+from the operator or ``mlops feedback``; anonymous feedback is kept apart).
+:func:`evidence` says what a decision used, for its ledger entry.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from scipy import stats
 
 from mlops.core.config import MonitoringConfig
 
-__all__ = ["VersionStats", "RuleResult", "version_stats", "check_rules", "breaches"]
+__all__ = ["Evidence", "VersionStats", "RuleResult", "version_stats", "check_rules", "breaches",
+           "evidence", "routed"]
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,19 @@ class RuleResult:
         return asdict(self)
 
 
+def routed(frame: pd.DataFrame, version: int | None) -> pd.DataFrame:
+    """The routed (role ``primary``) predictions of ``version``: the only traffic that counts."""
+    if version is None:
+        return frame.iloc[0:0]
+    return frame[(frame["role"] == "primary") & (frame["version"] == version)]
+
+
 def version_stats(frame: pd.DataFrame, version: int | None) -> VersionStats:
-    """Request count, error rate, latency percentiles and live accuracy of ``version``."""
-    rows = frame[(frame["role"] == "primary") & (frame["version"] == version)] \
-        if version is not None else frame.iloc[0:0]
+    """Request count, error rate, latency percentiles and live accuracy of ``version``.
+
+    Routed predictions and trusted labels only (see the module docstring).
+    """
+    rows = routed(frame, version)
     n = len(rows)
     failed = rows["error"].notna()
     ok = rows[~failed]
@@ -76,6 +92,47 @@ def version_stats(frame: pd.DataFrame, version: int | None) -> VersionStats:
         labelled=len(labelled), correct=correct,
         accuracy=correct / len(labelled) if len(labelled) else None,
     )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a decision about ``version`` rests on, and what it left out on purpose."""
+
+    version: int | None
+    routed_requests: int
+    trusted_labels: int
+    label_sources: dict[str, int]  # trusted source -> labels used
+    untrusted_labels: int  # on routed predictions; shown, never used
+    pinned_requests: int  # "try this version" predictions; never traffic
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict."""
+        return asdict(self)
+
+    @property
+    def text(self) -> str:
+        """One line for a ledger reason."""
+        sources = ", ".join(f"{s} ({n})" for s, n in sorted(self.label_sources.items()))
+        return (f"v{self.version}: routed requests={self.routed_requests}, trusted labels="
+                f"{self.trusted_labels} from {sources or 'no source'}; not used: "
+                f"{self.untrusted_labels} untrusted labels, {self.pinned_requests} pinned "
+                "predictions")
+
+
+def evidence(frame: pd.DataFrame, version: int | None) -> Evidence:
+    """The evidence :func:`version_stats` uses for ``version``, with its label sources."""
+    rows = routed(frame, version)
+    ok = rows[rows["error"].isna()]
+    trusted = ok[ok["label"].notna()]
+    sources = trusted["label_source"].fillna("unknown") if "label_source" in frame \
+        else pd.Series("unknown", index=trusted.index)
+    untrusted = int(ok["feedback_label"].notna().sum()) - len(trusted) \
+        if "feedback_label" in frame else 0
+    pinned = int(((frame["role"] == "pinned") & (frame["version"] == version)).sum()) \
+        if version is not None else 0
+    return Evidence(version, len(rows), len(trusted),
+                    {str(k): int(v) for k, v in sources.value_counts().items()},
+                    untrusted, pinned)
 
 
 def check_rules(current: VersionStats, reference: VersionStats | None,
