@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.config import Params
-from mlops.registry import ModelVersion, open_registry
+from mlops.registry import ModelVersion, open_champion_registry, open_registry
 
 __all__ = ["load_champion", "find_by_fingerprint", "register_run",
            "RUN_FILES"]
@@ -18,7 +18,7 @@ RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json",
 
 def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
     """The production model of ``params.model.name`` and its version, or ``(None, None)``."""
-    registry = open_registry(params.registry, params.root)
+    registry = open_champion_registry(params)  # read-only; MLOPS_CHAMPION_REGISTRY or params
     production = registry.aliases(params.model.name).get("production")
     if production is None:
         return None, None
