@@ -12,8 +12,7 @@ STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?= params.yaml
 ARGS ?=
 
-.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app \
-	loop report-baseline
+.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app loop report-baseline
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)

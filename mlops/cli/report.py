@@ -27,9 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write the comment CI posts from REPORT: every relative image link "
                     "(plots/roc.png) becomes URL/plots/roc.png, where the run's folder was "
                     "published; links that would leave the folder are refused.",
-        epilog="example:\n  mlops report comment runs/RUN/report.md --out comment/comment.md "
-               "\\\n    --images-url https://github.com/OWNER/REPO/raw/mlops-report-assets/"
-               "pr-7/RUN",
+        epilog="example:\n  mlops report comment runs/RUN/report.md --out comment.md "
+               "--images-url https://github.com/OWNER/REPO/raw/mlops-report-assets/pr-7/RUN",
         formatter_class=HelpFormatter,
     )
     c.add_argument("report", help="a run's report.md")

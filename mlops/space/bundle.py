@@ -81,8 +81,9 @@ toolbarMode = "minimal"
 maxUploadSize = {upload_mb}
 # Off: behind the Spaces proxy the XSRF cookie does not come back from the iframe and every
 # upload fails with 403 (streamlit #5793, #9397, #9719). What this gives up is CSRF
-# protection of the upload route; acceptable here because an upload only scores rows and
-# changes no state, and the operator token is typed into the page, never a cookie.
+# protection of the upload route; acceptable here because an upload can do nothing a
+# visitor cannot do openly (score rows), and the operator token is typed into the page and
+# checked on every action, never a cookie.
 enableXsrfProtection = false
 
 [browser]
