@@ -64,7 +64,8 @@ def _registry(path: Path, models, *, data_sha: str | None = None, commit: str = 
                "git_commit": commit,
                "data_sha256": data_sha or file_sha256(models.params.resolve("data/german.csv"))}
     reg.register("credit-risk", models.folder / "model.skops",
-                 metadata={"gates_passed": True, "lineage": lineage})
+                 metadata={"gates_passed": True, "lineage": lineage,
+                           "metrics": {"accuracy": 0.751, "roc_auc": 0.77}})
     reg.promote("credit-risk", 1, "production", expected=None, reason="first release")
     return reg
 
@@ -119,6 +120,25 @@ def test_champion_from_a_public_hub_repo_needs_no_token(monkeypatch, tmp_path, m
     assert not [c for c in hub_server.calls[calls:] if c[0] == "POST"], "reads only"
 
 
+def test_an_unreadable_champion_registry_is_reported_not_fatal(monkeypatch, models) -> None:
+    """CI's comparison degrades (the report says why); CD's own registry stays strict."""
+    from mlops.core.exceptions import UnavailableError
+    from mlops.pipeline.handover import load_champion
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("MLOPS_CHAMPION_REGISTRY", "hub:acme/unreachable")
+    assert load_champion(models.pr_params) == (None, None)
+    production = production_comparison(models.pr_params, None, result=models.alone)
+    assert "unreachable" in production["error"] or "connect" in production["error"].lower()
+    text = render_report(models.alone, production=production)
+    assert "Production could not be read from the registry `hub:acme/unreachable`" in text
+    monkeypatch.delenv("MLOPS_CHAMPION_REGISTRY")
+    monkeypatch.setenv("MLOPS_REGISTRY_BACKEND", "hub")
+    monkeypatch.setenv("MLOPS_HUB_REPO_ID", "acme/unreachable")
+    with pytest.raises(UnavailableError):
+        load_champion(models.pr_params)
+
+
 # ------------------------------------------------------------------ the comparison
 def test_params_diff_lists_changes_and_ignores_where_state_lives() -> None:
     prod = {"model": {"hyperparameters": {"lr": {"C": 1.0}}}, "seed": 42,
@@ -145,6 +165,7 @@ def test_report_against_production_shows_deltas_params_data_and_fairness(
     text = render_report(models.result, production=production, model_name="credit-risk")
     section = text.split("### Against production", 1)[1].split("### Gates", 1)[0]
     assert "**`credit-risk` v1**" in section and str(tmp_path / "prod") in section
+    assert "At its registration production scored accuracy 0.7510, roc_auc 0.7700" in section
     assert "| `model.hyperparameters.logistic_regression.C` | `1.0` | `0.3` |" in section
     assert "The training rows are identical: no drift." in section
     assert "| demographic_parity_ratio[sex] |" in section

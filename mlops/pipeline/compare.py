@@ -21,7 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.config import Params, to_dict
-from mlops.registry.champion import CHAMPION_REGISTRY_ENV, champion_source
+from mlops.registry.champion import (
+    CHAMPION_REGISTRY_ENV,
+    champion_source,
+    open_champion_registry,
+)
 from mlops.stages.gates import flat_metrics
 from mlops.stages.reporting import read_report_summary
 
@@ -94,11 +98,17 @@ def production_comparison(params: Params, champion_version: Any | None, *,
             "model": champion_version.name, "version": champion_version.version,
             "created": champion_version.created, "git_commit": lineage.get("git_commit"),
             "run_id": lineage.get("run_id"),
+            # Its own evaluation at registration (its held-out rows, its code).
+            "recorded_metrics": dict(champion_version.metadata.get("metrics") or {}),
         }
         recorded = lineage.get("params")
         out["params"] = params_diff(recorded, candidate) if isinstance(recorded, dict) else None
         out["data"] = data_comparison(params, lineage)
         return out
+    if configured:  # say why there is no production: none yet, or unreadable
+        registry = open_champion_registry(params)
+        registry.aliases(params.model.name)
+        out["error"] = registry.error
     if base_report is None and run_dir is not None and (Path(run_dir) / BASE_REPORT_FILE).is_file():
         base_report = Path(run_dir) / BASE_REPORT_FILE
     if base_report is not None:

@@ -9,16 +9,21 @@ names the registry that holds it:
 - unset or empty: the registry of ``params.registry`` (:func:`open_registry`), as before.
 
 Whatever it names is wrapped in :class:`ReadOnlyRegistry`: a run that only compares can
-never move an alias or register a version there.
+never move an alias or register a version there. A registry named by the variable is also
+*tolerant*: when it cannot be read (the Hub unreachable, a private repo without a token),
+``aliases`` answers ``{}`` and keeps the reason in ``error``, so the pull request's report
+says why there is no comparison instead of the run failing. The params' own registry (CD's
+champion gate) stays strict: there an unreadable registry fails the run.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.core.exceptions import ConfigError, RegistryError
+from mlops.core.exceptions import ConfigError, MLOpsError, RegistryError
 from mlops.registry.base import Registry
 
 if TYPE_CHECKING:
@@ -31,14 +36,33 @@ CHAMPION_REGISTRY_ENV = "MLOPS_CHAMPION_REGISTRY"
 
 # What a read-only registry refuses: every method that writes.
 _WRITES = ("register", "publish", "promote", "rollback", "set_state")
+log = logging.getLogger("mlops.registry")
 
 
 class ReadOnlyRegistry:
-    """A registry whose reads pass through and whose writes raise :class:`RegistryError`."""
+    """A registry whose reads pass through and whose writes raise :class:`RegistryError`.
 
-    def __init__(self, inner: Registry, source: str) -> None:
+    ``tolerant``: :meth:`aliases` answers ``{}`` when the registry cannot be read and keeps
+    the reason in :attr:`error`.
+    """
+
+    def __init__(self, inner: Registry, source: str, *, tolerant: bool = False) -> None:
         self._inner = inner
         self.source = source
+        self.tolerant = tolerant
+        self.error: str | None = None
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """The aliases of ``name``; see ``tolerant``."""
+        try:
+            return self._inner.aliases(name)
+        except MLOpsError as exc:
+            if not self.tolerant:
+                raise
+            self.error = exc.message
+            log.warning("cannot read production from %s, so there is no comparison: %s",
+                        self.source, exc.message)
+            return {}
 
     def __getattr__(self, attr: str) -> Any:
         if attr in _WRITES:
@@ -81,11 +105,12 @@ def open_champion_registry(params: Params) -> ReadOnlyRegistry:
         from mlops.registry.hub import HubRegistry
 
         cache = params.resolve(params.registry.path) / ".champion-cache"
-        return ReadOnlyRegistry(HubRegistry(repo_id, cache_dir=cache, aliases=aliases), spec)
+        return ReadOnlyRegistry(HubRegistry(repo_id, cache_dir=cache, aliases=aliases), spec,
+                                tolerant=True)
     from mlops.registry.local import LocalRegistry
 
     folder = params.resolve(Path(spec).expanduser())
     if not folder.is_dir():
         raise ConfigError(f"{CHAMPION_REGISTRY_ENV}={spec!r}: {folder} is not a registry "
                           "folder (or use hub:owner/name)", key=CHAMPION_REGISTRY_ENV)
-    return ReadOnlyRegistry(LocalRegistry(folder, aliases=aliases), spec)
+    return ReadOnlyRegistry(LocalRegistry(folder, aliases=aliases), spec, tolerant=True)

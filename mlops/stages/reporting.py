@@ -340,6 +340,7 @@ def _production_section(result: Mapping[str, Any],
             f"run's held-out rows: every Δ below is this run minus production, with a paired "
             f"{CI_LEVEL:.0%} bootstrap interval (an interval that excludes 0 is a change "
             "beyond resampling noise).",
+            *_recorded_line(found.get("recorded_metrics")),
             "",
             "**Parameters** (production's recorded `lineage.params` → this run):",
             "",
@@ -355,8 +356,12 @@ def _production_section(result: Mapping[str, Any],
             "",
         ]
         return lines
-    if production.get("configured"):
-        lines.append(f"The registry {source} has no production version of this model yet.")
+    if production.get("error"):
+        lines.append(f"Production could not be read from the registry {source}: "
+                     f"{_cell(production['error'])}")
+    elif production.get("configured"):
+        lines.append(f"The registry {source} has no production version of this model yet "
+                     "(or it is a private repository: CI reads it without a token).")
     else:
         lines.append(
             f"No production registry is configured for this comparison (set "
@@ -389,6 +394,16 @@ def _production_section(result: Mapping[str, Any],
         lines += ["", "No base report was given either (`mlops run --base-report FILE`): "
                       "**this is the first release**."]
     return [*lines, ""]
+
+
+def _recorded_line(metrics: Mapping[str, Any] | None) -> list[str]:
+    """Production's own evaluation, as recorded when it was registered."""
+    shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)}
+    if not shown:
+        return []
+    return ["", "At its registration production scored "
+            + ", ".join(f"{_cell(k)} {_num(v)}" for k, v in shown.items())
+            + " on its own held-out rows (from its record in the registry)."]
 
 
 def _params_table(rows: list[Mapping[str, Any]] | None) -> list[str]:
