@@ -140,6 +140,17 @@ def test_an_unreadable_champion_registry_is_reported_not_fatal(monkeypatch, mode
 
 
 # ------------------------------------------------------------------ the comparison
+def test_paired_delta_intervals(models) -> None:
+    intervals = models.result["champion"]["difference_intervals"]
+    assert set(intervals) == {"accuracy", "f1", "roc_auc", "brier"}
+    for metric, ci in intervals.items():
+        assert ci["low"] <= models.result["champion"]["difference"][metric] <= ci["high"]
+        assert ci["level"] == 0.95
+    same = ev.evaluate(models.production, models.test, models.params,
+                       champion=models.production)["champion"]["difference_intervals"]
+    assert all(ci["low"] == ci["high"] == 0 for ci in same.values())
+
+
 def test_params_diff_lists_changes_and_ignores_where_state_lives() -> None:
     prod = {"model": {"hyperparameters": {"lr": {"C": 1.0}}}, "seed": 42,
             "registry": {"backend": "hub"}, "monitoring": {"log_path": "a", "min_samples": 1},
@@ -372,3 +383,44 @@ def test_workflow_publishes_the_plots_where_the_comment_links_them(run_with_plot
         assert link.split("/raw/mlops-report-assets/", 1)[1] in listed
     assert any(p.startswith("pr-7/56-1/plots/") for p in listed)
     assert json.dumps(listed).count("roc.png") == 2
+
+
+@pytest.mark.slow
+def test_a_failing_pull_request_gets_its_report_and_comment(tmp_path) -> None:
+    """A gate fails: the run exits with the gate's code, and report.md is there all the
+    same; the workflow's Prepare step makes the comment from it, images absolute."""
+    import os
+    import sys
+
+    from mlops.core.exceptions import GateFailedError
+
+    runs = tmp_path / "ws" / "runs"
+    env = {k: v for k, v in os.environ.items() if k != "MLOPS_CHAMPION_REGISTRY"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops.cli", "run", "--params", str(ROOT / "params.yaml"),
+         "--no-register", "--runs-dir", str(runs), "--set", "evaluation.gates.min_roc_auc=0.99"],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == GateFailedError.exit_code, done.stderr[-2000:]
+    report = next(runs.glob("*/report.md"))
+    text = report.read_text(encoding="utf-8")
+    assert "❌" in text and "### Against production" in text
+    assert "this is the first release" in text
+    work = tmp_path / "ws"
+    (work / ".venv" / "bin").mkdir(parents=True)
+    (work / ".venv" / "bin" / "mlops").write_text(
+        f'#!/bin/sh\nexec {sys.executable} -m mlops.cli "$@"\n')
+    (work / ".venv" / "bin" / "mlops").chmod(0o755)
+    prepare = _workflow_step("build", "Prepare the report comment")
+    assets = "https://github.com/acme/credit/raw/mlops-report-assets/pr-8/77-1"
+    done = subprocess.run(["bash", "-e", "-c", prepare["run"]], cwd=work, capture_output=True,
+                          text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
+                               "RUN_URL": "https://example.org/run", "IMAGES": "",
+                               "ASSETS_URL": assets})
+    assert done.returncode == 0, done.stderr
+    comment = (work / "comment" / "comment.md").read_text(encoding="utf-8")
+    links = image_links(comment)
+    assert len(links) == 6 and all(ABSOLUTE.match(link) for link in links)
+    assert {p.name for p in (work / "comment" / "plots").iterdir()} == \
+        {link.rsplit("/", 1)[1] for link in links}

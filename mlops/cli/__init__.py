@@ -2,7 +2,7 @@
 
 ``main`` is the ``mlops`` console script (``mlops.cli:main``); :mod:`mlops.cli.main` builds
 the root parser from the modules ``run``, ``validate``, ``registry``, ``deploy``,
-``monitor`` and ``space``. ``python -m mlops.cli`` runs it too.
+``monitor``, ``space``, ``report`` and ``loop``. ``python -m mlops.cli`` runs it too.
 """
 
 from mlops.cli.main import main
