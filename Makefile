@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?= params.yaml
 ARGS ?=
 
-.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app
+.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app loop report-baseline
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,14 @@ install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlop
 
 pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) on the bundled data
 	$(BIN)/mlops run --params $(PARAMS) $(ARGS)
+
+loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a local Hub, canary, Space, monitor
+	$(BIN)/mlops loop $(ARGS)
+
+report-baseline: ## Copy the newest run's report.md to reports/latest.md (commit it: PRs compare with it when no registry is set)
+	@report="$$(ls -1 runs/*/report.md 2>/dev/null | sort | tail -n 1)"; \
+	if [ -z "$$report" ]; then echo "no runs/*/report.md yet: run make pipeline first" >&2; exit 1; fi; \
+	mkdir -p reports && cp "$$report" reports/latest.md && echo "reports/latest.md <- $$report"
 
 app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PORT=8501, HOST=127.0.0.1
 	$(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \

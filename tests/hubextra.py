@@ -1,4 +1,4 @@
-"""Routes that tests/hubserver.py lacks, added to a running :class:`HubServer`.
+"""Routes that mlops/space/hubserver.py lacks, added to a running :class:`HubServer`.
 
 ``space push`` (``upload_folder`` with ``delete_patterns``) lists the repo tree, and
 ``fetch-log`` (``snapshot_download`` of a dataset) needs repo info, the tree and downloads

@@ -1,4 +1,4 @@
-"""The Hub backend, with the real huggingface_hub client against tests/hubserver.py.
+"""The Hub backend, with the real huggingface_hub client against mlops/space/hubserver.py.
 
 The contract tests of test_registry.py run here too (imported below), with ``reg`` bound
 to a fresh repository on the local Hub server.

@@ -1,6 +1,6 @@
 """The Hub backend when the network fails: unreachable, 5xx, replies lost after a commit.
 
-Each test runs its own local Hub server (tests/hubserver.py), so injected faults and a
+Each test runs its own local Hub server (mlops/space/hubserver.py), so injected faults and a
 stopped server never touch the session's. The real huggingface_hub client is used.
 """
 

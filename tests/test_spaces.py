@@ -174,12 +174,96 @@ def test_the_default_prediction_log_lives_outside_the_registry(monkeypatch) -> N
         assert ignored.returncode == 0, f"{rel} is not in .gitignore"
 
 
-def test_build_replaces_the_folder_so_it_is_exact(project: Path, tmp_path: Path) -> None:
+def test_build_replaces_its_own_bundle_so_it_is_exact(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "space"
-    out.mkdir()
+    _build(project, out, repo_id="acme/m")
     (out / "stale.txt").write_text("old")
     bundle = _build(project, out, repo_id="acme/m")
     assert "stale.txt" not in bundle.files and not (out / "stale.txt").exists()
+    assert ".mlops-space-bundle" in bundle.files
+
+
+def test_build_refuses_a_folder_it_did_not_write_unless_forced(project: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("years of work")
+    with pytest.raises(ConfigError, match="not written by `mlops space build`.*--force"):
+        _build(project, out, repo_id="acme/m")
+    assert (out / "thesis.tex").read_text() == "years of work"
+    args = ["space", "build", "--params", str(project / "params.yaml"), "--out", str(out),
+            "--repo-id", "acme/m"]
+    assert main(args) == ConfigError.exit_code
+    assert "--force" in capsys.readouterr().err and (out / "thesis.tex").exists()
+    assert main([*args, "--force"]) == 0
+    assert not (out / "thesis.tex").exists() and (out / "Dockerfile").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _build(project, empty, repo_id="acme/m").folder == empty.resolve()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        _build(project, tmp_path / "a-file", repo_id="acme/m")
+
+
+def test_streamlit_config_fits_the_spaces_iframe(project: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    from mlops.app.batch import MAX_UPLOAD_BYTES
+
+    bundle = _build(project, tmp_path / "space", repo_id="acme/m")
+    assert ".streamlit/config.toml" in bundle.files
+    config = tomllib.loads((bundle.folder / ".streamlit" / "config.toml").read_text())
+    assert config["client"] == {"showErrorDetails": "none", "toolbarMode": "minimal"}
+    assert config["server"]["enableXsrfProtection"] is False
+    assert config["browser"]["gatherUsageStats"] is False
+    # Streamlit counts MB of 2**20 bytes: the smallest limit that lets the app's own through.
+    mb = config["server"]["maxUploadSize"]
+    assert (mb - 1) * 2**20 < MAX_UPLOAD_BYTES <= mb * 2**20
+
+
+def test_streamlit_accepts_the_bundle_config(project: Path, tmp_path: Path) -> None:
+    """`streamlit config show` in the bundle folder reads the file as the Space will."""
+    bundle = _build(project, tmp_path / "space", repo_id="acme/m")
+    done = subprocess.run([str(Path(sys.executable).with_name("streamlit")), "config", "show"],
+                          cwd=bundle.folder, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    shown = re.sub(r"(?m)^#.*\n", "", done.stdout)
+    for line in ('showErrorDetails = "none"', 'toolbarMode = "minimal"', "maxUploadSize = 2",
+                 "enableXsrfProtection = false"):
+        assert line in shown, line
+    assert "is not a valid" not in done.stderr + done.stdout
+
+
+def test_front_matter_takes_license_models_and_datasets(project: Path, tmp_path: Path) -> None:
+    bundle = _build(project, tmp_path / "space", repo_id="acme/models", dataset_repo="acme/logs")
+    meta = _front_matter((bundle.folder / "README.md").read_text(encoding="utf-8"))
+    assert meta["license"] == "mit"
+    assert meta["models"] == ["acme/models"] and meta["datasets"] == ["acme/logs"]
+    params = load_params(project / "params.yaml", [
+        "space.license=apache-2.0", "space.models=[acme/base-model, acme/models]",
+        "space.datasets=[acme/german-credit]"])
+    bundle = build_space(params, tmp_path / "space", project=project, repo_id="acme/models",
+                         dataset_repo="acme/logs")
+    meta = _front_matter((bundle.folder / "README.md").read_text(encoding="utf-8"))
+    assert meta["license"] == "apache-2.0"
+    assert meta["models"] == ["acme/base-model", "acme/models"]
+    assert meta["datasets"] == ["acme/german-credit"]
+    assert meta["sdk"] == "docker" and meta["app_port"] == 8501
+
+
+def test_front_matter_without_hub_repos_and_bad_values(project: Path, tmp_path: Path,
+                                                       registry_model_dir: Path) -> None:
+    _project_registry(project, registry_model_dir)
+    bundle = _build(project, tmp_path / "space", bundle_registry=True)
+    meta = _front_matter((bundle.folder / "README.md").read_text(encoding="utf-8"))
+    assert "models" not in meta and "datasets" not in meta and meta["license"] == "mit"
+    for override, match in (("space.license=MIT License", "license id"),
+                            ("space.models=[not a repo]", "owner/name")):
+        params = load_params(project / "params.yaml", [override])
+        with pytest.raises(ConfigError, match=match):
+            build_space(params, tmp_path / "space2", project=project, repo_id="a/b")
+        assert not (tmp_path / "space2").exists(), "checked before anything is written"
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"repo_id": "a/b", "bundle_registry": True}])

@@ -16,7 +16,8 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 BIN = Path(sys.executable).parent
 # Write scopes a job may ask for, and which job may ask: everything else is read-only.
-ALLOWED_WRITES = {("ci.yml", "report"): {"pull-requests"},
+# The report job pushes the plots to the mlops-report-assets branch (contents) and comments.
+ALLOWED_WRITES = {("ci.yml", "report"): {"pull-requests", "contents"},
                   ("monitor.yml", "retrain"): {"actions"}}
 
 
@@ -260,3 +261,39 @@ def test_zizmor_catches_an_unpinned_action(tmp_path: Path) -> None:
     result = subprocess.run([str(BIN / "zizmor"), "--offline", "--quiet", str(bad)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "unpinned" in (result.stdout + result.stderr)
+
+
+def test_ci_compares_with_production_read_only_and_with_the_base_report() -> None:
+    steps = _load(WORKFLOWS / "ci.yml")["jobs"]["build"]["steps"]
+    pipeline = next(s for s in steps if s.get("name") == "Pipeline")
+    env = pipeline["env"]["MLOPS_CHAMPION_REGISTRY"]
+    assert "vars.HF_MODEL_REPO" in env and "hub:" in env and "secrets" not in env
+    assert "HF_TOKEN" not in pipeline["env"], "production is read without a token"
+    assert "--base-report .base/reports/latest.md" in pipeline["run"]
+    base = next(s for s in steps if s.get("name") == "Check out the base branch's report")
+    assert base["with"]["ref"] == "${{ github.base_ref }}"
+    assert base["with"]["path"] == ".base" and base["with"]["persist-credentials"] is False
+    assert steps.index(base) < steps.index(pipeline)
+
+
+def test_the_comment_links_images_absolutely_and_runs_on_failure() -> None:
+    doc = _load(WORKFLOWS / "ci.yml")
+    steps = doc["jobs"]["build"]["steps"]
+    prepare = next(s for s in steps if s.get("name") == "Prepare the report comment")
+    assert prepare["if"].startswith("always()")
+    assert "mlops report comment" in prepare["run"] and "--images-url" in prepare["run"]
+    assert prepare["env"]["ASSETS_URL"].endswith(
+        "/raw/mlops-report-assets/pr-${{ github.event.pull_request.number }}/"
+        "${{ github.run_id }}-${{ github.run_attempt }}")
+    upload = next(s for s in steps if s.get("name") == "Upload the report comment")
+    assert upload["if"].startswith("always()") and upload["with"]["name"] == "report-comment"
+    report = doc["jobs"]["report"]
+    assert report["if"].startswith("always()")
+    names = [s.get("name") or s.get("uses", "") for s in report["steps"]]
+    assert not any("checkout" in n for n in names), "the privileged job runs no project code"
+    assert not any(".venv" in s.get("run", "") or s.get("run", "").split()[:1] == ["mlops"]
+                   for s in report["steps"])
+    publish = next(s for s in report["steps"] if s.get("name", "").startswith("Publish"))
+    assert publish["if"] == "vars.MLOPS_REPORT_IMAGES != 'cml'"
+    post = report["steps"][-1]
+    assert "comment/comment.md" in post["run"] and '"$publish"' in post["run"]

@@ -1,9 +1,10 @@
 """The root of the ``mlops`` command line: builds the parser, runs the chosen command.
 
 Each command group lives in its own module (``init``, ``run``, ``validate``, ``registry``,
-``deploy``, ``monitor``, ``space``), which adds its parsers with ``register(subparsers)`` and holds
-their handlers. Every ``MLOpsError`` becomes a one-line message on stderr and the error's
-exit code. Handlers import what they need when they run, so ``mlops --help`` stays fast.
+``reproduce``, ``deploy``, ``monitor``, ``space``, ``report``, ``loop``), which adds its
+parsers with ``register(subparsers)`` and holds their handlers. Every ``MLOpsError`` becomes
+a one-line message on stderr and the error's exit code. Handlers import what they need when
+they run, so ``mlops --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -12,14 +13,26 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mlops.cli import deploy, init, monitor, registry, reproduce, run, space, validate
+from mlops.cli import (
+    deploy,
+    init,
+    loop,
+    monitor,
+    registry,
+    report,
+    reproduce,
+    run,
+    space,
+    validate,
+)
 from mlops.cli.common import HelpFormatter, exit_codes_text
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
-COMMAND_MODULES = (init, run, validate, registry, reproduce, deploy, monitor, space)
+COMMAND_MODULES = (init, run, validate, registry, reproduce, deploy, monitor, space, report,
+                   loop)
 
 DESCRIPTION = """\
 mlops: validate data, train, evaluate, register, deploy and monitor a model -- the command
@@ -33,6 +46,7 @@ the loop:
   mlops run                                  validate, train, evaluate, register
   mlops deploy start                         release the new candidate (canary)
   mlops monitor --apply                      watch live traffic; roll back
+  mlops loop                                 rehearse CI, CD and monitoring, offline
 
 """
 

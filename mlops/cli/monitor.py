@@ -170,7 +170,12 @@ def cmd_live_data(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    """Write ``monitor.json`` and plots into ``--out``; with ``--apply`` act on breaches."""
+    """Write ``monitor.json`` and plots into ``--out``; with ``--apply`` act on breaches.
+
+    monitor.json is the record of what was decided (and, with ``--apply``, done): it is
+    written once, atomically, after the plots, and only read afterwards (the monitoring
+    notebook shows it through ``mlops.monitoring.view``)."""
+    from mlops.core.lineage import write_json_atomic
     from mlops.monitoring.monitor import monitor_report
     from mlops.monitoring.plots import save_plots
 
@@ -178,9 +183,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                                               apply=args.apply)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "monitor.json").write_text(json.dumps(report, indent=1, default=str),
-                                          encoding="utf-8")
     save_plots(frame, out_dir, ref_proba)
+    report = json.loads(json.dumps(report, default=str))  # numpy and the like, as text
+    write_json_atomic(report, out_dir / "monitor.json")
     for v in report["versions"]:
         print(f"v{v['version']}: {v['requests']} requests, error rate {v['error_rate']:.3f}, "
               f"p99 {v['p99_ms']} ms, accuracy {v.get('accuracy')} ({v['labelled']} labelled)")

@@ -12,13 +12,19 @@ DESCRIPTION = """\
 Run the stage notebooks in order with papermill (validate the data, train, evaluate
 against the gates) into runs/<run-id>/, then register the model when every gate passed:
 the first version becomes production, later ones candidate. A run whose inputs (data,
-code, params, notebooks, lock) match a registered version reuses it and says so."""
+code, params, notebooks, lock) match a registered version reuses it and says so.
+
+The report (runs/<run-id>/report.md) compares the run with production, read-only from
+MLOPS_CHAMPION_REGISTRY (hub:owner/name or a folder) or else the params' registry; with
+no production version, with --base-report FILE (a committed report.md), if given."""
 
 EXAMPLES = """\
 examples:
   mlops run
   mlops run --set model.estimator=random_forest --set seed=7
-  mlops run --no-register --runs-dir /tmp/runs"""
+  mlops run --no-register --runs-dir /tmp/runs
+  MLOPS_CHAMPION_REGISTRY=hub:owner/credit-risk mlops run --no-register
+  mlops run --no-register --base-report base/reports/latest.md"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--require-clean", action="store_true",
                    help="refuse to run when an input (params, data, schema, notebooks, code, "
                         "lock) is not committed; CD sets it")
+    p.add_argument("--base-report", metavar="FILE",
+                   help="a report.md to compare with when there is no production version "
+                        "(CI: the base branch's reports/latest.md)")
     p.set_defaults(func=cmd_run)
 
 
@@ -48,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = run_pipeline(
         load_params(args), params_file=args.params, overrides=args.overrides,
         runs_dir=args.runs_dir, register=not args.no_register, force=args.force,
-        require_clean=args.require_clean, run_id=args.run_id,
+        require_clean=args.require_clean, run_id=args.run_id, base_report=args.base_report,
     )
     print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
     return 0

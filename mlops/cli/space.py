@@ -23,17 +23,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ssub = p.add_subparsers(dest="space_command", required=True, metavar="ACTION")
     c = ssub.add_parser(
         "build", help="write the exact folder that would be uploaded",
-        description="Write the Space folder (Dockerfile, pinned requirements, the app, the "
-                    "package, params and the files they name), replacing --out. The app "
-                    "finds models in a Hub model repo (--repo-id) or in a copy of the local "
-                    "registry (--bundle-registry).",
+        description="Write the Space folder (Dockerfile, pinned requirements, the app and "
+                    "its .streamlit/config.toml, the package, params and the files they "
+                    "name) into --out, replacing a bundle built there before; any other "
+                    "non-empty folder is refused without --force. The app finds models in a "
+                    "Hub model repo (--repo-id) or in a copy of the local registry "
+                    "(--bundle-registry). The README's license, models and datasets come "
+                    "from params (space:) or the repos given.",
         epilog="examples:\n  mlops space build --repo-id user/credit-model "
                "--dataset-repo user/credit-logs\n  mlops space build --bundle-registry "
                "--out space",
         formatter_class=HelpFormatter,
     )
     add_params_args(c)
-    c.add_argument("--out", default="space", help="folder to write, replaced (space)")
+    c.add_argument("--out", default="space",
+                   help="folder to write: new, empty or an earlier bundle (space)")
+    c.add_argument("--force", action="store_true",
+                   help="replace --out even when it holds files `space build` did not write")
     where = c.add_mutually_exclusive_group(required=True)
     where.add_argument("--repo-id", metavar="MODEL_REPO", help="Hub model repo of the registry")
     where.add_argument("--bundle-registry", action="store_true",
@@ -81,7 +87,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     params = load_params(args)
     bundle = build_space(params, args.out, project=params.root, repo_id=args.repo_id,
-                         bundle_registry=args.bundle_registry, dataset_repo=args.dataset_repo)
+                         bundle_registry=args.bundle_registry, dataset_repo=args.dataset_repo,
+                         force=args.force)
     where = bundle.registry.get("hub_repo_id") or f"bundled {bundle.registry['path']}/"
     print(f"space bundle {bundle.folder}: {len(bundle.files)} files, registry {where}")
     return 0

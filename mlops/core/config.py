@@ -43,6 +43,7 @@ __all__ = [
     "RegistryConfig",
     "DeploymentConfig",
     "MonitoringConfig",
+    "SpaceConfig",
     "Params",
     "load_params",
     "parse_overrides",
@@ -391,6 +392,20 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class SpaceConfig:
+    """The Hugging Face Space's README front matter (``mlops space build``); optional.
+
+    ``models`` and ``datasets`` list Hub repo ids (``owner/name``) the Space page links to;
+    left empty they are the registry's model repo (``--repo-id``) and the dataset repo the
+    app pushes its prediction log to (``--dataset-repo``).
+    """
+
+    license: str = "mit"
+    models: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Params:
     """Everything in ``params.yaml``."""
 
@@ -402,6 +417,7 @@ class Params:
     registry: RegistryConfig
     deployment: DeploymentConfig
     monitoring: MonitoringConfig
+    space: SpaceConfig = field(default_factory=SpaceConfig)
     # Folder of the params file: relative paths in it resolve against this, not the cwd.
     root: str = field(default=".", metadata={"yaml": False})
 

@@ -31,7 +31,7 @@ from mlops.serving.predlog import PredictionLog
 from mlops.serving.router import Router
 from mlops.stages.training import train
 
-__all__ = ["SimClock", "shift_frame", "simulate"]
+__all__ = ["SimClock", "send_traffic", "shift_frame", "simulate"]
 
 
 class SimClock:
@@ -98,6 +98,33 @@ class _Stream:
                 if until is not None and until():
                     break
         return actions
+
+
+def send_traffic(router: Router, rows: pd.DataFrame, target: str, *, n: int | None = None,
+                 seed: int = 0, label_noise: float = 0.0, feedback: bool = True
+                 ) -> dict[str, Any]:
+    """Send ``n`` requests (``rows`` cycled, default each once) through ``router`` on its own
+    clock, as customers with stable routing keys, then store their true labels (``label_noise``
+    of them flipped) and flush the log. Returns the requests per version and the labels.
+
+    Unlike :func:`simulate` nothing acts here: the monitor runs afterwards, as its own job.
+    """
+    rng = np.random.default_rng(seed)
+    records = rows.drop(columns=[target]).to_dict(orient="records")
+    labels = rows[target].to_numpy()
+    served: dict[int, int] = {}
+    truth: dict[str, int] = {}
+    for i in range(len(records) if n is None else n):
+        row = {k: (v.item() if hasattr(v, "item") else v)
+               for k, v in records[i % len(records)].items()}
+        pred = router.predict(row, f"customer-{rng.integers(0, 5000)}")
+        served[pred.version] = served.get(pred.version, 0) + 1
+        label = int(labels[i % len(records)])
+        truth[pred.request_id] = 1 - label if rng.random() < label_noise else label
+    stored = router.feedback(truth) if feedback else 0
+    router.flush()
+    return {"requests": sum(served.values()), "by_version": dict(sorted(served.items())),
+            "labelled": stored}
 
 
 def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: float = 0.0,

@@ -5,7 +5,7 @@ registered with the same fingerprint. It hashes, in a fixed order:
 
 - the data file (and the schema file next to it, which decides what validation accepts);
 - the params that shape the model: ``to_dict(params)`` without ``registry``,
-  ``deployment`` and ``monitoring``, which say where a model goes, not what it is;
+  ``deployment``, ``monitoring`` and ``space``, which say where a model goes, not what it is;
 - the package code that the stage notebooks run (:data:`MODEL_CODE`: ``mlops/core``,
   ``mlops/stages`` and the notebooks' surface ``mlops/api.py``), and ``requirements.lock``
   (library versions). The app, the CLI, serving and the rest do not shape a model, so a
@@ -30,7 +30,7 @@ from mlops.pipeline.stages import STAGES
 
 __all__ = ["MODEL_CODE", "NOT_MODEL_SECTIONS", "inputs_fingerprint"]
 
-NOT_MODEL_SECTIONS = ("registry", "deployment", "monitoring")
+NOT_MODEL_SECTIONS = ("registry", "deployment", "monitoring", "space")
 
 # Package code the stage notebooks run: files and folders relative to the project root.
 MODEL_CODE = ("mlops/__init__.py", "mlops/api.py", "mlops/core", "mlops/stages")

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlops.core.config import Params
 from mlops.core.exceptions import ModelMismatchError
-from mlops.registry import ModelVersion, Registry, open_registry
+from mlops.registry import ModelVersion, Registry, open_champion_registry, open_registry
 
 __all__ = ["load_champion", "champion_mismatch", "find_by_fingerprint", "register_run",
            "RUN_FILES"]
@@ -27,7 +27,7 @@ def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
     """
     from mlops.core.schema import load_schema
 
-    registry = open_registry(params.registry, params.root)
+    registry = open_champion_registry(params)  # read-only; MLOPS_CHAMPION_REGISTRY or params
     production = registry.aliases(params.model.name).get("production")
     if production is None:
         return None, None

@@ -93,6 +93,7 @@ def run_pipeline(
     progress: Callable[[str], None] | None = None,
     require_clean: bool = False,
     run_id: str | None = None,
+    base_report: str | Path | None = None,
 ) -> RunResult:
     """Run every stage notebook; raise the stage's own :class:`MLOpsError` when one fails.
 
@@ -103,6 +104,8 @@ def run_pipeline(
     leaves a folder marked ``running`` or ``failed``, never one that looks complete.
     ``require_clean`` (CD) refuses a run whose inputs are not all committed. ``run_id``
     names the run (``mlops reproduce`` reuses the recorded one, which the report quotes).
+    ``base_report`` (CI, with no production to compare with) is copied into the run folder
+    as ``base-report.md``, where the evaluate stage compares with it.
     """
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     notebooks_dir = Path(notebooks_dir)
@@ -130,6 +133,15 @@ def run_pipeline(
         "stages": {},
     }
     manifest_path = run_dir / "manifest.json"
+    if base_report is not None:
+        from mlops.pipeline.compare import BASE_REPORT_FILE
+
+        source = Path(base_report)
+        if not source.is_file():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise ConfigError(f"--base-report {source}: no such file", file=str(source))
+        shutil.copyfile(source, run_dir / BASE_REPORT_FILE)
+        manifest["base_report"] = {"path": str(source), "sha256": file_sha256(source)}
     write_json_atomic(manifest, manifest_path)
     notebook_params = {
         "params_path": str(Path(params_file).resolve()),

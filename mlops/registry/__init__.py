@@ -2,7 +2,9 @@
 
 Two backends share one interface (:class:`Registry`): a local folder (the default) and a
 Hugging Face Hub model repository. :func:`open_registry` picks one from ``params.registry``
-or the environment (``MLOPS_REGISTRY_BACKEND``, ``MLOPS_HUB_REPO_ID``). Importing this
+or the environment (``MLOPS_REGISTRY_BACKEND``, ``MLOPS_HUB_REPO_ID``);
+:func:`open_champion_registry` opens, read-only, the registry that holds production for the
+pull-request comparison (``MLOPS_CHAMPION_REGISTRY``, else the same). Importing this
 package is cheap: skops is imported when a model is loaded, huggingface_hub only by the
 Hub backend.
 """
@@ -23,6 +25,7 @@ from mlops.registry.base import (
     parse_version,
     validate_name,
 )
+from mlops.registry.champion import open_champion_registry
 
 if TYPE_CHECKING:
     from mlops.core.config import RegistryConfig
@@ -33,6 +36,7 @@ __all__ = [
     "ModelVersion",
     "Registry",
     "default_actor",
+    "open_champion_registry",
     "open_registry",
     "parse_version",
     "validate_name",

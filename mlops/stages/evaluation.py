@@ -27,8 +27,10 @@ from mlops.stages.behaviour import run_behaviour
 from mlops.stages.fairness import group_fairness, sensitive_groups
 from mlops.stages.gates import check_config, flat_metrics, gate_verdicts
 from mlops.stages.metrics import (
+    CI_LEVEL,
     METRIC_NAMES,
     Predictions,
+    _weighted_metrics,
     bootstrap_intervals,
     classification_metrics,
     metric_label,
@@ -36,7 +38,8 @@ from mlops.stages.metrics import (
     predict,
 )
 
-__all__ = ["DECIMALS", "evaluate", "fairness_metrics", "importance", "tidy", "write_json"]
+__all__ = ["DECIMALS", "difference_intervals", "evaluate", "fairness_metrics", "importance",
+           "tidy", "write_json"]
 
 DECIMALS = 6
 # Few repeats keep the whole evaluation in about a second; the spread is reported as std.
@@ -86,17 +89,49 @@ def _evaluate(model: Any, frame: pd.DataFrame, params: Params, champion: Any | N
         "champion": None,
     }
     if champion is not None:
-        theirs = tidy(_quality(predict(champion, frame, params), frame, params))
+        champion_pred = predict(champion, frame, params)
+        theirs = tidy(_quality(champion_pred, frame, params))
         ours, base = flat_metrics(tidy(result)), flat_metrics(theirs)
         result["champion"] = {
             "metrics": base,
             "difference": {k: None if ours[k] is None or base.get(k) is None
                            else ours[k] - base[k] for k in ours},
+            # Paired: both models are scored on the same resampled rows.
+            "difference_intervals": difference_intervals(
+                pred, champion_pred, samples=params.evaluation.bootstrap_samples,
+                seed=params.seed),
         }
     result = tidy(result)  # gates compare the rounded values that the report shows
     result["gates"] = gate_verdicts(result, params)
     result["passed"] = all(g["passed"] for g in result["gates"])
     return tidy(result)
+
+
+def difference_intervals(ours: Predictions, theirs: Predictions, *, samples: int, seed: int,
+                         level: float = CI_LEVEL) -> dict[str, dict[str, float | None]]:
+    """Paired percentile bootstrap intervals of ``ours - theirs`` for the headline metrics.
+
+    Both prediction sets are of the same rows; every resample weighs the rows once, and
+    both models are scored with those weights, so the interval is of the difference itself
+    (narrower than the two separate intervals suggest when the models agree).
+    """
+    if samples <= 0:
+        return {}
+    n = len(ours.y_true)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(samples, n))
+    offsets = np.arange(samples)[:, None] * n
+    weights = np.bincount((draws + offsets).ravel(), minlength=samples * n)
+    weights = weights.reshape(samples, n).astype(float)
+    a, b = _weighted_metrics(ours, weights), _weighted_metrics(theirs, weights)
+    tail = (1.0 - level) / 2.0 * 100.0
+    out: dict[str, dict[str, float | None]] = {}
+    for name in a:
+        diff = a[name] - b[name]
+        finite = diff[np.isfinite(diff)]
+        low, high = np.percentile(finite, [tail, 100.0 - tail]) if finite.size else (None, None)
+        out[name] = {"low": low, "high": high, "level": level}
+    return out
 
 
 def fairness_metrics(pred: Predictions, frame: pd.DataFrame, params: Params

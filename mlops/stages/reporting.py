@@ -1,18 +1,25 @@
 """The pull-request report (``report.md``) and the model card, both built from the result
 of :func:`mlops.stages.evaluation.evaluate`.
 
-The report is plain GitHub-flavoured Markdown that ``cml comment create report.md`` can
-post; images are linked by paths relative to the report. The model card is a Hugging Face
-README whose front matter carries the metrics as ``model-index`` metadata.
+The report is plain GitHub-flavoured Markdown that ``cml comment`` can post; images are
+linked by paths relative to the report, and :func:`absolute_image_links` rewrites them to
+absolute URLs once the images are published (a pull-request comment cannot show a relative
+image). When the run was compared with production, the report opens with what changed
+against it (``production``, built by :mod:`mlops.pipeline.compare`). The report ends with
+an invisible summary (an HTML comment: metrics, verdict, params) that a later run reads to
+compare with a committed report. The model card is a Hugging Face README whose front
+matter carries the metrics as ``model-index`` metadata.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import pandas as pd
 
@@ -25,6 +32,11 @@ if TYPE_CHECKING:  # huggingface_hub is imported only when a card is built
     from huggingface_hub import ModelCard
 
 __all__ = [
+    "SUMMARY_MARKER",
+    "absolute_image_links",
+    "image_links",
+    "read_report_summary",
+    "report_summary",
     "render_report",
     "write_report",
     "build_model_card",
@@ -42,6 +54,14 @@ IMAGE_TITLES = {
     "fairness": "Fairness by group",
     "importance": "Permutation importance",
 }
+# report.md ends with this HTML comment (invisible on GitHub): the run's metrics, verdict and
+# params as JSON, so that a later run can compare with a committed copy of the report.
+SUMMARY_MARKER = "mlops-report-summary:"
+_SUMMARY = re.compile(r"<!--\s*" + re.escape(SUMMARY_MARKER) + r"\s*(\{.*?\})\s*-->", re.S)
+# A Markdown image, ![alt](link) or ![alt](link "title"), and an HTML <img src="...">.
+_IMAGE = re.compile(r"(!\[[^\]]*\]\()\s*<?([^)\s>]+)>?((?:\s+\"[^\"]*\")?\s*\))")
+_IMG_TAG = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*[\"'])([^\"']+)([\"'])", re.I)
+_ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 DEFAULT_INTENDED_USE = (
     "Decision support: the model scores new rows that look like its training data and a "
     "person reviews the score before acting. It is a template model, not for automated "
@@ -57,11 +77,15 @@ def render_report(
     run_id: str = "",
     git_commit: str = "",
     model_name: str = "",
+    production: Mapping[str, Any] | None = None,
+    summary: Mapping[str, Any] | None = None,
 ) -> str:
     """Markdown report of one evaluation, ready to post as a pull-request comment.
 
     ``images`` maps a plot name to a link (already relative to the report's folder);
-    ``validation`` is the data validation summary ``{"passed", "summary", "failures"}``.
+    ``validation`` is the data validation summary ``{"passed", "summary", "failures"}``;
+    ``production`` what :func:`mlops.pipeline.compare.production_comparison` found;
+    ``summary`` is embedded as an HTML comment (see :func:`report_summary`).
     """
     failed = failed_gates(result)
     verdict = ("✅ All gates passed" if not failed else
@@ -74,6 +98,7 @@ def render_report(
         f"{result['n_samples']} held-out rows · {result['task']} target "
         f"`{result['target']}` ({_positive_text(result)})",
         "",
+        *_production_section(result, production),
         "### Gates",
         "",
         *_gate_table(result),
@@ -106,7 +131,63 @@ def render_report(
         lines += ["### Plots", ""]
         for key, link in images.items():
             lines += [f"![{IMAGE_TITLES.get(key, key)}]({link})", ""]
+    if summary is not None:
+        # "<" and ">" escaped: the JSON can never close the comment early.
+        data = json.dumps(summary, sort_keys=True, default=str).replace("<", "\\u003c") \
+            .replace(">", "\\u003e")
+        lines += [f"<!-- {SUMMARY_MARKER} {data} -->", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def report_summary(result: Mapping[str, Any], params: Params, *, run_id: str = "",
+                   git_commit: str = "") -> dict[str, Any]:
+    """What a report embeds for a later comparison: metrics, verdict and params."""
+    from mlops.core.config import to_dict
+
+    return {"run_id": run_id, "git_commit": git_commit, "passed": bool(result.get("passed")),
+            "metrics": flat_metrics(result), "params": to_dict(params)}
+
+
+def read_report_summary(text: str) -> dict[str, Any] | None:
+    """The summary a report embeds (see :data:`SUMMARY_MARKER`), or None."""
+    match = _SUMMARY.search(text)
+    if not match:
+        return None
+    try:
+        data = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def image_links(markdown: str) -> list[str]:
+    """Every image link of ``markdown``: ``![alt](link)`` and ``<img src="link">``."""
+    return [m.group(2) for m in _IMAGE.finditer(markdown)] + \
+        [m.group(2) for m in _IMG_TAG.finditer(markdown)]
+
+
+def absolute_image_links(markdown: str, base_url: str) -> str:
+    """``markdown`` with every relative image link made absolute against ``base_url``.
+
+    ``base_url`` is where the report's folder was published (``https://…/run-id/``): a link
+    ``plots/roc.png`` becomes ``https://…/run-id/plots/roc.png``. Links that are already
+    absolute are kept; a link that climbs out of the folder (``../x.png``), or a root-
+    relative one, is refused, since it would point outside what was published.
+    """
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise ValueError(f"base URL {base_url!r} must be an absolute http(s) URL")
+    base = base_url if base_url.endswith("/") else base_url + "/"
+
+    def absolute(link: str) -> str:
+        if _ABSOLUTE.match(link):
+            return link
+        parts = link.split("?", 1)[0].split("#", 1)[0].split("/")
+        if link.startswith("/") or ".." in parts:
+            raise ValueError(f"image link {link!r} points outside the published folder")
+        return urljoin(base, link[2:] if link.startswith("./") else link)
+
+    markdown = _IMAGE.sub(lambda m: m.group(1) + absolute(m.group(2)) + m.group(3), markdown)
+    return _IMG_TAG.sub(lambda m: m.group(1) + absolute(m.group(2)) + m.group(3), markdown)
 
 
 def write_report(
@@ -118,13 +199,16 @@ def write_report(
     run_id: str = "",
     git_commit: str = "",
     model_name: str = "",
+    production: Mapping[str, Any] | None = None,
+    summary: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``report.md`` to ``path``; image paths are rewritten relative to its folder."""
     path = Path(path)
     links = {key: _relative_link(Path(image), path.parent)
              for key, image in (images or {}).items()}
     text = render_report(result, images=links, validation=validation, run_id=run_id,
-                         git_commit=git_commit, model_name=model_name)
+                         git_commit=git_commit, model_name=model_name,
+                         production=production, summary=summary)
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -235,16 +319,20 @@ def _metric_table(result: Mapping[str, Any]) -> list[str]:
     champion = result.get("champion")
     intervals = result.get("confidence_intervals", {})
     labels = result.get("metric_labels", {})
+    delta_intervals = (champion or {}).get("difference_intervals") or {}
     pct = f"{CI_LEVEL:.0%}"
-    rows = [f"| Metric | Candidate | {pct} CI | Production | Δ vs production |",
-            "|---|---:|---:|---:|---:|"]
+    rows = [f"| Metric | Candidate | {pct} CI | Production | Δ vs production | Δ {pct} CI |",
+            "|---|---:|---:|---:|---:|---:|"]
     for metric, value in flat_metrics(result).items():
         ci = intervals.get(metric)
         ci_text = f"{_num(ci['low'])} – {_num(ci['high'])}" if ci else ""
         base = champion["metrics"].get(metric) if champion else None
         delta = champion["difference"].get(metric) if champion else None
+        dci = delta_intervals.get(metric)
+        dci_text = (f"{_num(dci['low'], signed=True)} – {_num(dci['high'], signed=True)}"
+                    if dci else "")
         rows.append(f"| {_cell(labels.get(metric, metric))} | {_num(value)} | {ci_text} | "
-                    f"{_num(base)} | {_num(delta, signed=True)} |")
+                    f"{_num(base)} | {_num(delta, signed=True)} | {dci_text} |")
     if not champion:
         rows += ["", "_No production model to compare with: this is the first release._"]
     return rows
@@ -263,6 +351,146 @@ def _baseline_section(result: Mapping[str, Any]) -> list[str]:
             f"{b['fitted_on']}) on {_cell(label)} by at least {_num(b['margin'])} "
             f"({better} is better): model {_num(b['model'])}, baseline {_num(b['value'])}, "
             f"improvement {_num(b['improvement'], signed=True)}{ci}."]
+
+
+def _production_section(result: Mapping[str, Any],
+                        production: Mapping[str, Any] | None) -> list[str]:
+    """"Against production": where it came from, parameter, data and fairness changes."""
+    if production is None:
+        return []
+    lines = ["### Against production", ""]
+    found = production.get("production")
+    source = f"`{_cell(production.get('source', ''))}`"
+    if found:
+        commit = str(found.get("git_commit") or "")[:12] or "n/a"
+        lines += [
+            f"Production is **`{_cell(found['model'])}` v{found['version']}** in the registry "
+            f"{source} (registered {_cell(found.get('created') or 'n/a')}, commit `{commit}`, "
+            f"run `{_cell(found.get('run_id') or 'n/a')}`), read-only. It was scored on this "
+            f"run's held-out rows: every Δ below is this run minus production, with a paired "
+            f"{CI_LEVEL:.0%} bootstrap interval (an interval that excludes 0 is a change "
+            "beyond resampling noise).",
+            *_recorded_line(found.get("recorded_metrics")),
+            "",
+            "**Parameters** (production's recorded `lineage.params` → this run):",
+            "",
+            *_params_table(production.get("params")),
+            "",
+            "**Training data** (this run's training rows against production's):",
+            "",
+            *_data_lines(production.get("data")),
+            "",
+            "**Fairness changes**:",
+            "",
+            *_fairness_changes(result),
+            "",
+        ]
+        return lines
+    if production.get("error"):
+        lines.append(f"Production could not be read from the registry {source}: "
+                     f"{_cell(production['error'])}")
+    elif production.get("configured"):
+        lines.append(f"The registry {source} has no production version of this model yet "
+                     "(or it is a private repository: CI reads it without a token).")
+    else:
+        lines.append(
+            f"No production registry is configured for this comparison (set "
+            f"`{production.get('variable', 'MLOPS_CHAMPION_REGISTRY')}` to `hub:owner/name` or "
+            f"a folder; see docs/cicd.md), and the run's own registry {source} has no "
+            "production version.")
+    base = production.get("base_report")
+    if base and base.get("found"):
+        commit = str(base.get("git_commit") or "")[:12] or "n/a"
+        lines += [
+            "",
+            f"Compared instead with the base branch's committed report "
+            f"`{_cell(Path(base['path']).name)}` (run `{_cell(base.get('run_id') or 'n/a')}`, "
+            f"commit `{commit}`). Its model is not at hand to score on these rows, so the "
+            "deltas have no interval.",
+            "",
+            "| Metric | Base report | This run | Δ |",
+            "|---|---:|---:|---:|",
+            *[f"| {_cell(r['metric'])} | {_num(r['base'])} | {_num(r['candidate'])} | "
+              f"{_num(r['difference'], signed=True)} |" for r in base.get("metrics", [])],
+            "",
+            "**Parameters** (base report → this run):",
+            "",
+            *_params_table(base.get("params")),
+        ]
+    elif base:
+        lines += ["", f"The base report `{_cell(Path(base['path']).name)}` could not be used: "
+                      f"{_cell(base.get('reason', ''))}. This is treated as the first release."]
+    else:
+        lines += ["", "No base report was given either (`mlops run --base-report FILE`): "
+                      "**this is the first release**."]
+    return [*lines, ""]
+
+
+def _recorded_line(metrics: Mapping[str, Any] | None) -> list[str]:
+    """Production's own evaluation, as recorded when it was registered."""
+    shown = {k: v for k, v in (metrics or {}).items() if isinstance(v, int | float)}
+    if not shown:
+        return []
+    return ["", "At its registration production scored "
+            + ", ".join(f"{_cell(k)} {_num(v)}" for k, v in shown.items())
+            + " on its own held-out rows (from its record in the registry)."]
+
+
+def _params_table(rows: list[Mapping[str, Any]] | None) -> list[str]:
+    if rows is None:
+        return ["_Not recorded: the parameters of the other side are unknown._"]
+    if not rows:
+        return ["_No parameter changed._"]
+    table = ["| Parameter | Production | This run |", "|---|---|---|"]
+    for row in rows:
+        table.append(f"| `{_cell(row['key'])}` | {_value(row['production'])} | "
+                     f"{_value(row['candidate'])} |")
+    return table
+
+
+def _value(value: Any) -> str:
+    return "_absent_" if value is None else f"`{_cell(json.dumps(value, default=str))}`"
+
+
+def _data_lines(data: Mapping[str, Any] | None) -> list[str]:
+    if not data:
+        return ["_Not compared._"]
+    ours, theirs = data.get("candidate_sha256") or "", data.get("production_sha256") or ""
+    if data.get("status") != "compared":
+        return [f"Production's training data is not available here, so its drift against "
+                f"this run's is not computed: {_cell(data.get('reason', ''))} (production "
+                f"sha256 `{theirs[:12] or 'n/a'}`, this run `{ours[:12] or 'n/a'}`)."]
+    drift = data["drift"]
+    same = "the same data file" if ours == theirs else f"production's file from {data['source']}"
+    head = (f"Production's data is {same} (sha256 `{theirs[:12]}`); "
+            f"{drift['rows']['production']} production training rows against "
+            f"{drift['rows']['candidate']} of this run.")
+    if drift.get("identical"):
+        return [head + " The training rows are identical: no drift."]
+    drifted = [c for c in drift["columns"] if c["drifted"]]
+    if not drifted:
+        return [head + f" No column drifted ({len(drift['columns'])} tested, Holm-corrected "
+                       f"α {drift['alpha']})."]
+    table = ["| Column | Test | Effect | Adjusted p | Grade |", "|---|---|---:|---:|:---:|"]
+    for c in drifted:
+        table.append(f"| `{_cell(c['column'])}` | {c['test']} | {c['effect_name']} "
+                     f"{_num(c['effect'])} | {c['p_adjusted']:.2g} | {c['grade']} |")
+    return [head + f" {len(drifted)} of {len(drift['columns'])} columns drifted"
+                   f"{' (the data set drifted)' if drift['dataset_drift'] else ''}:", "",
+            *table]
+
+
+def _fairness_changes(result: Mapping[str, Any]) -> list[str]:
+    champion = result.get("champion") or {}
+    ours = flat_metrics(result)
+    keys = [k for k in ours if "[" in k]
+    if not keys or not champion:
+        return ["_No sensitive features configured (data.sensitive_features)._"]
+    rows = ["| Fairness metric | Production | This run | Δ |", "|---|---:|---:|---:|"]
+    for key in keys:
+        rows.append(f"| {_cell(key)} | {_num(champion['metrics'].get(key))} | "
+                    f"{_num(ours[key])} | {_num(champion['difference'].get(key), signed=True)} |")
+    return rows
 
 
 def _fairness_section(result: Mapping[str, Any]) -> list[str]:
@@ -410,9 +638,13 @@ def write_outputs(
     validation: Mapping[str, Any] | None = None,
     run_id: str = "",
     git_commit: str = "",
+    production: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write ``evaluation.json``, ``plots/*.png``, ``report.md`` and the model card
-    ``README.md`` into ``folder``; return their paths by name."""
+    ``README.md`` into ``folder``; return their paths by name.
+
+    ``production`` (:func:`mlops.pipeline.compare.production_comparison`) adds the
+    "Against production" section to the report, which also embeds its summary."""
     from mlops.stages.plots import evaluation_figures, save_figures
 
     folder = Path(folder)
@@ -422,7 +654,9 @@ def write_outputs(
         "evaluation": write_json(result, folder / "evaluation.json"),
         "report": write_report(result, folder / "report.md", images=images,
                                validation=validation, run_id=run_id, git_commit=git_commit,
-                               model_name=params.model.name),
+                               model_name=params.model.name, production=production,
+                               summary=report_summary(result, params, run_id=run_id,
+                                                      git_commit=git_commit)),
         "model_card": write_model_card(result, params, folder / "README.md",
                                        validation=validation),
     }
