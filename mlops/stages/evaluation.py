@@ -30,12 +30,14 @@ from mlops.stages.metrics import (
     CI_LEVEL,
     METRIC_NAMES,
     Predictions,
-    _weighted_metrics,
     bootstrap_intervals,
+    bootstrap_weights,
     classification_metrics,
     metric_label,
     model_inputs,
+    percentile_interval,
     predict,
+    weighted_metrics,
 )
 
 __all__ = ["DECIMALS", "difference_intervals", "evaluate", "fairness_metrics", "importance",
@@ -117,21 +119,9 @@ def difference_intervals(ours: Predictions, theirs: Predictions, *, samples: int
     """
     if samples <= 0:
         return {}
-    n = len(ours.y_true)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(samples, n))
-    offsets = np.arange(samples)[:, None] * n
-    weights = np.bincount((draws + offsets).ravel(), minlength=samples * n)
-    weights = weights.reshape(samples, n).astype(float)
-    a, b = _weighted_metrics(ours, weights), _weighted_metrics(theirs, weights)
-    tail = (1.0 - level) / 2.0 * 100.0
-    out: dict[str, dict[str, float | None]] = {}
-    for name in a:
-        diff = a[name] - b[name]
-        finite = diff[np.isfinite(diff)]
-        low, high = np.percentile(finite, [tail, 100.0 - tail]) if finite.size else (None, None)
-        out[name] = {"low": low, "high": high, "level": level}
-    return out
+    weights = bootstrap_weights(len(ours.y_true), samples, seed)
+    a, b = weighted_metrics(ours, weights), weighted_metrics(theirs, weights)
+    return {name: percentile_interval(a[name] - b[name], level) for name in a}
 
 
 def fairness_metrics(pred: Predictions, frame: pd.DataFrame, params: Params
