@@ -75,7 +75,9 @@ def test_champion_registry_falls_back_to_the_params_registry(monkeypatch, tmp_pa
     monkeypatch.delenv("MLOPS_CHAMPION_REGISTRY", raising=False)
     monkeypatch.setenv("MLOPS_REGISTRY_PATH", str(tmp_path / "own"))
     reg = open_champion_registry(load_params(ROOT / "params.yaml"))
-    assert reg.source == str(tmp_path / "own") and reg.backend == "local"
+    # Named as configured: the report never quotes where a run's folders live.
+    assert reg.source == "local folder (registry.path)" and reg.backend == "local"
+    assert reg.root == tmp_path / "own"
 
 
 def test_champion_registry_from_a_folder_is_read_only(monkeypatch, tmp_path, models) -> None:

@@ -13,6 +13,7 @@ matching environment from the lock at that commit), or when the data no longer m
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import shutil
@@ -196,8 +197,14 @@ def _champion_registry(registry: Registry, mv: ModelVersion, path: Path,
     if champion is not None:
         source = registry.resolve(mv.name, champion)
         model = registry.file_path(mv.name, champion, source.model_file)
-        scratch.publish(mv.name, model, metadata=dict(source.metadata),
-                        reason=f"champion of {mv.label} at its registration")
+        copy, _ = scratch.publish(mv.name, model, metadata=dict(source.metadata),
+                                  reason=f"champion of {mv.label} at its registration")
+        # The report quotes when production was registered: the copy keeps that time.
+        record = path / mv.name / "versions" / str(copy.version) / "version.json"
+        doc = json.loads(record.read_text(encoding="utf-8"))
+        doc["created"] = source.created
+        record.chmod(0o644)
+        record.write_text(json.dumps(doc, indent=1), encoding="utf-8")
         say(f"{mv.label}: compared with v{champion}, production when it was registered")
     return path
 

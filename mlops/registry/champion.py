@@ -86,7 +86,9 @@ def champion_source(params: Params) -> tuple[str, bool]:
     if backend == "hub":
         repo = os.environ.get("MLOPS_HUB_REPO_ID") or params.registry.hub_repo_id
         return f"hub:{repo}", False
-    return str(params.resolve(params.registry.path)), False
+    # Named as configured, not by its absolute path: a report quotes this, and where a run's
+    # folder lives is neither a result nor anyone else's business.
+    return "local folder (registry.path)", False
 
 
 def open_champion_registry(params: Params) -> ReadOnlyRegistry:

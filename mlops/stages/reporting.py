@@ -141,11 +141,18 @@ def render_report(
 
 def report_summary(result: Mapping[str, Any], params: Params, *, run_id: str = "",
                    git_commit: str = "") -> dict[str, Any]:
-    """What a report embeds for a later comparison: metrics, verdict and params."""
+    """What a report embeds for a later comparison: metrics, verdict and params.
+
+    Where models and logs go (``registry``, ``monitoring.log_path``) is left out: it is no
+    part of a result, and it differs between CI, CD and a rebuild of the same run.
+    """
     from mlops.core.config import to_dict
 
+    shown = to_dict(params)
+    shown.pop("registry", None)
+    shown.get("monitoring", {}).pop("log_path", None)
     return {"run_id": run_id, "git_commit": git_commit, "passed": bool(result.get("passed")),
-            "metrics": flat_metrics(result), "params": to_dict(params)}
+            "metrics": flat_metrics(result), "params": shown}
 
 
 def read_report_summary(text: str) -> dict[str, Any] | None:
