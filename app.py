@@ -30,6 +30,11 @@ def get_context(key: str) -> AppContext:
     return AppContext.create(APP_DIR)
 
 
+def model_title(name: str) -> str:
+    """A heading from the model name in params: ``churn-model`` -> ``Churn model``."""
+    return name.replace("-", " ").replace("_", " ").capitalize()
+
+
 def page() -> None:
     """The sidebar, the header and the chosen screen."""
     ctx = get_context(context_key())
@@ -54,7 +59,7 @@ def page() -> None:
             token = st.text_input("Operator token", type="password", key="admin_token")
 
     version = None if choice == SERVING else int(choice)
-    st.title("Credit risk")
+    st.title(model_title(ctx.params.model.name))
     st.markdown(f"**Serving:** `{status.label}`", help="production alias, re-read every few s")
 
     # One screen at a time (not st.tabs, which renders every tab on every run): the first
@@ -72,7 +77,7 @@ def page() -> None:
         guarded(screen, render_operator, ctx, token)
 
 
-st.set_page_config(page_title="Credit risk model", page_icon="📊", layout="wide")
+st.set_page_config(page_title="Model demo", page_icon="📊", layout="wide")
 # Also set here: a Space built without .streamlit/config.toml must not show tracebacks
 # (server.maxUploadSize cannot be set from a script; validate_batch enforces the limit).
 st.set_option("client.showErrorDetails", "none")

@@ -303,6 +303,11 @@ def test_public_view_predicts_with_the_serving_version(app_env) -> None:
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Predicted class"].split()[0] in {"0", "1"}
+    # The heading and the class meaning come from params (model.name, data.class_labels).
+    assert at.title[0].value == "Credit risk"
+    meaning = {"0": "(bad credit)", "1": "(good credit)"}
+    assert metrics["Predicted class"] == (
+        f"{metrics['Predicted class'].split()[0]} {meaning[metrics['Predicted class'][0]]}")
     assert metrics["Answered by"] == "v2 (production)"
     assert metrics["Probability of class 1"].endswith("%")
     # feedback goes into the log and feeds live accuracy

@@ -40,7 +40,7 @@ __all__ = [
     "validate_frame",
 ]
 
-MAX_UPLOAD_BYTES = 2_000_000  # ~20k German-credit rows; keeps a shared Space responsive
+MAX_UPLOAD_BYTES = 2_000_000  # ~20k rows of ten columns; keeps a shared Space responsive
 MAX_UPLOAD_ROWS = 10_000
 MAX_ISSUES_SHOWN = 50  # a broken file would otherwise produce one message per cell
 MAX_EXTRA_COLUMNS = 50  # columns beyond the serving ones and the target that are ignored

@@ -78,9 +78,10 @@ def _plain(value: Any) -> Any:
 
 def _show_prediction(ctx: AppContext, last: dict[str, Any], token: str | None) -> None:
     positive = ctx.params.data.positive_class
-    label = "good credit" if last["predicted_class"] == positive else "bad credit"
+    predicted = last["predicted_class"]
+    meaning = ctx.params.data.class_labels.get(str(predicted))  # data.class_labels in params
     c1, c2, c3 = st.columns(3)
-    c1.metric("Predicted class", f"{last['predicted_class']} ({label})")
+    c1.metric("Predicted class", f"{predicted} ({meaning})" if meaning else str(predicted))
     c2.metric(f"Probability of class {positive}", f"{last['probability']:.1%}")
     c3.metric("Answered by", f"v{last['version']} ({last['routed']})")
     st.caption(f"request id `{last['request_id']}`: logged for monitoring")

@@ -24,7 +24,7 @@ class ServingStatus:
 
     @property
     def label(self) -> str:
-        """``credit-risk v3`` (plus ``@abc123`` on the Hub), or a hint when nothing serves."""
+        """``my-model v3`` (plus ``@abc123`` on the Hub), or a hint when nothing serves."""
         if self.production is None:
             return f"{self.model}: no production version yet (run `make pipeline`)"
         rev = f" @ {self.revision[:10]}" if self.revision else ""

@@ -64,7 +64,7 @@ ACTIONS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
     "status": (
         "print production and the current (or last) release as JSON",
         None,
-        ("mlops deploy status", "mlops deploy status --model credit-risk"),
+        ("mlops deploy status", "mlops deploy status --model my-model"),
     ),
 }
 # The same as mlops.serving.deployment.STRATEGIES (a test checks), spelled out here so that

@@ -44,7 +44,7 @@ from mlops.core.exceptions import StageError
 
 __all__ = ["register", "cmd_loop", "edit_param"]
 
-REPO_ID = "loop/credit-risk-registry"
+REPO_ID = "loop/model-registry"
 DEFAULT_CHANGE = "model.hyperparameters.logistic_regression.C=0.3"
 # The rehearsal shortens the canary to two steps so that two rounds of traffic finish it.
 LOOP_DEPLOY = ("deployment.canary_steps=[25, 100]",)

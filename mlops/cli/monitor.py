@@ -72,8 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="CSV to stream (default: data.path)")
     p.add_argument("--out", default="runs/simulate", help="fresh folder for the simulation")
     p.add_argument("--drift", type=_number_in(0.0, 10.0), default=0.0,
-                   help="scale credit_amount and duration up by this share, 0 to 10 "
-                        "(e.g. 0.3)")
+                   help="scale the schema's non-negative numeric columns up by this share, "
+                        "0 to 10 (e.g. 0.3)")
     p.add_argument("--label-noise", type=_number_in(0.0, 1.0), default=0.0,
                    help="share of fed-back labels that are flipped, 0 to 1")
     p.set_defaults(func=cmd_simulate)

@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = rsub.add_parser("show", help="a table of the versions of a model, or one version in full",
                         description="A table of the versions of a model, or one version in full.",
                         epilog="examples:\n  mlops registry show\n"
-                               "  mlops registry show credit-risk production --json\n"
-                               "  mlops registry show credit-risk 3 --evidence evidence/v3",
+                               "  mlops registry show my-model production --json\n"
+                               "  mlops registry show my-model 3 --evidence evidence/v3",
                         formatter_class=HelpFormatter)
     add_params_args(c)
     c.add_argument("--json", action="store_true", help="print JSON")
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.set_defaults(func=cmd_show)
     c = rsub.add_parser("history", help="the promotion ledger of a model, oldest first",
                         description="The promotion ledger of a model, oldest first.",
-                        epilog="example:\n  mlops registry history credit-risk --json",
+                        epilog="example:\n  mlops registry history my-model --json",
                         formatter_class=HelpFormatter)
     add_params_args(c)
     c.add_argument("--json", action="store_true", help="print JSON")

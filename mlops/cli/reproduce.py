@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "reproduce", help="rebuild a registered version from git and compare it byte for byte",
         description=DESCRIPTION, formatter_class=HelpFormatter,
-        epilog="examples:\n  mlops reproduce credit-risk 1\n"
-               "  mlops reproduce credit-risk production --keep /tmp/rebuild")
+        epilog="examples:\n  mlops reproduce my-model 1\n"
+               "  mlops reproduce my-model production --keep /tmp/rebuild")
     add_params_args(p)
     p.add_argument("name", help="model name")
     p.add_argument("version", help="version number or alias")

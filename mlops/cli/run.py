@@ -23,7 +23,7 @@ examples:
   mlops run
   mlops run --set model.estimator=random_forest --set seed=7
   mlops run --no-register --runs-dir /tmp/runs
-  MLOPS_CHAMPION_REGISTRY=hub:owner/credit-risk mlops run --no-register
+  MLOPS_CHAMPION_REGISTRY=hub:owner/my-model mlops run --no-register
   mlops run --no-register --base-report base/reports/latest.md"""
 
 

@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Hub model repo (--repo-id) or in a copy of the local registry "
                     "(--bundle-registry). The README's license, models and datasets come "
                     "from params (space:) or the repos given.",
-        epilog="examples:\n  mlops space build --repo-id user/credit-model "
-               "--dataset-repo user/credit-logs\n  mlops space build --bundle-registry "
+        epilog="examples:\n  mlops space build --repo-id user/my-model "
+               "--dataset-repo user/my-logs\n  mlops space build --bundle-registry "
                "--out space",
         formatter_class=HelpFormatter,
     )
@@ -53,10 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Upload a folder made by `mlops space build` to a Docker Space in one "
                     "commit; files not in the folder are deleted from the Space. The token "
                     "is read from HF_TOKEN.",
-        epilog="example:\n  mlops space push --repo-id user/credit --folder space",
+        epilog="example:\n  mlops space push --repo-id user/my-space --folder space",
         formatter_class=HelpFormatter,
     )
-    c.add_argument("--repo-id", required=True, metavar="SPACE_REPO", help="e.g. user/credit")
+    c.add_argument("--repo-id", required=True, metavar="SPACE_REPO", help="e.g. user/my-space")
     c.add_argument("--folder", default="space", help="bundle made by `space build` (space)")
     c.add_argument("--private", action="store_true", help="create the Space private")
     c.add_argument("--message", help="commit message")
@@ -68,8 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Download the prediction log and feedback the Space pushed to a Hub "
                     "dataset repo; point monitoring.log_path at the downloaded "
                     "predictions.sqlite.",
-        epilog="examples:\n  mlops space fetch-log --repo-id user/credit-logs --out "
-               "monitor-data\n  mlops space fetch-log --repo-id user/credit-logs "
+        epilog="examples:\n  mlops space fetch-log --repo-id user/my-logs --out "
+               "monitor-data\n  mlops space fetch-log --repo-id user/my-logs "
                "--include 'live/*'",
         formatter_class=HelpFormatter,
     )

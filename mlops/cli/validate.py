@@ -23,7 +23,7 @@ __all__ = ["register", "run_validate", "cmd_validate", "cmd_schema_infer"]
 VALIDATE_EPILOG = """\
 examples:
   mlops validate --data data/new_batch.csv
-  mlops validate --data data/new_batch.csv --reference data/german.csv --all
+  mlops validate --data data/new_batch.csv --reference data/train.csv --all
   mlops validate --data data/next_training_set.csv --training --json report.json
 
 Each check passes, warns, or blocks (exit 1), by its thresholds in params.yaml
@@ -66,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Infer column types, ranges and categories from a reference CSV and "
                     "write them as YAML; review the result with `git diff` and commit it.",
         epilog="examples:\n  mlops schema infer\n"
-               "  mlops schema infer --data data/german.csv --out data/schema.yaml",
+               "  mlops schema infer --data data/train.csv --out data/schema.yaml",
         formatter_class=HelpFormatter,
     )
     add_params_args(c)

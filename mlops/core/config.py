@@ -69,7 +69,8 @@ class DataConfig:
 
     ``positive_class`` may be null for a multiclass target (a binary one needs it).
     ``id_columns`` and ``drop_columns`` are never features; neither is any column outside
-    the schema's ``serving_columns``.
+    the schema's ``serving_columns``. ``class_labels`` names the classes for people (the
+    app shows ``1 (good)`` instead of a bare ``1``).
     """
 
     path: str
@@ -80,6 +81,7 @@ class DataConfig:
     schema: str
     id_columns: tuple[str, ...] = ()
     drop_columns: tuple[str, ...] = ()
+    class_labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for key in ("id_columns", "drop_columns"):

@@ -111,7 +111,7 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "",
                max_bytes: int | None = None) -> Any:
     """Load a skops file after checking its hash, its size and its types.
 
-    ``what`` names the file in error messages (for example ``credit-risk v3``). The zip's
+    ``what`` names the file in error messages (for example ``my-model v3``). The zip's
     members may inflate to at most ``max_bytes`` in total (default :func:`max_model_bytes`)
     and, past 8 MiB, to at most 50 times the file's size; both are checked from the zip's
     directory before anything is inflated, then while each member is read. Every failure,

@@ -204,7 +204,7 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "") -
     """Infer a schema from reference (training) data.
 
     ``target`` is excluded from ``serving_columns``; its distinct values become the label
-    set. ``source`` is recorded for the reader (for example ``data/german.csv``).
+    set. ``source`` is recorded for the reader (for example ``data/train.csv``).
     """
     if frame.empty:
         raise DataError(f"{source or 'data'}: cannot infer a schema from an empty frame",

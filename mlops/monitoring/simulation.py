@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,20 @@ class SimClock:
         return self.now
 
 
-def shift_frame(frame: pd.DataFrame, shift: float, *, seed: int) -> pd.DataFrame:
-    """``frame`` with credit amounts and durations scaled up by ``1 + shift`` (clipped)."""
+def shift_frame(frame: pd.DataFrame, shift: float, *, seed: int,
+                columns: Sequence[str]) -> pd.DataFrame:
+    """``frame`` with ``columns`` scaled up by ``1 + shift``, with 5 % noise, kept positive
+    (whole numbers stay whole)."""
     if shift == 0:
         return frame
     out = frame.copy()
     rng = np.random.default_rng(seed)
-    for col in ("credit_amount", "duration"):
-        if col in out:
-            noise = rng.normal(1.0, 0.05, len(out))
-            out[col] = np.maximum(1, (out[col] * (1 + shift) * noise).round()).astype("int64")
+    for col in columns:
+        scaled = out[col] * (1 + shift) * rng.normal(1.0, 0.05, len(out))
+        if pd.api.types.is_integer_dtype(out[col]):
+            out[col] = np.maximum(1, scaled.round()).astype("int64")
+        else:
+            out[col] = np.maximum(np.finfo(float).tiny, scaled)
     return out
 
 
@@ -136,7 +141,12 @@ def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: 
     out.mkdir(parents=True, exist_ok=True)
     target, name = params.data.target, params.model.name
     train_frame, live = split(data, target, test_size=0.5, seed=params.seed)
-    live = shift_frame(live.sample(frac=1.0, random_state=params.seed), drift, seed=params.seed)
+    schema = load_schema(params.resolve(params.data.schema))
+    # Drift scales the schema's non-negative numbers (amounts, counts, durations).
+    scaled = [c for c in schema.serving_columns if schema.by_name[c].numeric
+              and schema.by_name[c].min is not None and schema.by_name[c].min >= 0]
+    live = shift_frame(live.sample(frac=1.0, random_state=params.seed), drift,
+                       seed=params.seed, columns=scaled)
     registry = LocalRegistry(out / "registry", aliases=params.registry.aliases)
     if registry.versions(name):
         raise FileExistsError(f"{out / 'registry'} already holds {name}; use a fresh --out")
