@@ -67,7 +67,10 @@ _IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 class DataConfig:
     """Where the data is and what it means.
 
-    ``positive_class`` may be null for a multiclass target (a binary one needs it).
+    ``task`` is ``classification`` (binary or multiclass, told apart by the number of
+    classes) or ``regression`` (a numeric target; there are no classes, so
+    ``positive_class`` and ``class_labels`` must be empty). ``positive_class`` may be null
+    for a multiclass target (a binary one needs it).
     ``id_columns`` and ``drop_columns`` are never features; neither is any column outside
     the schema's ``serving_columns``. ``class_labels`` names the classes for people (the
     app shows ``1 (good)`` instead of a bare ``1``).
@@ -82,8 +85,19 @@ class DataConfig:
     id_columns: tuple[str, ...] = ()
     drop_columns: tuple[str, ...] = ()
     class_labels: dict[str, str] = field(default_factory=dict)
+    task: Literal["classification", "regression"] = "classification"
+    unit: str = ""  # the target's unit (regression), shown next to predicted values
+
+    @property
+    def regression(self) -> bool:
+        """True when the target is a number to predict, not a class."""
+        return self.task == "regression"
 
     def __post_init__(self) -> None:
+        if self.regression and (self.positive_class is not None or self.class_labels):
+            raise ConfigError("data.task is regression: a numeric target has no classes; set "
+                              "data.positive_class: null and data.class_labels: {}",
+                              key="data.positive_class")
         for key in ("id_columns", "drop_columns"):
             if self.target in getattr(self, key):
                 raise ConfigError(f"data.{key} lists the target {self.target!r}; the target "
