@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -144,6 +145,16 @@ def test_cli_exit_code_and_message(tmp_path):
                           "--set", "model.estimator=svm"], capture_output=True, text=True)
     assert bad.returncode == ConfigError.exit_code
     assert "'model.estimator'" in bad.stderr
+
+
+def test_run_folders_go_to_mlops_runs_dir_without_a_flag(tmp_path):
+    env = {**os.environ, "MLOPS_RUNS_DIR": str(tmp_path / "elsewhere")}
+    subprocess.run([sys.executable, "-m", "mlops.cli.main", "run", "--params", str(PARAMS),
+                    "--no-register", "--set", "data.path=missing.csv"],
+                   capture_output=True, text=True, cwd=tmp_path, env=env)
+    (run_dir,) = (tmp_path / "elsewhere").iterdir()
+    assert (run_dir / "manifest.json").is_file()
+    assert not (tmp_path / "runs").exists()
 
 
 def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):

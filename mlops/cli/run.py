@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     add_params_args(p)
-    p.add_argument("--runs-dir", default="runs", help="where run folders go (runs)")
+    p.add_argument("--runs-dir", help="where run folders go (default: $MLOPS_RUNS_DIR, else "
+                                      "runs)")
     p.add_argument("--no-register", action="store_true", help="do not register the model")
     p.add_argument("--force", action="store_true",
                    help="train even when a version with the same inputs is registered")
@@ -52,11 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the pipeline and print where the run went."""
+    from mlops.core.config import runs_dir
     from mlops.pipeline.runner import run_pipeline
 
     result = run_pipeline(
         load_params(args), params_file=args.params, overrides=args.overrides,
-        runs_dir=args.runs_dir, register=not args.no_register, force=args.force,
+        runs_dir=args.runs_dir or runs_dir(), register=not args.no_register, force=args.force,
         require_clean=args.require_clean, run_id=args.run_id, base_report=args.base_report,
     )
     print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
