@@ -164,7 +164,6 @@ def run_pipeline(
                 f"{', '.join(files[:10])}{' …' if len(files) > 10 else ''}. Commit them (a "
                 "registered model must be rebuildable from the git history), or run without "
                 "--require-clean", rule="dirty")
-        _preflight(params)
         if register and not force:
             from mlops.pipeline.handover import find_by_fingerprint
 
@@ -176,9 +175,18 @@ def run_pipeline(
                 say(f"inputs unchanged since {same.label} ({manifest['fingerprint'][:19]}…): "
                     "reusing it, nothing trained (--force trains anyway)")
                 return RunResult(run_id, run_dir, "reused", manifest)
-        _check_notebooks(notebooks_dir, stages)
-        _execute_stages(notebooks_dir, stages, notebook_params, run_dir, manifest,
-                        manifest_path, say)
+        # Kernels boot (about 1 s of imports each) on the other core while this process
+        # checks the settings and the notebooks, which needs as long again.
+        threads = kernel_thread_env(min(len(stages), _AHEAD + 1))
+        kernels = [_start_kernel(notebooks_dir, threads) for _ in stages[:_AHEAD]]
+        try:
+            _preflight(params)
+            _check_notebooks(notebooks_dir, stages)
+            _execute_stages(notebooks_dir, stages, notebook_params, run_dir, manifest,
+                            manifest_path, say, kernels, threads)
+        finally:
+            for km in kernels:
+                _stop_kernel(km)
         if register:
             from mlops.pipeline.handover import register_run
 
@@ -235,46 +243,46 @@ def _execute_stages(
     manifest: dict[str, Any],
     manifest_path: Path,
     say: Callable[[str], None],
+    kernels: list[Any],
+    threads: dict[str, str],
 ) -> None:
+    """Run each stage in its kernel; ``kernels`` holds the ones started ahead and grows.
+
+    The kernels alive at once (the running one and those started ahead) share the cores
+    through ``threads``; the caller stops them all.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    # Alive at once: the running kernel and the ones started ahead; they share the cores.
-    threads = kernel_thread_env(min(len(stages), _AHEAD + 1))
-    kernels = [_start_kernel(notebooks_dir, threads) for _ in stages[:_AHEAD]]
-    try:
-        for i, (stage, name) in enumerate(stages):
-            if i + _AHEAD < len(stages):
-                kernels.append(_start_kernel(notebooks_dir, threads))
-            say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
-            source, output = notebooks_dir / name, run_dir / name
-            t0 = time.perf_counter()
-            record: dict[str, Any] = {"notebook": name, "status": "running"}
-            manifest["stages"][stage] = record
-            write_json_atomic(manifest, manifest_path)
-            try:
-                papermill.execute_notebook(
-                    str(source), str(output), parameters=notebook_params,
-                    kernel_name="python3", progress_bar=False, km=kernels[i],
-                )
-            except PapermillExecutionError as exc:
-                record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
-                              cell=exc.cell_index, error=f"{exc.ename}: {exc.evalue}")
-                raise _stage_error(stage, source, output, exc) from None
-            except BaseException as exc:  # a dead kernel, a timeout, Ctrl-C
-                record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
-                              error=f"{type(exc).__name__}: {exc}")
-                raise
-            finally:
-                _stop_kernel(kernels[i])
-                if output.is_file():
-                    record["sha256"] = hashlib.sha256(output.read_bytes()).hexdigest()
-            record.update(status="succeeded", seconds=round(time.perf_counter() - t0, 3))
-            write_json_atomic(manifest, manifest_path)
-            say(f"      done in {record['seconds']:.1f} s")
-    finally:
-        for km in kernels:
-            _stop_kernel(km)
+    for i, (stage, name) in enumerate(stages):
+        if i + _AHEAD < len(stages):
+            kernels.append(_start_kernel(notebooks_dir, threads))
+        say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
+        source, output = notebooks_dir / name, run_dir / name
+        t0 = time.perf_counter()
+        record: dict[str, Any] = {"notebook": name, "status": "running"}
+        manifest["stages"][stage] = record
+        write_json_atomic(manifest, manifest_path)
+        try:
+            papermill.execute_notebook(
+                str(source), str(output), parameters=notebook_params,
+                kernel_name="python3", progress_bar=False, km=kernels[i],
+            )
+        except PapermillExecutionError as exc:
+            record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
+                          cell=exc.cell_index, error=f"{exc.ename}: {exc.evalue}")
+            raise _stage_error(stage, source, output, exc) from None
+        except BaseException as exc:  # a dead kernel, a timeout, Ctrl-C
+            record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
+                          error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            _stop_kernel(kernels[i])
+            if output.is_file():
+                record["sha256"] = hashlib.sha256(output.read_bytes()).hexdigest()
+        record.update(status="succeeded", seconds=round(time.perf_counter() - t0, 3))
+        write_json_atomic(manifest, manifest_path)
+        say(f"      done in {record['seconds']:.1f} s")
 
 
 def _stage_error(stage: str, source: Path, output: Path, exc: Any) -> MLOpsError:
