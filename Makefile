@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # venv restored from a cache (CI) is reused exactly when the lock and Python match.
 VENV_KEY := $(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(VENV_KEY)
-PARAMS ?= params.yaml
+PARAMS ?=
 ARGS ?=
 
 .PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app loop report-baseline
@@ -29,8 +29,8 @@ $(STAMP):
 
 install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlops after this)
 
-pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) on the bundled data
-	$(BIN)/mlops run --params $(PARAMS) $(ARGS)
+pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) of every model; PARAMS=file for one
+	$(BIN)/mlops run $(if $(PARAMS),--params $(PARAMS),--all) $(ARGS)
 
 loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a local Hub, canary, Space, monitor
 	$(BIN)/mlops loop $(ARGS)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from mlops.core.config import Params
 
 __all__ = ["EXIT_CODES", "HelpFormatter", "add_params_args", "exit_codes_text",
-           "load_params"]
+           "load_params", "resolve_model"]
 
 # The one table of exit codes. The numbers come from the exceptions' ``exit_code``; `mlops
 # --help`, `mlops run --help` and `mlops validate --help` print it; the tests check it
@@ -83,12 +83,27 @@ def exit_codes_text(codes: Iterable[int] | None = None) -> str:
 
 
 def add_params_args(parser: argparse.ArgumentParser) -> None:
-    """``--params FILE`` and the repeatable ``--set KEY=VALUE``."""
-    parser.add_argument("--params", default="params.yaml", help="parameters file (params.yaml)")
+    """``--params FILE`` or ``--model NAME``, and the repeatable ``--set KEY=VALUE``."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--params", default="params.yaml", help="parameters file (params.yaml)")
+    which.add_argument("--model", metavar="NAME",
+                       help="the model NAME of this repository instead of --params: "
+                            "models/<folder>/params.yaml or params.yaml whose model.name is "
+                            "NAME (mlops models lists them)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a parameter, e.g. --set model.estimator=random_forest (repeatable)",
     )
+
+
+def resolve_model(args: argparse.Namespace) -> None:
+    """Point ``args.params`` at the params file of ``--model NAME`` when it was given."""
+    if getattr(args, "model", None):
+        from pathlib import Path
+
+        from mlops.core.models import find_model
+
+        args.params = str(find_model(Path.cwd(), args.model))
 
 
 def load_params(args: argparse.Namespace) -> Params:

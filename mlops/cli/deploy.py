@@ -92,7 +92,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            help="version to release (default: the candidate alias)")
             c.add_argument("--strategy", choices=STRATEGIES,
                            help="default: deployment.strategy")
-        c.add_argument("--model", help="model name (params model.name)")
         if action in CHANGES_STATE:
             c.add_argument("--reason", help="why; recorded in the ledger")
         c.set_defaults(func=cmd_deploy)

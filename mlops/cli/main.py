@@ -1,10 +1,10 @@
 """The root of the ``mlops`` command line: builds the parser, runs the chosen command.
 
-Each command group lives in its own module (``init``, ``run``, ``validate``, ``registry``,
-``reproduce``, ``deploy``, ``monitor``, ``space``, ``report``, ``loop``), which adds its
-parsers with ``register(subparsers)`` and holds their handlers. Every ``MLOpsError`` becomes
-a one-line message on stderr and the error's exit code. Handlers import what they need when
-they run, so ``mlops --help`` stays fast.
+Each command group lives in its own module (``init``, ``run``, ``models``, ``validate``,
+``registry``, ``reproduce``, ``deploy``, ``monitor``, ``space``, ``report``, ``loop``),
+which adds its parsers with ``register(subparsers)`` and holds their handlers. Every
+``MLOpsError`` becomes a one-line message on stderr and the error's exit code. Handlers
+import what they need when they run, so ``mlops --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from mlops.cli import (
     deploy,
     init,
     loop,
+    models,
     monitor,
     registry,
     report,
@@ -25,13 +26,13 @@ from mlops.cli import (
     space,
     validate,
 )
-from mlops.cli.common import HelpFormatter, exit_codes_text
+from mlops.cli.common import HelpFormatter, exit_codes_text, resolve_model
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
-COMMAND_MODULES = (init, run, validate, registry, reproduce, deploy, monitor, space, report,
+COMMAND_MODULES = (init, run, models, validate, registry, reproduce, deploy, monitor, space, report,
                    loop)
 
 DESCRIPTION = """\
@@ -67,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlops`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        resolve_model(args)
         return int(args.func(args) or 0)
     except MLOpsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -74,7 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_params_args(p)
     p.add_argument("version", nargs="?", help="version to promote (or --latest-validated)")
     p.add_argument("--to", required=True, metavar="ALIAS", help="alias, e.g. production")
-    p.add_argument("--model", help="model name (params model.name)")
     p.add_argument("--expected", metavar="N|none",
                    help="version the alias must point to now (default: its current version)")
     p.add_argument("--latest-validated", action="store_true",
@@ -92,7 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     add_params_args(p)
-    p.add_argument("--model", help="model name (params model.name)")
     p.add_argument("--alias", default="production", help="alias to roll back (production)")
     p.add_argument("--reason", help="why; recorded in the ledger")
     p.set_defaults(func=cmd_rollback)

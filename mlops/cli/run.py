@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlops.cli.common import HelpFormatter, add_params_args, exit_codes_text, load_params
+from mlops.cli.common import HelpFormatter, add_params_args, exit_codes_text
 
 __all__ = ["register"]
 
@@ -22,6 +22,8 @@ EXAMPLES = """\
 examples:
   mlops run
   mlops run --set model.estimator=random_forest --set seed=7
+  mlops run --model my-model
+  mlops run --all
   mlops run --no-register --runs-dir /tmp/runs
   MLOPS_CHAMPION_REGISTRY=hub:owner/my-model mlops run --no-register
   mlops run --no-register --base-report base/reports/latest.md"""
@@ -37,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_params_args(p)
     p.add_argument("--runs-dir", help="where run folders go (default: $MLOPS_RUNS_DIR, else "
                                       "runs)")
+    p.add_argument("--all", action="store_true",
+                   help="run every model of the repository (params.yaml and "
+                        "models/*/params.yaml) one after another; stops at the first failure")
     p.add_argument("--no-register", action="store_true", help="do not register the model")
     p.add_argument("--force", action="store_true",
                    help="train even when a version with the same inputs is registered")
@@ -52,14 +57,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the pipeline and print where the run went."""
+    """Run the pipeline (of one model, or of each with ``--all``) and print where it went."""
+    from pathlib import Path
+
+    from mlops.core.config import load_params as load
     from mlops.core.config import runs_dir
+    from mlops.core.exceptions import ConfigError
+    from mlops.core.models import model_files
     from mlops.pipeline.runner import run_pipeline
 
-    result = run_pipeline(
-        load_params(args), params_file=args.params, overrides=args.overrides,
-        runs_dir=args.runs_dir or runs_dir(), register=not args.no_register, force=args.force,
-        require_clean=args.require_clean, run_id=args.run_id, base_report=args.base_report,
-    )
-    print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
+    if args.all and (args.model or args.run_id or args.params != "params.yaml"):
+        raise ConfigError("--all runs every model: it takes no --params, --model or --run-id")
+    files = list(model_files(Path.cwd()).values()) if args.all else [Path(args.params)]
+    if not files:
+        raise ConfigError("--all: no params.yaml and no models/*/params.yaml here")
+    for params_file in files:
+        result = run_pipeline(
+            load(params_file, args.overrides), params_file=params_file,
+            overrides=args.overrides, runs_dir=args.runs_dir or runs_dir(),
+            register=not args.no_register, force=args.force,
+            require_clean=args.require_clean, run_id=args.run_id,
+            base_report=args.base_report,
+        )
+        print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
     return 0
