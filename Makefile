@@ -35,10 +35,8 @@ pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register
 loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a local Hub, canary, Space, monitor
 	$(BIN)/mlops loop $(ARGS)
 
-report-baseline: ## Copy the newest run's report.md to reports/latest.md (commit it: PRs compare with it when no registry is set)
-	@report="$$(ls -1 runs/*/report.md 2>/dev/null | sort | tail -n 1)"; \
-	if [ -z "$$report" ]; then echo "no runs/*/report.md yet: run make pipeline first" >&2; exit 1; fi; \
-	mkdir -p reports && cp "$$report" reports/latest.md && echo "reports/latest.md <- $$report"
+report-baseline: $(STAMP) ## Copy each model's newest report.md to reports/<model>/latest.md (commit them: PRs compare with it when no registry is set)
+	$(BIN)/mlops report baseline
 
 app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PORT=8501, HOST=127.0.0.1
 	$(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \

@@ -97,7 +97,8 @@ def test_ci_runs_what_ci_run_runs() -> None:
         return [a[1] for a in _commands(scripts) if a[:1] == ["make"]]
 
     local = makes([(ROOT / ".ci" / "run").read_text(encoding="utf-8")])
-    assert makes(_runs(WORKFLOWS / "ci.yml")) == local == ["lint", "test", "pipeline"]
+    ci = [target for target in makes(_runs(WORKFLOWS / "ci.yml")) if target != "install"]
+    assert ci == local == ["lint", "test", "pipeline"]
 
 
 def _mlops_calls(path: Path) -> list[list[str]]:
@@ -194,7 +195,7 @@ def test_token_only_in_env_never_inlined_in_scripts(path: Path) -> None:
 def test_pr_comment_job_is_same_repo_only_and_updates_one_comment() -> None:
     doc = _load(WORKFLOWS / "ci.yml")
     job = doc["jobs"]["report"]
-    assert job["needs"] == "build"
+    assert job["needs"] == "pipeline"
     assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
     assert any(s.get("uses", "").startswith("iterative/setup-cml@") for s in job["steps"])
     comment = [a for a in _commands(_runs(WORKFLOWS / "ci.yml")) if a[:1] == ["cml"]]
@@ -203,12 +204,26 @@ def test_pr_comment_job_is_same_repo_only_and_updates_one_comment() -> None:
 
 
 def test_ci_caches_pip_on_the_lock_and_uploads_the_run() -> None:
-    steps = _load(WORKFLOWS / "ci.yml")["jobs"]["build"]["steps"]
+    steps = _load(WORKFLOWS / "ci.yml")["jobs"]["pipeline"]["steps"]
     setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
     assert setup["with"] == {"python-version": "3.11", "cache": "pip",
                              "cache-dependency-path": "requirements.lock"}
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()" and "runs/" in upload["with"]["path"]
+
+
+def test_ci_runs_one_pipeline_job_per_changed_model() -> None:
+    jobs = _load(WORKFLOWS / "ci.yml")["jobs"]
+    changed = next(s for s in jobs["models"]["steps"] if s.get("id") == "changed")
+    assert "mlops models --json --changed-since" in changed["run"]
+    assert 'since="origin/$BASE_REF"' in changed["run"], "a pull request: since its base"
+    assert jobs["models"]["outputs"]["models"] == "${{ steps.changed.outputs.models }}"
+    pipeline = jobs["pipeline"]
+    assert pipeline["needs"] == "models" and pipeline["if"] == "needs.models.outputs.models != '[]'"
+    assert pipeline["strategy"]["matrix"]["model"] == "${{ fromJSON(needs.models.outputs.models) }}"
+    run = next(s for s in pipeline["steps"] if s.get("name") == "Pipeline")["run"]
+    assert 'make pipeline PARAMS="$PARAMS_FILE"' in run
+    assert pipeline["env"]["PARAMS_FILE"] == "${{ matrix.model.params }}"
 
 
 def test_cd_runs_only_after_ci_succeeded_on_main_and_never_overlaps() -> None:
@@ -264,12 +279,13 @@ def test_zizmor_catches_an_unpinned_action(tmp_path: Path) -> None:
 
 
 def test_ci_compares_with_production_read_only_and_with_the_base_report() -> None:
-    steps = _load(WORKFLOWS / "ci.yml")["jobs"]["build"]["steps"]
+    steps = _load(WORKFLOWS / "ci.yml")["jobs"]["pipeline"]["steps"]
     pipeline = next(s for s in steps if s.get("name") == "Pipeline")
     env = pipeline["env"]["MLOPS_CHAMPION_REGISTRY"]
     assert "vars.HF_MODEL_REPO" in env and "hub:" in env and "secrets" not in env
     assert "HF_TOKEN" not in pipeline["env"], "production is read without a token"
-    assert "--base-report .base/reports/latest.md" in pipeline["run"]
+    assert 'base=".base/reports/$MODEL/latest.md"' in pipeline["run"]
+    assert '--base-report $base' in pipeline["run"]
     base = next(s for s in steps if s.get("name") == "Check out the base branch's report")
     assert base["with"]["ref"] == "${{ github.base_ref }}"
     assert base["with"]["path"] == ".base" and base["with"]["persist-credentials"] is False
@@ -278,15 +294,16 @@ def test_ci_compares_with_production_read_only_and_with_the_base_report() -> Non
 
 def test_the_comment_links_images_absolutely_and_runs_on_failure() -> None:
     doc = _load(WORKFLOWS / "ci.yml")
-    steps = doc["jobs"]["build"]["steps"]
+    steps = doc["jobs"]["pipeline"]["steps"]
     prepare = next(s for s in steps if s.get("name") == "Prepare the report comment")
     assert prepare["if"].startswith("always()")
     assert "mlops report comment" in prepare["run"] and "--images-url" in prepare["run"]
     assert prepare["env"]["ASSETS_URL"].endswith(
         "/raw/mlops-report-assets/pr-${{ github.event.pull_request.number }}/"
-        "${{ github.run_id }}-${{ github.run_attempt }}")
+        "${{ github.run_id }}-${{ github.run_attempt }}/${{ matrix.model.name }}")
     upload = next(s for s in steps if s.get("name") == "Upload the report comment")
-    assert upload["if"].startswith("always()") and upload["with"]["name"] == "report-comment"
+    assert upload["if"].startswith("always()") and upload["with"]["name"] == (
+        "report-comment-${{ matrix.model.name }}")
     report = doc["jobs"]["report"]
     assert report["if"].startswith("always()")
     names = [s.get("name") or s.get("uses", "") for s in report["steps"]]
@@ -296,4 +313,5 @@ def test_the_comment_links_images_absolutely_and_runs_on_failure() -> None:
     publish = next(s for s in report["steps"] if s.get("name", "").startswith("Publish"))
     assert publish["if"] == "vars.MLOPS_REPORT_IMAGES != 'cml'"
     post = report["steps"][-1]
-    assert "comment/comment.md" in post["run"] and '"$publish"' in post["run"]
+    assert "comments/report-comment-*/comment.md" in post["run"]
+    assert '"$publish"' in post["run"] and '"$comment"' in post["run"]

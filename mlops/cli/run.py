@@ -26,7 +26,7 @@ examples:
   mlops run --all
   mlops run --no-register --runs-dir /tmp/runs
   MLOPS_CHAMPION_REGISTRY=hub:owner/my-model mlops run --no-register
-  mlops run --no-register --base-report base/reports/latest.md"""
+  mlops run --no-register --base-report base/reports/my-model/latest.md"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "lock) is not committed; CD sets it")
     p.add_argument("--base-report", metavar="FILE",
                    help="a report.md to compare with when there is no production version "
-                        "(CI: the base branch's reports/latest.md)")
+                        "(CI: the base branch's reports/<model>/latest.md)")
     p.set_defaults(func=cmd_run)
 
 
