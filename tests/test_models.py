@@ -84,3 +84,21 @@ def test_models_command_prints_a_ci_matrix_and_model_selects_the_params(
         resolve_model(args)
         assert Path(args.params) == repo / "models/second/params.yaml"
     assert main(["validate", "--model", "nope", "--data", "x.csv"]) == ConfigError.exit_code
+
+
+def test_report_baseline_keeps_each_models_newest_report(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    for run_id, name, text in [("20260101T000000Z-a", "first", "old"),
+                               ("20260102T000000Z-b", "first", "new"),
+                               ("20260101T000000Z-c", "second", "only"),
+                               ("20260103T000000Z-d", "second", None)]:  # failed: no report
+        (runs / run_id).mkdir(parents=True)
+        (runs / run_id / "manifest.json").write_text(
+            json.dumps({"params": {"model": {"name": name}}}))
+        if text:
+            (runs / run_id / "report.md").write_text(text)
+    out = tmp_path / "reports"
+    assert main(["report", "baseline", "--runs-dir", str(runs), "--out", str(out)]) == 0
+    assert (out / "first" / "latest.md").read_text() == "new"
+    assert (out / "second" / "latest.md").read_text() == "only"
+    assert main(["report", "baseline", "--runs-dir", str(tmp_path / "none")]) == 2
