@@ -15,8 +15,8 @@ import pandas as pd
 
 from mlops.core.config import Params
 from mlops.core.exceptions import ConfigError, GateFailedError
-from mlops.stages.behaviour import check_directional_spec
 from mlops.stages.baseline import STRATEGIES
+from mlops.stages.behaviour import check_directional_spec
 from mlops.stages.fairness import ALL_FAIRNESS_METRICS, fairness_metric_names
 from mlops.stages.metrics import CI_LEVEL, LOWER_IS_BETTER, metric_names
 

@@ -1,10 +1,11 @@
 """Metrics of one model on one frame, with bootstrap confidence intervals.
 
 Regression targets get MAE, RMSE, R² and MAPE (MAPE only when no true value is zero;
-otherwise it is None and :func:`undefined_metrics` says why). Binary targets score ``data.positive_class``; multiclass targets use macro averages and
-one-vs-rest ROC-AUC and PR-AUC, and :func:`metric_label` names the average wherever a
-metric is shown. The Brier score is on one scale for every task: the mean squared error of
-the class probabilities summed over classes, halved, so it runs from 0 to 1 and equals
+otherwise it is None and :func:`undefined_metrics` says why). Binary targets score
+``data.positive_class``; multiclass targets use macro averages and one-vs-rest ROC-AUC and
+PR-AUC, and :func:`metric_label` names the average wherever a metric is shown. The Brier
+score is on one scale for every task: the mean squared error of the class probabilities
+summed over classes, halved, so it runs from 0 to 1 and equals
 ``sklearn.metrics.brier_score_loss`` for two classes.
 """
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,7 +241,11 @@ def build_model_card(
     license: str | None = None,
 ) -> ModelCard:
     """Hugging Face model card with ``model-index`` eval results, fairness and limitations."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    with warnings.catch_warnings():
+        # huggingface_hub imports tqdm.auto, which warns in a notebook kernel without
+        # ipywidgets (a red TqdmWarning in 03_evaluate); the card shows no progress bar.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     dataset = Path(params.data.path).stem
     regression = result.get("task") == "regression"
