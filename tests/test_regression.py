@@ -323,3 +323,18 @@ def test_init_then_run_registers_a_regressor_that_predicts_numbers(project, tmp_
     assert values.dtype.kind == "f" and 25 < values.mean() < 346
     training = json.loads((run.run_dir / "training.json").read_text())
     assert training["task"] == "regression" and training["classes"] == []
+
+
+def test_a_classifier_in_production_is_not_the_champion_of_a_regression_run():
+    from mlops.pipeline.handover import champion_mismatch
+
+    class Fitted:
+        feature_names_in_ = np.array(["a"])
+
+    old = {"lineage": {"params": {"data": {"target": "y"}}}}  # before data.task existed
+    assert champion_mismatch(Fitted(), old, target="y", labels=[], columns=["a"],
+                             task="regression") == [
+        "it is a classification model, this run is regression"]
+    same = {"lineage": {"params": {"data": {"target": "y", "task": "regression"}}}}
+    assert champion_mismatch(Fitted(), same, target="y", labels=[], columns=["a"],
+                             task="regression") == []
