@@ -107,17 +107,23 @@ def _champion_verdicts(result: Mapping[str, Any], params: Params,
     return rows
 
 
-def metrics_table(result: Mapping[str, Any]) -> pd.DataFrame:
-    """The model metrics as a table: what each measures, its value and its bootstrap
-    interval (and why a metric is missing, when the data leaves it undefined)."""
+def metrics_table(result: Mapping[str, Any], *, decimals: int = 4) -> pd.DataFrame:
+    """The model metrics as a table for people: what each measures, its value and its
+    bootstrap interval (blank where none is computed), and why a metric is missing when
+    the data leaves it undefined."""
     intervals = result.get("confidence_intervals", {})
     labels = result.get("metric_labels", {})
     notes = result.get("metric_notes", {})
-    pct = f"{CI_LEVEL:.0%}"
-    rows = [{"metric": labels.get(name, name), "value": value,
-             f"{pct} CI low": (intervals.get(name) or {}).get("low"),
-             f"{pct} CI high": (intervals.get(name) or {}).get("high"),
-             "note": notes.get(name, "")}
+
+    def interval(name: str) -> str:
+        ci = intervals.get(name) or {}
+        if ci.get("low") is None or ci.get("high") is None:
+            return ""
+        return f"{ci['low']:.{decimals}f} – {ci['high']:.{decimals}f}"
+
+    rows = [{"metric": labels.get(name, name),
+             "value": None if value is None else round(value, decimals),
+             f"{CI_LEVEL:.0%} CI": interval(name), "note": notes.get(name, "")}
             for name, value in result["metrics"].items()]
     table = pd.DataFrame(rows).set_index("metric")
     return table if table["note"].astype(bool).any() else table.drop(columns="note")
