@@ -338,3 +338,21 @@ def test_a_classifier_in_production_is_not_the_champion_of_a_regression_run():
     same = {"lineage": {"params": {"data": {"target": "y", "task": "regression"}}}}
     assert champion_mismatch(Fitted(), same, target="y", labels=[], columns=["a"],
                              task="regression") == []
+
+
+def test_lightgbm_regresses_through_the_same_path(project, tmp_path):
+    pytest.importorskip("lightgbm")
+    from mlops.core.modelio import load_model, save_model
+
+    text = project.read_text().replace("    ridge: {alpha: 1.0}", "    ridge: {alpha: 1.0}\n"
+                                       "    lightgbm.LGBMRegressor: {n_estimators: 30, "
+                                       "num_leaves: 7, verbose: -1}")
+    (project.parent / "lgbm.yaml").write_text(text)
+    params = load_params(project.parent / "lgbm.yaml",
+                         ["model.estimator=lightgbm.LGBMRegressor"])
+    data = load_split(params)
+    pipeline = train(params, data.train)
+    sha = save_model(pipeline, tmp_path / "m.skops")
+    features = data.test.drop(columns="target")
+    np.testing.assert_array_equal(load_model(tmp_path / "m.skops", sha256=sha).predict(features),
+                                  pipeline.predict(features))
