@@ -205,8 +205,12 @@ def plot_group_error(fairness: Mapping[str, Any], unit: str = "") -> Figure:
         ax.bar(range(len(names)), [groups[g]["mae"] for g in names],
                color=["lightgrey" if g in skipped else "tab:blue" for g in names])
         ax.set_xticks(range(len(names)), [f"{g}\n(n={groups[g]['count']})" for g in names])
+        ratio = section.get("mae_ratio")
         ax.set(ylabel=f"MAE{f' ({unit})' if unit else ''}",
-               title=f"By {feature}: MAE ratio {_fmt(section.get('mae_ratio'))}")
+               title=f"By {feature}: MAE ratio {_fmt(ratio)}" if ratio is not None else
+               f"By {feature}: under two groups of {section.get('min_group_size')}+ rows")
+        if skipped:
+            ax.set_xlabel(f"grey: fewer than {section.get('min_group_size')} rows, not gated")
     fig.tight_layout()
     return fig
 
