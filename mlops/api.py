@@ -7,7 +7,7 @@ modules never touches a notebook. Nothing in ``mlops`` imports this module.
 from __future__ import annotations
 
 from mlops.core.config import Params, load_params
-from mlops.core.data import DataSplit, class_balance, load_split
+from mlops.core.data import DataSplit, load_split, target_summary
 from mlops.core.lineage import git_state, write_json_atomic
 from mlops.core.modelio import load_model, save_model
 from mlops.core.schema import load_schema
@@ -19,17 +19,17 @@ from mlops.pipeline.handover import load_champion
 from mlops.stages.drift_plots import plot_drift
 from mlops.stages.evaluation import evaluate
 from mlops.stages.feature_checks import check_features
-from mlops.stages.gates import raise_on_failed_gates, verdict_table
+from mlops.stages.gates import metrics_table, raise_on_failed_gates, verdict_table
 from mlops.stages.reporting import write_outputs
-from mlops.stages.training import describe, train
+from mlops.stages.training import describe, load_trained, train
 from mlops.stages.validation import check_drift, validate
 from mlops.stages.verdicts import ValidationReport
 
 __all__ = [
     "DataSplit", "MonitorView", "Params", "ValidationReport", "check_drift", "check_features",
-    "class_balance", "describe", "evaluate", "git_state", "load_champion", "load_model",
-    "load_params", "load_schema", "load_split", "monitor_report", "monitor_view",
-    "plot_accuracy", "plot_drift", "plot_latency", "plot_scores", "production_comparison",
-    "raise_on_failed_gates", "save_model", "train", "validate", "verdict_table",
-    "versions_table", "write_json_atomic", "write_outputs",
+    "describe", "evaluate", "git_state", "load_champion", "load_model", "load_params",
+    "load_schema", "load_split", "load_trained", "metrics_table", "monitor_report",
+    "monitor_view", "plot_accuracy", "plot_drift", "plot_latency", "plot_scores",
+    "production_comparison", "raise_on_failed_gates", "save_model", "target_summary", "train",
+    "validate", "verdict_table", "versions_table", "write_json_atomic", "write_outputs",
 ]

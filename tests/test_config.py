@@ -157,7 +157,10 @@ def test_evaluation_baseline_bins_and_group_floor_load_with_defaults(tmp_path):
             raw["data"].pop(key)
 
     defaults = load_params(write_params(tmp_path, drop))
-    assert defaults.evaluation.baseline == params.evaluation.baseline
+    # null: the task's default, ROC-AUC for classification (R² for regression)
+    assert defaults.evaluation.baseline.metric is None
+    assert defaults.evaluation.baseline.metric_for(False) == params.evaluation.baseline.metric
+    assert defaults.evaluation.baseline.margin == params.evaluation.baseline.margin
     assert defaults.evaluation.group_bins == {} and defaults.data.id_columns == ()
     with pytest.raises(ConfigError, match="'evaluation.baseline.metric'"):
         load_params(PARAMS, ["evaluation.baseline.metric=log_loss"])

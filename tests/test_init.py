@@ -73,15 +73,17 @@ def generated(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     ([1.0, 2.0, 3.0, 1.0], "auto", "multiclass"),  # integral floats are class codes
     (list(range(30)), "multiclass", "multiclass"),  # many codes, on purpose
     ([0, 1, 0], "binary", "binary"),
+    ([0.5, 1.25, 3.0], "auto", "regression"),  # fractions: a quantity
+    (list(range(30)), "auto", "regression"),  # more whole numbers than classes
+    ([0, 1, 1, 0], "regression", "regression"),  # a number on purpose
 ])
 def test_task_detection(values, requested, task):
     assert detect_task(pd.Series(values, name="y"), requested) == task
 
 
 @pytest.mark.parametrize(("values", "requested", "error", "message"), [
-    ([0.5, 1.25, 3.0], "auto", ConfigError, "looks like regression, which is not supported"),
-    (list(range(30)), "auto", ConfigError, "30 distinct values.*--task multiclass"),
-    ([0, 1], "regression", ConfigError, "regression is not supported yet"),
+    (["a", "b", "c"], "regression", DataError, "is not numeric"),
+    ([2.5, 2.5], "regression", DataError, "nothing to predict"),
     ([1, 1, 1], "auto", DataError, "1 distinct value"),
     ([0, 1, 2], "binary", DataError, "has 3 classes, not 2"),
     ([0, 1, 0], "multiclass", DataError, "that is --task binary"),
@@ -189,13 +191,23 @@ def test_init_keeps_existing_files_unless_forced(tmp_path):
                     "--force")[0] == 0
 
 
-def test_regression_is_refused_for_now(tmp_path):
+def test_a_regression_target_gets_regressor_params_and_no_labels(tmp_path):
     data = tmp_path / "prices.csv"
-    pd.DataFrame({"x": range(50), "price": np.linspace(1, 9, 50)}).to_csv(data, index=False)
-    code, _, err = run_init("--data", str(data), "--target", "price", "--out",
-                            str(tmp_path / "p.yaml"))
-    assert code == 2 and "regression, which is not supported yet" in err
-    assert not (tmp_path / "p.yaml").exists()
+    frame = pd.DataFrame({"x": range(50), "price": np.linspace(1, 9, 50)})
+    frame.to_csv(data, index=False)
+    out = tmp_path / "p.yaml"
+    code, stdout, _ = run_init("--data", str(data), "--target", "price", "--out", str(out))
+    assert code == 0 and "regression target 'price' (numbers from 1 to 9)" in stdout
+    assert stdout.rstrip().endswith(f"make pipeline PARAMS={out}")
+    params = load_params(out)
+    assert params.data.regression and params.data.positive_class is None
+    assert params.data.class_labels == {} and params.model.estimator == "ridge"
+    assert "logistic_regression" not in params.model.hyperparameters
+    assert set(params.evaluation.gates) == {"min_r2"}
+    assert params.evaluation.baseline.metric == "r2"
+    # a number has no label set, so no value of it is "unknown" to validation
+    schema = load_schema(params.resolve(params.data.schema))
+    assert schema.labels == () and not schema.classification
 
 
 def test_a_missing_target_names_the_columns(tmp_path):

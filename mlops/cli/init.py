@@ -14,7 +14,7 @@ __all__ = ["register", "cmd_init"]
 
 DESCRIPTION = """\
 Write a params file for your own CSV: the data path (relative to the params file), the
-target and the task (binary or multiclass; regression is not supported yet), the positive
+target and the task (binary, multiclass, or regression for a numeric target), the positive
 class of a binary target (the minority class; the comment says why), a model name from the
 file name, gate thresholds that fit the task, and the schema inferred from the data.
 Sensitive features and identifier columns are only SUGGESTED, as comments, for you to
@@ -24,7 +24,8 @@ EXAMPLES = """\
 examples:
   mlops init --data data/patients.csv --target diagnosis
   mlops init --data data/churn.csv --target churned --name churn --out params-churn.yaml
-  mlops init --data data/grades.csv --target grade --task multiclass"""
+  mlops init --data data/grades.csv --target grade --task multiclass
+  mlops init --data data/houses.csv --target price --task regression"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,8 +63,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     params = load_params(out)
     check_config(params)
     build_estimator(params)
-    classes = ", ".join(map(str, plan.classes))
-    print(f"wrote {out}: {plan.task} target {plan.target!r} ({classes}), model "
+    if plan.regression and plan.value_range is not None:
+        what = f"numbers from {plan.value_range[0]:g} to {plan.value_range[1]:g}"
+    else:
+        what = ", ".join(map(str, plan.classes))
+    print(f"wrote {out}: {plan.task} target {plan.target!r} ({what}), model "
           f"{plan.name!r}, {plan.rows} rows")
     if plan.positive_class is not None:
         print(f"  positive class {plan.positive_class!r}: {plan.positive_reason}")

@@ -141,7 +141,8 @@ def cmd_schema_infer(args: argparse.Namespace) -> int:
     out_path = Path(args.out) if args.out is not None else params.resolve(params.data.schema)
     frame = read_csv(data_path)
     source = data_path.as_posix() if args.data is not None else params.data.path
-    schema = infer_schema(frame, target=params.data.target, source=source)
+    schema = infer_schema(frame, target=params.data.target, source=source,
+                          regression=params.data.regression)
     save_schema(schema, out_path)
     print(f"wrote {out_path}: {len(schema.columns)} columns, target {schema.target!r}, "
           f"{len(schema.serving_columns)} serving columns; review it with `git diff`")

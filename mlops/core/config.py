@@ -59,7 +59,9 @@ ENV_OVERRIDES = {"MLOPS_REGISTRY_PATH": "registry.path", "MLOPS_LOG_PATH": "moni
 RUNS_DIR_ENV = "MLOPS_RUNS_DIR"
 
 # The estimators named by a short name; any other is given by import path (``a.b.Class``).
-SHORT_ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest")
+# ``logistic_regression`` is for classification only and ``ridge`` for regression only; the
+# other two name a classifier or a regressor, as ``data.task`` says.
+SHORT_ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest", "ridge")
 _IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
@@ -109,8 +111,8 @@ class ModelConfig:
     """Which estimator to train; ``hyperparameters`` holds one block per estimator.
 
     ``estimator`` is one of :data:`SHORT_ESTIMATORS` or the import path of any
-    scikit-learn-compatible classifier (``sklearn.svm.SVC``), whose block is
-    ``hyperparameters["sklearn.svm.SVC"]``.
+    scikit-learn-compatible classifier or regressor, as ``data.task`` needs
+    (``sklearn.svm.SVC``), whose block is ``hyperparameters["sklearn.svm.SVC"]``.
     """
 
     name: str
@@ -122,7 +124,7 @@ class ModelConfig:
                 self.estimator):
             raise ConfigError(
                 f"'model.estimator' is {self.estimator!r}; expected one of "
-                f"{list(SHORT_ESTIMATORS)} or the import path of a scikit-learn classifier "
+                f"{list(SHORT_ESTIMATORS)} or the import path of a scikit-learn estimator "
                 "such as sklearn.svm.SVC", key="model.estimator")
 
 
@@ -333,14 +335,22 @@ def _thresholds(raw: Any, unit: str, key: str) -> Thresholds:
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    """The trivial model to beat: scikit-learn's ``DummyClassifier`` on ``metric``.
+    """The trivial model to beat: scikit-learn's ``DummyClassifier`` or ``DummyRegressor``.
 
-    ``most_frequent`` for accuracy and F1, ``prior`` (the class shares) for ROC-AUC and
-    Brier; the model must be better by ``margin``.
+    Classification: ``most_frequent`` for accuracy and F1, ``prior`` (the class shares) for
+    ROC-AUC and Brier. Regression: the training median for MAE and MAPE, the mean for RMSE
+    and R². ``metric`` null means ROC-AUC for classification and R² for regression (both
+    free of the target's scale, so the default ``margin`` fits any data); the model must
+    be better by ``margin``.
     """
 
-    metric: Literal["accuracy", "f1", "roc_auc", "brier"] = "roc_auc"
+    metric: Literal["accuracy", "f1", "roc_auc", "brier", "mae", "rmse", "r2", "mape"] | None \
+        = None
     margin: float = 0.02
+
+    def metric_for(self, regression: bool) -> str:
+        """``metric``, or the default of the task when it is null."""
+        return self.metric or ("r2" if regression else "roc_auc")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["DataSplit", "read_csv", "split", "load_split", "class_balance"]
+__all__ = ["DataSplit", "read_csv", "split", "load_split", "class_balance", "target_summary"]
 
 
 # Leading bytes of formats that are sometimes saved with a .csv name by mistake.
@@ -134,13 +134,15 @@ def read_csv(path: str | Path) -> pd.DataFrame:
 
 
 def split(
-    frame: pd.DataFrame, target: str, *, test_size: float, seed: int
+    frame: pd.DataFrame, target: str, *, test_size: float, seed: int, stratify: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified train/test split; the same frame, size and seed give the same rows."""
+    """Train/test split, stratified by the target unless ``stratify`` is False (a numeric
+    regression target has no classes); the same frame, size and seed give the same rows."""
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is missing", column=target, rule="target")
     train, test = train_test_split(
-        frame, test_size=test_size, random_state=seed, stratify=frame[target]
+        frame, test_size=test_size, random_state=seed,
+        stratify=frame[target] if stratify else None,
     )
     return train.sort_index(), test.sort_index()
 
@@ -158,10 +160,12 @@ class DataSplit:
     target: str
     test_size: float
     seed: int
+    stratify: bool = True  # False for a regression target
 
     @cached_property
     def _parts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return split(self.frame, self.target, test_size=self.test_size, seed=self.seed)
+        return split(self.frame, self.target, test_size=self.test_size, seed=self.seed,
+                     stratify=self.stratify)
 
     @property
     def train(self) -> pd.DataFrame:
@@ -178,12 +182,26 @@ def load_split(params: Params) -> DataSplit:
     """Read ``params.data.path``, to be split as every stage does (target, test size, seed)."""
     path = params.resolve(params.data.path)
     return DataSplit(path, read_csv(path), params.data.target, params.data.test_size,
-                     params.seed)
+                     params.seed, stratify=not params.data.regression)
 
 
 def class_balance(parts: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
     """Share of each target class in each named part (columns), rounded for display."""
     return pd.DataFrame(
         {name: part[target].value_counts(normalize=True).sort_index()
+         for name, part in parts.items()}
+    ).round(3)
+
+
+def target_summary(parts: dict[str, pd.DataFrame], target: str, *, regression: bool = False
+                   ) -> pd.DataFrame:
+    """How the target is spread in each named part (columns): the class shares, or for a
+    regression target its mean and quantiles, rounded for display."""
+    if not regression:
+        return class_balance(parts, target)
+    quantiles = {"5%": 0.05, "25%": 0.25, "median": 0.5, "75%": 0.75, "95%": 0.95}
+    return pd.DataFrame(
+        {name: pd.Series({"mean": part[target].mean(),
+                          **{k: part[target].quantile(q) for k, q in quantiles.items()}})
          for name, part in parts.items()}
     ).round(3)

@@ -14,6 +14,7 @@ __all__ = [
     "GateFailedError",
     "ModelMismatchError",
     "StageError",
+    "StageOrderError",
     "RegistryError",
     "ConflictError",
     "IntegrityError",
@@ -111,6 +112,14 @@ class StageError(MLOpsError, RuntimeError):
     """A pipeline stage (notebook) failed for a reason that is not one of ours."""
 
     exit_code = 5
+
+
+class StageOrderError(StageError, FileNotFoundError):
+    """A stage ran before the stage that writes its input (03 opened before 02 ran)."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: the message says what to run first.
+        return [f"{type(self).__name__}: {self.message}"]
 
 
 def error_class(name: str) -> type[MLOpsError]:

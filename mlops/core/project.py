@@ -63,6 +63,11 @@ _DEFAULT_HYPERPARAMETERS = {
     "hist_gradient_boosting": {"learning_rate": 0.05, "max_iter": 200, "max_leaf_nodes": 15},
     "random_forest": {"n_estimators": 200, "max_depth": 8, "min_samples_leaf": 5},
 }
+# Short names that name a classifier only, and the regressor blocks init adds.
+_CLASSIFIER_ONLY = ("logistic_regression",)
+_REGRESSOR_HYPERPARAMETERS = {"ridge": {"alpha": 1.0}}
+# Regression gate: share of the target's variance the model must explain (R²).
+_MIN_R2 = 0.1
 
 
 @dataclass(frozen=True)
@@ -84,27 +89,41 @@ class ProjectPlan:
     max_brier: float
     prior_brier: float
     bins: dict[str, list[float]]  # suggested bands of numeric sensitive columns
+    # Regression: the target's range and the MAE of always predicting its median.
+    value_range: tuple[float, float] | None = None
+    median_mae: float | None = None
+
+    @property
+    def regression(self) -> bool:
+        """True for a numeric target to predict."""
+        return self.task == "regression"
 
 
 def detect_task(labels: pd.Series, requested: str = "auto") -> str:
-    """``binary`` or ``multiclass`` for the target values ``labels``; refuses the rest.
+    """``binary``, ``multiclass`` or ``regression`` for the target values ``labels``.
 
     ``auto`` decides from the values: two classes are binary; a numeric target with
-    fractions, or with more than :data:`MAX_NUMERIC_CLASSES` values, is regression (not
-    supported yet); otherwise multiclass.
+    fractions, or with more than :data:`MAX_NUMERIC_CLASSES` values, is regression;
+    otherwise multiclass.
     """
     if requested not in TASKS:
         raise ConfigError(f"--task {requested!r}: expected one of {list(TASKS)}", key="task")
     name = str(labels.name)
-    if requested == "regression":
-        raise ConfigError("--task regression: regression is not supported yet; the template "
-                          "trains classifiers (binary or multiclass)", key="task")
     values = labels.dropna()
     n = values.nunique()
+    numeric = is_number(values)
+    if requested == "regression":
+        if not numeric:
+            raise DataError(f"--task regression: target {name!r} is not numeric (for "
+                            f"example {values.iloc[0]!r}); a regression target is a number. "
+                            "Use --task auto for classes", column=name, rule="labels")
+        if n < 2:
+            raise DataError(f"target {name!r} has {n} distinct value(s); there is nothing to "
+                            "predict", column=name, rule="labels")
+        return "regression"
     if n < 2:
         raise DataError(f"target {name!r} has {n} distinct value(s); a classifier needs at "
                         "least two classes", column=name, rule="labels")
-    numeric = is_number(values)
     fractional = numeric and not bool((values == values.round()).all())
     if requested == "binary":
         if n != 2:
@@ -117,11 +136,7 @@ def detect_task(labels: pd.Series, requested: str = "auto") -> str:
                             "--task binary", column=name, rule="labels")
         return "multiclass"
     if fractional or (numeric and n > MAX_NUMERIC_CLASSES):
-        raise ConfigError(
-            f"target {name!r} is numeric with {n} distinct values"
-            + (" and fractions" if fractional else "") + ": that looks like regression, "
-            "which is not supported yet. If the values are class codes, pass --task "
-            "multiclass", key="task")
+        return "regression"
     if not numeric and n > MAX_TEXT_CLASSES:
         raise DataError(f"target {name!r} has {n} distinct values in {len(values)} rows: is "
                         "it the right column? Pass --task multiclass to use it anyway",
@@ -186,6 +201,19 @@ def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, targe
                         f"{list(frame.columns)}", column=target, rule="target")
     labels = frame[target]
     chosen = detect_task(labels, task)
+    sensitive = tuple(suggest_sensitive(frame, target))
+    bins = {c: _quartile_edges(frame[c]) for c in sensitive
+            if is_number(frame[c]) and frame[c].nunique() > 10}
+    if chosen == "regression":
+        values = labels.dropna().astype(float)
+        return ProjectPlan(
+            data_path=data_path, schema_path=schema_path, target=target, task=chosen,
+            classes=(), counts=(), positive_class=None, positive_reason="",
+            name=model_name(data_path, name), rows=len(frame), sensitive=sensitive,
+            id_columns=tuple(suggest_id_columns(frame, target)), max_brier=0.0,
+            prior_brier=0.0, bins=bins,
+            value_range=(float(values.min()), float(values.max())),
+            median_mae=float((values - values.median()).abs().mean()))
     counts = {_plain(k): int(v) for k, v in labels.dropna().value_counts().items()}
     classes = tuple(sorted(counts, key=_sort_key))
     rare = [c for c in classes if counts[c] < 2]
@@ -200,9 +228,6 @@ def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, targe
         positive = int(positive)
     total = sum(counts.values())
     prior_brier = (1.0 - sum((n / total) ** 2 for n in counts.values())) / 2.0
-    sensitive = tuple(suggest_sensitive(frame, target))
-    bins = {c: _quartile_edges(frame[c]) for c in sensitive
-            if is_number(frame[c]) and frame[c].nunique() > 10}
     return ProjectPlan(
         data_path=data_path, schema_path=schema_path, target=target, task=chosen,
         classes=classes, counts=tuple(counts[c] for c in classes),
@@ -220,6 +245,9 @@ def render_params(plan: ProjectPlan, template: str) -> str:
     if not isinstance(raw, Mapping):
         raise ConfigError("the template params file is not a YAML mapping", key="template")
     hyper = (raw.get("model") or {}).get("hyperparameters") or _DEFAULT_HYPERPARAMETERS
+    if plan.regression:  # regressor blocks only: a classifier-only name would not train
+        hyper = {**{k: v for k, v in hyper.items() if k not in _CLASSIFIER_ONLY},
+                 **_REGRESSOR_HYPERPARAMETERS}
     evaluation = raw.get("evaluation") or {}
     lines = [
         f"# Parameters for {plan.data_path}, written by `mlops init`. Review the lines marked",
@@ -268,7 +296,8 @@ def init_project(data: str | Path, target: str, *, out: str | Path | None = None
                         schema_path=relative_path(schema, folder), target=target, task=task,
                         name=name)
     text = render_params(plan, template.read_text(encoding="utf-8"))
-    found = infer_schema(frame, target=target, source=plan.data_path)
+    found = infer_schema(frame, target=target, source=plan.data_path,
+                         regression=plan.regression)
     schema.parent.mkdir(parents=True, exist_ok=True)
     schema.write_text(schema_to_yaml(found), encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -283,6 +312,8 @@ def relative_path(path: str | Path, folder: str | Path) -> str:
 
 # --------------------------------------------------------------------------- sections
 def _data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
+    if plan.regression:
+        return _regression_data_section(plan, template)
     if plan.task == "binary":
         counts = dict(zip(plan.classes, plan.counts, strict=True))
         positive = _line("positive_class", plan.positive_class,
@@ -316,13 +347,43 @@ def _data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _regression_data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
+    low, high = plan.value_range or (0.0, 0.0)
+    sensitive = list(plan.sensitive)
+    ids = [c for c, _ in plan.id_columns]
+    why = "; ".join(f"{c}: {w}" for c, w in plan.id_columns)
+    return [
+        "data:",
+        _line("path", plan.data_path, "CSV with a header row; relative to this file's folder"),
+        _line("target", plan.target, f"a number to predict, from {low:g} to {high:g}"),
+        _line("task", "regression", "chosen by mlops init: a numeric target with fractions "
+              f"or more than {MAX_NUMERIC_CLASSES} values"),
+        _line("unit", "", "the target's unit (e.g. EUR), shown next to predicted values"),
+        _line("positive_class", None, "regression: no classes"),
+        _line("sensitive_features", [],
+              f"SUGGESTED: {_yaml(sensitive)} (named like a demographic attribute); "
+              "confirm by listing them here" if sensitive else
+              "error is reported per group of each; none found by name"),
+        _line("test_size", template.get("test_size", 0.25), "held-out share (random rows)"),
+        _line("schema", plan.schema_path, "written by mlops init; review and commit it"),
+        _line("id_columns", [],
+              f"SUGGESTED: {_yaml(ids)} ({why}); identifiers are never features, confirm by "
+              "listing them here" if ids else "identifiers: kept in the data, never features"),
+        _line("drop_columns", [], "other columns that must not be features"),
+        _line("class_labels", {}, "regression: no classes"),
+    ]
+
+
 def _model_section(plan: ProjectPlan, hyper: Mapping[str, Any]) -> list[str]:
+    estimator, others = (("ridge", "or hist_gradient_boosting, random_forest (as regressors), "
+                          "or an import path such as sklearn.svm.SVR") if plan.regression
+                         else ("logistic_regression", "or hist_gradient_boosting, "
+                               "random_forest, or an import path such as sklearn.svm.SVC"))
     lines = [
         "model:",
         _line("name", plan.name, "registry namespace: one name per target, classes and "
               "columns"),
-        _line("estimator", "logistic_regression", "or hist_gradient_boosting, random_forest, "
-              "or an import path such as sklearn.svm.SVC"),
+        _line("estimator", estimator, others),
         "  hyperparameters:",
     ]
     lines += [f"    {_yaml(k)}: {_yaml(v)}" for k, v in hyper.items()]
@@ -330,6 +391,8 @@ def _model_section(plan: ProjectPlan, hyper: Mapping[str, Any]) -> list[str]:
 
 
 def _evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
+    if plan.regression:
+        return _regression_evaluation_section(plan, template)
     brier = ("Brier score of always predicting the class shares on this data: "
              f"{plan.prior_brier:.4f}" + (" (summed over classes, halved)"
                                           if plan.task == "multiclass" else ""))
@@ -360,6 +423,37 @@ def _evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[
         _line("directional", {}, "e.g. {column: {increase_by: 10, expect: decrease}}"),
     ]
     return lines
+
+
+def _regression_evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]
+                                   ) -> list[str]:
+    bins = _yaml(plan.bins) if plan.bins else "{}"
+    mae = f"{plan.median_mae:.4g}" if plan.median_mae is not None else "n/a"
+    return [
+        "evaluation:",
+        "  gates:                         # a run fails when any gate fails",
+        _line("min_r2", _MIN_R2, "share of the target's variance explained (0: no better "
+              "than the mean)", indent=4),
+        f"    # max_mae: {mae}".ljust(_COMMENT_COLUMN - 1) + " # in the target's unit: "
+        f"always predicting the median gives MAE {mae} on this data; set your own",
+        "    # max_rmse, max_mape (a share) work the same way",
+        "    # with data.sensitive_features set, add e.g.",
+        "    #   max_mae_ratio: 1.5           # largest group MAE over the smallest",
+        "  baseline:                      # the model must beat scikit-learn's DummyRegressor",
+        _line("metric", "r2", "mae, rmse, r2 or mape", indent=4),
+        _line("margin", 0.02, "by at least this much", indent=4),
+        _line("bootstrap_samples", template.get("bootstrap_samples", 200),
+              "resamples for the confidence intervals"),
+        _line("group_bins", {}, f"SUGGESTED: {bins}; numeric sensitive columns in bands"
+              if plan.bins else "numeric sensitive columns are reported in these bands"),
+        _line("min_group_size", template.get("min_group_size", 30),
+              "smaller groups are reported, never gated"),
+        _line("champion_tolerance", template.get("champion_tolerance", 0.02),
+              "candidate's R² may be this much lower than production's"),
+        _line("top_features", template.get("top_features", 5), ""),
+        _line("invariance", [], "columns whose change must not change the prediction"),
+        _line("directional", {}, "e.g. {column: {increase_by: 10, expect: increase}}"),
+    ]
 
 
 def _other_sections(template: str) -> list[list[str]]:

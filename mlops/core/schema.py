@@ -200,11 +200,13 @@ def _infer_column(series: pd.Series) -> ColumnSchema:
     return ColumnSchema(str(series.name), kind, nullable, categories=categories)
 
 
-def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "") -> Schema:
+def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "",
+                 regression: bool = False) -> Schema:
     """Infer a schema from reference (training) data.
 
     ``target`` is excluded from ``serving_columns``; its distinct values become the label
-    set. ``source`` is recorded for the reader (for example ``data/train.csv``).
+    set, unless the target is a number to predict (``regression``), which has no labels.
+    ``source`` is recorded for the reader (for example ``data/train.csv``).
     """
     if frame.empty:
         raise DataError(f"{source or 'data'}: cannot infer a schema from an empty frame",
@@ -217,7 +219,7 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "") -
         )
     columns = tuple(_infer_column(frame[c]) for c in frame.columns)
     labels: tuple[Any, ...] = ()
-    if target is not None:
+    if target is not None and not regression:
         labels = tuple(sorted(_plain(v) for v in frame[target].dropna().unique()))
     serving = tuple(str(c) for c in frame.columns if c != target)
     return Schema(columns, target, labels, serving, SCHEMA_VERSION, source, len(frame))

@@ -212,7 +212,8 @@ def _train_drift(params: Params, raw: bytes, prod_params: Mapping[str, Any]) -> 
     theirs.columns = [str(c).strip() for c in theirs.columns]
     prod_train, _ = split(theirs, data.get("target", target),
                           test_size=float(data.get("test_size", params.data.test_size)),
-                          seed=int(prod_params.get("seed", params.seed)))
+                          seed=int(prod_params.get("seed", params.seed)),
+                          stratify=data.get("task", "classification") != "regression")
     ours = load_split(params).train
     schema = load_schema(params.resolve(params.data.schema))
     shared = [c for c in schema.serving_columns if c in prod_train and c in ours]

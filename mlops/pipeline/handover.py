@@ -35,7 +35,8 @@ def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
     version = registry.get(params.model.name, production)
     schema = load_schema(params.resolve(params.data.schema))
     problems = champion_mismatch(model, version.metadata, target=params.data.target,
-                                 labels=schema.labels, columns=schema.serving_columns)
+                                 labels=schema.labels, columns=schema.serving_columns,
+                                 task=params.data.task)
     if problems:
         raise ModelMismatchError(
             f"the production model {version.label} registered under model.name "
@@ -49,18 +50,25 @@ def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
 
 
 def champion_mismatch(model: Any, metadata: dict[str, Any], *, target: str,
-                      labels: Sequence[Any], columns: Sequence[str]) -> list[str]:
+                      labels: Sequence[Any], columns: Sequence[str],
+                      task: str = "classification") -> list[str]:
     """Why the registered ``model`` is not a version of this run's model; empty if it is.
 
-    It must predict the same ``target`` (from its registered lineage, when recorded) with
-    the same classes (``labels``, the schema's), and every column it reads must be one of
-    this run's serving ``columns``; new columns in this run are fine.
+    It must predict the same ``target`` (from its registered lineage, when recorded) for
+    the same ``task`` (classification or regression) with the same classes (``labels``,
+    the schema's), and every column it reads must be one of this run's serving
+    ``columns``; new columns in this run are fine.
     """
     problems = []
     params = metadata.get("lineage", {}).get("params", {})
-    theirs = params.get("data", {}).get("target") if isinstance(params, dict) else None
+    data = (params.get("data") or {}) if isinstance(params, dict) else {}
+    theirs = data.get("target")
     if theirs is not None and theirs != target:
         problems.append(f"it predicts {theirs!r}, this run predicts {target!r}")
+    # Versions registered before data.task existed are classifiers.
+    their_task = data.get("task", "classification") if data else None
+    if their_task is not None and their_task != task:
+        problems.append(f"it is a {their_task} model, this run is {task}")
     classes = getattr(model, "classes_", None)
     if classes is not None and labels:
         old, new = sorted(map(str, classes)), sorted(map(str, labels))

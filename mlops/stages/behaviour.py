@@ -3,6 +3,9 @@
 Configured in ``evaluation.invariance`` (columns whose change must not change the
 predicted label) and ``evaluation.directional`` (``{column: {increase_by: 24, expect:
 decrease}}``: the probability of ``data.positive_class`` must not move the other way).
+For a regression model both act on the predicted value: invariance fails a row whose
+prediction changes (beyond rounding noise), directional one whose prediction moves the
+other way.
 """
 
 from __future__ import annotations
@@ -24,30 +27,37 @@ _DIRECTIONS = ("increase", "decrease")
 _SHIFTS = ("increase_by", "decrease_by")
 
 
-def invariance_check(model: Any, features: pd.DataFrame, column: str, *, seed: int
-                     ) -> dict[str, Any]:
-    """Change ``column`` on every row and count rows whose predicted label changes.
+def invariance_check(model: Any, features: pd.DataFrame, column: str, *, seed: int,
+                     regression: bool = False) -> dict[str, Any]:
+    """Change ``column`` on every row and count rows whose predicted label (regression: the
+    predicted value) changes.
 
     A categorical column is set to every other category seen in ``features``; a numeric
     column is replaced by a seeded permutation of its own values (so values stay realistic).
     """
     _require_column(features, column, "evaluation.invariance")
     base_label = model.predict(features)
-    base_proba = model.predict_proba(features)
+    base_score = _scores(model, features, regression)
     changed = np.zeros(len(features), dtype=bool)
     max_delta = 0.0
     for variant in _variants(features[column], seed=seed):
         altered = features.copy()
         altered[column] = variant
-        changed |= model.predict(altered) != base_label
-        max_delta = max(max_delta, float(np.abs(model.predict_proba(altered) - base_proba).max()))
-    return _outcome("invariance", column, changed, max_delta)
+        if regression:
+            moved = _scores(model, altered, True) - base_score
+            changed |= np.abs(moved) > _EPS * (1.0 + np.abs(base_score))
+        else:
+            changed |= model.predict(altered) != base_label
+            moved = _scores(model, altered, False) - base_score
+        max_delta = max(max_delta, float(np.abs(moved).max(initial=0.0)))
+    return _outcome("invariance", column, changed, max_delta, regression)
 
 
 def directional_check(model: Any, features: pd.DataFrame, column: str,
-                      spec: Mapping[str, Any], *, positive_index: int) -> dict[str, Any]:
+                      spec: Mapping[str, Any], *, positive_index: int | None) -> dict[str, Any]:
     """Shift numeric ``column`` by ``spec`` and count rows where the probability of the
-    positive class moves against ``spec["expect"]``; not moving at all is allowed."""
+    positive class (``positive_index`` None: the predicted value of a regression model)
+    moves against ``spec["expect"]``; not moving at all is allowed."""
     shift, expect = check_directional_spec(column, spec)
     _require_column(features, column, "evaluation.directional")
     if not pd.api.types.is_numeric_dtype(features[column]):
@@ -55,13 +65,20 @@ def directional_check(model: Any, features: pd.DataFrame, column: str,
             f"evaluation.directional.{column}: column {column!r} is not numeric; directional "
             "tests shift numeric columns only", key=f"evaluation.directional.{column}",
         )
-    before = model.predict_proba(features)[:, positive_index]
+    regression = positive_index is None
     altered = features.copy()
     altered[column] = features[column] + shift
-    after = model.predict_proba(altered)[:, positive_index]
+    if regression:
+        before, after = _scores(model, features, True), _scores(model, altered, True)
+        noise = _EPS * (1.0 + np.abs(before))
+    else:
+        before = model.predict_proba(features)[:, positive_index]
+        after = model.predict_proba(altered)[:, positive_index]
+        noise = _EPS
     move = after - before
-    wrong = move < -_EPS if expect == "increase" else move > _EPS
-    result = _outcome("directional", column, wrong, float(np.abs(move).max(initial=0.0)))
+    wrong = move < -noise if expect == "increase" else move > noise
+    result = _outcome("directional", column, wrong, float(np.abs(move).max(initial=0.0)),
+                      regression)
     result["expect"] = expect
     result["shift"] = float(shift)
     return result
@@ -93,7 +110,15 @@ def _variants(values: pd.Series, *, seed: int) -> list[np.ndarray]:
     return [np.full(len(values), category, dtype=object) for category in categories]
 
 
-def _outcome(kind: str, column: str, failed: np.ndarray, max_delta: float) -> dict[str, Any]:
+def _scores(model: Any, features: pd.DataFrame, regression: bool) -> np.ndarray:
+    """Predicted values (regression) or class probabilities."""
+    if regression:
+        return np.asarray(model.predict(features), dtype=float).ravel()
+    return np.asarray(model.predict_proba(features), dtype=float)
+
+
+def _outcome(kind: str, column: str, failed: np.ndarray, max_delta: float,
+             regression: bool = False) -> dict[str, Any]:
     n_failed = int(failed.sum())
     return {
         "kind": kind,
@@ -101,7 +126,7 @@ def _outcome(kind: str, column: str, failed: np.ndarray, max_delta: float) -> di
         "n_rows": len(failed),
         "n_failed": n_failed,
         "failed_share": n_failed / len(failed) if len(failed) else 0.0,
-        "max_probability_change": max_delta,
+        "max_value_change" if regression else "max_probability_change": max_delta,
         "passed": n_failed == 0,
     }
 
@@ -116,9 +141,11 @@ def _require_column(features: pd.DataFrame, column: str, key: str) -> None:
 
 def run_behaviour(model: Any, features: pd.DataFrame, invariance: Sequence[str],
                   directional: Mapping[str, Mapping[str, Any]], *, seed: int,
-                  positive_index: int) -> list[dict[str, Any]]:
+                  positive_index: int | None, regression: bool = False
+                  ) -> list[dict[str, Any]]:
     """All configured behavioural tests, invariance first, in configuration order."""
-    results = [invariance_check(model, features, c, seed=seed) for c in invariance]
+    results = [invariance_check(model, features, c, seed=seed, regression=regression)
+               for c in invariance]
     results += [directional_check(model, features, c, s, positive_index=positive_index)
                 for c, s in directional.items()]
     return results

@@ -323,9 +323,18 @@ def detect_drift(
 
 def label_drift(
     reference: pd.Series, current: pd.Series, *, alpha: float = 0.01, min_js: float = 0.01,
-    block_js: float | None = None,
+    block_js: float | None = None, numeric: bool = False,
 ) -> ColumnDrift:
-    """Drift of the label distribution (chi-square + JS distance; a single test)."""
+    """Drift of the label distribution (chi-square + JS distance; a single test).
+
+    A ``numeric`` target (regression) takes the numeric columns' path instead: KS test and
+    PSI, with ``min_js`` and ``block_js`` as the PSI floor and block threshold.
+    """
+    if numeric:
+        stat, p, effect = _numeric_test(_numeric_profile(str(reference.name), reference),
+                                        current)
+        return _graded(str(reference.name), "label", "ks", stat, p, p, "psi", effect, min_js,
+                       block_js, alpha)
     stat, p, js = _categorical_test(reference.value_counts(dropna=True, sort=False),
                                     current.value_counts(dropna=True, sort=False))
     return _graded(str(reference.name), "label", "chi2", stat, p, p, "js", js, min_js,

@@ -1,8 +1,9 @@
-"""Evaluation of a fitted classifier on held-out data: everything the gates and the report read.
+"""Evaluation of a fitted model on held-out data: everything the gates and the report read.
 
 :func:`evaluate` returns one JSON-ready dict: metrics (with what each measures, averages
 named) and their bootstrap confidence intervals, the comparison with a trivial baseline,
-the confusion matrix, fairness per sensitive feature, permutation importance, behavioural
+the confusion matrix (classification), fairness per sensitive feature (error by group for
+regression), permutation importance, behavioural
 tests, the comparison with the production model, and one verdict per gate. Floats are
 rounded to :data:`DECIMALS` places and the dict holds no time or run id, so the same model,
 data and params always give byte-identical ``evaluation.json`` (see :func:`write_json`).
@@ -24,19 +25,25 @@ from mlops.core.config import Params
 from mlops.core.threads import limited_threads
 from mlops.stages.baseline import compare_with_baseline
 from mlops.stages.behaviour import run_behaviour
-from mlops.stages.fairness import group_fairness, sensitive_groups
+from mlops.stages.fairness import (
+    REGRESSION_FAIRNESS_METRICS,
+    group_error,
+    group_fairness,
+    sensitive_groups,
+)
 from mlops.stages.gates import check_config, flat_metrics, gate_verdicts
 from mlops.stages.metrics import (
     CI_LEVEL,
-    METRIC_NAMES,
     Predictions,
     bootstrap_intervals,
     bootstrap_weights,
-    classification_metrics,
     metric_label,
+    metric_names,
     model_inputs,
     percentile_interval,
     predict,
+    quality_metrics,
+    undefined_metrics,
     weighted_metrics,
 )
 
@@ -69,14 +76,18 @@ def _evaluate(model: Any, frame: pd.DataFrame, params: Params, champion: Any | N
     pred = predict(model, frame, params)
     features = model_inputs(model, frame, target)
     labels = (frame if train_frame is None else train_frame)[target]
+    regression = pred.regression
+    named = metric_names(regression) + (REGRESSION_FAIRNESS_METRICS if regression else ())
     result: dict[str, Any] = {
         "task": pred.task,
         "target": target,
         "classes": list(pred.classes),
         "positive_class": pred.positive_class,
+        "unit": params.data.unit if regression else "",
         "n_samples": len(frame),
-        "metric_labels": {m: metric_label(m, task=pred.task, positive_class=pred.positive_class)
-                          for m in METRIC_NAMES},
+        "metric_labels": {m: metric_label(m, task=pred.task, positive_class=pred.positive_class,
+                                          unit=params.data.unit) for m in named},
+        "metric_notes": undefined_metrics(pred),
         **_quality(pred, frame, params),
         "bootstrap": {"samples": cfg.bootstrap_samples, "seed": params.seed},
         "confidence_intervals": bootstrap_intervals(
@@ -87,7 +98,7 @@ def _evaluate(model: Any, frame: pd.DataFrame, params: Params, champion: Any | N
         "importance": importance(model, frame, params, binary=pred.binary),
         "behaviour": run_behaviour(
             model, features, cfg.invariance, cfg.directional,
-            seed=params.seed, positive_index=pred.positive_index),
+            seed=params.seed, positive_index=pred.positive_index, regression=regression),
         "champion": None,
     }
     if champion is not None:
@@ -126,9 +137,14 @@ def difference_intervals(ours: Predictions, theirs: Predictions, *, samples: int
 
 def fairness_metrics(pred: Predictions, frame: pd.DataFrame, params: Params
                      ) -> dict[str, dict[str, Any]]:
-    """Per-group metrics and parity summaries for each of ``data.sensitive_features``."""
+    """Per-group metrics and parity summaries for each of ``data.sensitive_features``
+    (regression: error by group, :func:`mlops.stages.fairness.group_error`)."""
     groups = sensitive_groups(frame, params.data.sensitive_features,
                               bins=params.evaluation.group_bins)
+    if pred.regression:
+        return {column: group_error(pred.y_true, pred.y_pred, labels,
+                                    min_group_size=params.evaluation.min_group_size)
+                for column, labels in groups.items()}
     return {column: group_fairness(pred.y_true, pred.y_pred, labels,
                                    outcome=pred.positive_class,
                                    min_group_size=params.evaluation.min_group_size)
@@ -137,9 +153,10 @@ def fairness_metrics(pred: Predictions, frame: pd.DataFrame, params: Params
 
 def importance(model: Any, frame: pd.DataFrame, params: Params, *, binary: bool
                ) -> dict[str, Any]:
-    """Permutation importance of every input column on ``frame``, highest first."""
+    """Permutation importance of every input column on ``frame``, highest first
+    (scored by ROC-AUC, or R² for a regression target)."""
     features = model_inputs(model, frame, params.data.target)
-    scoring = "roc_auc" if binary else "roc_auc_ovr"
+    scoring = "r2" if params.data.regression else "roc_auc" if binary else "roc_auc_ovr"
     found = permutation_importance(
         model, features, frame[params.data.target], scoring=scoring,
         n_repeats=PERMUTATION_REPEATS, random_state=params.seed, n_jobs=1,
@@ -183,10 +200,13 @@ def write_json(data: Mapping[str, Any], path: str | Path) -> Path:
 
 def _quality(pred: Predictions, frame: pd.DataFrame, params: Params) -> dict[str, Any]:
     """The sections computed for both the candidate and the champion."""
+    if pred.regression:
+        return {"metrics": quality_metrics(pred), "confusion_matrix": None,
+                "fairness": fairness_metrics(pred, frame, params)}
     labels = list(pred.classes)
     matrix = confusion_matrix(pred.y_true, pred.y_pred, labels=labels)
     return {
-        "metrics": classification_metrics(pred),
+        "metrics": quality_metrics(pred),
         "confusion_matrix": {"labels": labels, "matrix": matrix.tolist()},
         "fairness": fairness_metrics(pred, frame, params),
     }

@@ -6,6 +6,11 @@ their usual binary meaning, and the per-group accuracy is the one-vs-rest accura
 class. A multiclass target without a positive class gets per-group (all-class) accuracy
 only. Groups smaller than ``evaluation.min_group_size`` are reported but left out of the
 parity summaries, so they never decide a gate.
+
+A regression target has no favourable outcome: :func:`group_error` reports the error of
+each group (MAE, RMSE, mean signed error) and two summaries over the groups big enough to
+count, the largest difference and the largest ratio of group MAE
+(:data:`REGRESSION_FAIRNESS_METRICS`).
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, mean_absolute_error, root_mean_squared_error
 
 from mlops.core.exceptions import DataError
 from mlops.core.schema import is_number
 
-__all__ = ["FAIRNESS_METRICS", "sensitive_groups", "group_fairness"]
+__all__ = ["ALL_FAIRNESS_METRICS", "FAIRNESS_METRICS", "REGRESSION_FAIRNESS_METRICS",
+           "fairness_metric_names", "group_error", "group_fairness", "sensitive_groups"]
 
 # Summary metrics computed for every sensitive feature; gates may name any of them.
 FAIRNESS_METRICS: tuple[str, ...] = (
@@ -38,6 +44,15 @@ FAIRNESS_METRICS: tuple[str, ...] = (
     "demographic_parity_ratio",
     "equalized_odds_difference",
 )
+# The same for a regression target: largest group MAE minus smallest, and largest over
+# smallest (both over the groups with at least evaluation.min_group_size rows).
+REGRESSION_FAIRNESS_METRICS: tuple[str, ...] = ("mae_difference", "mae_ratio")
+ALL_FAIRNESS_METRICS = (*FAIRNESS_METRICS, *REGRESSION_FAIRNESS_METRICS)
+
+
+def fairness_metric_names(regression: bool) -> tuple[str, ...]:
+    """The fairness summaries gates may name for a task."""
+    return REGRESSION_FAIRNESS_METRICS if regression else FAIRNESS_METRICS
 # Numeric sensitive columns without bins and with more distinct values than this are
 # cut into quartiles, not used raw.
 _MAX_RAW_GROUPS = 10
@@ -121,6 +136,41 @@ def group_fairness(
         }
     return {"groups": per_group, "skipped_groups": skipped, "min_group_size": min_group_size,
             "gated": gated, **{k: _number(v) for k, v in summary.items()}}
+
+
+def group_error(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.Series, *,
+                min_group_size: int = 1) -> dict[str, Any]:
+    """Per-group error of a regression model and the spread of group MAE, for one feature.
+
+    Each group gets ``count``, ``mae``, ``rmse`` and ``mean_error`` (predicted minus true:
+    positive means the model over-predicts for that group). ``mae_difference`` and
+    ``mae_ratio`` compare the groups with at least ``min_group_size`` rows; with fewer
+    than two such groups they are None and ``gated`` is False.
+    """
+    sensitive = groups.to_numpy()
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+
+    def mean_error(t: np.ndarray, p: np.ndarray) -> float:
+        return float(np.mean(p - t))
+
+    frame = MetricFrame(metrics={"count": count, "mae": mean_absolute_error,
+                                 "rmse": root_mean_squared_error, "mean_error": mean_error},
+                        y_true=y_true, y_pred=y_pred, sensitive_features=sensitive)
+    by_group = frame.by_group
+    per_group = {
+        str(name): {metric: _number(by_group.loc[name, metric]) for metric in by_group.columns}
+        | {"count": int(by_group.loc[name, "count"])}
+        for name in sorted(by_group.index, key=str)
+    }
+    skipped = [g for g, m in per_group.items() if m["count"] < min_group_size]
+    errors = [m["mae"] for g, m in per_group.items() if g not in skipped]
+    gated = len(errors) >= 2
+    difference = max(errors) - min(errors) if gated else None
+    ratio = (max(errors) / min(errors) if min(errors) > 0 else None) if gated else None
+    return {"groups": per_group, "skipped_groups": skipped, "min_group_size": min_group_size,
+            "gated": gated, "mae_difference": _number(difference),
+            "mae_ratio": _number(ratio)}
 
 
 def _band_label(interval: pd.Interval) -> str:

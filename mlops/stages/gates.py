@@ -15,15 +15,17 @@ import pandas as pd
 
 from mlops.core.config import Params
 from mlops.core.exceptions import ConfigError, GateFailedError
+from mlops.stages.baseline import STRATEGIES
 from mlops.stages.behaviour import check_directional_spec
-from mlops.stages.fairness import FAIRNESS_METRICS
-from mlops.stages.metrics import METRIC_NAMES
+from mlops.stages.fairness import ALL_FAIRNESS_METRICS, fairness_metric_names
+from mlops.stages.metrics import CI_LEVEL, LOWER_IS_BETTER, metric_names
 
 __all__ = [
     "check_config",
     "failed_gates",
     "flat_metrics",
     "gate_verdicts",
+    "metrics_table",
     "raise_on_failed_gates",
     "verdict_table",
 ]
@@ -33,8 +35,9 @@ def flat_metrics(result: Mapping[str, Any]) -> dict[str, float | None]:
     """Model metrics plus fairness summaries as ``metric[feature]``, in one flat dict."""
     flat = dict(result["metrics"])
     for feature, section in result.get("fairness", {}).items():
-        for metric in FAIRNESS_METRICS:
-            flat[f"{metric}[{feature}]"] = section[metric]
+        for metric in ALL_FAIRNESS_METRICS:
+            if metric in section:
+                flat[f"{metric}[{feature}]"] = section[metric]
     return flat
 
 
@@ -51,7 +54,7 @@ def gate_verdicts(result: Mapping[str, Any], params: Params) -> list[dict[str, A
     for name, threshold in params.evaluation.gates.items():
         direction, metric = _parse_gate(name, params)
         key = f"evaluation.gates.{name}"
-        if metric in FAIRNESS_METRICS:
+        if metric in ALL_FAIRNESS_METRICS:
             for feature, section in result["fairness"].items():
                 rows.append(_fairness_verdict(name, metric, feature, section, threshold,
                                               direction, key, result))
@@ -72,17 +75,58 @@ def gate_verdicts(result: Mapping[str, Any], params: Params) -> list[dict[str, A
         rows.append(_verdict(f"{test['kind']}[{test['column']}]", "failed_share",
                              test["failed_share"], 0.0, "max", f"evaluation.{test['kind']}"))
     if result.get("champion"):
-        tolerance = params.evaluation.champion_tolerance
-        for name in params.evaluation.gates:
-            direction, metric = _parse_gate(name, params)
-            base = result["champion"]["metrics"].get(metric)
-            if metric in FAIRNESS_METRICS or base is None:
-                continue
-            threshold = base - tolerance if direction == "min" else base + tolerance
-            rows.append(_verdict(f"champion_{metric}", metric, result["metrics"][metric],
-                                 threshold, direction, "evaluation.champion_tolerance",
-                                 f"{labels.get(metric, metric)} vs production"))
+        rows += _champion_verdicts(result, params, labels)
     return rows
+
+
+def _champion_verdicts(result: Mapping[str, Any], params: Params,
+                       labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The candidate against production, within ``evaluation.champion_tolerance``.
+
+    Classification: on every gated model metric. Regression: on the primary metric (the
+    baseline's, R² by default); an error metric (MAE, RMSE, MAPE) is in the target's
+    unit, so there the tolerance is a share of production's error (0.02: 2 % worse).
+    """
+    tolerance = params.evaluation.champion_tolerance
+    if params.data.regression:
+        primary = params.evaluation.baseline.metric_for(True)
+        gates = [("max" if primary in LOWER_IS_BETTER else "min", primary)]
+    else:
+        gates = [_parse_gate(name, params) for name in params.evaluation.gates]
+    rows = []
+    for direction, metric in gates:
+        base = result["champion"]["metrics"].get(metric)
+        if metric in ALL_FAIRNESS_METRICS or base is None:
+            continue
+        margin = tolerance * abs(base) if params.data.regression and direction == "max" \
+            else tolerance
+        threshold = base - margin if direction == "min" else base + margin
+        rows.append(_verdict(f"champion_{metric}", metric, result["metrics"][metric],
+                             threshold, direction, "evaluation.champion_tolerance",
+                             f"{labels.get(metric, metric)} vs production"))
+    return rows
+
+
+def metrics_table(result: Mapping[str, Any], *, decimals: int = 4) -> pd.DataFrame:
+    """The model metrics as a table for people: what each measures, its value and its
+    bootstrap interval (blank where none is computed), and why a metric is missing when
+    the data leaves it undefined."""
+    intervals = result.get("confidence_intervals", {})
+    labels = result.get("metric_labels", {})
+    notes = result.get("metric_notes", {})
+
+    def interval(name: str) -> str:
+        ci = intervals.get(name) or {}
+        if ci.get("low") is None or ci.get("high") is None:
+            return ""
+        return f"{ci['low']:.{decimals}f} – {ci['high']:.{decimals}f}"
+
+    rows = [{"metric": labels.get(name, name),
+             "value": None if value is None else round(value, decimals),
+             f"{CI_LEVEL:.0%} CI": interval(name), "note": notes.get(name, "")}
+            for name, value in result["metrics"].items()]
+    table = pd.DataFrame(rows).set_index("metric")
+    return table if table["note"].astype(bool).any() else table.drop(columns="note")
 
 
 def verdict_table(result: Mapping[str, Any]) -> pd.DataFrame:
@@ -143,7 +187,16 @@ def check_config(params: Params) -> None:
         if len(edges) < 2 or list(edges) != sorted(set(edges)):
             raise ConfigError(f"{key}: expected at least two increasing band edges, got "
                               f"{list(edges)}", key=key)
-    if params.data.positive_class is None and cfg.directional:
+    regression = params.data.regression
+    baseline = cfg.baseline.metric_for(regression)
+    if baseline not in metric_names(regression):
+        task = "regression" if regression else "classification"
+        raise ConfigError(
+            f"evaluation.baseline.metric is {baseline!r}, a metric the {task} target in "
+            f"data.task does not have; use one of "
+            f"{[m for m in metric_names(regression) if m in STRATEGIES]} (or null for the "
+            "default)", key="evaluation.baseline.metric")
+    if params.data.positive_class is None and cfg.directional and not regression:
         raise ConfigError("evaluation.directional tests move the probability of "
                           "data.positive_class, which is null; set it or remove the tests",
                           key="evaluation.directional")
@@ -153,16 +206,24 @@ def _parse_gate(name: str, params: Params) -> tuple[str, str]:
     """``("min", "roc_auc")`` for ``min_roc_auc``; ConfigError for an unknown gate."""
     key = f"evaluation.gates.{name}"
     direction, _, metric = name.partition("_")
-    known = (*METRIC_NAMES, *FAIRNESS_METRICS)
+    regression = params.data.regression
+    known = (*metric_names(regression), *fairness_metric_names(regression))
+    other = (*metric_names(not regression), *fairness_metric_names(not regression))
+    if direction in ("min", "max") and metric in other and metric not in known:
+        task, theirs = ("regression", "classification") if regression else \
+            ("classification", "regression")
+        raise ConfigError(
+            f"{key}: {metric!r} is a {theirs} metric, but data.task is {task}; remove the "
+            f"gate or use one of {list(known)}", key=key)
     if direction not in ("min", "max") or metric not in known:
         raise ConfigError(
             f"{key}: a gate is min_<metric> or max_<metric> with <metric> one of "
             f"{list(known)}", key=key,
         )
-    if metric in FAIRNESS_METRICS and not params.data.sensitive_features:
+    if metric in ALL_FAIRNESS_METRICS and not params.data.sensitive_features:
         raise ConfigError(f"{key}: fairness gates need data.sensitive_features; list them "
                           "or remove the gate", key=key)
-    if metric in FAIRNESS_METRICS and params.data.positive_class is None:
+    if metric in ALL_FAIRNESS_METRICS and not regression and params.data.positive_class is None:
         raise ConfigError(f"{key}: fairness gates measure the favourable outcome "
                           "data.positive_class, which is null; set it or remove the gate",
                           key=key)
@@ -175,7 +236,10 @@ def _fairness_verdict(name: str, metric: str, feature: str, section: Mapping[str
     """A fairness gate on one feature, skipped when fewer than two groups are big enough."""
     outcome = result.get("positive_class")
     what = " (one-vs-rest)" if result.get("task") == "multiclass" else ""
-    label = f"{metric.replace('_', ' ')} by {feature}, outcome class {outcome}{what}"
+    if result.get("task") == "regression":
+        label = f"{result.get('metric_labels', {}).get(metric, metric)} by {feature}"
+    else:
+        label = f"{metric.replace('_', ' ')} by {feature}, outcome class {outcome}{what}"
     row = _verdict(f"{name}[{feature}]", metric, section[metric], threshold, direction, key,
                    label)
     if not section.get("gated", True):

@@ -1,9 +1,11 @@
-"""Classification metrics of one model on one frame, with bootstrap confidence intervals.
+"""Metrics of one model on one frame, with bootstrap confidence intervals.
 
-Binary targets score ``data.positive_class``; multiclass targets use macro averages and
-one-vs-rest ROC-AUC and PR-AUC, and :func:`metric_label` names the average wherever a
-metric is shown. The Brier score is on one scale for every task: the mean squared error of
-the class probabilities summed over classes, halved, so it runs from 0 to 1 and equals
+Regression targets get MAE, RMSE, R² and MAPE (MAPE only when no true value is zero;
+otherwise it is None and :func:`undefined_metrics` says why). Binary targets score
+``data.positive_class``; multiclass targets use macro averages and one-vs-rest ROC-AUC and
+PR-AUC, and :func:`metric_label` names the average wherever a metric is shown. The Brier
+score is on one scale for every task: the mean squared error of the class probabilities
+summed over classes, halved, so it runs from 0 to 1 and equals
 ``sklearn.metrics.brier_score_loss`` for two classes.
 """
 
@@ -19,9 +21,13 @@ from sklearn.metrics import (
     average_precision_score,
     f1_score,
     log_loss,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
     precision_score,
+    r2_score,
     recall_score,
     roc_auc_score,
+    root_mean_squared_error,
 )
 from sklearn.preprocessing import label_binarize
 
@@ -33,15 +39,20 @@ __all__ = [
     "HEADLINE_METRICS",
     "LOWER_IS_BETTER",
     "METRIC_NAMES",
+    "REGRESSION_METRICS",
     "Predictions",
     "bootstrap_intervals",
     "bootstrap_weights",
     "classification_metrics",
     "metric_label",
+    "metric_names",
     "model_inputs",
     "percentile_interval",
     "positive_index",
     "predict",
+    "quality_metrics",
+    "regression_metrics",
+    "undefined_metrics",
     "weighted_metrics",
 ]
 
@@ -50,31 +61,45 @@ CI_LEVEL = 0.95
 HEADLINE_METRICS: tuple[str, ...] = ("accuracy", "f1", "roc_auc", "brier")
 LOWER_IS_BETTER: frozenset[str] = frozenset({
     "log_loss", "brier", "demographic_parity_difference", "equalized_odds_difference",
+    "mae", "rmse", "mape", "mae_difference", "mae_ratio",
 })
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier",
 )
+# Regression metrics; all four get an interval (MAPE when it is defined).
+REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "mape")
+
+
+def metric_names(regression: bool) -> tuple[str, ...]:
+    """The model metrics of a task: :data:`REGRESSION_METRICS` or :data:`METRIC_NAMES`."""
+    return REGRESSION_METRICS if regression else METRIC_NAMES
 
 
 @dataclass(frozen=True)
 class Predictions:
-    """Labels and probabilities of one model on one frame."""
+    """Labels and probabilities (or, for regression, true and predicted values) of one
+    model on one frame."""
 
     y_true: np.ndarray
     y_pred: np.ndarray
-    proba: np.ndarray  # (n_rows, n_classes), columns in ``classes`` order
-    classes: tuple[Any, ...]
+    proba: np.ndarray | None  # (n_rows, n_classes) in ``classes`` order; None: regression
+    classes: tuple[Any, ...]  # empty for regression
     positive_index: int | None  # None: a multiclass target without data.positive_class
+
+    @property
+    def regression(self) -> bool:
+        """True when the predictions are numbers, not classes."""
+        return self.proba is None
 
     @property
     def binary(self) -> bool:
         """True for a two-class target."""
-        return len(self.classes) == 2
+        return not self.regression and len(self.classes) == 2
 
     @property
     def task(self) -> str:
-        """``binary`` or ``multiclass``."""
-        return "binary" if self.binary else "multiclass"
+        """``binary``, ``multiclass`` or ``regression``."""
+        return "regression" if self.regression else "binary" if self.binary else "multiclass"
 
     @property
     def positive_class(self) -> Any:
@@ -116,11 +141,22 @@ def model_inputs(model: Any, frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
 
 def predict(model: Any, frame: pd.DataFrame, params: Params) -> Predictions:
-    """Predict labels and probabilities of ``frame`` (which holds the target column)."""
+    """Predict labels and probabilities of ``frame`` (which holds the target column);
+    for a regression target, the predicted values."""
     target = params.data.target
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is missing from the evaluation data",
                         column=target, rule="target")
+    if params.data.regression:
+        y_true = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(y_true).all():
+            raise DataError(f"target {target!r} has missing or non-numeric values in the "
+                            "evaluation data; a regression target must be a number in every "
+                            "row", column=target, rule="labels")
+        features = model_inputs(model, frame, target)
+        return Predictions(y_true=y_true,
+                           y_pred=np.asarray(model.predict(features), dtype=float).ravel(),
+                           proba=None, classes=(), positive_index=None)
     if not hasattr(model, "predict_proba"):
         raise ConfigError(
             f"{type(model).__name__} has no predict_proba; evaluation needs class "
@@ -178,9 +214,41 @@ def classification_metrics(pred: Predictions) -> dict[str, float | None]:
     }
 
 
+def regression_metrics(pred: Predictions) -> dict[str, float | None]:
+    """MAE, RMSE, R² and MAPE (a share: 0.1 is 10 %); MAPE is None when a true value is 0
+    (see :func:`undefined_metrics`), R² when every true value is the same."""
+    y, p = pred.y_true, pred.y_pred
+    return {
+        "mae": float(mean_absolute_error(y, p)),
+        "rmse": float(root_mean_squared_error(y, p)),
+        "r2": float(r2_score(y, p)) if np.ptp(y) > 0 else None,
+        "mape": float(mean_absolute_percentage_error(y, p)) if np.all(y != 0) else None,
+    }
+
+
+def quality_metrics(pred: Predictions) -> dict[str, float | None]:
+    """:func:`regression_metrics` or :func:`classification_metrics`, as the task needs."""
+    return regression_metrics(pred) if pred.regression else classification_metrics(pred)
+
+
+def undefined_metrics(pred: Predictions) -> dict[str, str]:
+    """Why a metric of ``pred`` is None, by metric (empty when all are defined)."""
+    if not pred.regression:
+        return {}
+    notes = {}
+    zeros = int(np.sum(pred.y_true == 0))
+    if zeros:
+        notes["mape"] = (f"undefined: {zeros} true value(s) are 0, and a percentage of 0 "
+                         "is not defined")
+    if np.ptp(pred.y_true) == 0:
+        notes["r2"] = "undefined: every true value is the same"
+    return notes
+
+
 def bootstrap_intervals(pred: Predictions, *, samples: int, seed: int,
                         level: float = CI_LEVEL) -> dict[str, dict[str, float | None]]:
-    """Percentile bootstrap intervals of :data:`HEADLINE_METRICS`.
+    """Percentile bootstrap intervals of the headline metrics (:data:`HEADLINE_METRICS`,
+    or every regression metric that is defined).
 
     All resamples are evaluated at once: a resample is a row of multinomial counts, and
     every metric is a weighted sum over the original rows (ROC-AUC as a weighted
@@ -189,7 +257,7 @@ def bootstrap_intervals(pred: Predictions, *, samples: int, seed: int,
     if samples <= 0:
         return {}
     values = weighted_metrics(pred, bootstrap_weights(len(pred.y_true), samples, seed))
-    return {name: percentile_interval(values[name], level) for name in HEADLINE_METRICS}
+    return {name: percentile_interval(value, level) for name, value in values.items()}
 
 
 def bootstrap_weights(n: int, samples: int, seed: int) -> np.ndarray:
@@ -210,8 +278,16 @@ def percentile_interval(values: np.ndarray, level: float = CI_LEVEL
     return {"low": low, "high": high, "level": level}
 
 
-def metric_label(metric: str, *, task: str, positive_class: Any = None) -> str:
-    """What ``metric`` measures, averages named: ``macro F1``, ``F1 of class 1``."""
+def metric_label(metric: str, *, task: str, positive_class: Any = None, unit: str = "") -> str:
+    """What ``metric`` measures, averages named: ``macro F1``, ``F1 of class 1``; for
+    regression with the target's ``unit``: ``mean absolute error (EUR)``."""
+    if task == "regression":
+        of = f" ({unit})" if unit else ""
+        return {"mae": f"mean absolute error{of}", "rmse": f"root mean squared error{of}",
+                "r2": "R² (coefficient of determination)",
+                "mape": "mean absolute percentage error (a share: 0.1 is 10 %)",
+                "mae_difference": f"largest difference of group MAE{of}",
+                "mae_ratio": "largest group MAE over smallest"}.get(metric, metric)
     if task == "binary":
         of = f" of class {positive_class}"
         return {"precision": f"precision{of}", "recall": f"recall{of}", "f1": f"F1{of}",
@@ -226,6 +302,8 @@ def metric_label(metric: str, *, task: str, positive_class: Any = None) -> str:
 def weighted_metrics(pred: Predictions, weights: np.ndarray) -> dict[str, np.ndarray]:
     """Headline metrics for every row of ``weights`` (resample counts), shape (samples,)."""
     n = weights.shape[1]
+    if pred.regression:
+        return _weighted_regression(pred, weights)
     correct = (pred.y_pred == pred.y_true).astype(float)
     out = {"accuracy": weights @ correct / n}
     if pred.binary:
@@ -241,6 +319,21 @@ def weighted_metrics(pred: Predictions, weights: np.ndarray) -> dict[str, np.nda
     out["roc_auc"] = np.mean([_weighted_auc(weights, onehot[:, k], pred.proba[:, k])
                               for k in per_class], axis=0)
     out["brier"] = weights @ np.sum((onehot - pred.proba) ** 2, axis=1) / n / 2.0
+    return out
+
+
+def _weighted_regression(pred: Predictions, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """MAE, RMSE, R² (and MAPE when defined) per weight row, as on the resampled rows."""
+    n = weights.shape[1]
+    y, error = pred.y_true, pred.y_pred - pred.y_true
+    squared = weights @ error**2 / n
+    centred = y - y.mean()  # centred first: no cancellation for large values
+    total = weights @ centred**2 / n - (weights @ centred / n) ** 2  # variance per resample
+    out = {"mae": weights @ np.abs(error) / n, "rmse": np.sqrt(squared),
+           "r2": np.divide(total - squared, total, out=np.full_like(total, np.nan),
+                           where=total > 0)}
+    if np.all(y != 0):
+        out["mape"] = weights @ np.abs(error / y) / n
     return out
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "plot_calibration",
     "plot_fairness",
     "plot_importance",
+    "plot_prediction_error",
+    "plot_group_error",
     "evaluation_figures",
 ]
 
@@ -163,15 +165,77 @@ def plot_importance(importance: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def plot_prediction_error(y_true: Any, y_pred: Any, *, kind: str, unit: str = "") -> Figure:
+    """scikit-learn's ``PredictionErrorDisplay``: ``kind`` is ``actual_vs_predicted`` or
+    ``residual_vs_predicted`` (residuals: true minus predicted)."""
+    from sklearn.metrics import PredictionErrorDisplay
+
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.add_subplot()
+    PredictionErrorDisplay.from_predictions(
+        np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float), kind=kind, ax=ax,
+        subsample=None, scatter_kwargs={"alpha": 0.5, "s": 12})
+    of = f" ({unit})" if unit else ""
+    if kind == "actual_vs_predicted":
+        ax.set(title="Predicted against actual", xlabel=f"Predicted{of}",
+               ylabel=f"Actual{of}")
+    else:
+        ax.set(title="Residuals", xlabel=f"Predicted{of}",
+               ylabel=f"Residual: actual - predicted{of}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_group_error(fairness: Mapping[str, Any], unit: str = "") -> Figure:
+    """Mean absolute error per group, one panel per sensitive feature (regression).
+
+    ``fairness`` is ``result["fairness"]`` of a regression evaluation.
+    """
+    features = list(fairness)
+    fig = Figure(figsize=(5 * max(len(features), 1), 4))
+    if not features:
+        fig.add_subplot().set_title("No sensitive features configured")
+        return fig
+    axes = fig.subplots(1, len(features), squeeze=False)[0]
+    for ax, feature in zip(axes, features, strict=True):
+        section = fairness[feature]
+        groups = section["groups"]
+        names = list(groups)
+        skipped = set(section.get("skipped_groups") or [])
+        ax.bar(range(len(names)), [groups[g]["mae"] for g in names],
+               color=["lightgrey" if g in skipped else "tab:blue" for g in names])
+        ax.set_xticks(range(len(names)), [f"{g}\n(n={groups[g]['count']})" for g in names])
+        ratio = section.get("mae_ratio")
+        ax.set(ylabel=f"MAE{f' ({unit})' if unit else ''}",
+               title=f"By {feature}: MAE ratio {_fmt(ratio)}" if ratio is not None else
+               f"By {feature}: under two groups of {section.get('min_group_size')}+ rows")
+        if skipped:
+            ax.set_xlabel(f"grey: fewer than {section.get('min_group_size')} rows, not gated")
+    fig.tight_layout()
+    return fig
+
+
 def evaluation_figures(model: Any, frame: Any, params: Any,
                        result: Mapping[str, Any]) -> dict[str, Figure]:
     """All evaluation plots of ``model`` on ``frame``, keyed by file name stem.
 
     ``result`` is what :func:`mlops.stages.evaluation.evaluate` returned for the same inputs.
+    A regression model gets predicted-against-actual and residual plots instead of the
+    classification curves.
     """
     from mlops.stages.metrics import predict
 
     pred = predict(model, frame, params)
+    if pred.regression:
+        unit = params.data.unit
+        return {
+            "predicted_vs_actual": plot_prediction_error(
+                pred.y_true, pred.y_pred, kind="actual_vs_predicted", unit=unit),
+            "residuals": plot_prediction_error(
+                pred.y_true, pred.y_pred, kind="residual_vs_predicted", unit=unit),
+            "fairness": plot_group_error(result["fairness"], unit),
+            "importance": plot_importance(result["importance"]),
+        }
     curves = (pred.y_true, pred.proba, list(pred.classes), pred.positive_class)
     matrix = result["confusion_matrix"]
     return {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,16 @@ IMAGE_TITLES = {
     "calibration": "Calibration",
     "fairness": "Fairness by group",
     "importance": "Permutation importance",
+    "predicted_vs_actual": "Predicted against actual",
+    "residuals": "Residuals",
+}
+# Regression metrics as Hugging Face metric ids (the `evaluate` metrics), with the config
+# that makes the id mean our number: RMSE is the "mse" metric with squared=False.
+HF_REGRESSION_METRICS: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "mae": ("mae", "MAE", None),
+    "rmse": ("mse", "RMSE", {"squared": False}),
+    "r2": ("r_squared", "R²", None),
+    "mape": ("mape", "MAPE", None),
 }
 # report.md ends with this HTML comment (invisible on GitHub): the run's metrics, verdict and
 # params as JSON, so that a later run can compare with a committed copy of the report.
@@ -230,30 +241,41 @@ def build_model_card(
     license: str | None = None,
 ) -> ModelCard:
     """Hugging Face model card with ``model-index`` eval results, fairness and limitations."""
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+    with warnings.catch_warnings():
+        # huggingface_hub imports tqdm.auto, which warns in a notebook kernel without
+        # ipywidgets (a red TqdmWarning in 03_evaluate); the card shows no progress bar.
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     dataset = Path(params.data.path).stem
-    eval_results = [
-        EvalResult(task_type="tabular-classification", task_name="Tabular classification",
-                   dataset_type=dataset, dataset_name=dataset, dataset_split="test",
-                   metric_type=metric, metric_name=metric, metric_value=value)
-        for metric, value in result["metrics"].items() if value is not None
-    ]
+    regression = result.get("task") == "regression"
+    task = "tabular-regression" if regression else "tabular-classification"
+    eval_results = []
+    for metric, value in result["metrics"].items():
+        if value is None:
+            continue
+        kind, name, config = (HF_REGRESSION_METRICS.get(metric, (metric, metric, None))
+                              if regression else (metric, metric, None))
+        eval_results.append(EvalResult(
+            task_type=task, task_name=task.replace("-", " ").capitalize(),
+            dataset_type=dataset, dataset_name=dataset, dataset_split="test",
+            metric_type=kind, metric_name=name, metric_value=value, metric_config=config))
     data = ModelCardData(
         model_name=params.model.name,
         library_name="sklearn",
         license=license,
-        pipeline_tag="tabular-classification",
-        tags=["sklearn", "tabular-classification", "mlops-template"],
-        metrics=[r.metric_type for r in eval_results],
+        pipeline_tag=task,
+        tags=["sklearn", task, "mlops-template"],
+        metrics=sorted({r.metric_type for r in eval_results}),
         eval_results=eval_results,
     )
+    what = (f"regression, {_positive_text(result)}" if regression else
+            f"{result['task']}, classes {result['classes']}, {_positive_text(result)}")
     body = "\n".join([
         f"# {params.model.name}",
         "",
         f"A scikit-learn `{params.model.estimator}` pipeline that predicts "
-        f"`{params.data.target}` ({result['task']}, classes {result['classes']}, "
-        f"{_positive_text(result)}).",
+        f"`{params.data.target}` ({what}).",
         "",
         "## Intended use",
         "",
@@ -262,8 +284,8 @@ def build_model_card(
         "## Data",
         "",
         f"Trained and evaluated on `{params.data.path}`, split with seed {params.seed}; "
-        f"{result['n_samples']} held-out rows ({params.data.test_size:.0%}, stratified by "
-        f"target). Sensitive features: "
+        f"{result['n_samples']} held-out rows ({params.data.test_size:.0%}"
+        f"{'' if regression else ', stratified by target'}). Sensitive features: "
         f"{', '.join(f'`{c}`' for c in params.data.sensitive_features) or 'none'}.",
         "",
         *_validation_section(validation),
@@ -304,6 +326,9 @@ def write_model_card(result: Mapping[str, Any], params: Params, path: str | Path
 
 
 def _positive_text(result: Mapping[str, Any]) -> str:
+    if result.get("task") == "regression":
+        unit = result.get("unit")
+        return f"a number{f' in {unit}' if unit else ''}: no classes"
     if result.get("positive_class") is None:
         return "no positive class: metrics are macro averages"
     return f"positive class `{result['positive_class']}`"
@@ -340,6 +365,8 @@ def _metric_table(result: Mapping[str, Any]) -> list[str]:
                     if dci else "")
         rows.append(f"| {_cell(labels.get(metric, metric))} | {_num(value)} | {ci_text} | "
                     f"{_num(base)} | {_num(delta, signed=True)} | {dci_text} |")
+    for metric, why in (result.get("metric_notes") or {}).items():
+        rows += ["", f"_{_cell(labels.get(metric, metric))}: {_cell(why)}._"]
     if not champion:
         rows += ["", "_No production model to compare with: this is the first release._"]
     return rows
@@ -504,6 +531,8 @@ def _fairness_section(result: Mapping[str, Any]) -> list[str]:
     fairness = result.get("fairness") or {}
     if not fairness:
         return ["_No sensitive features configured (data.sensitive_features)._", ""]
+    if result.get("task") == "regression":
+        return _group_error_section(result, fairness)
     outcome = result.get("positive_class")
     multiclass = result.get("task") == "multiclass"
     if outcome is None:
@@ -543,6 +572,34 @@ def _fairness_section(result: Mapping[str, Any]) -> list[str]:
             lines.append(f"| {_cell(group)}{mark} | {m['count']} | "
                          f"{_num(m['selection_rate'])} | {_num(m['true_positive_rate'])} | "
                          f"{_num(m['false_positive_rate'])} | {_num(m['accuracy'])} |")
+        lines.append("")
+    return lines
+
+
+def _group_error_section(result: Mapping[str, Any], fairness: Mapping[str, Any]
+                         ) -> list[str]:
+    """Regression fairness: the error of each group and the spread of group MAE."""
+    unit = result.get("unit")
+    of = f" ({_cell(unit)})" if unit else ""
+    lines = [f"Error by group: mean absolute error (MAE), root mean squared error (RMSE) and "
+             f"mean error (predicted minus actual: above 0, the model over-predicts for the "
+             f"group){of}.", ""]
+    for feature, section in fairness.items():
+        skipped = section.get("skipped_groups") or []
+        size = section.get("min_group_size")
+        lines += [f"**{_cell(feature)}**: largest difference of group MAE "
+                  f"{_num(section.get('mae_difference'))}, largest ratio "
+                  f"{_num(section.get('mae_ratio'))} (over groups with at least {size} rows).",
+                  ""]
+        if skipped:
+            lines += [f"Groups with fewer than {size} rows, reported but left out of the "
+                      f"summaries and the gates: "
+                      f"{', '.join(f'`{_cell(g)}`' for g in skipped)}.", ""]
+        lines += ["| Group | n | MAE | RMSE | Mean error |", "|---|---:|---:|---:|---:|"]
+        for group, m in section["groups"].items():
+            mark = " (skipped)" if group in skipped else ""
+            lines.append(f"| {_cell(group)}{mark} | {m['count']} | {_num(m['mae'])} | "
+                         f"{_num(m['rmse'])} | {_num(m['mean_error'], signed=True)} |")
         lines.append("")
     return lines
 

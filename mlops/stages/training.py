@@ -1,7 +1,9 @@
 """Building and fitting the model pipeline chosen in ``params.yaml``.
 
-``model.estimator`` is one of three short names or the import path of any
-scikit-learn-compatible classifier; one without ``predict_proba`` is calibrated. The
+``model.estimator`` is one of the short names or the import path of any
+scikit-learn-compatible classifier or regressor, as ``data.task`` says; a short name maps
+to a classifier or a regressor by the task (:data:`ESTIMATORS`), and a classifier without
+``predict_proba`` is calibrated. The
 features are the schema's serving columns minus ``data.id_columns`` and
 ``data.drop_columns``: a column the schema does not know never reaches training, whatever
 the validation severities say. A fitted
@@ -12,17 +14,23 @@ its bytes must not depend on the machine's core count.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.base import is_classifier
+from sklearn.base import is_classifier, is_regressor
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from mlops.core.config import Params
-from mlops.core.exceptions import ConfigError, DataError
+from mlops.core.exceptions import ConfigError, DataError, StageOrderError
 from mlops.core.schema import Schema, load_schema
 from mlops.core.threads import limited_threads
 from mlops.stages.features import build_preprocessor
@@ -36,22 +44,33 @@ __all__ = [
     "describe",
     "estimator_class",
     "feature_columns",
+    "load_trained",
     "train",
 ]
 
-ESTIMATORS: dict[str, type] = {
-    "logistic_regression": LogisticRegression,
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
-    "random_forest": RandomForestClassifier,
+# Short name -> (classifier, regressor); None where the name does not fit the task.
+ESTIMATORS: dict[str, tuple[type | None, type | None]] = {
+    "logistic_regression": (LogisticRegression, None),
+    "hist_gradient_boosting": (HistGradientBoostingClassifier, HistGradientBoostingRegressor),
+    "random_forest": (RandomForestClassifier, RandomForestRegressor),
+    "ridge": (None, Ridge),
 }
 # Where an estimator's package comes from, for the "cannot import" hint.
 _INSTALL_HINTS = {"lightgbm": "pip install -e '.[boosting]' (the optional extra)"}
 
 
-def estimator_class(name: str) -> type:
-    """The class named by ``model.estimator``: a short name or an import path."""
+def estimator_class(name: str, *, regression: bool = False) -> type:
+    """The class named by ``model.estimator`` for the task: a short name or an import path."""
     if name in ESTIMATORS:
-        return ESTIMATORS[name]
+        cls = ESTIMATORS[name][regression]
+        if cls is None:
+            fits = [n for n, pair in ESTIMATORS.items() if pair[regression] is not None]
+            task = "regression" if regression else "classification"
+            raise ConfigError(
+                f"model.estimator {name!r} has no {task} version, and data.task is {task}; "
+                f"use one of {fits} or the import path of a scikit-learn "
+                f"{'regressor' if regression else 'classifier'}", key="model.estimator")
+        return cls
     module_name, _, attr = name.rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -79,7 +98,8 @@ def build_estimator(params: Params) -> Any:
     """
     name = params.model.estimator
     key = f"model.hyperparameters.{name}"
-    cls = estimator_class(name)
+    regression = params.data.regression
+    cls = estimator_class(name, regression=regression)
     hyperparameters = params.hyperparameters
     try:
         estimator = cls(**hyperparameters)
@@ -88,13 +108,17 @@ def build_estimator(params: Params) -> Any:
     if not all(hasattr(estimator, a) for a in ("fit", "get_params", "set_params")):
         raise ConfigError(f"model.estimator {name!r} is not a scikit-learn-compatible "
                           "estimator (fit, get_params, set_params)", key="model.estimator")
-    if not _is_classifier(estimator):
-        raise ConfigError(f"model.estimator {name!r} is not a classifier; the template trains "
-                          "classifiers only (regression is not supported yet)",
-                          key="model.estimator")
+    if _estimator_type(estimator) != ("regressor" if regression else "classifier"):
+        task, wanted = ("regression", "regressor") if regression else \
+            ("classification", "classifier")
+        raise ConfigError(f"model.estimator {name!r} is not a {wanted}, and data.task is "
+                          f"{task}; choose a scikit-learn {wanted} (or set data.task to "
+                          "the task of your target)", key="model.estimator")
     if "random_state" in estimator.get_params(deep=False) and "random_state" not in \
             hyperparameters:
         estimator.set_params(random_state=params.seed)
+    if regression:
+        return estimator
     if not hasattr(estimator, "predict_proba"):
         if not hasattr(estimator, "decision_function"):
             raise ConfigError(
@@ -149,12 +173,20 @@ def train(params: Params, train_frame: pd.DataFrame, *, schema: Schema | None = 
     if target not in train_frame.columns:
         raise DataError(f"target column {target!r} is missing from the training data",
                         column=target, rule="target")
-    labels = tuple(sorted(pd.unique(train_frame[target].dropna()), key=str))
-    if len(labels) < 2:
-        raise DataError(f"target {target!r} has only the label(s) {list(labels)} in the "
-                        "training data; a classifier needs at least two", column=target,
-                        rule="labels")
-    positive_index(labels, params.data.positive_class)  # a binary target needs one
+    if params.data.regression:
+        values = pd.to_numeric(train_frame[target], errors="coerce")
+        if values.isna().any() or values.nunique() < 2:
+            raise DataError(f"target {target!r} must be a number in every training row, with "
+                            "at least two distinct values, for a regression target (found "
+                            f"{int(values.isna().sum())} missing or non-numeric, "
+                            f"{values.nunique()} distinct)", column=target, rule="labels")
+    else:
+        labels = tuple(sorted(pd.unique(train_frame[target].dropna()), key=str))
+        if len(labels) < 2:
+            raise DataError(f"target {target!r} has only the label(s) {list(labels)} in the "
+                            "training data; a classifier needs at least two", column=target,
+                            rule="labels")
+        positive_index(labels, params.data.positive_class)  # a binary target needs one
     features = train_frame[feature_columns(params, train_frame, schema)]
     pipeline = build_pipeline(params, features)
     if isinstance(pipeline[-1], CalibratedClassifierCV) and not _asked_for(pipeline[-1], params):
@@ -211,7 +243,9 @@ def describe(pipeline: Pipeline, params: Params, *, rows: dict[str, int], model_
         "hyperparameters": params.hyperparameters,
         "seed": params.seed,
         "rows": rows,
-        "classes": [c.item() if hasattr(c, "item") else c for c in pipeline.classes_],
+        "task": params.data.task,
+        "classes": [c.item() if hasattr(c, "item") else c
+                    for c in getattr(pipeline, "classes_", [])],
         "inputs": inputs,
         "not_features": {"id_columns": list(params.data.id_columns),
                          "drop_columns": list(params.data.drop_columns)},
@@ -220,16 +254,38 @@ def describe(pipeline: Pipeline, params: Params, *, rows: dict[str, int], model_
     }
 
 
+def load_trained(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The model and ``training.json`` that the train stage (``02_train.ipynb``) wrote into
+    ``run_dir``; :class:`StageOrderError` saying to run that notebook first if it has not."""
+    import json
+
+    from mlops.core.modelio import load_model
+
+    run_dir = Path(run_dir)
+    path = run_dir / "training.json"
+    if not path.is_file() or not (run_dir / "model.skops").is_file():
+        raise StageOrderError(
+            f"no trained model in {run_dir} (training.json and model.skops are written by "
+            "the train stage): run notebooks/02_train.ipynb first with the same run_dir, or "
+            "the whole pipeline with `mlops run`", file=str(path), stage="train")
+    training = json.loads(path.read_text(encoding="utf-8"))
+    return load_model(run_dir / "model.skops", sha256=training["model_sha256"]), training
+
+
 def _asked_for(model: Any, params: Params) -> bool:
     """True when ``model`` is the estimator params named, not our calibration wrapper."""
-    return estimator_class(params.model.estimator) is type(model)
+    return estimator_class(params.model.estimator,
+                           regression=params.data.regression) is type(model)
 
 
-def _is_classifier(estimator: Any) -> bool:
+def _estimator_type(estimator: Any) -> str | None:
+    """``classifier``, ``regressor`` or None, by scikit-learn's tags."""
     try:
-        return bool(is_classifier(estimator))
+        if is_classifier(estimator):
+            return "classifier"
+        return "regressor" if is_regressor(estimator) else None
     except Exception:  # an estimator without scikit-learn's tags
-        return getattr(estimator, "_estimator_type", None) == "classifier"
+        return getattr(estimator, "_estimator_type", None)
 
 
 def _independent_of_machine(model: Any) -> None:

@@ -371,11 +371,15 @@ def _drift(checker: _Checker, reference: pd.DataFrame) -> DriftResult | None:
 def _label_drift(checker: _Checker, reference: pd.Series, current: pd.Series) -> None:
     cfg, target = checker.cfg, str(current.name)
     limits = cfg.limits("label_drift")
+    # A numeric (regression) target: KS and PSI as for numeric columns.
+    numeric = not checker.schema.classification and checker.schema.by_name[target].numeric
     lab = label_drift(reference, current, alpha=cfg.drift_alpha,
-                      min_js=_first_set(limits.warn, limits.block), block_js=limits.block)
+                      min_js=_first_set(limits.warn, limits.block), block_js=limits.block,
+                      numeric=numeric)
     checker.add("label_drift", target, "label_drift", lab.effect,
                 f"label {target!r} {'drifted' if lab.drifted else 'is stable'}: "
-                f"js={lab.effect:.4f}, chi2 p={lab.p_value:.2g}", grade=lab.grade)
+                f"{lab.effect_name}={lab.effect:.4f}, {lab.test} p={lab.p_value:.2g}",
+                grade=lab.grade)
     labels = current.dropna().map(_label_key)
     shares = reference.dropna().map(_label_key).value_counts(normalize=True)
     limits = cfg.limits("labels")
