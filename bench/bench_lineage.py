@@ -12,7 +12,7 @@ repository, as a fork holds them), in one run:
 - ``mlops reproduce NAME 1`` rebuilds v1 from git and the registry and compares every file
   (timed; goal: at most 1.2x the original run).
 
-Usage: ``python bench/bench_lineage.py [--reps 2] [--versions 10]``. Prints figures and
+Usage: ``python bench/bench_lineage.py [--reps 3] [--versions 10]``. Prints figures and
 ratios and records them (``bench/_summary.py``).
 """
 
@@ -118,7 +118,7 @@ def hub_growth(proj: Path, versions: int) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--versions", type=int, default=10)
     args = parser.parse_args()
     for var in [v for v in os.environ if v.startswith("MLOPS_")]:
@@ -126,21 +126,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-lineage-") as tmp_name:
         proj = make_project(Path(tmp_name))
         runs, rebuilds = [], []
-        runs.append(mlops(proj, "run", "--require-clean"))  # v1
-        for _ in range(args.reps):  # interleaved, so a noisy moment hits both alike
+        for rep in range(args.reps):
+            # Pairs, run then rebuild back to back: on a shared machine the load drifts
+            # over minutes, and a ratio within a pair cancels most of it. The first run
+            # registers v1; later ones train it again from scratch (no reuse).
+            runs.append(mlops(proj, "run", "--require-clean") if rep == 0 else mlops(
+                proj, "run", "--no-register", "--force", "--runs-dir",
+                str(Path(tmp_name) / f"again{rep}")))
             rebuilds.append(mlops(proj, "reproduce", "credit-risk", "1"))
-            if len(runs) < args.reps:  # again from scratch: what v1 cost, not a reuse
-                runs.append(mlops(proj, "run", "--no-register", "--force",
-                                  "--runs-dir", str(Path(tmp_name) / "again")))
         size = growth(proj, args.versions)
         hub = hub_growth(proj, args.versions)
     run_s, rebuild_s = statistics.median(runs), statistics.median(rebuilds)
-    ratio = rebuild_s / run_s
+    ratio = statistics.median(b / a for a, b in zip(runs, rebuilds, strict=True))
     dedup = size["total"] / size["without_dedup"]
     print(f"lineage on the bundled data ({args.reps} reps, {args.versions} versions)")
     print(f"  mlops run (original)        {run_s:6.2f} s")
     print(f"  mlops reproduce v1          {rebuild_s:6.2f} s")
-    print(f"  ratio reproduce / run       = {ratio:.2f}x (goal <= {REPRODUCE_GOAL}x)")
+    print(f"  ratio reproduce / run       = {ratio:.2f}x, median of the pairs' ratios "
+          f"{[round(b / a, 2) for a, b in zip(runs, rebuilds, strict=True)]} "
+          f"(goal <= {REPRODUCE_GOAL}x)")
     print(f"  registry: first version {size['first'] / 1e3:.1f} kB (data {size['data'] / 1e3:.1f}"
           f" kB), then {size['per_version'] / 1e3:.1f} kB per version of the same data")
     print(f"  data snapshots stored: {size['blobs']} for {args.versions} versions; registry "

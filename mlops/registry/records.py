@@ -474,7 +474,8 @@ def lineage_rows(mv: ModelVersion, *, file_base: str | None = None) -> list[Line
         "Params", f"`{lineage.get('params_file') or 'params'}`"
         + (f" with {', '.join(f'`{o}`' for o in overrides)}" if overrides else ""),
         f"{VERSION_FILE} (`lineage.params`), fingerprint "
-        f"{str(lineage.get('fingerprint') or '?')[:12]}", link(VERSION_FILE)))
+        f"{str(lineage.get('fingerprint') or '?').removeprefix('sha256:')[:12]}",
+        link(VERSION_FILE)))
     packages = lineage.get("packages") or {}
     rows.append(LineageRow(
         "Packages", f"Python {lineage.get('python', '?')}; " + ", ".join(
