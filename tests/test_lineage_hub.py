@@ -198,3 +198,15 @@ def test_the_card_says_why_data_was_not_kept(tmp_path, registry_model_dir):
     assert all(r.link is None for r in rows)
     assert [r.item for r in rows][:6] == ["Data", "Data snapshot", "Code", "Params",
                                            "Packages", "Model"]
+
+
+def test_the_lineage_section_is_replaced_not_repeated():
+    from mlops.registry.records import LineageRow
+    from mlops.stages.reporting import with_lineage, without_lineage
+
+    card = "---\nx: 1\n---\n\n# m\n\ntext | with a pipe\n"
+    once = with_lineage(card, [LineageRow("Data", "sha256 ab…", "`d.csv`")])
+    twice = with_lineage(once, [LineageRow("Evidence", "a|b", "`r.md`", "r.md")])
+    assert without_lineage(once) == without_lineage(twice) == card
+    assert twice.count("## Lineage") == 1 and "| Evidence | a\\|b | [`r.md`](r.md) |" in twice
+    assert "`d.csv`" not in twice
