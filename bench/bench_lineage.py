@@ -64,7 +64,7 @@ def mlops(proj: Path, *args: str) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
     env.update(PYTHONPATH=str(proj), MPLBACKEND="Agg")
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mlops.cli.main", *args], cwd=proj, env=env,
+    done = subprocess.run([sys.executable, "-m", "mlops.cli", *args], cwd=proj, env=env,
                           capture_output=True, text=True, timeout=1800)
     seconds = time.perf_counter() - t0
     if done.returncode != 0:
