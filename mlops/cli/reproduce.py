@@ -45,7 +45,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"{verdict:9}  {f.name}")
     same = sum(f.identical for f in result.files)
     print(f"{result.label} from {result.commit[:12]}: {same} of {len(result.files)} files "
-          f"identical, rebuilt in {result.seconds:.1f} s")
+          f"identical, rebuilt in {result.seconds:.1f} s (the pipeline run "
+          f"{result.run_seconds:.1f} s)")
     if not result.identical:
         raise IntegrityError(f"{result.label}: the rebuild differs from the registered files",
                              model=args.name)

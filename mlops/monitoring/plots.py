@@ -1,5 +1,8 @@
 """Plots of the monitoring report (notebook and ``mlops monitor``); matplotlib without pyplot.
 
+Each is a :class:`~mlops.core.figures.NotebookFigure`: Jupyter shows it as an image, and a
+long-running ``mlops monitor`` frees it once it is saved (no pyplot figure manager).
+
 Only the notebook and the monitor command import this module; serving never does.
 """
 
@@ -11,12 +14,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mlops.core.figures import NotebookFigure
+
 __all__ = ["plot_latency", "plot_scores", "plot_accuracy", "save_plots"]
 
 
 def plot_latency(frame: pd.DataFrame) -> Figure:
     """Latency distribution (ms, log scale) per version, primary predictions."""
-    fig = Figure(figsize=(6, 3.5))
+    fig = NotebookFigure(figsize=(6, 3.5))
     ax = fig.subplots()
     ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
     for version, rows in ok.groupby("version"):
@@ -25,14 +30,14 @@ def plot_latency(frame: pd.DataFrame) -> Figure:
                 histtype="step", linewidth=1.5, label=f"v{version}")
     ax.set_xscale("log")
     ax.set(xlabel="latency (ms)", ylabel="requests", title="Latency per version")
-    ax.legend()
+    _legend(ax)
     fig.tight_layout()
     return fig
 
 
 def plot_scores(frame: pd.DataFrame, reference_proba: np.ndarray | None = None) -> Figure:
     """Score distribution per version (and role), against the reference scores."""
-    fig = Figure(figsize=(6, 3.5))
+    fig = NotebookFigure(figsize=(6, 3.5))
     ax = fig.subplots()
     bins = np.linspace(0, 1, 26)
     if reference_proba is not None:
@@ -44,14 +49,14 @@ def plot_scores(frame: pd.DataFrame, reference_proba: np.ndarray | None = None) 
                 label=f"v{version} {role}")
     ax.set(xlabel="probability of the positive class", ylabel="density",
            title="Prediction drift")
-    ax.legend()
+    _legend(ax)
     fig.tight_layout()
     return fig
 
 
 def plot_accuracy(frame: pd.DataFrame, window: int = 50) -> Figure:
     """Rolling live accuracy per version over labelled primary predictions."""
-    fig = Figure(figsize=(6, 3.5))
+    fig = NotebookFigure(figsize=(6, 3.5))
     ax = fig.subplots()
     ok = frame[(frame["role"] == "primary") & frame["error"].isna() & frame["label"].notna()]
     for version, rows in ok.groupby("version"):
@@ -59,9 +64,18 @@ def plot_accuracy(frame: pd.DataFrame, window: int = 50) -> Figure:
         ax.plot(rows["ts"], hit.rolling(window, min_periods=1).mean(), label=f"v{version}")
     ax.set(xlabel="time (s)", ylabel=f"accuracy (rolling {window})", title="Live accuracy",
            ylim=(0, 1))
-    ax.legend()
+    _legend(ax)
     fig.tight_layout()
     return fig
+
+
+def _legend(ax) -> None:
+    """A legend when something is drawn; with no data (no labels yet) a note instead of
+    matplotlib's warning about an empty legend."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
 
 
 def save_plots(frame: pd.DataFrame, out_dir: str | Path,

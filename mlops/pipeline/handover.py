@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -133,11 +134,37 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
     }
     registry = open_registry(params.registry, params.root)
     metadata["lineage"]["data_snapshot"] = _snapshot(registry, params)
-    version, move = registry.publish(params.model.name, run_dir / "model.skops",
-                                     metadata=metadata, files=files,
-                                     reason=f"registered by run {manifest['run_id']}")
+    with tempfile.TemporaryDirectory(prefix="mlops-card-") as scratch:
+        if "README.md" in files:
+            files["README.md"] = _card_with_lineage(files, run_dir, metadata, Path(scratch))
+        version, move = registry.publish(params.model.name, run_dir / "model.skops",
+                                         metadata=metadata, files=files,
+                                         reason=f"registered by run {manifest['run_id']}")
     return {"model": version.name, "version": version.version,
             "alias": move.alias if move else None, "backend": registry.backend}
+
+
+def _card_with_lineage(files: dict[str, Path], run_dir: Path, metadata: dict[str, Any],
+                       scratch: Path) -> Path:
+    """The model card as registered: the run's card plus where its lineage lives.
+
+    Links to the evidence are relative, so they work in the local version folder and in
+    the Hub's file view alike; the card itself is not listed (its hash would include it).
+    """
+    from mlops.core.lineage import file_sha256
+    from mlops.registry.records import ModelVersion, lineage_rows
+    from mlops.stages.reporting import with_lineage
+
+    model = run_dir / "model.skops"
+    draft = ModelVersion(name="", version=0, created="", sha256=file_sha256(model),
+                         gates_passed=bool(metadata.get("gates_passed")),
+                         files={n: file_sha256(p) for n, p in files.items() if n != "README.md"},
+                         metadata=metadata)
+    card = with_lineage(files["README.md"].read_text(encoding="utf-8"),
+                        lineage_rows(draft, file_base=""))
+    target = scratch / "README.md"
+    target.write_text(card, encoding="utf-8")
+    return target
 
 
 def _snapshot(registry: Registry, params: Params) -> dict[str, Any]:
@@ -145,8 +172,9 @@ def _snapshot(registry: Registry, params: Params) -> dict[str, Any]:
     if not params.registry.snapshot_data:
         return {"stored": False,
                 "reason": params.registry.no_snapshot_reason or "registry.snapshot_data is off"}
-    return {"stored": True, "where": registry.store_blob(params.resolve(params.data.path)),
-            "backend": registry.backend}
+    where = registry.store_blob(params.resolve(params.data.path))
+    return {"stored": True, "where": where, "backend": registry.backend,
+            **registry.blob_location(where)}
 
 
 def _read_json(path: Path) -> dict[str, Any]:

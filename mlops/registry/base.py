@@ -239,6 +239,11 @@ class Registry(ABC):
         validate_name(name)
         return self._version_revision(name, parse_version(version))
 
+    def version_url(self, name: str, version: int | str) -> str | None:
+        """A browsable URL of the version's folder, ending in ``/`` (the Hub's file view at
+        the version's revision); None when the backend has no web view (a local folder)."""
+        return None
+
     def file_path(self, name: str, version: int | str, filename: str) -> Path:
         """Local path of a stored file of a version, checked against its recorded hash."""
         mv = self.resolve(name, version)
@@ -290,6 +295,11 @@ class Registry(ABC):
                 f"{self!r}: stored blob {where} hashes to {actual[:12]}…, not its name; it was "
                 "changed after it was stored. Restore it or re-register", file=where)
         return path
+
+    def blob_location(self, where: str) -> dict[str, Any]:
+        """Where a stored blob lives beyond its name: the Hub's dataset repository, revision
+        and link; empty for a local registry (the name is the path under its root)."""
+        return {}
 
     def history(self, name: str) -> list[LedgerEntry]:
         """Every ledger entry of ``name``, oldest first."""

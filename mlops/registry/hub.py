@@ -6,7 +6,10 @@ Layout in the repository (branch ``main``)::
     <name>/refs.json      aliases, rollback stacks and state: the folded ledger
     <name>/ledger.jsonl   append-only, one JSON entry per line
 
-and a tag ``<name>--v<N>`` per version. A version exists once its tag exists; reads of a
+and a tag ``<name>--v<N>`` per version. Data snapshots live apart, in the dataset
+repository ``<repo_id>-data``: each snapshot is the file ``blobs/sha256/<hex>`` added by
+one commit and tagged ``sha256-<hex>``, so the revision of a version's data is that tag's
+commit and identical data is never uploaded twice. A version exists once its tag exists; reads of a
 version download at the tag's commit, so a later commit can never change what a version
 is. Aliases and ledger change together in one commit made with ``parent_commit`` set to the
 commit they were read from: if ``main`` moved in between, the Hub refuses the commit (412)
@@ -62,6 +65,7 @@ __all__ = ["HubRegistry"]
 log = logging.getLogger("mlops.registry")
 
 _TAG_SEP = "--v"
+_BLOB_TAG = "sha256-"  # tag of a data snapshot's commit in the dataset repository
 _RETRIES = 20  # commits lost to unrelated concurrent commits before giving up
 _NETWORK_RETRIES = 3  # writes that failed on the network (and did not land) before giving up
 # Failures where the request never reached the Hub: nothing can have been applied.
@@ -122,7 +126,9 @@ class HubRegistry(Registry):
         self.token = token or os.environ.get("HF_TOKEN") or None
         self.cache_dir = str(cache_dir) if cache_dir is not None else None
         self.api = HfApi(endpoint=self.endpoint, token=self.token, library_name="mlops")
+        self.data_repo_id = f"{repo_id}-data"  # the dataset repository of data snapshots
         self._repo_ready = False
+        self._data_repo_ready = False
         self._tags: dict[str, str] = {}  # version tag -> commit, filled by _refs()
         self._offline = False  # the Hub could not be reached: reads come from the cache
         self._seen: dict[str, Any] | None = None  # the last state seen, as saved on disk
@@ -234,11 +240,15 @@ class HubRegistry(Registry):
         self._remember(tags={t: c for t, c in tags.items() if _TAG_SEP in t})
         return main, tags
 
-    def _download(self, path: str, revision: str) -> Path | None:
-        """Local path of ``path`` at commit ``revision``, or None if it does not exist."""
+    def _download(self, path: str, revision: str, *, dataset: bool = False) -> Path | None:
+        """Local path of ``path`` at commit ``revision``, or None if it does not exist.
+
+        ``dataset``: from the dataset repository of data snapshots, not the model's.
+        """
         try:
             return Path(hf_hub_download(
-                self.repo_id, path, revision=revision, cache_dir=self.cache_dir,
+                self.data_repo_id if dataset else self.repo_id, path, revision=revision,
+                repo_type="dataset" if dataset else None, cache_dir=self.cache_dir,
                 endpoint=self.endpoint, token=self.token, local_files_only=self._offline,
             ))
         except LocalEntryNotFoundError as exc:  # the Hub is down and the file is not cached
@@ -434,28 +444,68 @@ class HubRegistry(Registry):
         return path
 
     def _put_blob(self, sha: str, path: Path) -> None:
-        # A blob is a file of the model repository, added by one commit; the same bytes
-        # are found at main's head and never uploaded twice. A racing writer that moved
-        # main first is followed, not fought.
-        self._ensure_repo()
-        for attempt in range(8):
-            main, _ = self._refs(fresh=True)
-            if main is not None and self._download(BLOB_PREFIX + sha, main) is not None:
-                return
+        # One commit per content hash in the dataset repository, tagged with the hash: the
+        # tag is the snapshot's revision. Data already tagged is never uploaded again. The
+        # file's path is its hash, so racing writers of the same bytes cannot conflict: the
+        # tag that lands first wins and the other writer's commit adds nothing new.
+        if self._blob_revision(sha, fresh=True) is not None:
+            return
+        if not self._data_repo_ready:
             try:
-                if self._commit({BLOB_PREFIX + sha: path}, f"data snapshot {sha[:12]}",
-                                main) is not None:
-                    return
-            except UnavailableError:
-                if attempt == 7:
-                    raise
-            self._pause(attempt)
-        raise ConflictError(f"{self.repo_id}: could not store blob {sha[:12]}… while main "
-                            "kept moving; retry", repo=self.repo_id)
+                self.api.create_repo(self.data_repo_id, repo_type="dataset", exist_ok=True,
+                                     private=True)
+            except Exception as exc:
+                raise self._error(f"create the dataset repository {self.data_repo_id}",
+                                  exc) from None
+            self._data_repo_ready = True
+        message = f"data snapshot {sha[:12]}"
+        try:
+            info = self.api.create_commit(
+                self.data_repo_id, repo_type="dataset", commit_message=message,
+                operations=[CommitOperationAdd(BLOB_PREFIX + sha, str(path))])
+            self.api.create_tag(self.data_repo_id, repo_type="dataset", tag=_BLOB_TAG + sha,
+                                revision=info.oid, tag_message=message)
+        except Exception as exc:
+            if self._blob_revision(sha, fresh=True) is not None:
+                return  # another writer stored the same bytes first
+            raise self._error(f"store {message} in {self.data_repo_id}", exc) from None
+
+    def _blob_revision(self, sha: str, *, fresh: bool = False) -> str | None:
+        """The dataset repository's commit that holds snapshot ``sha``, or None."""
+        tag = _BLOB_TAG + sha
+        if fresh or tag not in self._tags:
+            try:
+                refs = self.api.list_repo_refs(self.data_repo_id, repo_type="dataset")
+            except RepositoryNotFoundError:
+                return None
+            except Exception as exc:
+                raise self._error(f"list the refs of {self.data_repo_id}", exc) from None
+            self._tags.update({t.name: t.target_commit for t in refs.tags
+                               if t.name.startswith(_BLOB_TAG)})
+        return self._tags.get(tag)
 
     def _get_blob(self, sha: str) -> Path | None:
-        main, _ = self._refs()
+        revision = self._blob_revision(sha)
+        if revision is not None:
+            return self._download(BLOB_PREFIX + sha, revision, dataset=True)
+        main, _ = self._refs()  # kept in the model repository by earlier releases
         return None if main is None else self._download(BLOB_PREFIX + sha, main)
+
+    def version_url(self, name: str, version: int | str) -> str | None:
+        """The Hub's file view of the version's folder at its tagged commit."""
+        mv = self.resolve(name, version)
+        commit = self.revision(name, mv.version)
+        return None if commit is None else (
+            f"{self.endpoint}/{self.repo_id}/blob/{commit}/{name}/versions/{mv.version}/")
+
+    def blob_location(self, where: str) -> dict[str, Any]:
+        """The dataset repository, revision and link of a stored snapshot."""
+        sha = where.removeprefix(BLOB_PREFIX)
+        revision = self._blob_revision(sha)
+        if revision is None:
+            return {}
+        return {"repo": f"datasets/{self.data_repo_id}", "revision": revision,
+                "url": f"{self.endpoint}/datasets/{self.data_repo_id}/blob/{revision}/{where}"}
 
     # --------------------------------------------------------- refs and ledger
     def _read_at(self, name: str, head: str | None) -> tuple[Refs, bytes]:

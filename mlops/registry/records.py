@@ -27,6 +27,7 @@ __all__ = [
     "VERSION_FILE",
     "MAX_VERSION",
     "LedgerEntry",
+    "LineageRow",
     "ModelVersion",
     "Refs",
     "check_ledger_entry",
@@ -35,6 +36,7 @@ __all__ = [
     "file_sha256",
     "is_version",
     "json_ready",
+    "lineage_rows",
     "parse_version",
     "utc_now",
     "validate_filename",
@@ -416,3 +418,70 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+@dataclass(frozen=True)
+class LineageRow:
+    """One piece of a version's lineage: what it is, its value, where it lives, a link."""
+
+    item: str
+    value: str
+    where: str
+    link: str | None = None
+
+
+def lineage_rows(mv: ModelVersion, *, file_base: str | None = None) -> list[LineageRow]:
+    """Where each piece of ``mv``'s lineage lives, for the model card and the app.
+
+    ``file_base`` prefixes the links to the version's stored files: ``""`` gives links
+    relative to the version folder (the card, stored in it), a URL gives absolute links
+    (the Hub's file view at the version's revision), None gives no file links. The data
+    snapshot's link is the one recorded at registration (the Hub's dataset revision).
+    """
+    lineage = mv.metadata.get("lineage") or {}
+    params = lineage.get("params") if isinstance(lineage.get("params"), Mapping) else {}
+    data_path = (params.get("data") or {}).get("path", "?")
+
+    def link(filename: str) -> str | None:
+        return None if file_base is None else file_base + filename
+
+    def short(sha: Any) -> str:
+        return f"sha256 {str(sha)[:12]}…" if sha else "not recorded"
+
+    rows = [LineageRow("Data", short(lineage.get("data_sha256")),
+                       f"`{data_path}` when the run read it")]
+    snapshot = lineage.get("data_snapshot") or {}
+    if snapshot.get("stored") and snapshot.get("repo"):
+        rows.append(LineageRow(
+            "Data snapshot", "kept", f"{snapshot['repo']} at revision "
+            f"{str(snapshot.get('revision', '?'))[:12]}, `{snapshot['where']}`",
+            snapshot.get("url")))
+    elif snapshot.get("stored"):
+        rows.append(LineageRow("Data snapshot", "kept",
+                               f"the registry's blob store, `{snapshot['where']}`"))
+    elif snapshot:
+        rows.append(LineageRow("Data snapshot", "not kept", snapshot.get("reason") or "no reason"))
+    else:
+        rows.append(LineageRow("Data snapshot", "not kept", "recorded before snapshots existed"))
+    commit = lineage.get("git_commit")
+    dirty = lineage.get("git_dirty")
+    state = ("dirty: " + ", ".join(f"`{f}`" for f in lineage.get("git_dirty_files") or [])
+             if dirty else "clean" if dirty is False else "unknown")
+    rows.append(LineageRow("Code", f"commit {str(commit)[:12]} ({state})" if commit
+                           else "not in git", "the git history"))
+    overrides = lineage.get("overrides") or []
+    rows.append(LineageRow(
+        "Params", f"`{lineage.get('params_file') or 'params'}`"
+        + (f" with {', '.join(f'`{o}`' for o in overrides)}" if overrides else ""),
+        f"{VERSION_FILE} (`lineage.params`), fingerprint "
+        f"{str(lineage.get('fingerprint') or '?').removeprefix('sha256:')[:12]}",
+        link(VERSION_FILE)))
+    packages = lineage.get("packages") or {}
+    rows.append(LineageRow(
+        "Packages", f"Python {lineage.get('python', '?')}; " + ", ".join(
+            f"{k} {v}" for k, v in sorted(packages.items()) if v), f"{VERSION_FILE} "
+        "(`lineage.packages`)", link(VERSION_FILE)))
+    rows.append(LineageRow("Model", short(mv.sha256), f"`{mv.model_file}`", link(mv.model_file)))
+    rows.extend(LineageRow("Evidence", short(sha), f"`{name}`", link(name))
+                for name, sha in sorted(mv.files.items()))
+    return rows

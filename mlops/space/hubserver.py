@@ -18,6 +18,7 @@ Endpoints (``{type}`` is ``model``, ``dataset`` or ``space``):
 - ``POST /api/{type}s/{ns}/{name}/tag/{rev}``         (409 if the tag exists)
 - ``GET  /api/{type}s/{ns}/{name}/refs``
 - ``HEAD|GET /{ns}/{name}/resolve/{rev}/{path}``      (models; X-Repo-Commit, ETag, size)
+- ``HEAD|GET /{datasets|spaces}/{ns}/{name}/resolve/{rev}/{path}``  (the same, other types)
 
 Every request is recorded in :attr:`HubServer.calls` as ``(method, endpoint name)``.
 
@@ -218,7 +219,8 @@ def build_app(state: HubState, calls: list[tuple[str, str]], base_url: list[str]
     @record("resolve")
     async def resolve(request: Request) -> Response:
         p = request.path_params
-        repo = state.repos.get(f"model/{p['ns']}/{p['name']}")
+        kind = {None: "model", "datasets": "dataset", "spaces": "space"}.get(p.get("prefix"))
+        repo = state.repos.get(f"{kind}/{p['ns']}/{p['name']}")
         if repo is None:
             return _error(404, "RepoNotFound", "Repository not found")
         sha = state.resolve(repo, p["rev"])
@@ -241,6 +243,8 @@ def build_app(state: HubState, calls: list[tuple[str, str]], base_url: list[str]
         Route(api + "/tag/{rev}", tag, methods=["POST"]),
         Route(api + "/refs", refs, methods=["GET"]),
         Route("/{ns}/{name}/resolve/{rev}/{path:path}", resolve, methods=["GET", "HEAD"]),
+        Route("/{prefix:str}/{ns}/{name}/resolve/{rev}/{path:path}", resolve,
+              methods=["GET", "HEAD"]),
     ]
     return Starlette(routes=routes)
 

@@ -1,7 +1,8 @@
 """Distribution plots of reference vs current for drifted columns (notebook and reports).
 
-Built on ``matplotlib.figure.Figure`` without pyplot (no global state, headless-safe). Only
-notebooks import this module, so serving and the registry never load matplotlib.
+Built on ``matplotlib.figure.Figure`` without pyplot (no global state, headless-safe, freed
+when unreferenced); a :class:`~mlops.core.figures.NotebookFigure`, so Jupyter shows it as an
+image. Only notebooks import this module, so serving and the registry never load matplotlib.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mlops.core.figures import NotebookFigure
 from mlops.core.schema import is_number
 from mlops.stages.drift import DriftResult
 
@@ -67,7 +69,7 @@ def plot_drift(
     stats = {c.column: c for c in drift.columns} if drift is not None else {}
     ncols = max(1, min(ncols, len(columns)))
     nrows = max(1, math.ceil(len(columns) / ncols))
-    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
+    fig = NotebookFigure(figsize=(4.2 * ncols, 3.2 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, column in zip(axes, columns, strict=False):
         ref, cur = reference[column], current[column]
@@ -78,7 +80,8 @@ def plot_drift(
             s = stats[column]
             title += f"\n{s.effect_name}={s.effect:.3f}, p_adj={s.p_adjusted:.1g}"
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # an empty legend only warns
+            ax.legend(fontsize=8)
     for ax in axes[len(columns):]:
         ax.set_axis_off()
     if not columns:

@@ -44,6 +44,10 @@ __all__ = [
     "write_model_card",
     "write_outputs",
     "DEFAULT_INTENDED_USE",
+    "LINEAGE_START",
+    "lineage_section",
+    "with_lineage",
+    "without_lineage",
 ]
 
 _MAX_FAILURES = 20  # validation failures listed in the report; the rest are counted
@@ -725,3 +729,37 @@ def write_outputs(
                                        validation=validation),
     }
     return {**paths, **{f"plot_{name}": Path(p) for name, p in images.items()}}
+
+
+# ----------------------------------------------------------------------------- lineage
+# The card's lineage section is added at registration (only then are the data snapshot's
+# location and the evidence hashes known), between these markers, so that `mlops reproduce`
+# can compare the rest of the card byte for byte with a rebuilt one.
+LINEAGE_START = "<!-- mlops-lineage -->"
+LINEAGE_END = "<!-- /mlops-lineage -->"
+
+
+def lineage_section(rows: Iterable[Any]) -> str:
+    """The card's "Lineage" section from rows with ``item``, ``value``, ``where``, ``link``
+    (:func:`mlops.registry.records.lineage_rows`)."""
+    lines = [LINEAGE_START, "## Lineage", "",
+             "Where each input and output of this version lives; every hash is SHA-256.", "",
+             "| | Value | Where |", "|---|---|---|"]
+    for row in rows:
+        where = f"[{row.where}]({quote(row.link, safe=':/#?=&%')})" if row.link else row.where
+        lines.append(f"| {_cell(row.item)} | {_cell(row.value)} | {_cell(where)} |")
+    return "\n".join([*lines, "", LINEAGE_END, ""])
+
+
+def with_lineage(card: str, rows: Iterable[Any]) -> str:
+    """``card`` with its lineage section (replaced if it has one) at the end."""
+    return without_lineage(card) + "\n" + lineage_section(rows)
+
+
+def without_lineage(card: str) -> str:
+    """``card`` as the evaluation wrote it, byte for byte: its lineage section removed."""
+    start = card.find("\n" + LINEAGE_START)
+    end = card.find(LINEAGE_END + "\n", start)
+    if start < 0 or end < 0:
+        return card
+    return card[:start] + card[end + len(LINEAGE_END) + 1:]
