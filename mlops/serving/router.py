@@ -214,9 +214,6 @@ class Router:
         self._models[version] = model
         # The load is timed apart: a request that waits for it is not slower to score.
         self.load_ms[version] = (time.perf_counter() - start) * 1000.0
-        if self.log is not None:
-            self.log.event(self.name, version, "load",
-                           f"{role}: loaded in {self.load_ms[version]:.1f} ms", ts=self.clock())
         return model
 
     def _abort_candidate(self, dep: deployment.Deployment) -> None:
