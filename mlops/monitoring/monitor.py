@@ -355,6 +355,8 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
                           categorical=[c for c in cols if not schema.by_name[c].numeric],
                           held_out_mae=held_out_metric(reg, name, production)
                           if params.data.regression else None)
+    # None for regression: no sound estimate before labels (see mlops.monitoring.cbpe).
+    report["estimated_performance"] = None
     if model is not None and not params.data.regression:
         est = estimated_performance(frame, production, model=model)
         if est is not None:
