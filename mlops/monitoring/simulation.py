@@ -36,7 +36,7 @@ from mlops.serving.predlog import PredictionLog
 from mlops.serving.router import Router
 from mlops.stages.training import train
 
-__all__ = ["SimClock", "send_traffic", "shift_frame", "simulate"]
+__all__ = ["SimClock", "covariate_shift", "send_traffic", "shift_frame", "simulate"]
 
 
 class SimClock:
@@ -64,6 +64,21 @@ def shift_frame(frame: pd.DataFrame, shift: float, *, seed: int,
         else:
             out[col] = np.maximum(np.finfo(float).tiny, scaled)
     return out
+
+
+def covariate_shift(frame: pd.DataFrame, weight: np.ndarray, *, n: int,
+                    seed: int) -> pd.DataFrame:
+    """``n`` rows of ``frame`` drawn (with replacement) in proportion to ``weight``: the mix
+    of cases moves, how each case's label depends on its inputs does not.
+
+    Unlike :func:`shift_frame`, which pushes values out of the training range, every row
+    stays one the model has seen the like of (the shift CBPE is built for).
+    """
+    w = np.clip(np.asarray(weight, dtype=float), 0, None)
+    if len(w) != len(frame) or w.sum() <= 0:
+        raise ValueError("weight needs one non-negative value per row, not all zero")
+    rng = np.random.default_rng(seed)
+    return frame.iloc[rng.choice(len(frame), size=n, p=w / w.sum())].reset_index(drop=True)
 
 
 def _wrong_labels(target: pd.Series, regression: bool) -> pd.Series:
