@@ -135,13 +135,13 @@ def test_early_warning_alerts_and_never_rolls_back(serving_registry, params, tmp
 def test_calibration_check_on_the_held_out_set(serving_registry, serving_models, params):
     model = serving_registry.load_model(params.model.name, 1)
     test = serving_models.test
-    check = cbpe.calibration_check(model.predict_proba(test.drop(columns=[params.data.target])),
-                                   test[params.data.target].to_numpy(), model.classes_)
+    proba = model.predict_proba(test.drop(columns=[params.data.target]))
+    check = cbpe.calibration_check(proba, test[params.data.target].to_numpy(), model.classes_)
     assert check["rows"] == len(test)
     assert 0 <= check["expected_calibration_error"] < 0.15
     assert check["accuracy_within_interval"] is True
-    assert check["realised_roc_auc"] == pytest.approx(roc_auc_score(
-        test[params.data.target], model.predict_proba(test.drop(columns=[params.data.target]))[:, 1]))
+    assert check["realised_roc_auc"] == pytest.approx(roc_auc_score(test[params.data.target],
+                                                                    proba[:, 1]))
 
 
 def test_timeline_of_a_simulated_canary(router, serving_registry, serving_models, params):

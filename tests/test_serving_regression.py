@@ -22,7 +22,7 @@ from mlops.core.schema import load_schema
 from mlops.monitoring.monitor import auto_act, monitor_report
 from mlops.monitoring.simulation import SimClock, send_traffic, shift_frame
 from mlops.serving import deployment
-from mlops.serving.predlog import PredictionLog, read_predictions
+from mlops.serving.predlog import PredictionLog
 from mlops.serving.router import Router
 from mlops.serving.rules import check_rules, version_stats
 
@@ -35,10 +35,9 @@ def diabetes(tmp_path_factory):
     """Data, schema, params (task regression) and two fitted regressors on disk."""
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import Ridge
+    from sklearn.model_selection import train_test_split
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from sklearn.model_selection import train_test_split
 
     from mlops.core.config import load_params
     from mlops.core.modelio import save_model
