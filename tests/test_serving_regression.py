@@ -22,7 +22,7 @@ from mlops.core.schema import load_schema
 from mlops.monitoring.monitor import auto_act, monitor_report
 from mlops.monitoring.simulation import SimClock, send_traffic, shift_frame
 from mlops.serving import deployment
-from mlops.serving.predlog import PredictionLog
+from mlops.serving.predlog import PredictionLog, read_predictions
 from mlops.serving.router import Router
 from mlops.serving.rules import check_rules, version_stats
 
@@ -71,6 +71,15 @@ def diabetes(tmp_path_factory):
         mae[key] = float(np.abs(model.predict(test.drop(columns=[TARGET])) - test[TARGET]).mean())
     return SimpleNamespace(params=params, train=train, test=test, files=files, mae=mae,
                            schema=load_schema(folder / "schema.yaml"))
+
+
+def _unstratified(frame, target, *, test_size, seed, **_):
+    """A numeric target cannot be stratified. The split that knows the task comes with the
+    regression training work (``data.split(stratify=...)``), not with serving; until then
+    the monitor's reference split is patched to this one."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(frame, test_size=test_size, random_state=seed)
 
 
 def _registry(tmp_path: Path, d, order=("good", "bad")):
@@ -205,14 +214,7 @@ def test_monitor_report_on_a_regression_log(diabetes, tmp_path, monkeypatch):
     """`mlops monitor`'s report: MAE per version, drift of predicted values, MAE rules."""
     import mlops.core.data
 
-    def unstratified(frame, target, *, test_size, seed, **_):
-        from sklearn.model_selection import train_test_split
-
-        return train_test_split(frame, test_size=test_size, random_state=seed)
-
-    # A numeric target cannot be stratified; the split that knows the task comes with the
-    # regression training work (data.split(stratify=...)), not with serving.
-    monkeypatch.setattr(mlops.core.data, "split", unstratified)
+    monkeypatch.setattr(mlops.core.data, "split", _unstratified)
     registry = _registry(tmp_path, diabetes)
     clock = SimClock()
     with _router(registry, diabetes, tmp_path, clock=clock) as router:
@@ -255,3 +257,40 @@ def test_model_load_time_is_recorded_apart_from_latency(diabetes, tmp_path):
     assert pred.version == 2
     assert status["load_ms"][2] >= 1000  # the load is recorded...
     assert pred.latency_ms < status["load_ms"][2]  # ...and is not this request's latency
+
+
+def test_cli_feedback_and_monitor_on_a_regression_model(diabetes, tmp_path, monkeypatch,
+                                                        capsys):
+    """`mlops feedback` takes numeric labels (and refuses others, storing nothing);
+    `mlops monitor` reports MAE per version and draws its plots for a regressor."""
+    import json
+
+    import mlops.core.data
+    from mlops.cli.main import main
+
+    monkeypatch.setattr(mlops.core.data, "split", _unstratified)
+    registry = _registry(tmp_path, diabetes)
+    log_path = tmp_path / "log.sqlite"
+    with _router(registry, diabetes, tmp_path) as router:
+        ids = [router.predict(row).request_id for row in _rows(diabetes.test.head(40))]
+    params = str(Path(diabetes.params.root) / "params.yaml")
+    common = ["--params", params, "--set", f"monitoring.log_path={log_path}",
+              "--set", f"registry.path={tmp_path / 'registry'}"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("request_id,label\n" + f"{ids[0]},12.5\n{ids[1]},inf\n", encoding="utf-8")
+    assert main(["feedback", str(bad), *common]) == 2
+    good = tmp_path / "labels.csv"
+    truth = diabetes.test[TARGET].head(40).to_numpy(dtype=float) + 0.25
+    good.write_text("request_id,label\n" + "".join(f"{r},{y}\n" for r, y in zip(
+        ids, truth, strict=True)), encoding="utf-8")
+    assert main(["feedback", str(good), *common]) == 0
+    stored = read_predictions(log_path)
+    assert stored["label"].tolist() == pytest.approx(truth.tolist())
+    out = tmp_path / "monitor"
+    assert main(["monitor", *common, "--log", str(log_path), "--out", str(out)]) == 0
+    report = json.loads((out / "monitor.json").read_text())
+    v1 = report["versions"][0]
+    assert v1["labelled"] == 40 and v1["mae"] == pytest.approx(
+        float(np.abs(stored["label"].astype(float) - stored["prediction"].astype(float)).mean()))
+    assert "MAE" in capsys.readouterr().out
+    assert {p.name for p in out.glob("*.png")} == {"latency.png", "scores.png", "accuracy.png"}
