@@ -38,6 +38,7 @@ QUICK_ARGS = {
     "drift": ["--rows", "100000", "--reps", "1", "--no-evidently"],
     "registry": ["--reps", "2", "--no-mlflow"],
     "app": ["--reps", "1"],
+    "cbpe": ["--reps", "5", "--rows", "300"],
 }
 
 
