@@ -294,3 +294,34 @@ def test_cli_feedback_and_monitor_on_a_regression_model(diabetes, tmp_path, monk
         float(np.abs(stored["label"].astype(float) - stored["prediction"].astype(float)).mean()))
     assert "MAE" in capsys.readouterr().out
     assert {p.name for p in out.glob("*.png")} == {"latency.png", "scores.png", "accuracy.png"}
+
+
+def test_simulation_runs_a_regression_model_through_canary_shadow_and_rollback(
+        diabetes, tmp_path, monkeypatch):
+    """`mlops simulate` on a regressor: v2 is promoted through the canary, v3 (learned the
+    mirrored target) is compared in shadow, released, and rolled back on its MAE."""
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlops.monitoring import simulation
+
+    def ridge(params, frame):  # the regression estimators come with the training work
+        model = Pipeline([("scale", StandardScaler()), ("ridge", Ridge())])
+        return model.fit(frame.drop(columns=[TARGET]), frame[TARGET])
+
+    monkeypatch.setattr(simulation, "train", ridge)
+    monkeypatch.setattr(simulation, "split", _unstratified)
+    data = pd.concat([diabetes.train, diabetes.test], ignore_index=True)
+    summary = simulation.simulate(diabetes.params, data, tmp_path / "sim", label_noise=0.05,
+                                  feedback_delay=10, check_every=25, phase_requests=100,
+                                  max_requests=800)
+    assert summary["phases"]["canary"]["production_after"] == 2
+    shadow = summary["phases"]["shadow"]
+    assert shadow["pairs"] > 0 and shadow["mae_shadow"] > 1.5 * shadow["mae_primary"]
+    assert summary["phases"]["rollback"]["production_after"] == 2
+    last = summary["ledger"][-1]
+    assert last["action"] == "rollback" and last["evidence"]["auto"] is True
+    assert "mae_rise" in last["reason"]
+    logged = read_predictions(tmp_path / "sim" / "predictions.sqlite", inputs=False)
+    assert logged["proba"].isna().all() and logged["prediction"].dtype == "Float64"
