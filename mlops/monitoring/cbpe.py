@@ -113,8 +113,10 @@ def estimate(proba: np.ndarray, *, samples: int = SAMPLES, level: float = LEVEL,
     k = proba.shape[1]
     columns = [k - 1] if k == 2 else range(k)
     point = [expected_auc(proba[:, c], proba[:, c]) for c in columns]
-    aucs = np.nanmean(np.stack([_auc_of_draws(rankdata(proba[:, c]), drawn == c)
-                                for c in columns]), axis=0) if n > 1 else np.array([np.nan])
+    per_class = np.stack([_auc_of_draws(rankdata(proba[:, c]), drawn == c) for c in columns])
+    defined = np.isfinite(per_class).sum(axis=0)  # classes present in each draw
+    with np.errstate(invalid="ignore"):
+        aucs = np.where(np.isfinite(per_class), per_class, 0).sum(axis=0) / defined
     roc_auc = None if any(p is None for p in point) else float(np.mean(point))
     finite = aucs[np.isfinite(aucs)]
     auc_interval = (float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))) \
