@@ -202,3 +202,20 @@ def test_canary_progress_reads_only_deployment_state():
     table = canary_progress(entries)
     assert table["action"].tolist() == ["start", "abort"]
     assert table["ts"].tolist() == [10.0, 70.0] and table["auto"].tolist() == [False, True]
+
+
+def test_monitor_report_shows_the_estimate_and_its_held_out_calibration(router, serving_models,
+                                                                       serving_registry, params,
+                                                                       tmp_path):
+    from mlops.monitoring.monitor import monitor_report
+
+    send_traffic(router, serving_models.test.head(120), params.data.target)
+    report, _, _ = monitor_report(params, log_path=tmp_path / "log.sqlite",
+                                  registry=serving_registry, now=router.clock())
+    est = report["estimated_performance"]
+    assert est["version"] == 1 and est["n"] == est["labelled"] == 120
+    assert est["accuracy_interval"][0] <= est["accuracy"] <= est["accuracy_interval"][1]
+    calibration = est["calibration"]
+    assert calibration["rows"] == len(serving_models.test)  # the held-out split
+    assert {"expected_calibration_error", "accuracy_within_interval",
+            "realised_roc_auc"} <= set(calibration)
