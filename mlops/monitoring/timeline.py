@@ -65,7 +65,7 @@ def canary_progress(entries: Iterable[Any]) -> pd.DataFrame:
         if data.get("action") != "set-state" or data.get("key") != "deployment":
             continue
         value, evidence = data.get("value") or {}, data.get("evidence") or {}
-        ts = value.get("step_started_ts") or evidence.get("ts")
+        ts = value.get("step_started_ts") or evidence.get("ts") or value.get("started_ts")
         if not ts:
             ts = datetime.fromisoformat(data["time"]).timestamp()
         rows.append({"ts": float(ts), "strategy": value.get("strategy"),
@@ -211,14 +211,18 @@ def plot_quality(tl: Timeline) -> Any:
     estimate with its interval (dotted, shaded)."""
     def draw(ax: Any) -> None:
         realised = tl.series("quality")
-        _lines(ax, realised)
+        colour = {}
+        for name in realised.columns:  # each version keeps its colour for its estimate
+            colour[name] = ax.plot(realised.index, realised[name], marker=".",
+                                   label=name)[0].get_color()
         estimated = tl.series("estimated")
         if not estimated.empty and estimated.notna().any().any():
             lower, upper = tl.series("estimated_lower"), tl.series("estimated_upper")
             for name in estimated.columns:
-                ax.plot(estimated.index, estimated[name], ":", label=f"{name} estimated")
+                ax.plot(estimated.index, estimated[name], ":", color=colour.get(name),
+                        label=f"{name} estimated")
                 ax.fill_between(estimated.index, lower[name].astype(float),
-                                upper[name].astype(float), alpha=0.15)
+                                upper[name].astype(float), color=colour.get(name), alpha=0.12)
         ax.set(ylabel=tl.quality)
     return _figure(draw, f"Live {tl.quality} (labelled) and estimate before labels")
 
@@ -247,7 +251,8 @@ def plot_canary(tl: Timeline) -> Any:
         ax.step(when, canary["weight"].astype(float), where="post", label="canary weight")
         for action, marker in (("promote", "^"), ("abort", "x"), ("start", "o")):
             hit = canary["action"] == action
-            ax.scatter(when[hit], canary["weight"][hit].astype(float), marker=marker,
-                       s=60, label=action, zorder=3)
+            if hit.any():
+                ax.scatter(when[hit], canary["weight"][hit].astype(float), marker=marker,
+                           s=60, label=action, zorder=3)
         ax.set(ylabel="traffic to candidate (%)", ylim=(-5, 105))
     return _figure(draw, "Canary progress")
