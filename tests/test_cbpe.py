@@ -187,6 +187,9 @@ def test_timeline_of_a_simulated_canary(router, serving_registry, serving_models
     for plot in (plot_requests, plot_latency, plot_quality, plot_drift, plot_canary):
         fig = plot(tl)
         assert fig.axes and (fig.axes[0].lines or fig.axes[0].collections)
+    assert len(tl.plot("quality").axes[0].lines) == 4  # realised and estimated, per version
+    with pytest.raises(ValueError, match="unknown plot"):
+        tl.plot("accuracy")
 
 
 def test_canary_progress_reads_only_deployment_state():

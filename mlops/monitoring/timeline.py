@@ -42,6 +42,14 @@ class Timeline:
     quality: str  # what ``quality`` is: "accuracy" or "MAE"
     window_s: float
 
+    def plot(self, name: str) -> Any:
+        """The ``requests``, ``latency``, ``quality``, ``drift`` or ``canary`` figure."""
+        plots = {"requests": plot_requests, "latency": plot_latency, "quality": plot_quality,
+                 "drift": plot_drift, "canary": plot_canary}
+        if name not in plots:
+            raise ValueError(f"unknown plot {name!r}; one of {sorted(plots)}")
+        return plots[name](self)
+
     def series(self, column: str) -> pd.DataFrame:
         """``column`` of :attr:`per_version` as one column per version (``vN``), by time."""
         if self.per_version.empty:
