@@ -194,7 +194,7 @@ class Router:
         start = time.perf_counter()
         try:
             pipeline = self.registry.load_model(self.name, version)
-            if self.regression == hasattr(pipeline, "predict_proba"):
+            if self.regression == hasattr(pipeline, "classes_"):  # classifiers have classes
                 kind = "classifier" if self.regression else "regressor"
                 raise ServingError(f"v{version} is a {kind}, but data.task is "
                                    f"{'regression' if self.regression else 'classification'}")
