@@ -39,6 +39,7 @@ QUICK_ARGS = {
     "registry": ["--reps", "2", "--no-mlflow"],
     "app": ["--reps", "1"],
     "lineage": ["--reps", "1", "--versions", "3"],
+    "cbpe": ["--reps", "5", "--rows", "300"],
 }
 
 

@@ -13,6 +13,7 @@ from mlops.core.modelio import load_model, save_model
 from mlops.core.schema import load_schema
 from mlops.monitoring.monitor import monitor_report, versions_table
 from mlops.monitoring.plots import plot_accuracy, plot_latency, plot_scores
+from mlops.monitoring.timeline import Timeline, timeline
 from mlops.monitoring.view import MonitorView, monitor_view
 from mlops.pipeline.compare import production_comparison
 from mlops.pipeline.handover import load_champion
@@ -30,6 +31,7 @@ __all__ = [
     "describe", "evaluate", "git_state", "load_champion", "load_model", "load_params",
     "load_schema", "load_split", "load_trained", "metrics_table", "monitor_report",
     "monitor_view", "plot_accuracy", "plot_drift", "plot_latency", "plot_scores",
-    "production_comparison", "raise_on_failed_gates", "save_model", "target_summary", "train",
-    "validate", "verdict_table", "versions_table", "write_json_atomic", "write_outputs",
+    "production_comparison", "raise_on_failed_gates", "save_model", "target_summary",
+    "timeline", "Timeline", "train", "validate", "verdict_table", "versions_table",
+    "write_json_atomic", "write_outputs",
 ]

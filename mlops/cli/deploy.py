@@ -132,7 +132,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
         frame = read_predictions(params.resolve(params.monitoring.log_path), model=name)
         decision = deployment.analyse_and_apply(reg, name, frame, params.deployment,
-                                                params.monitoring, now=now)
+                                                params.monitoring, now=now,
+                                                regression=params.data.regression)
         print(json.dumps(decision.to_dict() if decision else {"action": "none"}, indent=1,
                          default=str))
         return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from mlops.cli.common import HelpFormatter, add_params_args, load_params
@@ -99,7 +100,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
     The command line is a trusted source: its labels are evidence for automatic decisions
     (source ``cli:FILE NAME``). So every row is checked first and nothing is stored unless
-    all pass: the request id must be a logged prediction, the label one of the schema's.
+    all pass: the request id must be a logged prediction, the label one of the schema's
+    (for regression, a finite number).
     """
     import pandas as pd
 
@@ -121,19 +123,22 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     if not log_path.is_file():
         raise DataError(f"{path}: no prediction log at {log_path} to join labels to; set "
                         "monitoring.log_path", file=path, rule="log_exists")
-    allowed = tuple(load_schema(params.resolve(params.data.schema)).labels)
+    regression = params.data.regression
+    allowed = () if regression else tuple(load_schema(params.resolve(params.data.schema)).labels)
     ids = frame["request_id"].str.strip()
     known = known_request_ids(log_path, set(ids))
     problems: list[tuple[int, str, str]] = []
-    labels: list[int] = []
+    labels: list[int | float] = []
     for i, (rid, text) in enumerate(zip(ids, frame["label"].str.strip(), strict=True)):
-        label = _integer(text)
+        label = _finite(text) if regression else _integer(text)
         if not rid:
             problems.append((i, "request_id", "request id is empty"))
         elif rid not in known:
             problems.append((i, "unknown_request_id",
                              f"request id {rid[:64]!r} is not a logged prediction"))
-        if label is None or (allowed and label not in allowed):
+        if label is None and regression:
+            problems.append((i, "label", f"label {text[:32]!r} is not a finite number"))
+        elif label is None or (allowed and label not in allowed):
             problems.append((i, "label", f"label {text[:32]!r} is not one of the schema's "
                                          f"labels {list(allowed) or 'integers'}"))
         labels.append(label if label is not None else 0)
@@ -157,6 +162,15 @@ def _integer(text: str) -> int | None:
     except ValueError:
         return None
     return int(number) if number.is_integer() and abs(number) < 2**63 else None
+
+
+def _finite(text: str) -> float | None:
+    """``text`` as a finite number (a regression label), or None."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def cmd_live_data(args: argparse.Namespace) -> int:
@@ -187,8 +201,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     report = json.loads(json.dumps(report, default=str))  # numpy and the like, as text
     write_json_atomic(report, out_dir / "monitor.json")
     for v in report["versions"]:
+        quality = f"MAE {v.get('mae')}" if v.get("regression") else \
+            f"accuracy {v.get('accuracy')}"
         print(f"v{v['version']}: {v['requests']} requests, error rate {v['error_rate']:.3f}, "
-              f"p99 {v['p99_ms']} ms, accuracy {v.get('accuracy')} ({v['labelled']} labelled)")
+              f"p99 {v['p99_ms']} ms, {quality} ({v['labelled']} labelled)")
+    est = report.get("estimated_performance")
+    if est and est.get("accuracy") is not None:
+        low, high = est["accuracy_interval"]
+        print(f"v{est['version']} estimated accuracy before labels (CBPE): {est['accuracy']:.3f}"
+              f" [{low:.3f}, {high:.3f}] over {est['n']} predictions; realised "
+              f"{est['realised_accuracy']} on {est['labelled']} labelled")
     for a in report["actions"]:
         print(f"{a['target']}: {a['action']} ({'; '.join(a['reasons'])})")
         if a.get("evidence"):

@@ -415,6 +415,8 @@ class MonitoringConfig:
     cooldown_seconds: float
     # Requests a version needs before the error-rate and latency rules judge it.
     min_samples: int = 100
+    # Regression: how far live MAE may rise above the reference (share, 0.2 = 20 %).
+    max_mae_rise: float = 0.2
 
 
 @dataclass(frozen=True)

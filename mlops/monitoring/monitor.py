@@ -3,7 +3,9 @@
 ``build_report`` is pure: the prediction log (a frame), the training reference and the
 params go in, a JSON-ready dict comes out. It covers input drift (the validation drift code,
 :mod:`mlops.stages.drift`), prediction drift, per-version latency, throughput, error rate, live
-accuracy and other metrics where labels exist, and shadow agreement.
+accuracy (or, for regression, MAE) and other metrics where labels exist, shadow agreement,
+and the production model's estimated performance before labels (CBPE,
+:mod:`mlops.monitoring.cbpe`) with a check of its calibration on the held-out set.
 
 ``auto_act`` is the edge: it aborts a failing canary (or advances a healthy one) and rolls
 production back when a rule of ``monitoring:`` is breached, writing the evidence into the
@@ -24,14 +26,23 @@ import pandas as pd
 from sklearn import metrics
 
 from mlops.core.config import Params
+from mlops.monitoring import cbpe
 from mlops.registry.base import Refs, Registry
 from mlops.serving.deployment import analyse_and_apply, read_deployment
 from mlops.serving.predlog import inputs_frame
-from mlops.serving.rules import breaches, check_rules, evidence, version_stats
+from mlops.serving.rules import (
+    breaches,
+    check_rules,
+    early_warning,
+    evidence,
+    held_out_metric,
+    routed,
+    version_stats,
+)
 from mlops.stages.drift import detect_drift
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
-           "monitor_report", "versions_table"]
+           "estimated_performance", "monitor_report", "reference_scores", "versions_table"]
 
 ACTOR = "mlops-monitor"
 
@@ -43,10 +54,28 @@ def previous_production(registry: Registry, name: str) -> int | None:
     return stack[-2] if len(stack) >= 2 else None
 
 
-def _labelled_metrics(rows: pd.DataFrame) -> dict[str, float | int | None]:
+def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndarray:
+    """What the log records per prediction, for ``frame``: the probability of the positive
+    class (the router's choice of column), or the predicted value for regression."""
+    if params.data.regression:
+        return np.asarray(model.predict(frame), dtype=float)
+    classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
+    positive = params.data.positive_class
+    return model.predict_proba(frame)[:, classes.index(positive) if positive in classes
+                                      else len(classes) - 1]
+
+
+def _labelled_metrics(rows: pd.DataFrame, regression: bool = False
+                      ) -> dict[str, float | int | None]:
     ok = rows[rows["error"].isna() & rows["label"].notna()]
     out: dict[str, float | int | None] = {"labelled": len(ok)}
     if ok.empty:
+        return out
+    if regression:
+        y, pred = ok["label"].to_numpy(dtype=float), ok["prediction"].to_numpy(dtype=float)
+        out.update(mae=float(metrics.mean_absolute_error(y, pred)),
+                   rmse=float(np.sqrt(metrics.mean_squared_error(y, pred))))
+        out["r2"] = float(metrics.r2_score(y, pred)) if len(ok) > 1 else None
         return out
     y, pred, proba = ok["label"].astype(int), ok["prediction"].astype(int), ok["proba"]
     out.update(accuracy=float(metrics.accuracy_score(y, pred)),
@@ -58,23 +87,37 @@ def _labelled_metrics(rows: pd.DataFrame) -> dict[str, float | int | None]:
     return out
 
 
-def _per_version(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _per_version(frame: pd.DataFrame, regression: bool = False) -> list[dict[str, Any]]:
     primary = frame[(frame["role"] == "primary") & frame["version"].notna()]
     out = []
     for version, rows in primary.groupby("version"):
-        s = version_stats(frame, int(version))
+        s = version_stats(frame, int(version), regression=regression)
         span = float(rows["ts"].max() - rows["ts"].min())
         out.append({**s.to_dict(), "throughput_rps": len(rows) / span if span > 0 else None,
-                    **_labelled_metrics(rows)})
+                    **_labelled_metrics(rows, regression)})
     return out
 
 
-def _shadow(frame: pd.DataFrame) -> dict[str, Any] | None:
+def _shadow(frame: pd.DataFrame, regression: bool = False) -> dict[str, Any] | None:
     shadow = frame[(frame["role"] == "shadow") & frame["error"].isna()]
     if shadow.empty:
         return None
     primary = frame[(frame["role"] == "primary") & frame["error"].isna()]
     pairs = shadow.merge(primary, on="request_id", suffixes=("_shadow", "_primary"))
+    if regression:  # agreement of values: how far apart, and who is closer to the label
+        diff = (pairs["prediction_shadow"].astype(float)
+                - pairs["prediction_primary"].astype(float)).abs()
+        out = {"shadow_versions": sorted(int(v) for v in shadow["version"].unique()),
+               "pairs": len(pairs), "mean_abs_prediction_diff":
+               float(diff.mean()) if len(pairs) else None}
+        labelled = pairs[pairs["label_primary"].notna()]
+        if len(labelled):
+            y = labelled["label_primary"].astype(float)
+            out["labelled"] = len(labelled)
+            for role in ("shadow", "primary"):
+                out[f"mae_{role}"] = float((labelled[f"prediction_{role}"].astype(float)
+                                            - y).abs().mean())
+        return out
     out: dict[str, Any] = {
         "shadow_versions": sorted(int(v) for v in shadow["version"].unique()),
         "pairs": len(pairs),
@@ -107,12 +150,16 @@ def _feedback_summary(frame: pd.DataFrame) -> dict[str, Any]:
 def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame,
                  reference_proba: np.ndarray | None = None, production: int | None = None,
                  previous: int | None = None, categorical: Sequence[str] = (),
-                 numeric: Sequence[str] = ()) -> dict[str, Any]:
+                 numeric: Sequence[str] = (), held_out_mae: float | None = None
+                 ) -> dict[str, Any]:
     """The monitoring report of ``frame`` (the log joined with feedback) as a dict.
 
     ``reference`` holds the training features; ``reference_proba`` the production model's
-    scores on them (for prediction drift); ``numeric``/``categorical`` name the columns.
+    scores on them (:func:`reference_scores`: probabilities, or predicted values for
+    regression; for prediction drift); ``numeric``/``categorical`` name the columns;
+    ``held_out_mae`` is production's MAE on its held-out set (regression rules).
     """
+    regression = params.data.regression
     primary_ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
     v = params.validation
     report: dict[str, Any] = {
@@ -123,7 +170,7 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
         "feedback": _feedback_summary(frame),
         "window": [float(frame["ts"].min()), float(frame["ts"].max())] if len(frame) else None,
         "production": production, "previous_production": previous,
-        "versions": _per_version(frame), "shadow": _shadow(frame),
+        "versions": _per_version(frame, regression), "shadow": _shadow(frame, regression),
     }
     live = inputs_frame(primary_ok)
     if len(live) and len(reference):
@@ -133,16 +180,41 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
                              max_drifted_share=v.max_drifted_share)
         report["input_drift"] = drift.to_dict()
     if reference_proba is not None and len(primary_ok):
-        pred = detect_drift(pd.DataFrame({"proba": np.asarray(reference_proba, dtype=float)}),
-                            pd.DataFrame({"proba": primary_ok["proba"].astype(float)}),
-                            numeric=["proba"], categorical=[], alpha=v.drift_alpha,
+        score = "prediction" if regression else "proba"
+        pred = detect_drift(pd.DataFrame({score: np.asarray(reference_proba, dtype=float)}),
+                            pd.DataFrame({score: primary_ok[score].astype(float)}),
+                            numeric=[score], categorical=[], alpha=v.drift_alpha,
                             min_psi=v.drift_min_psi, min_js=v.drift_min_js)
         report["prediction_drift"] = pred.to_dict()
     if production is not None:
-        cur = version_stats(frame, production)
-        ref = version_stats(frame, previous) if previous is not None else None
-        report["rules"] = [r.to_dict() for r in check_rules(cur, ref, params.monitoring)]
+        cur = version_stats(frame, production, regression=regression)
+        ref = version_stats(frame, previous, regression=regression) \
+            if previous is not None else None
+        report["rules"] = [r.to_dict() for r in check_rules(cur, ref, params.monitoring,
+                                                            held_out_mae=held_out_mae)]
     return report
+
+
+def estimated_performance(frame: pd.DataFrame, version: int | None, *, model: Any = None,
+                          seed: int = 0) -> dict[str, Any] | None:
+    """CBPE of ``version``'s routed predictions, next to the realised accuracy on the
+    labelled ones (None for regression models: see :mod:`mlops.monitoring.cbpe`).
+
+    ``model`` (the version's pipeline) is needed for more than two classes.
+    """
+    rows = routed(frame, version)
+    rows = rows[rows["error"].isna()]
+    if rows.empty or rows["proba"].isna().all():
+        return None
+    proba = cbpe.log_probabilities(rows, model)
+    if proba is None:
+        return None
+    est = cbpe.estimate(proba, seed=seed)
+    labelled = rows[rows["label"].notna()]
+    realised = float((labelled["label"].astype(int) == labelled["prediction"].astype(int))
+                     .mean()) if len(labelled) else None
+    return {"version": version, **est.to_dict(), "labelled": len(labelled),
+            "realised_accuracy": realised}
 
 
 def last_auto_action(registry: Registry, name: str) -> float | None:
@@ -154,23 +226,57 @@ def last_auto_action(registry: Registry, name: str) -> float | None:
     return None
 
 
+def _early_warning(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
+                   production: int, model: Any) -> dict[str, Any] | None:
+    """An ``alert`` action when CBPE says production's accuracy is surely too low."""
+    if params.data.regression:
+        return None
+    try:
+        est = estimated_performance(frame, production, model=model)
+        if est is None and model is None:  # more than two classes: score the inputs again
+            est = estimated_performance(frame, production,
+                                        model=registry.load_model(name, production))
+    except Exception as exc:  # an estimate must never stop the rules that act
+        return {"target": "production", "version": production, "action": "alert",
+                "reasons": [f"estimated_accuracy: cannot estimate ({exc})"], "evidence": None}
+    if est is None:
+        return None
+    upper = est["accuracy_interval"][1] if est["accuracy_interval"] else None
+    result = early_warning(est["accuracy"], upper, est["n"], cfg=params.monitoring,
+                           reference=held_out_metric(registry, name, production, "accuracy"))
+    if result.status != "alert":
+        return None
+    return {"target": "production", "version": production, "action": "alert",
+            "reasons": [f"{result.rule}: {result.detail}; limit {result.threshold:.3f}"],
+            "evidence": f"evidence: {est['n']} routed predictions of v{production}, no labels "
+                        "needed (CBPE, assumes calibrated probabilities)"}
+
+
 def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params, *,
-             now: float, apply: bool = True) -> list[dict[str, Any]]:
+             now: float, apply: bool = True, model: Any = None) -> list[dict[str, Any]]:
     """Apply the rules: analyse a running canary; roll production back on a breach.
 
     Returns what was decided (and, with ``apply``, done). Within ``cooldown_seconds`` of
-    the last automatic rollback or abort nothing is rolled back again.
+    the last automatic rollback or abort nothing is rolled back again. The early warning
+    (estimated accuracy before labels; ``model``: production's pipeline, loaded when
+    needed) only adds an ``alert``: it never rolls back or aborts.
     """
     actions: list[dict[str, Any]] = []
+    regression = params.data.regression
     dep, _ = read_deployment(registry, name)
     if dep is not None and dep.running and dep.strategy == "canary":
         if apply:
             decision = analyse_and_apply(registry, name, frame, params.deployment,
-                                         params.monitoring, now=now, actor=ACTOR)
+                                         params.monitoring, now=now, actor=ACTOR,
+                                         regression=regression)
         else:
             from mlops.serving.deployment import analyse_canary
 
-            decision = analyse_canary(dep, frame, params.deployment, params.monitoring, now=now)
+            decision = analyse_canary(
+                dep, frame, params.deployment, params.monitoring, now=now,
+                regression=regression, held_out_mae=held_out_metric(registry, name,
+                                                                    dep.candidate)
+                if regression else None)
         if decision is not None:
             actions.append({"target": "canary", "candidate": dep.candidate,
                             "action": decision.action, "reasons": list(decision.reasons),
@@ -179,11 +285,18 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
     if production is None:
         return actions
     previous = previous_production(registry, name)
-    cur = version_stats(frame, production)
-    ref = version_stats(frame, previous) if previous is not None else None
-    results = check_rules(cur, ref, params.monitoring)
+    cur = version_stats(frame, production, regression=regression)
+    ref = version_stats(frame, previous, regression=regression) if previous is not None \
+        else None
+    results = check_rules(cur, ref, params.monitoring,
+                          held_out_mae=held_out_metric(registry, name, production)
+                          if regression else None)
     broken = breaches(results)
     if not broken:
+        if not regression and not routed(frame, production).empty:
+            warning = _early_warning(registry, name, frame, params, production, model)
+            if warning is not None:
+                actions.append(warning)
         return actions
     used = [evidence(frame, production)]
     if previous is not None:
@@ -231,18 +344,33 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     reference = load_split(params).train.drop(columns=[params.data.target])
     schema = load_schema(params.resolve(params.data.schema))
     production = reg.aliases(name).get("production")
-    ref_proba = None
+    ref_proba = model = None
     if production is not None:
-        ref_proba = reg.load_model(name, production).predict_proba(reference)[:, 1]
+        model = reg.load_model(name, production)
+        ref_proba = reference_scores(model, reference, params)
     cols = list(schema.serving_columns)
     report = build_report(frame, params, reference=reference[cols], reference_proba=ref_proba,
                           production=production, previous=previous_production(reg, name),
                           numeric=[c for c in cols if schema.by_name[c].numeric],
-                          categorical=[c for c in cols if not schema.by_name[c].numeric])
+                          categorical=[c for c in cols if not schema.by_name[c].numeric],
+                          held_out_mae=held_out_metric(reg, name, production)
+                          if params.data.regression else None)
+    # None for regression: no sound estimate before labels (see mlops.monitoring.cbpe).
+    report["estimated_performance"] = None
+    if model is not None and not params.data.regression:
+        est = estimated_performance(frame, production, model=model)
+        if est is not None:
+            # CBPE assumes calibrated probabilities: how well that holds on held-out rows.
+            test = load_split(params).test
+            est["calibration"] = cbpe.calibration_check(
+                model.predict_proba(test.drop(columns=[params.data.target])),
+                test[params.data.target].to_numpy(), model.classes_)
+        report["estimated_performance"] = est
     # CI retrains when the live inputs drifted as a data set (see monitor.yml).
     report["retrain"] = bool((report.get("input_drift") or {}).get("dataset_drift"))
     report["actions"] = auto_act(reg, name, frame, params,
-                                 now=time.time() if now is None else now, apply=apply)
+                                 now=time.time() if now is None else now, apply=apply,
+                                 model=model)
     return report, frame, ref_proba
 
 

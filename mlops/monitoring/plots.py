@@ -39,15 +39,19 @@ def plot_scores(frame: pd.DataFrame, reference_proba: np.ndarray | None = None) 
     """Score distribution per version (and role), against the reference scores."""
     fig = NotebookFigure(figsize=(6, 3.5))
     ax = fig.subplots()
-    bins = np.linspace(0, 1, 26)
+    score = _score_column(frame)  # regression: the predicted values
+    values = frame[score].dropna().to_numpy(dtype=float)
+    bins = np.linspace(0, 1, 26) if score == "proba" else np.histogram_bin_edges(
+        np.r_[values, reference_proba if reference_proba is not None else []], bins=25)
     if reference_proba is not None:
         ax.hist(reference_proba, bins=bins, density=True, histtype="stepfilled", alpha=0.3,
                 label="reference")
-    ok = frame[frame["error"].isna() & frame["proba"].notna()]
+    ok = frame[frame["error"].isna() & frame[score].notna()]
     for (version, role), rows in ok.groupby(["version", "role"]):
-        ax.hist(rows["proba"], bins=bins, density=True, histtype="step", linewidth=1.5,
-                label=f"v{version} {role}")
-    ax.set(xlabel="probability of the positive class", ylabel="density",
+        ax.hist(rows[score].astype(float), bins=bins, density=True, histtype="step",
+                linewidth=1.5, label=f"v{version} {role}")
+    ax.set(xlabel="probability of the positive class" if score == "proba" else
+           "predicted value", ylabel="density",
            title="Prediction drift")
     _legend(ax)
     fig.tight_layout()
@@ -55,15 +59,20 @@ def plot_scores(frame: pd.DataFrame, reference_proba: np.ndarray | None = None) 
 
 
 def plot_accuracy(frame: pd.DataFrame, window: int = 50) -> Figure:
-    """Rolling live accuracy per version over labelled primary predictions."""
+    """Rolling live accuracy (regression: mean absolute error) per version over labelled
+    primary predictions."""
     fig = NotebookFigure(figsize=(6, 3.5))
     ax = fig.subplots()
     ok = frame[(frame["role"] == "primary") & frame["error"].isna() & frame["label"].notna()]
+    regression = _score_column(frame) == "prediction"
     for version, rows in ok.groupby("version"):
-        hit = (rows["label"].astype(int) == rows["prediction"].astype(int)).astype(float)
+        hit = (rows["label"].astype(float) - rows["prediction"].astype(float)).abs() \
+            if regression else \
+            (rows["label"].astype(int) == rows["prediction"].astype(int)).astype(float)
         ax.plot(rows["ts"], hit.rolling(window, min_periods=1).mean(), label=f"v{version}")
-    ax.set(xlabel="time (s)", ylabel=f"accuracy (rolling {window})", title="Live accuracy",
-           ylim=(0, 1))
+    quality = "MAE" if regression else "accuracy"
+    ax.set(xlabel="time (s)", ylabel=f"{quality} (rolling {window})", title=f"Live {quality}",
+           ylim=None if regression else (0, 1))
     _legend(ax)
     fig.tight_layout()
     return fig
@@ -76,6 +85,12 @@ def _legend(ax) -> None:
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
+
+
+def _score_column(frame: pd.DataFrame) -> str:
+    """``proba`` for a classifier's log; ``prediction`` for a regressor's (no probability)."""
+    ok = frame[frame["error"].isna() & frame["prediction"].notna()]
+    return "prediction" if len(ok) and ok["proba"].isna().all() else "proba"
 
 
 def save_plots(frame: pd.DataFrame, out_dir: str | Path,

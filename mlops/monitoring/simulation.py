@@ -6,8 +6,12 @@ registry in ``out_dir``; their labels come back ``feedback_delay`` requests late
 scheduled job would. A settable clock stands in for wall time, so it runs in seconds.
 
 The three releases: v2 (a good model) goes out as a canary and is promoted step by step;
-v3 (trained on flipped labels: a silent training bug that passed offline gates) is first
+v3 (trained on wrong labels: a silent training bug that passed offline gates) is first
 compared in shadow, then released directly, and the monitor rolls production back.
+
+Any task: wrong labels are each class moved to the next one (binary: flipped) or, for a
+regression target, the target mirrored around its midrange; a noisy label is another class,
+or another row's value.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from mlops.serving.predlog import PredictionLog
 from mlops.serving.router import Router
 from mlops.stages.training import train
 
-__all__ = ["SimClock", "send_traffic", "shift_frame", "simulate"]
+__all__ = ["SimClock", "covariate_shift", "send_traffic", "shift_frame", "simulate"]
 
 
 class SimClock:
@@ -62,6 +66,38 @@ def shift_frame(frame: pd.DataFrame, shift: float, *, seed: int,
     return out
 
 
+def covariate_shift(frame: pd.DataFrame, weight: np.ndarray, *, n: int,
+                    seed: int) -> pd.DataFrame:
+    """``n`` rows of ``frame`` drawn (with replacement) in proportion to ``weight``: the mix
+    of cases moves, how each case's label depends on its inputs does not.
+
+    Unlike :func:`shift_frame`, which pushes values out of the training range, every row
+    stays one the model has seen the like of (the shift CBPE is built for).
+    """
+    w = np.clip(np.asarray(weight, dtype=float), 0, None)
+    if len(w) != len(frame) or w.sum() <= 0:
+        raise ValueError("weight needs one non-negative value per row, not all zero")
+    rng = np.random.default_rng(seed)
+    return frame.iloc[rng.choice(len(frame), size=n, p=w / w.sum())].reset_index(drop=True)
+
+
+def _wrong_labels(target: pd.Series, regression: bool) -> pd.Series:
+    """The silent training bug: labels systematically wrong (not random)."""
+    if regression:
+        return target.max() + target.min() - target
+    classes = sorted(target.unique())
+    return target.map(dict(zip(classes, classes[1:] + classes[:1], strict=True)))
+
+
+def _noisy(label: Any, values: np.ndarray, rng: np.random.Generator, noise: float) -> Any:
+    """``label``, or with probability ``noise`` another one of ``values`` (another class,
+    or another row's value)."""
+    if rng.random() >= noise:  # one draw per label, noisy or not: a stable stream
+        return label
+    others = values[values != label]
+    return others[rng.integers(0, len(others))].item() if len(others) else label
+
+
 class _Stream:
     """Sends rows through the router and delivers their labels later."""
 
@@ -70,10 +106,11 @@ class _Stream:
         self.router, self.rows, self.target, self.params = router, rows, target, params
         self.delay, self.noise, self.check_every = delay, noise, check_every
         self.rng = np.random.default_rng(seed)
-        self.pending: list[tuple[str, int]] = []
+        self.pending: list[tuple[str, Any]] = []
         self.sent = 0
         self.records = rows.drop(columns=[target]).to_dict(orient="records")
         self.labels = rows[target].to_numpy()
+        self.values = self.labels if params.data.regression else np.unique(self.labels)
 
     def run(self, n: int, *, until=None) -> list[dict[str, Any]]:
         actions: list[dict[str, Any]] = []
@@ -81,9 +118,7 @@ class _Stream:
             i = self.sent % len(self.records)
             row = {k: (v.item() if hasattr(v, "item") else v) for k, v in self.records[i].items()}
             pred = self.router.predict(row, f"customer-{self.rng.integers(0, 5000)}")
-            label = int(self.labels[i])
-            if self.rng.random() < self.noise:
-                label = 1 - label
+            label = _noisy(self.labels[i].item(), self.values, self.rng, self.noise)
             self.pending.append((pred.request_id, label))
             self.sent += 1
             self.router.clock.now += 0.5  # two requests a second
@@ -117,15 +152,16 @@ def send_traffic(router: Router, rows: pd.DataFrame, target: str, *, n: int | No
     rng = np.random.default_rng(seed)
     records = rows.drop(columns=[target]).to_dict(orient="records")
     labels = rows[target].to_numpy()
+    values = labels if router.regression else np.unique(labels)
     served: dict[int, int] = {}
-    truth: dict[str, int] = {}
+    truth: dict[str, Any] = {}
     for i in range(len(records) if n is None else n):
         row = {k: (v.item() if hasattr(v, "item") else v)
                for k, v in records[i % len(records)].items()}
         pred = router.predict(row, f"customer-{rng.integers(0, 5000)}")
         served[pred.version] = served.get(pred.version, 0) + 1
-        label = int(labels[i % len(records)])
-        truth[pred.request_id] = 1 - label if rng.random() < label_noise else label
+        truth[pred.request_id] = _noisy(labels[i % len(records)].item(), values, rng,
+                                        label_noise)
     # The labels come from the data set itself, as a labels file CI ingests: trusted.
     stored = router.feedback(truth, source="simulation", trusted=True) if feedback else 0
     router.flush()
@@ -140,7 +176,9 @@ def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target, name = params.data.target, params.model.name
-    train_frame, live = split(data, target, test_size=0.5, seed=params.seed)
+    # A numeric target has no classes to stratify by.
+    unstratified = {"stratify": False} if params.data.regression else {}
+    train_frame, live = split(data, target, test_size=0.5, seed=params.seed, **unstratified)
     schema = load_schema(params.resolve(params.data.schema))
     # Drift scales the schema's non-negative numbers (amounts, counts, durations).
     scaled = [c for c in schema.serving_columns if schema.by_name[c].numeric
@@ -150,7 +188,8 @@ def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: 
     registry = LocalRegistry(out / "registry", aliases=params.registry.aliases)
     if registry.versions(name):
         raise FileExistsError(f"{out / 'registry'} already holds {name}; use a fresh --out")
-    flipped = train_frame.assign(**{target: 1 - train_frame[target]})
+    flipped = train_frame.assign(**{target: _wrong_labels(train_frame[target],
+                                                          params.data.regression)})
     cheaper = dataclasses.replace(params, model=dataclasses.replace(
         params.model, hyperparameters={**params.model.hyperparameters,
                                        "logistic_regression": {"C": 0.3, "max_iter": 1000}}))
@@ -165,7 +204,7 @@ def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: 
     log = PredictionLog(out / "predictions.sqlite")
     router = Router(registry, name, load_schema(params.resolve(params.data.schema)), log,
                     positive_class=params.data.positive_class, refresh_seconds=3600,
-                    clock=clock)
+                    clock=clock, task=params.data.task)
     stream = _Stream(router, live, target, params, delay=feedback_delay, noise=label_noise,
                      check_every=check_every, seed=params.seed)
     phases: dict[str, Any] = {}

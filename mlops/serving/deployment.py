@@ -20,7 +20,14 @@ import pandas as pd
 from mlops.core.config import DeploymentConfig, MonitoringConfig
 from mlops.core.exceptions import ConflictError, NotFoundError, RegistryError
 from mlops.registry.base import Registry
-from mlops.serving.rules import RuleResult, breaches, check_rules, routed, version_stats
+from mlops.serving.rules import (
+    RuleResult,
+    breaches,
+    check_rules,
+    held_out_metric,
+    routed,
+    version_stats,
+)
 from mlops.serving.rules import evidence as evidence_of
 
 __all__ = [
@@ -258,7 +265,8 @@ def finish_shadow(registry: Registry, name: str, *, promote: bool, now: float,
 
 
 def analyse_canary(dep: Deployment, frame: pd.DataFrame, dcfg: DeploymentConfig,
-                   mcfg: MonitoringConfig, *, now: float) -> Decision:
+                   mcfg: MonitoringConfig, *, now: float, regression: bool = False,
+                   held_out_mae: float | None = None) -> Decision:
     """Decide the next move of a running canary from the prediction log.
 
     Abort on any breached rule (candidate over the whole canary, compared with the
@@ -268,13 +276,14 @@ def analyse_canary(dep: Deployment, frame: pd.DataFrame, dcfg: DeploymentConfig,
 
     Only routed requests (role ``primary``) and trusted labels count (see
     :mod:`mlops.serving.rules`); the last reason of every decision says what was used.
+    With ``regression`` live quality is the MAE (``held_out_mae``: the candidate's own).
     """
     if dep.strategy != "canary" or not dep.running:
         return Decision("pause", ("no running canary",))
     window = frame[frame["ts"] >= dep.started_ts]
-    cand = version_stats(window, dep.candidate)
-    base = version_stats(window, dep.baseline)
-    results = check_rules(cand, base, mcfg)
+    cand = version_stats(window, dep.candidate, regression=regression)
+    base = version_stats(window, dep.baseline, regression=regression)
+    results = check_rules(cand, base, mcfg, held_out_mae=held_out_mae)
     step_rows = routed(window[window["ts"] >= dep.step_started_ts], dep.candidate)
     baked = now - dep.step_started_ts
     used = (evidence_of(window, dep.candidate), evidence_of(window, dep.baseline))
@@ -342,11 +351,14 @@ def apply_decision(registry: Registry, name: str, decision: Decision, *, now: fl
 
 def analyse_and_apply(registry: Registry, name: str, frame: pd.DataFrame,
                       dcfg: DeploymentConfig, mcfg: MonitoringConfig, *, now: float,
-                      actor: str | None = None) -> Decision | None:
+                      actor: str | None = None, regression: bool = False
+                      ) -> Decision | None:
     """Analyse the running canary of ``name`` and apply the decision; None if no canary."""
     dep, _ = read_deployment(registry, name)
     if dep is None or not dep.running or dep.strategy != "canary":
         return None
-    decision = analyse_canary(dep, frame, dcfg, mcfg, now=now)
+    decision = analyse_canary(dep, frame, dcfg, mcfg, now=now, regression=regression,
+                              held_out_mae=held_out_metric(registry, name, dep.candidate)
+                              if regression else None)
     apply_decision(registry, name, decision, now=now, actor=actor)
     return decision

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -58,8 +59,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     role TEXT NOT NULL CHECK (role IN ('primary', 'shadow', 'pinned')),
     routing_key TEXT,
     inputs TEXT,                 -- the request as JSON (a bounded summary when refused)
-    proba REAL,                  -- probability of the positive class
-    prediction INTEGER,
+    proba REAL,                  -- probability of the positive class (NULL: regression)
+    prediction NUMERIC,          -- the class, or the predicted value (regression)
     latency_ms REAL,
     error TEXT,                  -- NULL on success
     UNIQUE (request_id, role, version)
@@ -69,7 +70,7 @@ CREATE INDEX IF NOT EXISTS predictions_version_ts ON predictions (version, ts);
 _SCHEMA = _PREDICTIONS + """
 CREATE TABLE IF NOT EXISTS feedback (
     request_id TEXT PRIMARY KEY,
-    label INTEGER NOT NULL,
+    label NUMERIC NOT NULL,      -- a class, or the true value (regression)
     ts REAL NOT NULL,
     source TEXT,                 -- who sent it: app:operator, app:public, cli:FILE, ...
     trusted INTEGER NOT NULL DEFAULT 0  -- 1: may feed automatic decisions
@@ -105,8 +106,8 @@ class LogRecord:
     role: str
     routing_key: str | None
     inputs: str | None
-    proba: float | None
-    prediction: int | None
+    proba: float | None  # None for a regression model
+    prediction: int | float | None  # the class, or the predicted value (regression)
     latency_ms: float | None
     error: str | None = None
 
@@ -121,8 +122,8 @@ class _Batch:
     role: str
     versions: Sequence[int]
     frame: pd.DataFrame
-    proba: Sequence[float]
-    prediction: Sequence[int]
+    proba: Sequence[float] | None  # None: a regression model
+    prediction: Sequence[int | float]
     latency_ms: float
 
 
@@ -209,8 +210,9 @@ class PredictionLog:
         self._put(record, 1)
 
     def log_batch(self, *, batch_id: str, ts: float, model: str, versions: Sequence[int],
-                  frame: pd.DataFrame, proba: Sequence[float], prediction: Sequence[int],
-                  latency_ms: float, role: str = "primary") -> None:
+                  frame: pd.DataFrame, proba: Sequence[float] | None,
+                  prediction: Sequence[int | float], latency_ms: float,
+                  role: str = "primary") -> None:
         """Queue a scored batch; ids and JSON inputs are made on the writer thread."""
         self._put(_Batch(batch_id, ts, model, role, versions, frame, proba, prediction,
                          latency_ms), 1)
@@ -224,7 +226,7 @@ class PredictionLog:
                 (time.time() if ts is None else ts, model, version, kind, message))
             self._conn.commit()
 
-    def add_feedback(self, labels: Mapping[str, int] | Iterable[tuple[str, int]],
+    def add_feedback(self, labels: Mapping[str, Any] | Iterable[tuple[str, Any]],
                      ts: float | None = None, *, source: str = "unknown",
                      trusted: bool = False) -> int:
         """Store ground-truth labels by request id, with where they came from.
@@ -232,11 +234,12 @@ class PredictionLog:
         ``source`` names the sender (``app:operator``, ``app:public``, ``cli:FILE``...);
         only ``trusted`` labels may feed automatic decisions (rollback, canary). A later
         label replaces an earlier one, except that an untrusted label never replaces a
-        trusted one.
+        trusted one. A label is a class (an integer) or a finite number (regression); the
+        caller checks it against the task (:meth:`mlops.serving.router.Router.feedback`).
         """
         items = labels.items() if isinstance(labels, Mapping) else labels
         now = time.time() if ts is None else ts
-        rows = [(str(rid), int(label), now, str(source), int(bool(trusted)))
+        rows = [(str(rid), _number(label), now, str(source), int(bool(trusted)))
                 for rid, label in items]
         with self._db_lock:
             self._conn.executemany(_FEEDBACK, rows)
@@ -363,6 +366,19 @@ def _rows(item: Any) -> list[tuple[Any, ...]]:
              item.inputs, item.proba, item.prediction, item.latency_ms, item.error)]
 
 
+def _number(value: Any) -> int | float:
+    """A label or prediction as SQLite stores it: an int when whole, else a finite float."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, int):
+        return value
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
 def _count(item: Any) -> int:
     return len(item.frame) if isinstance(item, _Batch) else 1
 
@@ -379,9 +395,10 @@ def _batch_rows(batch: _Batch) -> list[tuple[Any, ...]]:
     # pandas' C JSON writer is far faster than json.dumps per row.
     lines = batch.frame.to_json(orient="records", lines=True).splitlines()
     per_row = batch.latency_ms / max(len(lines), 1)
+    proba = [None] * len(lines) if batch.proba is None else [float(p) for p in batch.proba]
     return [(f"{batch.batch_id}-{i}", batch.ts, batch.model, int(v), batch.role, None, line,
-             float(p), int(y), per_row, None)
-            for i, (v, line, p, y) in enumerate(zip(batch.versions, lines, batch.proba,
+             p, _number(y), per_row, None)
+            for i, (v, line, p, y) in enumerate(zip(batch.versions, lines, proba,
                                                     batch.prediction, strict=True))]
 
 
@@ -425,12 +442,20 @@ def read_predictions(path: str | Path, *, model: str | None = None, since: float
         frame = pd.read_sql_query(sql, conn, params=args)
     finally:
         conn.close()
-    for col in ("version", "prediction", "label", "feedback_label"):
-        frame[col] = frame[col].astype("Float64").astype("Int64")
+    frame["version"] = frame["version"].astype("Float64").astype("Int64")
+    for col in ("prediction", "label", "feedback_label"):
+        frame[col] = _numbers(frame[col])
     frame["label_trusted"] = frame["label_trusted"].astype(bool)
     frame.loc[frame["feedback_label"].notna() & frame["label_source"].isna(),
               "label_source"] = "unknown"
     return frame
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    """Classes as ``Int64``; predicted or true values (regression) as ``Float64``."""
+    values = column.astype("Float64")
+    whole = values.dropna()
+    return values.astype("Int64") if bool((whole == whole.round()).all()) else values
 
 
 def known_request_ids(path: str | Path, ids: Iterable[str]) -> set[str]:
@@ -497,5 +522,6 @@ def labelled_inputs(frame: pd.DataFrame, target: str) -> pd.DataFrame:
     inputs = inputs_frame(rows)
     if inputs.empty:
         return inputs
-    inputs[target] = rows.loc[inputs.index, "label"].astype("int64")
+    labels = rows.loc[inputs.index, "label"]
+    inputs[target] = labels.astype("int64" if labels.dtype == "Int64" else "float64")
     return inputs.reset_index(drop=True)

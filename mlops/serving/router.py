@@ -63,9 +63,9 @@ class Prediction:
 
     request_id: str
     version: int
-    proba: float  # probability of the positive class
-    label: int
-    latency_ms: float
+    proba: float | None  # probability of the positive class; None for regression
+    label: Any  # the class, or the predicted value (a float) for regression
+    latency_ms: float  # validation, routing and scoring; never a model load
     variant: str  # "production" or "candidate"
     warnings: tuple[str, ...] = ()
 
@@ -75,9 +75,12 @@ class _Model:
     version: int
     pipeline: Any
     positive: int  # column of the positive class in predict_proba
-    classes: tuple[Any, ...]
+    classes: tuple[Any, ...]  # empty for a regression model
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+        """(probability of the positive class, class) per row; (None, value) for regression."""
+        if not self.classes:
+            return None, np.asarray(self.pipeline.predict(frame), dtype=float)
         proba = self.pipeline.predict_proba(frame)
         labels = np.asarray(self.classes)[proba.argmax(axis=1)]
         return proba[:, self.positive], labels
@@ -100,16 +103,19 @@ class Router:
     def __init__(self, registry: Registry, name: str, schema: Schema,
                  log: PredictionLog | None = None, *, positive_class: Any = 1,
                  refresh_seconds: float = 2.0, clock: Callable[[], float] = time.time,
-                 strict_categories: bool = True, shadow_queue: int = 10_000) -> None:
+                 strict_categories: bool = True, shadow_queue: int = 10_000,
+                 task: str = "classification") -> None:
         self.registry = registry
         self.name = name
         self.validator = RequestValidator(schema, strict_categories=strict_categories)
         self.log = log
         self.positive_class = positive_class
+        self.regression = task == "regression"
         self.refresh_seconds = refresh_seconds
         self.clock = clock
         self.deployment: deployment.Deployment | None = None
         self.load_errors: dict[int, str] = {}
+        self.load_ms: dict[int, float] = {}  # per version: kept out of latency_ms
         self.shadow_dropped = 0
         self._models: dict[int, _Model] = {}
         self._table = _Table(None, None, 0.0, None, 0.0)
@@ -130,7 +136,8 @@ class Router:
         plog = PredictionLog(log_path or params.resolve(params.monitoring.log_path))
         kwargs.setdefault("refresh_seconds", params.deployment.refresh_seconds)
         return cls(registry, params.model.name, load_schema(params.resolve(params.data.schema)),
-                   plog, positive_class=params.data.positive_class, **kwargs)
+                   plog, positive_class=params.data.positive_class, task=params.data.task,
+                   **kwargs)
 
     # ------------------------------------------------------------------ state
     def refresh(self) -> None:
@@ -184,9 +191,15 @@ class Router:
     def _load(self, version: int, *, role: str) -> _Model | None:
         if version in self._models:
             return self._models[version]
+        start = time.perf_counter()
         try:
             pipeline = self.registry.load_model(self.name, version)
-            classes = tuple(c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
+            if self.regression == hasattr(pipeline, "classes_"):  # classifiers have classes
+                kind = "classifier" if self.regression else "regressor"
+                raise ServingError(f"v{version} is a {kind}, but data.task is "
+                                   f"{'regression' if self.regression else 'classification'}")
+            classes = () if self.regression else tuple(
+                c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
             positive = classes.index(self.positive_class) if self.positive_class in classes \
                 else len(classes) - 1
         except Exception as exc:  # missing file, hash mismatch, untrusted types, ...
@@ -199,6 +212,8 @@ class Router:
             return None
         model = _Model(version, pipeline, positive, classes)
         self._models[version] = model
+        # The load is timed apart: a request that waits for it is not slower to score.
+        self.load_ms[version] = (time.perf_counter() - start) * 1000.0
         return model
 
     def _abort_candidate(self, dep: deployment.Deployment) -> None:
@@ -219,9 +234,9 @@ class Router:
         ``routing_key`` (a user or session id) keeps a caller on the same version during a
         canary; without it each request is routed on its own.
         """
-        start = time.perf_counter()
         if time.monotonic() >= self._next_refresh:
-            self._maybe_refresh()
+            self._maybe_refresh()  # may load a version: not part of this request's latency
+        start = time.perf_counter()
         rid = request_id or uuid.uuid4().hex
         ts = self.clock()
         routing_key = _text(routing_key, MAX_KEY_CHARS)
@@ -254,8 +269,8 @@ class Router:
                 raise ServingError(f"{self.name} v{model.version} failed to score: {exc}",
                                    version=model.version) from exc
         latency = (time.perf_counter() - start) * 1000.0
-        result = Prediction(rid, model.version, float(proba[0]), _plain(labels[0]), latency,
-                            variant, warnings)
+        result = Prediction(rid, model.version, None if proba is None else float(proba[0]),
+                            _plain(labels[0]), latency, variant, warnings)
         if self.log is not None:
             self.log.log(LogRecord(rid, ts, self.name, model.version, "primary", routing_key,
                                    inputs, result.proba, result.label, latency))
@@ -271,9 +286,9 @@ class Router:
         Row ``i`` gets request id ``{batch_id}-{i}`` (``result.attrs["batch_id"]``; see
         :func:`batch_request_ids`). Logging happens on the writer thread.
         """
-        start = time.perf_counter()
         if time.monotonic() >= self._next_refresh:
-            self._maybe_refresh()
+            self._maybe_refresh()  # may load a version: not part of the batch's latency
+        start = time.perf_counter()
         X = self.validator.check_frame(frame)
         table = self._table
         if table.production is None:
@@ -281,7 +296,8 @@ class Router:
         n = len(X)
         if n == 0:  # nothing to score, nothing to log
             empty = pd.DataFrame({"proba": pd.Series(dtype="float64"),
-                                  "prediction": pd.Series(dtype="int64"),
+                                  "prediction": pd.Series(dtype="float64" if self.regression
+                                                          else "int64"),
                                   "version": pd.Series(dtype="int64")}, index=frame.index)
             empty.attrs["batch_id"] = batch_id or uuid.uuid4().hex[:16]
             return empty
@@ -293,20 +309,23 @@ class Router:
                                             for k in routing_keys), dtype=bool, count=n)
             else:
                 to_candidate = np.random.default_rng().random(n) * 100 < table.weight
-        proba = np.empty(n)
-        labels = np.empty(n, dtype=np.int64)
+        proba = np.full(n, np.nan)  # stays NaN for a regression model
+        labels = np.empty(n, dtype=np.float64 if self.regression else np.int64)
         versions = np.full(n, table.production.version, dtype=np.int64)
         for model, mask in ((table.production, ~to_candidate), (table.candidate, to_candidate)):
             if model is None or not mask.any():
                 continue
             part = X if mask.all() else X[mask]
             p, y = model.score(part)
-            proba[mask], labels[mask], versions[mask] = p, y, model.version
+            labels[mask], versions[mask] = y, model.version
+            if p is not None:
+                proba[mask] = p
         latency = (time.perf_counter() - start) * 1000.0
         batch_id = batch_id or uuid.uuid4().hex[:16]
         if self.log is not None:
             self.log.log_batch(batch_id=batch_id, ts=self.clock(), model=self.name,
-                               versions=versions, frame=X, proba=proba, prediction=labels,
+                               versions=versions, frame=X,
+                               proba=None if self.regression else proba, prediction=labels,
                                latency_ms=latency)
         if table.shadow is not None:
             self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
@@ -315,17 +334,34 @@ class Router:
         result.attrs["batch_id"] = batch_id
         return result
 
-    def feedback(self, labels: Mapping[str, int], *, source: str = "api",
+    def feedback(self, labels: Mapping[str, Any], *, source: str = "api",
                  trusted: bool = False) -> int:
         """Record ground-truth labels by request id; returns how many were stored.
 
-        Labels are untrusted unless the caller vouches for ``source`` (``trusted=True``):
-        only trusted labels feed the rollback and canary rules. Never pass ``trusted=True``
-        for labels that an anonymous user can send.
+        A label is one of the model's classes, or a finite number for regression; any other
+        label is a RequestError and nothing is stored. Labels are untrusted unless the
+        caller vouches for ``source`` (``trusted=True``): only trusted labels feed the
+        rollback and canary rules. Never pass ``trusted=True`` for labels that an anonymous
+        user can send.
         """
         if self.log is None:
             raise ServingError("this router has no prediction log to store feedback in")
-        return self.log.add_feedback(labels, ts=self.clock(), source=source, trusted=trusted)
+        clean = {str(rid): self._label(str(rid), value) for rid, value in labels.items()}
+        return self.log.add_feedback(clean, ts=self.clock(), source=source, trusted=trusted)
+
+    def _label(self, rid: str, value: Any) -> Any:
+        value = _plain(value)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.regression:
+            if not number or not np.isfinite(value):
+                raise RequestError(f"feedback for {rid[:64]!r}: label {value!r} is not a "
+                                   "finite number (data.task is regression)", rule="label")
+            return float(value)
+        classes = {c for m in self._models.values() for c in m.classes}
+        if (classes and value not in classes) or (not classes and not number):
+            raise RequestError(f"feedback for {rid[:64]!r}: label {value!r} is not one of "
+                               f"the classes {sorted(classes) or 'integers'}", rule="label")
+        return value
 
     def status(self) -> dict[str, Any]:
         """What serves now: production, candidate, weights, loaded versions, load errors."""
@@ -340,6 +376,7 @@ class Router:
             "loaded": sorted(self._models),
             "deployment": self.deployment.to_dict() if self.deployment else None,
             "load_errors": dict(self.load_errors),
+            "load_ms": dict(self.load_ms),
             "shadow_dropped": self.shadow_dropped,
         }
 
@@ -441,12 +478,13 @@ class Router:
         if self.log is None:
             return
         for i, (_, rids, ts, key, inputs, _) in enumerate(jobs):
-            if proba is None:
+            if labels is None:
                 record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
                                    inputs[0], None, None, None, error)
             else:
                 record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
-                                   inputs[0], float(proba[i]), _plain(labels[i]), latency)
+                                   inputs[0], None if proba is None else float(proba[i]),
+                                   _plain(labels[i]), latency)
             self.log.log(record)
 
     def _score_shadow_batch(self, model: _Model, batch_id: str, ts: float, key: str | None,

@@ -6,6 +6,18 @@ Each rule ends ``ok``, ``breach`` or ``insufficient`` (too few samples to judge)
 handful of unlucky requests never moves production: accuracy rules use a one-sided test at
 ``monitoring.significance`` rather than a bare point estimate.
 
+Live quality depends on the task. Classification: accuracy, against ``accuracy_floor``
+(binomial test) and against the version before (``max_accuracy_drop``, z-test).
+Regression: the mean absolute error (MAE), against the version's own held-out MAE from
+its evaluation (``mae_ceiling``) and against the version before (``mae_rise``), each
+allowed to rise by ``max_mae_rise`` (a share); both are one-sided tests on the absolute
+errors (a t-test, and Welch's z-test for the comparison).
+
+:func:`early_warning` judges an estimate of quality made before labels arrive (CBPE, see
+:mod:`mlops.monitoring.cbpe`). Its verdict is ``alert``, never ``breach``: an estimate
+that rests on the model's own calibration may warn an operator but never moves
+production (:func:`breaches` ignores it).
+
 What counts as evidence: ROUTED predictions only (role ``primary``: production or the
 canary answered; never ``pinned`` predictions of a version a visitor chose to try, nor
 ``shadow`` scores), and TRUSTED labels only (the ``label`` column of the log holds labels
@@ -26,7 +38,7 @@ from scipy import stats
 from mlops.core.config import MonitoringConfig
 
 __all__ = ["Evidence", "VersionStats", "RuleResult", "version_stats", "check_rules", "breaches",
-           "evidence", "routed"]
+           "early_warning", "evidence", "held_out_metric", "routed"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +54,10 @@ class VersionStats:
     p99_ms: float | None
     labelled: int
     correct: int
-    accuracy: float | None
+    accuracy: float | None  # None for regression
+    regression: bool = False
+    mae: float | None = None  # regression: mean absolute error on labelled predictions
+    abs_error_sd: float | None = None  # its sample standard deviation (for the tests)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -54,9 +69,9 @@ class RuleResult:
     """The verdict of one rule on one version."""
 
     rule: str
-    status: str  # ok, breach or insufficient
+    status: str  # ok, breach or insufficient; alert for an early warning (never acts)
     observed: float | None
-    threshold: float
+    threshold: float | None  # None: nothing to compare with (for example no held-out MAE)
     detail: str
     p_value: float | None = None
 
@@ -72,8 +87,10 @@ def routed(frame: pd.DataFrame, version: int | None) -> pd.DataFrame:
     return frame[(frame["role"] == "primary") & (frame["version"] == version)]
 
 
-def version_stats(frame: pd.DataFrame, version: int | None) -> VersionStats:
-    """Request count, error rate, latency percentiles and live accuracy of ``version``.
+def version_stats(frame: pd.DataFrame, version: int | None, *,
+                  regression: bool = False) -> VersionStats:
+    """Request count, error rate, latency percentiles and live quality of ``version``:
+    accuracy, or MAE with ``regression``.
 
     Routed predictions and trusted labels only (see the module docstring).
     """
@@ -84,14 +101,19 @@ def version_stats(frame: pd.DataFrame, version: int | None) -> VersionStats:
     lat = ok["latency_ms"].to_numpy(dtype=float)
     p50, p95, p99 = (np.percentile(lat, [50, 95, 99]).tolist() if len(lat)
                      else (None, None, None))
-    labelled = ok[ok["label"].notna()]
+    labelled = ok[ok["label"].notna() & ok["prediction"].notna()]
+    base = dict(version=version, requests=n, errors=int(failed.sum()),
+                error_rate=float(failed.mean()) if n else 0.0, p50_ms=p50, p95_ms=p95,
+                p99_ms=p99, labelled=len(labelled))
+    if regression:
+        errors = np.abs(labelled["label"].to_numpy(dtype=float)
+                        - labelled["prediction"].to_numpy(dtype=float))
+        return VersionStats(**base, correct=0, accuracy=None, regression=True,
+                            mae=float(errors.mean()) if len(errors) else None,
+                            abs_error_sd=float(errors.std(ddof=1)) if len(errors) > 1 else None)
     correct = int((labelled["label"].astype(int) == labelled["prediction"].astype(int)).sum())
-    return VersionStats(
-        version=version, requests=n, errors=int(failed.sum()),
-        error_rate=float(failed.mean()) if n else 0.0, p50_ms=p50, p95_ms=p95, p99_ms=p99,
-        labelled=len(labelled), correct=correct,
-        accuracy=correct / len(labelled) if len(labelled) else None,
-    )
+    return VersionStats(**base, correct=correct,
+                        accuracy=correct / len(labelled) if len(labelled) else None)
 
 
 @dataclass(frozen=True)
@@ -136,11 +158,52 @@ def evidence(frame: pd.DataFrame, version: int | None) -> Evidence:
 
 
 def check_rules(current: VersionStats, reference: VersionStats | None,
-                cfg: MonitoringConfig) -> list[RuleResult]:
-    """Apply every rollback rule of ``cfg`` to ``current`` (``reference``: the version before)."""
-    results = [_error_rate(current, cfg), _latency(current, cfg), _floor(current, cfg)]
-    results.append(_drop(current, reference, cfg))
-    return results
+                cfg: MonitoringConfig, *, held_out_mae: float | None = None
+                ) -> list[RuleResult]:
+    """Apply every rollback rule of ``cfg`` to ``current`` (``reference``: the version before).
+
+    For regression, ``held_out_mae`` is ``current``'s MAE on its held-out evaluation set
+    (:func:`held_out_metric`); without it the ``mae_ceiling`` rule is insufficient.
+    """
+    results = [_error_rate(current, cfg), _latency(current, cfg)]
+    if current.regression:
+        return [*results, _mae_ceiling(current, held_out_mae, cfg),
+                _mae_rise(current, reference, cfg)]
+    return [*results, _floor(current, cfg), _drop(current, reference, cfg)]
+
+
+def held_out_metric(registry: Any, name: str, version: int | None,
+                    metric: str = "mae") -> float | None:
+    """``metric`` of ``version`` on its held-out set, as its evaluation recorded it."""
+    if version is None:
+        return None
+    try:
+        value = (registry.get(name, version).metadata.get("metrics") or {}).get(metric)
+    except Exception:  # a version without a record: the rule says it cannot judge
+        return None
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def early_warning(estimate: float | None, upper: float | None, n: int, *,
+                  reference: float | None, cfg: MonitoringConfig,
+                  metric: str = "accuracy") -> RuleResult:
+    """Alert when estimated ``metric`` (before labels, with the interval's ``upper`` end)
+    is surely below what the rules would accept: ``accuracy_floor``, or ``reference``
+    (the held-out value) minus ``max_accuracy_drop``.
+
+    Status ``alert`` or ``ok`` (``insufficient`` below ``min_samples`` rows); never
+    ``breach``, so it never rolls back or aborts anything on its own.
+    """
+    limit = cfg.accuracy_floor if reference is None else \
+        max(cfg.accuracy_floor, reference - cfg.max_accuracy_drop)
+    rule = f"estimated_{metric}"
+    if estimate is None or upper is None or n < cfg.min_samples:
+        return RuleResult(rule, "insufficient", estimate, limit,
+                          f"{n} unlabelled predictions < min_samples {cfg.min_samples}")
+    status = "alert" if upper < limit else "ok"
+    return RuleResult(rule, status, estimate, limit,
+                      f"estimate {estimate:.3f} (upper {upper:.3f}) over {n} predictions; "
+                      "an early warning: it alerts, it never rolls back")
 
 
 def breaches(results: list[RuleResult]) -> list[RuleResult]:
@@ -198,3 +261,43 @@ def _drop(s: VersionStats, ref: VersionStats | None, cfg: MonitoringConfig) -> R
     return RuleResult("accuracy_drop", status, drop, margin,
                       f"v{s.version} {pc:.3f} vs v{ref.version} {pr:.3f} "
                       f"({s.labelled}/{ref.labelled} labelled); one-sided z-test", p)
+
+
+def _mae_ceiling(s: VersionStats, held_out: float | None, cfg: MonitoringConfig) -> RuleResult:
+    limit = None if held_out is None else held_out * (1 + cfg.max_mae_rise)
+    if limit is None:
+        return RuleResult("mae_ceiling", "insufficient", s.mae, None,
+                          f"v{s.version} has no held-out MAE recorded")
+    if s.labelled < cfg.min_labelled or s.mae is None:
+        return RuleResult("mae_ceiling", "insufficient", s.mae, limit,
+                          f"{s.labelled} labelled < min_labelled {cfg.min_labelled}")
+    # H0: live MAE <= held-out MAE * (1 + max_mae_rise); one-sided t-test on |error|.
+    se = (s.abs_error_sd or 0.0) / math.sqrt(s.labelled)
+    p = float(stats.t.sf((s.mae - limit) / se, s.labelled - 1)) if se > 0 else \
+        float(s.mae <= limit)
+    status = "breach" if p < cfg.significance else "ok"
+    return RuleResult("mae_ceiling", status, s.mae, limit,
+                      f"MAE {s.mae:.4g} over {s.labelled} labelled vs held-out {held_out:.4g} "
+                      f"+{cfg.max_mae_rise:.0%}; one-sided t-test on absolute errors", p)
+
+
+def _mae_rise(s: VersionStats, ref: VersionStats | None, cfg: MonitoringConfig) -> RuleResult:
+    rise = cfg.max_mae_rise
+    if ref is None or ref.version is None:
+        return RuleResult("mae_rise", "insufficient", None, rise,
+                          "no previous version to compare with")
+    if s.labelled < cfg.min_labelled or ref.labelled < cfg.min_labelled \
+            or s.mae is None or ref.mae is None:
+        return RuleResult("mae_rise", "insufficient", None, rise,
+                          f"labelled: v{s.version} {s.labelled}, v{ref.version} "
+                          f"{ref.labelled}; need {cfg.min_labelled} each")
+    # H0: MAE_current <= (1 + rise) * MAE_reference; Welch's z-test on the absolute errors.
+    var = (s.abs_error_sd or 0.0) ** 2 / s.labelled \
+        + (1 + rise) ** 2 * (ref.abs_error_sd or 0.0) ** 2 / ref.labelled
+    se = math.sqrt(var) if var > 0 else 1e-9
+    p = float(stats.norm.sf((s.mae - (1 + rise) * ref.mae) / se))
+    observed = s.mae / ref.mae - 1 if ref.mae > 0 else math.inf
+    status = "breach" if p < cfg.significance else "ok"
+    return RuleResult("mae_rise", status, observed, rise,
+                      f"v{s.version} MAE {s.mae:.4g} vs v{ref.version} {ref.mae:.4g} "
+                      f"({s.labelled}/{ref.labelled} labelled); one-sided Welch z-test", p)
