@@ -52,7 +52,8 @@ def diabetes(tmp_path_factory):
                        positive_class=None, class_labels={}, sensitive_features=[],
                        schema="schema.yaml")
     raw["evaluation"]["group_bins"] = {}
-    raw["model"]["name"] = NAME
+    raw["model"].update(name=NAME, estimator="ridge",
+                        hyperparameters={"ridge": {"alpha": 1.0}})
     (folder / "params.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
     params = load_params(folder / "params.yaml")
     params = dataclasses.replace(params, monitoring=dataclasses.replace(
@@ -71,15 +72,6 @@ def diabetes(tmp_path_factory):
         mae[key] = float(np.abs(model.predict(test.drop(columns=[TARGET])) - test[TARGET]).mean())
     return SimpleNamespace(params=params, train=train, test=test, files=files, mae=mae,
                            schema=load_schema(folder / "schema.yaml"))
-
-
-def _unstratified(frame, target, *, test_size, seed, **_):
-    """A numeric target cannot be stratified. The split that knows the task comes with the
-    regression training work (``data.split(stratify=...)``), not with serving; until then
-    the monitor's reference split is patched to this one."""
-    from sklearn.model_selection import train_test_split
-
-    return train_test_split(frame, test_size=test_size, random_state=seed)
 
 
 def _registry(tmp_path: Path, d, order=("good", "bad")):
@@ -210,11 +202,9 @@ def test_regression_canary_of_a_bad_model_is_aborted(diabetes, tmp_path):
     assert dep.status == "aborted"
 
 
-def test_monitor_report_on_a_regression_log(diabetes, tmp_path, monkeypatch):
+def test_monitor_report_on_a_regression_log(diabetes, tmp_path):
     """`mlops monitor`'s report: MAE per version, drift of predicted values, MAE rules."""
-    import mlops.core.data
 
-    monkeypatch.setattr(mlops.core.data, "split", _unstratified)
     registry = _registry(tmp_path, diabetes)
     clock = SimClock()
     with _router(registry, diabetes, tmp_path, clock=clock) as router:
@@ -259,16 +249,14 @@ def test_model_load_time_is_recorded_apart_from_latency(diabetes, tmp_path):
     assert pred.latency_ms < status["load_ms"][2]  # ...and is not this request's latency
 
 
-def test_cli_feedback_and_monitor_on_a_regression_model(diabetes, tmp_path, monkeypatch,
+def test_cli_feedback_and_monitor_on_a_regression_model(diabetes, tmp_path,
                                                         capsys):
     """`mlops feedback` takes numeric labels (and refuses others, storing nothing);
     `mlops monitor` reports MAE per version and draws its plots for a regressor."""
     import json
 
-    import mlops.core.data
     from mlops.cli.main import main
 
-    monkeypatch.setattr(mlops.core.data, "split", _unstratified)
     registry = _registry(tmp_path, diabetes)
     log_path = tmp_path / "log.sqlite"
     with _router(registry, diabetes, tmp_path) as router:
@@ -297,21 +285,12 @@ def test_cli_feedback_and_monitor_on_a_regression_model(diabetes, tmp_path, monk
 
 
 def test_simulation_runs_a_regression_model_through_canary_shadow_and_rollback(
-        diabetes, tmp_path, monkeypatch):
+        diabetes, tmp_path):
     """`mlops simulate` on a regressor: v2 is promoted through the canary, v3 (learned the
     mirrored target) is compared in shadow, released, and rolled back on its MAE."""
-    from sklearn.linear_model import Ridge
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
 
     from mlops.monitoring import simulation
 
-    def ridge(params, frame):  # the regression estimators come with the training work
-        model = Pipeline([("scale", StandardScaler()), ("ridge", Ridge())])
-        return model.fit(frame.drop(columns=[TARGET]), frame[TARGET])
-
-    monkeypatch.setattr(simulation, "train", ridge)
-    monkeypatch.setattr(simulation, "split", _unstratified)
     data = pd.concat([diabetes.train, diabetes.test], ignore_index=True)
     summary = simulation.simulate(diabetes.params, data, tmp_path / "sim", label_noise=0.05,
                                   feedback_delay=10, check_every=25, phase_requests=100,

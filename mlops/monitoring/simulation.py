@@ -176,9 +176,8 @@ def simulate(params: Params, data: pd.DataFrame, out_dir: str | Path, *, drift: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target, name = params.data.target, params.model.name
-    # A numeric target has no classes to stratify by.
-    unstratified = {"stratify": False} if params.data.regression else {}
-    train_frame, live = split(data, target, test_size=0.5, seed=params.seed, **unstratified)
+    train_frame, live = split(data, target, test_size=0.5, seed=params.seed,
+                              stratify=not params.data.regression)
     schema = load_schema(params.resolve(params.data.schema))
     # Drift scales the schema's non-negative numbers (amounts, counts, durations).
     scaled = [c for c in schema.serving_columns if schema.by_name[c].numeric
