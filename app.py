@@ -42,7 +42,8 @@ def page() -> None:
     st.session_state.setdefault("session_id", uuid.uuid4().hex)
     # One read of the aliases per run: the header, the sidebar and every screen use it, so
     # they always agree (an action reruns the page, which reads them again).
-    status = ctx.status()
+    # The operator screen acts on the newest aliases, not a cached view.
+    status = ctx.status(fresh=st.session_state.get("screen") == "Operator")
 
     def entry(v: int | str) -> str:
         from mlops.app.story import version_entry
@@ -87,7 +88,7 @@ def page() -> None:
     else:
         from mlops.app.operator import render_operator
 
-        guarded(screen, render_operator, ctx, token)
+        guarded(screen, render_operator, ctx, token, status)
 
 
 st.set_page_config(page_title="Model demo", page_icon="📊", layout="wide")

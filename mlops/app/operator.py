@@ -41,8 +41,12 @@ class Pending:
     run: Callable[[str], object]  # called with the reason
 
 
-def render_operator(ctx: AppContext, token: str | None) -> None:
-    """The operator tab; ``token`` is the text the user typed, checked per action."""
+def render_operator(ctx: AppContext, token: str | None,
+                    status: ServingStatus | None = None) -> None:
+    """The operator tab; ``token`` is the text the user typed, checked per action.
+
+    ``status`` is the page's one reading of the aliases (read fresh when omitted).
+    """
     problem = token_problem(token)
     if problem == "disabled":
         st.info(f"Operator actions are disabled on this server ({ADMIN_TOKEN_ENV} "
@@ -55,7 +59,7 @@ def render_operator(ctx: AppContext, token: str | None) -> None:
         st.error("That operator token is not right. Check it and enter it again in the "
                  "sidebar; nothing can be changed until then.")
         return
-    status = ctx.status(fresh=True)  # act on the newest aliases, not a cached view
+    status = status or ctx.status(fresh=True)
     if message := st.session_state.pop("op_message", None):
         kind, text = message if isinstance(message, tuple) else ("success", str(message))
         (st.error if kind == "error" else st.success)(text)

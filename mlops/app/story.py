@@ -254,9 +254,10 @@ def headline(mv: ModelVersion, evaluation: Mapping[str, Any], *, target: str,
             auc = metrics.get("roc_auc")
             if auc is not None and len(names) == 2:
                 pos = class_labels.get(str(evaluation.get("positive_class")), "")
-                if pos:
-                    how += (f" Given one {pos} case and one other, it ranks the {pos} case "
-                            f"higher **{round(auc * 100)} times in 100** (50 would be "
+                other = next((n for n in names if n != pos), "")
+                if pos and other:
+                    how += (f" Given one {pos} case and one {other} case, it tells which is "
+                            f"which **{round(auc * 100)} times in 100** (50 would be "
                             "guessing).")
         else:
             how = "No quality figures were recorded for this version."

@@ -34,7 +34,7 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
                      key="cmp_a", format_func=entries.get)
     b = c2.selectbox("Version B", versions, index=versions.index(others[0]) if others else 0,
                      key="cmp_b", format_func=entries.get)
-    la, lb = f"v{a}", f"v{b}"
+    la, lb = f"v{a}", f"v{b}" if b != a else f"v{b} (B)"
     if a == b:
         st.caption("Both sides show the same version; pick another one to compare.")
     view = st.radio("Compare", COMPARE_VIEWS, horizontal=True, key="cmp_view",
