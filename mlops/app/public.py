@@ -43,10 +43,13 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
     st.caption("The form starts from a typical case (the training data's median or most "
                "common value); change any field and press Predict.")
     values: dict[str, Any] = {}
-    cols = st.columns(3)
-    for i, spec in enumerate(form_spec(ctx.schema, ctx.reference())):
-        with cols[i % 3]:
-            values[spec.name] = _widget(spec)
+    specs = form_spec(ctx.schema, ctx.reference())
+    # Row by row (not column by column), so a phone, which stacks columns, keeps the
+    # schema's order.
+    for start in range(0, len(specs), 3):
+        for col, spec in zip(st.columns(3), specs[start:start + 3], strict=False):
+            with col:
+                values[spec.name] = _widget(spec)
     if st.button("Predict", key="predict", type="primary"):
         try:
             row = row_from_form(values, ctx.schema)
