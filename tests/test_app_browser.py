@@ -147,7 +147,7 @@ def test_stakeholder_and_operator_journeys_in_a_browser(app_server: str, app_env
             expect(page.get_by_text("Quality gates")).to_be_visible()
             shots(page, "card-summary")
             _part(page, "Plots")
-            expect(page.get_by_text("Roc", exact=True)).to_be_visible()
+            expect(page.get_by_text("ROC", exact=True)).to_be_visible()
             shots(page, "card-plots")
             _part(page, "Lineage")
             shots(page, "card-lineage")

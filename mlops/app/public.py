@@ -168,13 +168,25 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     top = explanation.frame(6)
     if top.empty:
         return
-    chart = pd.DataFrame({
+    import altair as alt
+
+    up, down = f"towards {towards}", f"away from {towards}"
+    data = pd.DataFrame({
         "input": [f"{names[c]} = {_fmt_input(ctx, c, last['row'][c])}" for c in top["column"]],
-        f"towards {towards}": top["contribution"].clip(lower=0),
-        f"away from {towards}": top["contribution"].clip(upper=0),
-    }).set_index("input")
-    st.bar_chart(chart, horizontal=True, stack=True, color=["#2e7d32", "#c62828"],
-                 x_label=_scale_words(explanation.scale), y_label="", height=260)
+        "effect": top["contribution"].round(4),
+        "direction": [up if v > 0 else down for v in top["contribution"]],
+    })
+    # Largest push first; labels may be long ("checking account = little"), so the axis
+    # gets room for them instead of Vega's default cut.
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("effect:Q", title=_scale_words(explanation.scale)),
+        y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
+        color=alt.Color("direction:N", title=None,
+                        scale=alt.Scale(domain=[up, down], range=["#2e7d32", "#c62828"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=["input", "effect"],
+    ).properties(height=alt.Step(30))
+    st.altair_chart(chart, width="stretch")
     method = ("exact contributions of this linear model" if explanation.method == "linear"
               else "SHAP values against a sample of the training data")
     st.caption(f"Computed as {method}; longer bars moved the result more.")
@@ -280,19 +292,23 @@ def render_model_card(ctx: AppContext, version: int | None) -> None:
 
 
 def _plot_title(fname: str) -> str:
-    return fname.removeprefix("plots/").removesuffix(".png").replace("_", " ").capitalize()
+    words = fname.removeprefix("plots/").removesuffix(".png").split("_")
+    text = " ".join(w.upper() if w in ("roc", "pr", "auc") else w for w in words)
+    return text[0].upper() + text[1:]
 
 
 def render_plots(ctx: AppContext, version: int, where: Any) -> None:
-    """The version's plots, one per row at full width so that their text stays readable."""
+    """The version's plots, two per row at half the page: large enough to read their text,
+    small enough to see two at once (a phone stacks them)."""
     mv = ctx.version_info(version)
     plots = sorted(f for f in mv.files if f.startswith("plots/") and f.endswith(".png"))
     if not plots:
         where.info("This version has no plots.")
         return
-    for fname in plots:
-        where.markdown(f"**{_plot_title(fname)}**")
-        where.image(str(ctx.registry.file_path(ctx.name, version, fname)), width="stretch")
+    for start in range(0, len(plots), 2):
+        for col, fname in zip(where.columns(2), plots[start:start + 2], strict=False):
+            col.markdown(f"**{_plot_title(fname)}**")
+            col.image(str(ctx.registry.file_path(ctx.name, version, fname)), width="stretch")
 
 
 def render_lineage(ctx: AppContext, version: int, where: Any) -> None:
