@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # imported when first used, not on the app's first page
     from huggingface_hub import CommitScheduler
 
     from mlops.core.config import Params
+    from mlops.core.data import DataSplit
     from mlops.registry import ModelVersion, Registry
     from mlops.serving.predlog import PredictionLog
     from mlops.serving.router import Router
@@ -76,7 +77,7 @@ class AppContext:
         self._records: dict[int, ModelVersion] = {}  # versions are immutable: read once
         self._evaluations: dict[int, dict[str, Any]] = {}
         self._explainers: dict[int, Explainer] = {}
-        self._reference: pd.DataFrame | None = None
+        self._reference: DataSplit | None = None
         self._lock = threading.Lock()
         self._log: PredictionLog | None = None
         self._router: Router | None = None
@@ -144,19 +145,19 @@ class AppContext:
         """True when the target is a number (``data.task: regression``)."""
         return bool(self.params.data.regression)
 
-    def reference(self) -> pd.DataFrame | None:
-        """The training rows' serving columns (``data.path``, split as the stages split it),
-        or None when the data is not next to the app (a Space may ship without it)."""
+    def reference(self, *, train: bool = False) -> pd.DataFrame | None:
+        """The serving columns of the data in ``data.path`` (``train``: only the training
+        rows, split as the stages split them), or None when the data is not next to the
+        app (a Space may ship without it). Read once."""
         if self._reference is None:
             from mlops.core.data import load_split
 
             try:
-                train = load_split(self.params).train
+                self._reference = load_split(self.params)
             except (OSError, DataError):
                 return None
-            cols = [c for c in self.schema.serving_columns if c in train.columns]
-            self._reference = train[cols].reset_index(drop=True)
-        return self._reference
+        frame = self._reference.train if train else self._reference.frame
+        return frame[[c for c in self.schema.serving_columns if c in frame.columns]]
 
     def explain(self, version: int, row: pd.DataFrame) -> Explanation:
         """Why ``version`` said what it said about ``row`` (the explainer is kept per version).
@@ -168,7 +169,7 @@ class AppContext:
         if explainer is None:
             from mlops.stages.explain import Explainer
 
-            reference = self.reference()
+            reference = self.reference(train=True)
             if reference is None:
                 raise DataError("no reference data next to the app: explanations need "
                                 f"{self.params.data.path}", rule="reference")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mlops.core.exceptions import DataError
 
@@ -137,6 +136,9 @@ def split(
     frame: pd.DataFrame, target: str, *, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified train/test split; the same frame, size and seed give the same rows."""
+    # Imported here: reading data (the app's first page) should not wait for scikit-learn.
+    from sklearn.model_selection import train_test_split
+
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is missing", column=target, rule="target")
     train, test = train_test_split(
