@@ -150,3 +150,45 @@ def test_gates_and_comparison_tables_speak_plainly() -> None:
     assert table.loc["Brier score", "verdict"] == "v2 better"  # lower is better
     assert table.loc["Brier score", "change"] == "-0.100"
     assert table.loc["Accuracy", "verdict"] == "within noise"
+
+
+def test_a_regression_prediction_is_shown_as_a_value_with_its_unit_and_why() -> None:
+    """The Predict screen's display with a small regressor trained here (proba is None)."""
+    from streamlit.testing.v1 import AppTest
+
+    def screen() -> None:
+        from types import SimpleNamespace
+
+        from sklearn.datasets import load_diabetes
+        from sklearn.linear_model import LinearRegression
+        from sklearn.pipeline import Pipeline
+
+        from mlops.app.public import _show_prediction
+        from mlops.core.schema import infer_schema
+        from mlops.stages.explain import Explainer
+        from mlops.stages.features import build_preprocessor
+
+        x, y = load_diabetes(as_frame=True, return_X_y=True)
+        model = Pipeline([("features", build_preprocessor(x)),
+                          ("model", LinearRegression())]).fit(x, y)
+        explainer = Explainer(model, x)
+        ctx = SimpleNamespace(
+            params=SimpleNamespace(data=SimpleNamespace(
+                target="progression", unit="points", class_labels={}, positive_class=None)),
+            regression=True, schema=infer_schema(x, target=None),
+            explain=lambda version, row: explainer.explain(row))
+        row = x.iloc[0].to_dict()
+        value = float(model.predict(x.iloc[[0]])[0])
+        _show_prediction(ctx, {"request_id": "abc", "version": 1, "value": value,
+                               "probability": None, "routed": "production", "row": row},
+                         None)
+
+    at = AppTest.from_function(screen, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Predicted progression"].endswith(" points")
+    assert "Chance" not in " ".join(metrics)  # no probability for a number
+    why = next(m.value for m in at.markdown if m.value.startswith("**Why?**"))
+    assert "a higher progression" in why
+    assert not at.expander  # no class to record as an outcome
