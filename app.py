@@ -16,7 +16,7 @@ import streamlit as st
 from mlops.app.auth import operator_configured
 from mlops.app.context import AppContext, context_key
 from mlops.app.guard import guarded
-from mlops.app.public import render_batch, render_model_card, render_predict
+from mlops.app.public import render_batch, render_model_card, render_predict, version_select
 
 APP_DIR = Path(__file__).resolve().parent
 SERVING = "serving"  # version-selector value meaning "whatever production serves now"
@@ -55,10 +55,9 @@ def page() -> None:
 
     with st.sidebar:
         st.header("Model")
-        choice = st.selectbox(
-            "Version (read-only: try or compare)", [SERVING, *reversed(status.versions)],
-            key="version_choice", format_func=entry,
-        )
+        choice = version_select(st, "Version (read-only: try or compare)",
+                                [SERVING, *reversed(status.versions)], "version_choice",
+                                status.aliases, entry)
         st.caption(f"Registry: {status.backend} · aliases: "
                    + (", ".join(f"{a}=v{v}" for a, v in sorted(status.aliases.items()))
                       or "none"))

@@ -69,6 +69,11 @@ def _button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
 
 
+def _select(at: AppTest, key: str):
+    """A version selector: its widget key carries the aliases (``key@production=2``)."""
+    return next(s for s in at.selectbox if s.key and s.key.startswith(f"{key}@"))
+
+
 def _reason_field(at: AppTest):
     return next(t for t in at.text_input if t.key and t.key.startswith("op_reason_"))
 
@@ -374,7 +379,7 @@ def test_public_view_predicts_with_the_serving_version(app_env) -> None:
 
 def test_version_selector_pins_a_version_read_only(app_env) -> None:
     at = _app()
-    at.selectbox(key="version_choice").set_value(1)
+    _select(at, "version_choice").set_value(1)
     at.run()
     _button(at, "predict").click()
     at.run()
@@ -474,7 +479,7 @@ def test_operator_rolls_back_and_promotes_as_app_after_confirmation(app_env) -> 
     assert _button(at, "op_rollback").disabled
     assert any("none to go back to" in c.value for c in at.caption)
     # Promote v2 back: the reason field is empty again (never the rollback's reason).
-    at.selectbox(key="op_version").set_value(2)
+    _select(at, "op_version").set_value(2)
     at.selectbox(key="op_alias").set_value("production")
     at.run()
     _button(at, "op_promote").click()
@@ -505,7 +510,7 @@ def test_wrong_and_missing_tokens_get_different_messages(app_env) -> None:
 
 def test_operator_sees_conflicts_instead_of_overwriting(app_env) -> None:
     at = _operator()
-    at.selectbox(key="op_version").set_value(1)
+    _select(at, "op_version").set_value(1)
     at.selectbox(key="op_alias").set_value("candidate")
     at.run()
     _button(at, "op_promote").click()
@@ -544,7 +549,7 @@ def test_operator_canary_start_advance_abort_shadow_and_blue_green(app_env) -> N
     registry = _registry(app_env)
     registry.rollback(NAME, actor="fixture", reason="make v2 a candidate again")  # prod v1
     at = _operator()
-    at.selectbox(key="op_candidate").set_value(2)
+    _select(at, "op_candidate").set_value(2)
     at.run()
     _button(at, "op_canary_start").click()
     at.run()
@@ -557,7 +562,7 @@ def test_operator_canary_start_advance_abort_shadow_and_blue_green(app_env) -> N
     dep, _ = read_deployment(registry, NAME)
     assert (dep.strategy, dep.candidate, dep.weight) == ("canary", 2, 5.0)
     # While a release runs, production cannot be moved by hand.
-    at.selectbox(key="op_version").set_value(2)
+    _select(at, "op_version").set_value(2)
     at.selectbox(key="op_alias").set_value("production")
     at.run()
     assert _button(at, "op_promote").disabled

@@ -23,6 +23,7 @@ from mlops.app import actions
 from mlops.app.auth import ADMIN_TOKEN_ENV, token_problem
 from mlops.app.context import AppContext
 from mlops.app.live import live_summary
+from mlops.app.public import version_select
 from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
 
@@ -138,8 +139,8 @@ def _label(ctx: AppContext, status: ServingStatus, version: int) -> str:
 
 def _promote(ctx: AppContext, status: ServingStatus, token: str | None, dep) -> None:
     c1, c2 = st.columns([2, 1])
-    version = c1.selectbox("Version", list(reversed(status.versions)), key="op_version",
-                           format_func=lambda v: _label(ctx, status, v))
+    version = version_select(c1, "Version", list(reversed(status.versions)), "op_version",
+                             status.aliases, lambda v: _label(ctx, status, v))
     alias = c2.selectbox("Alias", list(ctx.registry.allowed_aliases), key="op_alias")
     # Compare-and-swap against the aliases the operator *saw* (the previous run drew them),
     # so a move made by someone else in between fails instead of being overwritten.
@@ -203,8 +204,8 @@ def _strategies(ctx: AppContext, status: ServingStatus, token: str | None, dep) 
     if not others:
         st.caption("No other version to release.")
         return
-    candidate = int(st.selectbox("Candidate", others, key="op_candidate",
-                                 format_func=lambda v: _label(ctx, status, v)))
+    candidate = int(version_select(st, "Candidate", others, "op_candidate", status.aliases,
+                                   lambda v: _label(ctx, status, v)))
     blocked = None
     if status.production is None:
         blocked = "no version is in production yet; promote one first"

@@ -25,7 +25,7 @@ from mlops.app.form import FieldSpec, form_spec, row_from_form
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["render_batch", "render_headline", "render_lineage", "render_model_card",
-           "render_plots", "render_predict"]
+           "render_plots", "render_predict", "version_select"]
 
 
 def render_predict(ctx: AppContext, version: int | None, session_key: str,
@@ -81,6 +81,24 @@ def render_headline(ctx: AppContext, version: int) -> None:
                      class_labels={str(k): v for k, v in data.class_labels.items()},
                      unit=data.unit, n_inputs=len(ctx.schema.serving_columns)),
             icon="ℹ️")
+
+
+def version_select(where: Any, label: str, options: list[Any], key: str,
+                   aliases: dict[str, int], format_func: Any) -> Any:
+    """A selectbox whose entries name aliases, redrawn whenever an alias moves.
+
+    A keyed selectbox keeps showing the label its choice had when it was made, so after a
+    promote it would still call the old version "production". The widget's key therefore
+    carries the aliases (``key@production=2``); the choice itself is kept under ``key`` and
+    survives the new widget.
+    """
+    sig = ",".join(f"{a}={v}" for a, v in sorted(aliases.items()))
+    kept = st.session_state.get(key)
+    index = options.index(kept) if kept in options else 0
+    choice = where.selectbox(label, options, index=index, key=f"{key}@{sig}",
+                             format_func=format_func)
+    st.session_state[key] = choice
+    return choice
 
 
 def _words(name: str) -> str:
