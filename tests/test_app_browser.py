@@ -24,6 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "s3cret-operator-token"
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+# Every image element of the page has its picture (a slow machine serves them late).
+IMAGES_LOADED = """Array.from(document.querySelectorAll('[data-testid="stImage"]')).every(
+    e => { const i = e.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })"""
 
 pytestmark = [
     pytest.mark.slow,
@@ -91,6 +94,7 @@ class _Shots:
         # viewport: a tall viewport of the same width shows the whole screen.
         width = page.viewport_size["width"]
         page.set_viewport_size({"width": width, "height": 2400})
+        page.wait_for_function(IMAGES_LOADED, timeout=30_000)
         page.wait_for_timeout(300)  # charts draw after the script ends (a fixed pause is
         # for the picture only; no assertion depends on it)
         self.n += 1

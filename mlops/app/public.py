@@ -323,10 +323,28 @@ def render_plots(ctx: AppContext, version: int, where: Any) -> None:
     if not plots:
         where.info("This version has no plots.")
         return
-    for start in range(0, len(plots), 2):
-        for col, fname in zip(where.columns(2), plots[start:start + 2], strict=False):
+    paths = {f: ctx.registry.file_path(ctx.name, version, f) for f in plots}
+    # Wide figures (several panels side by side) get a row of their own; the others go two
+    # to a row.
+    wide = [f for f in plots if _aspect(paths[f]) > 1.6]
+    rows = [[f] for f in wide]
+    narrow = [f for f in plots if f not in wide]
+    rows += [narrow[i:i + 2] for i in range(0, len(narrow), 2)]
+    for row in rows:
+        for col, fname in zip(where.columns(2 if len(row) > 1 or row[0] not in wide else 1),
+                              row, strict=False):
             col.markdown(f"**{_plot_title(fname)}**")
-            col.image(str(ctx.registry.file_path(ctx.name, version, fname)), width="stretch")
+            col.image(str(paths[fname]), width="stretch")
+
+
+def _aspect(path: Any) -> float:
+    """Width over height of a PNG, read from its header (1.0 when it is not a PNG)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return 1.0
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return width / height if height else 1.0
 
 
 def render_lineage(ctx: AppContext, version: int, where: Any) -> None:

@@ -277,8 +277,10 @@ def lineage_rows(mv: ModelVersion, *, backend: str, hub_url: str | None = None
     rows: list[dict[str, str]] = []
 
     def add(what: str, value: Any, where: str = "") -> None:
-        rows.append({"what": what, "value": str(value) if value not in (None, "") else "–",
-                     "where": where})
+        text = str(value) if value not in (None, "") else "–"
+        if len(text) == 64:  # a SHA-256: its start identifies it; version.json has it all
+            text = text[:16] + "…"
+        rows.append({"what": what, "value": text, "where": where})
 
     snap = lineage.get("data_snapshot") or {}
     add("training data (sha256)", lineage.get("data_sha256"),

@@ -50,7 +50,7 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
                    "other's interval.")
         st.dataframe(table, hide_index=True, key="cmp_metrics")
     elif view == "Gates":
-        for col, mv, ev in ((c1, ma, ea), (c2, mb, eb)):
+        for col, mv, ev in zip(st.columns(2), (ma, mb), (ea, eb), strict=True):
             col.markdown(f"**v{mv.version}**: gates {'passed' if mv.gates_passed else 'FAILED'}")
             gates = mv.metadata.get("gates") or ev.get("gates") or []
             col.dataframe(story.gates_frame(gates, unit), hide_index=True)
@@ -71,7 +71,7 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
         else:
             st.dataframe(diff, hide_index=True, key="cmp_params")
     elif view == "Lineage":
-        for col, v in ((c1, a), (c2, b)):
+        for col, v in zip(st.columns(2), (a, b), strict=True):
             col.markdown(f"**v{v}**")
             render_lineage(ctx, v, col)
     else:
