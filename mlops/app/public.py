@@ -358,7 +358,8 @@ def render_lineage(ctx: AppContext, version: int, where: Any) -> None:
     table = story.lineage_rows(ctx.version_info(version), backend=registry.backend,
                                hub_url=hub_url)
     config = {"where": st.column_config.LinkColumn("where")} if hub_url else None
-    where.dataframe(table, hide_index=True, column_config=config)
+    where.dataframe(table, hide_index=True, column_config=config,
+                    height=35 * (len(table) + 1) + 3)  # every row, no inner scrolling
 
 
 def _without_front_matter(markdown: str) -> str:

@@ -71,9 +71,9 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
         else:
             st.dataframe(diff, hide_index=True, key="cmp_params")
     elif view == "Lineage":
-        for col, v in zip(st.columns(2), (a, b), strict=True):
-            col.markdown(f"**v{v}**")
-            render_lineage(ctx, v, col)
+        for v in dict.fromkeys((a, b)):  # one under the other: hashes and paths are long
+            st.markdown(f"**v{v}**")
+            render_lineage(ctx, v, st.container())
     else:
         st.caption("Every alias move and release step, newest first (the registry's ledger).")
         st.dataframe(story.timeline_frame(ctx.registry.history(ctx.name)), hide_index=True,
