@@ -89,6 +89,35 @@ def _healthy(url: str, timeout: float = 30) -> None:
     raise TimeoutError(url)
 
 
+PEER_APP = 'import streamlit as st\nst.markdown("**Serving:** `peer`")\n'
+
+
+def peer_cold_start(browser, tmp: Path) -> float:
+    """The floor: the same steps for a one-line Streamlit page, measured in the same run."""
+    script = tmp / "peer_app.py"
+    script.write_text(PEER_APP, encoding="utf-8")
+    port = _free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _healthy(url)
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(url)
+        page.wait_for_selector(READY, timeout=30_000)
+        page.get_by_text("Serving:").first.wait_for()
+        cold = time.perf_counter() - start
+        page.close()
+        return cold
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def one_run(browser, registry: Path, tmp: Path) -> dict[str, float]:
     """Start a fresh server, time the first page, then time a switch to a loaded version."""
     port = _free_port()
@@ -175,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
-                runs = [one_run(browser, registry, tmp) for _ in range(args.reps)]
+                runs = []
+                for _ in range(args.reps):  # interleaved, so both see the same load
+                    runs.append(one_run(browser, registry, tmp))
+                    runs[-1]["peer_cold_start_s"] = peer_cold_start(browser, tmp)
             finally:
                 browser.close()
     result = {k: {"median": statistics.median(r[k] for r in runs),
@@ -186,6 +218,12 @@ def main(argv: list[str] | None = None) -> int:
               f"budget {row['budget']} s  {'OK' if row['ok'] else 'OVER'}")
         record(f"app.{key}", row["max"], "s", f"<= {row['budget']:g} s (worst of {args.reps})",
                row["ok"])
+    peer = statistics.median(r["peer_cold_start_s"] for r in runs)
+    cold_ratio = result["cold_start_s"]["median"] / peer
+    print(f"cold start / one-line Streamlit page (same run): {cold_ratio:.2f}x "
+          f"(peer median {peer:.3f} s)")
+    record("app.cold_start_ratio", cold_ratio, "x", "first page / one-line Streamlit page",
+           True, peer="one-line Streamlit page, same run", ratio=cold_ratio)
     explain = bench_explain()
     ratio = explain["explain_ms"] / explain["predict_proba_ms"]
     explain_ok = explain["explain_ms"] <= EXPLAIN_BUDGET_MS
