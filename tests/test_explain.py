@@ -192,3 +192,42 @@ def test_a_regression_prediction_is_shown_as_a_value_with_its_unit_and_why() -> 
     why = next(m.value for m in at.markdown if m.value.startswith("**Why?**"))
     assert "a higher progression" in why
     assert not at.expander  # no class to record as an outcome
+
+
+def test_lineage_links_to_the_hub_and_timeline_reads_releases() -> None:
+    from mlops.app.story import lineage_rows, timeline_frame, version_entry
+    from mlops.registry.records import LedgerEntry
+
+    mv = ModelVersion("m", 3, "2026-11-29T10:00:00+00:00", "a" * 64, True,
+                      files={"evaluation.json": "b" * 64},
+                      metadata={"lineage": {
+                          "data_sha256": "c" * 64, "git_commit": "d" * 40, "git_dirty": True,
+                          "git_dirty_files": ["params.yaml"],
+                          "data_snapshot": {"stored": False, "reason": "personal data"},
+                          "params": {"model": {"estimator": "sklearn.svm.SVC"}}}})
+    rows = lineage_rows(mv, backend="hub", hub_url="https://hub.example/org/reg").set_index("what")
+    assert rows.loc["evaluation.json", "where"] == (
+        "https://hub.example/org/reg/blob/m--v3/m/versions/3/evaluation.json")
+    assert rows.loc["git commit", "where"] == "dirty: params.yaml"
+    assert rows.loc["training data (sha256)", "where"] == "not kept: personal data"
+    local = lineage_rows(mv, backend="local").set_index("what")
+    assert local.loc["model file (sha256)", "where"] == "registry: m/versions/3/model.skops"
+    assert version_entry(mv, {"production": 3, "candidate": 2}) == (
+        "v3 · production · SVC · 2026-11-29")
+    entries = [
+        LedgerEntry(1, "2026-11-29T10:00:00+00:00", "m", "ci", "promote", "production", None, 3,
+                    "first release"),
+        LedgerEntry(2, "2026-11-29T11:00:00+00:00", "m", "app", "set-state", None, None, None,
+                    "start canary", evidence={"p_value": 0.5}, key="deployment",
+                    value={"strategy": "canary", "status": "running", "candidate": 4,
+                           "weight": 5.0}),
+        LedgerEntry(3, "2026-11-29T12:00:00+00:00", "m", "app", "rollback", "production", 4, 3,
+                    "errors"),
+    ]
+    timeline = timeline_frame(entries)
+    assert list(timeline["what"]) == ["production: rolled back v4 → v3",
+                                      "canary of v4: running at 5 %",
+                                      "production: promoted → v3"]
+    assert list(timeline["who"]) == ["app", "app", "ci"]
+    assert timeline["evidence"].iloc[1] == "p_value: 0.500"
+    assert timeline["when"].iloc[2] == "2026-11-29 10:00:00"
