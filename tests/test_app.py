@@ -461,10 +461,17 @@ def test_operator_rolls_back_and_promotes_as_app_after_confirmation(app_env) -> 
     at.run()
     assert any("goes back from v2 to **v1**" in m.value for m in at.markdown)
     assert len(registry.history(NAME)) == before  # nothing moved yet
+    _reason_field(at).set_value("typed, then cancelled")
+    at.run()
     _button(at, "op_cancel").click()
     at.run()
     assert not [b for b in at.button if b.key == "op_confirm"]  # the dialog is gone
     assert len(registry.history(NAME)) == before
+    _button(at, "op_rollback").click()
+    at.run()
+    assert _reason_field(at).value == ""  # a cancelled reason is not offered again
+    _button(at, "op_cancel").click()
+    at.run()
     _confirmed(at, "op_rollback", "v2 misbehaves")
     assert registry.aliases(NAME)["production"] == 1
     last = registry.history(NAME)[-1]

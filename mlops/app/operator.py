@@ -93,7 +93,9 @@ def _offer(key: str, label: str, pending: Pending, blocked: str | None, where=st
 
 
 def _dismiss() -> None:
+    """Closed without acting: forget the action and the reason typed for it."""
     st.session_state.pop(PENDING, None)
+    st.session_state["op_reason_n"] = st.session_state.get("op_reason_n", 0) + 1
 
 
 @st.dialog("Confirm operator action", on_dismiss=_dismiss)
@@ -112,7 +114,7 @@ def _confirm(ctx: AppContext, pending: Pending) -> None:
     if not reason.strip():
         c1.caption("Type a reason to confirm.")
     if c2.button("Cancel", key="op_cancel"):
-        st.session_state.pop(PENDING, None)
+        _dismiss()
         st.rerun()
 
 

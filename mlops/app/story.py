@@ -141,7 +141,8 @@ def gates_frame(gates: Sequence[Mapping[str, Any]], unit: str = "") -> pd.DataFr
             "result": "✅ passed" if g.get("passed") else "❌ failed",
             "note": g.get("note") or "",
         })
-    return pd.DataFrame(rows, columns=["check", "rule", "value", "result", "note"])
+    table = pd.DataFrame(rows, columns=["check", "rule", "value", "result", "note"])
+    return table if table["note"].astype(bool).any() else table.drop(columns="note")
 
 
 def fairness_frame(evaluation: Mapping[str, Any]) -> pd.DataFrame:
