@@ -173,7 +173,10 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     """Why: the inputs that pushed this prediction up or down, as a chart and a sentence."""
     row = pd.DataFrame([last["row"]])
     try:
-        explanation = ctx.explain(last["version"], row)
+        # The prediction above is already on screen while this runs (the first SHAP
+        # explanation of a process imports and compiles shap: seconds, not milliseconds).
+        with st.spinner("Working out why…"):
+            explanation = ctx.explain(last["version"], row)
     except MLOpsError as exc:
         st.caption(f"No explanation: {exc.message}")
         return
