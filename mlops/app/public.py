@@ -180,6 +180,10 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     except MLOpsError as exc:
         st.caption(f"No explanation: {exc.message}")
         return
+    except ImportError:  # a non-linear model where shap is not installed (a slim image)
+        st.caption("No explanation: this model needs the shap package, which is not "
+                   "installed here.")
+        return
     if explanation.explained_class is None:
         towards = f"a higher {_words(ctx.params.data.target)}"
     else:
