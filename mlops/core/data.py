@@ -136,11 +136,10 @@ def split(
     frame: pd.DataFrame, target: str, *, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified train/test split; the same frame, size and seed give the same rows."""
-    # Imported here: reading data (the app's first page) should not wait for scikit-learn.
-    from sklearn.model_selection import train_test_split
-
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is missing", column=target, rule="target")
+    from sklearn.model_selection import train_test_split  # reading data must not wait for it
+
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed, stratify=frame[target]
     )
