@@ -218,7 +218,9 @@ def test_lineage_links_to_the_hub_and_timeline_reads_releases() -> None:
         LedgerEntry(1, "2026-11-29T10:00:00+00:00", "m", "ci", "promote", "production", None, 3,
                     "first release"),
         LedgerEntry(2, "2026-11-29T11:00:00+00:00", "m", "app", "set-state", None, None, None,
-                    "start canary", evidence={"p_value": 0.5}, key="deployment",
+                    "start canary", evidence={"p_value": 0.5, "gates": [
+                        {"gate": "a", "passed": True}, {"gate": "b", "passed": False}]},
+                    key="deployment",
                     value={"strategy": "canary", "status": "running", "candidate": 4,
                            "weight": 5.0}),
         LedgerEntry(3, "2026-11-29T12:00:00+00:00", "m", "app", "rollback", "production", 4, 3,
@@ -229,5 +231,5 @@ def test_lineage_links_to_the_hub_and_timeline_reads_releases() -> None:
                                       "canary of v4: running at 5 %",
                                       "production: promoted → v3"]
     assert list(timeline["who"]) == ["app", "app", "ci"]
-    assert timeline["evidence"].iloc[1] == "p_value: 0.500"
+    assert timeline["evidence"].iloc[1] == "p_value: 0.500; gates: 1 of 2 passed"
     assert timeline["when"].iloc[2] == "2026-11-29 10:00:00"

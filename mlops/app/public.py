@@ -208,7 +208,7 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
         y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
         color=alt.Color("direction:N", title=None,
                         scale=alt.Scale(domain=[up, down], range=["#2e7d32", "#c62828"]),
-                        legend=alt.Legend(orient="bottom")),
+                        legend=alt.Legend(orient="bottom", direction="vertical")),
         tooltip=["input", "effect"],
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")

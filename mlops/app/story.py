@@ -206,7 +206,18 @@ def _evidence(evidence: Mapping[str, Any] | None) -> str:
     if not evidence:
         return ""
     items = list(_flat(evidence).items())[:4]
-    return "; ".join(f"{k}: {fmt_number(v) if isinstance(v, float) else v}" for k, v in items)
+    return "; ".join(f"{k}: {_brief(v)}" for k, v in items)
+
+
+def _brief(value: Any, limit: int = 60) -> str:
+    """One piece of evidence in a few words: numbers formatted, gate lists counted."""
+    if isinstance(value, float):
+        return fmt_number(value)
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) and "passed" in v
+                                                 for v in value):
+        return f"{sum(bool(v['passed']) for v in value)} of {len(value)} passed"
+    text = _show(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def version_entry(mv: ModelVersion, aliases: Mapping[str, int]) -> str:
