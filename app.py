@@ -16,12 +16,11 @@ import streamlit as st
 from mlops.app.auth import operator_configured
 from mlops.app.context import AppContext, context_key
 from mlops.app.guard import guarded
-from mlops.app.operator import render_operator
-from mlops.app.public import render_batch, render_model_card, render_predict
+from mlops.app.public import render_batch, render_model_card, render_predict, version_select
 
 APP_DIR = Path(__file__).resolve().parent
 SERVING = "serving"  # version-selector value meaning "whatever production serves now"
-SCREENS = ("Predict", "Batch", "Model card", "Operator")
+SCREENS = ("Predict", "Batch", "Model card", "Compare", "Operator")
 
 
 @st.cache_resource(show_spinner=False)
@@ -41,16 +40,24 @@ def page() -> None:
     # A stable id per browser session: routing strategies (canary) keep a visitor on one
     # version.
     st.session_state.setdefault("session_id", uuid.uuid4().hex)
-    status = ctx.status()  # aliases re-read every few seconds: promotions show up at once
+    # One read of the aliases per run: the header, the sidebar and every screen use it, so
+    # they always agree (an action reruns the page, which reads them again).
+    # The operator screen acts on the newest aliases, not a cached view.
+    status = ctx.status(fresh=st.session_state.get("screen") == "Operator")
+
+    def entry(v: int | str) -> str:
+        from mlops.app.story import version_entry
+
+        if v == SERVING:
+            return (f"serving now (v{status.production})" if status.production
+                    else "serving now (none yet)")
+        return version_entry(ctx.version_info(int(v)), status.aliases)
 
     with st.sidebar:
         st.header("Model")
-        choice = st.selectbox(
-            "Version (read-only: try or compare)", [SERVING, *reversed(status.versions)],
-            key="version_choice",
-            format_func=lambda v: f"serving (v{status.production})" if v == SERVING
-            else f"v{v}",
-        )
+        choice = version_select(st, "Version (read-only: try or compare)",
+                                [SERVING, *reversed(status.versions)], "version_choice",
+                                status.aliases, entry)
         st.caption(f"Registry: {status.backend} · aliases: "
                    + (", ".join(f"{a}=v{v}" for a, v in sorted(status.aliases.items()))
                       or "none"))
@@ -73,8 +80,14 @@ def page() -> None:
         guarded(screen, render_batch, ctx, version, session)
     elif screen == "Model card":
         guarded(screen, render_model_card, ctx, version)
+    elif screen == "Compare":
+        from mlops.app.versions import render_compare
+
+        guarded(screen, render_compare, ctx, status)
     else:
-        guarded(screen, render_operator, ctx, token)
+        from mlops.app.operator import render_operator
+
+        guarded(screen, render_operator, ctx, token, status)
 
 
 st.set_page_config(page_title="Model demo", page_icon="📊", layout="wide")

@@ -108,12 +108,23 @@ def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         save_model(model, work / "model.skops")
         pred = predict(model, test_frame, p)
         metrics = {k: v for k, v in classification_metrics(pred).items() if v is not None}
-        (work / "evaluation.json").write_text(json.dumps({"metrics": metrics}))
+        intervals = {k: {"low": v - 0.05, "high": v + 0.05, "level": 0.95}
+                     for k, v in metrics.items()}
+        (work / "evaluation.json").write_text(json.dumps({
+            "metrics": metrics, "confidence_intervals": intervals, "classes": [0, 1],
+            "positive_class": 1, "n_samples": len(test_frame)}))
+        gates = [{"direction": "min", "gate": "min_roc_auc", "label": "ROC-AUC",
+                  "key": "evaluation.gates.min_roc_auc", "metric": "roc_auc", "note": "",
+                  "passed": True, "threshold": 0.7, "value": metrics["roc_auc"]}]
+        lineage = {"params": {"model": {"estimator": "logistic_regression",
+                                        "hyperparameters": {"logistic_regression": {"C": c}}}},
+                   "git_commit": "0" * 40, "git_dirty": False, "data_sha256": "1" * 64}
         (work / "README.md").write_text(f"# {name} v{version}\n\nA test model card.\n")
         fig = plot_roc(pred.y_true, pred.proba, list(pred.classes), 1)
         fig.savefig(work / "roc.png")
         registry.register(name, work / "model.skops",
-                          metadata={"gates_passed": True, "metrics": metrics},
+                          metadata={"gates_passed": True, "metrics": metrics,
+                                    "gates": gates, "lineage": lineage},
                           files={"README.md": work / "README.md",
                                  "evaluation.json": work / "evaluation.json",
                                  "plots/roc.png": work / "roc.png"})

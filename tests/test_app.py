@@ -69,6 +69,35 @@ def _button(at: AppTest, key: str):
     return next(b for b in at.button if b.key == key)
 
 
+def _select(at: AppTest, key: str):
+    """A version selector: its widget key carries the aliases (``key@production=2``)."""
+    return next(s for s in at.selectbox if s.key and s.key.startswith(f"{key}@"))
+
+
+def _reason_field(at: AppTest):
+    return next(t for t in at.text_input if t.key and t.key.startswith("op_reason_"))
+
+
+def _confirmed(at: AppTest, key: str, reason: str) -> AppTest:
+    """Click operator action ``key``, type ``reason`` in its dialog and confirm it."""
+    _button(at, key).click()
+    at.run()
+    assert not at.exception, at.exception
+    assert _button(at, "op_confirm").disabled  # no reason yet: nothing can be confirmed
+    _reason_field(at).set_value(reason)
+    at.run()
+    _button(at, "op_confirm").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _operator(at: AppTest | None = None) -> AppTest:
+    at = at or _app()
+    at.text_input(key="admin_token").set_value(TOKEN)
+    return _screen(at, "Operator")
+
+
 # ------------------------------------------------------------------------ tokens
 def test_token_check_refuses_wrong_and_blank_tokens() -> None:
     env = {auth.ADMIN_TOKEN_ENV: "abc"}
@@ -101,9 +130,16 @@ def test_token_check_is_constant_time_through_hmac_compare_digest(monkeypatch) -
 def test_require_operator_says_why() -> None:
     with pytest.raises(AccessDeniedError, match="disabled"):
         auth.require_operator("x", {})
-    with pytest.raises(AccessDeniedError, match="wrong or missing"):
-        auth.require_operator("x", {auth.ADMIN_TOKEN_ENV: "y"})
-    auth.require_operator("y", {auth.ADMIN_TOKEN_ENV: "y"})
+    with pytest.raises(AccessDeniedError, match="wrong operator token") as wrong:
+        auth.require_operator("x", {auth.ADMIN_TOKEN_ENV: "y-secret"})
+    with pytest.raises(AccessDeniedError, match="no operator token") as missing:
+        auth.require_operator(" ", {auth.ADMIN_TOKEN_ENV: "y-secret"})
+    assert "y-secret" not in str(wrong.value) + str(missing.value)
+    auth.require_operator("y-secret", {auth.ADMIN_TOKEN_ENV: "y-secret"})
+    env = {auth.ADMIN_TOKEN_ENV: "y-secret"}
+    assert [auth.token_problem(t, env) for t in (None, "", "y", "y-secret")] == [
+        "missing", "missing", "wrong", None]
+    assert auth.token_problem("y-secret", {}) == "disabled"
 
 
 class _Untouchable:
@@ -124,7 +160,8 @@ class _Untouchable:
     lambda reg, token, env: actions.advance_canary(reg, NAME, token=token, env=env),
     lambda reg, token, env: actions.abort_release(reg, NAME, token=token, env=env),
     lambda reg, token, env: actions.stop_shadow(reg, NAME, token=token, env=env),
-], ids=["promote", "rollback", "start", "advance", "abort", "stop_shadow"])
+    lambda reg, token, env: actions.switch_blue_green(reg, NAME, token=token, env=env),
+], ids=["promote", "rollback", "start", "advance", "abort", "stop_shadow", "switch"])
 def test_actions_refuse_a_wrong_token_before_touching_the_registry(action) -> None:
     env = {auth.ADMIN_TOKEN_ENV: "right"}
     for token in ("wrong", None, ""):
@@ -144,6 +181,21 @@ def test_form_spec_follows_the_schema(schema) -> None:
     assert age.min <= age.default <= age.max
     assert specs["housing"].widget == "select"
     assert specs["housing"].options == ("free", "own", "rent")
+    # Units and descriptions come from the schema when it has them.
+    assert age.label == "Age (years)" and "age of the applicant" in age.help
+
+
+def test_form_defaults_are_a_typical_case_of_the_reference_data(schema) -> None:
+    from mlops.core.config import load_params
+    from mlops.core.data import load_split
+
+    train = load_split(load_params(ROOT / "params.yaml")).train
+    specs = {s.name: s for s in form.form_spec(schema, train)}
+    assert specs["age"].default == int(round(train["age"].median()))
+    assert specs["credit_amount"].default == int(round(train["credit_amount"].median()))
+    assert specs["housing"].default == train["housing"].mode().iloc[0]
+    # Without reference data: the middle of the range, still a valid value.
+    assert form.form_spec(schema)[-1].default == (19 + 75) // 2
 
 
 def test_row_from_form_casts_and_rejects(schema) -> None:
@@ -302,26 +354,32 @@ def test_public_view_predicts_with_the_serving_version(app_env) -> None:
     at.run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Predicted class"].split()[0] in {"0", "1"}
-    # The heading and the class meaning come from params (model.name, data.class_labels).
+    # The heading and the class names come from params (model.name, data.class_labels).
     assert at.title[0].value == "Credit risk"
-    meaning = {"0": "(bad credit)", "1": "(good credit)"}
-    assert metrics["Predicted class"] == (
-        f"{metrics['Predicted class'].split()[0]} {meaning[metrics['Predicted class'][0]]}")
+    assert metrics["Prediction"] in {"bad credit", "good credit"}
     assert metrics["Answered by"] == "v2 (production)"
-    assert metrics["Probability of class 1"].endswith("%")
+    assert metrics["Chance of good credit"].endswith("%")
+    # The header says what the model does and how good it is, in plain words.
+    header = at.info[0].value
+    assert "predicts **risk**: bad credit or good credit" in header
+    assert "times in 100" in header and "95 % interval" in header
+    # ...and why: a sentence and a chart of the inputs that pushed it.
+    why = next(m.value for m in at.markdown if m.value.startswith("**Why?**"))
+    assert "pushed it" in why
+    chart = _charts(at)[-1]
+    assert any("=" in str(v) for v in chart.iloc[:, 0])  # "age = 35 years" style labels
     # feedback goes into the log and feeds live accuracy
     at.radio(key="feedback_label").set_value(1)
     _button(at, "feedback_submit").click()
     at.run()
-    assert any("Recorded outcome 1" in s.value for s in at.success)
+    assert any("Recorded outcome good credit" in s.value for s in at.success)
     with sqlite3.connect(app_env["MLOPS_LOG_PATH"]) as conn:
         assert conn.execute("SELECT count(*) FROM feedback").fetchone()[0] == 1
 
 
 def test_version_selector_pins_a_version_read_only(app_env) -> None:
     at = _app()
-    at.selectbox(key="version_choice").set_value(1)
+    _select(at, "version_choice").set_value(1)
     at.run()
     _button(at, "predict").click()
     at.run()
@@ -340,7 +398,11 @@ def test_batch_view_scores_and_reports_problems(app_env) -> None:
     assert not at.exception, at.exception
     assert any("Scored 2 rows with v2" in s.value for s in at.success)
     results = _frame_with(at, "predicted_class")
-    assert {"predicted_class", "probability", "request_id"} <= set(results.columns)
+    # Prediction columns first, inputs after.
+    assert list(results.columns[:4]) == ["request_id", "predicted_class", "probability",
+                                         "version"]
+    assert list(results.columns[4:]) == list(load_schema(ROOT / 'data' / 'schema.yaml')
+                                             .serving_columns)
     at.text_area(key="batch_text").set_value(GOOD_ROW.replace("own", "castle"))
     _button(at, "batch_score").click()
     at.run()
@@ -352,8 +414,16 @@ def test_batch_view_scores_and_reports_problems(app_env) -> None:
 def test_model_card_shows_metrics_and_plots(app_env) -> None:
     at = _screen(_app(), "Model card")
     metrics = _frame_with(at, "metric")
-    assert "roc_auc" in set(metrics["metric"])
+    assert "ROC-AUC" in set(metrics["metric"])  # human names, not internal keys
+    assert "roc_auc" not in set(metrics["metric"])
+    gates = _frame_with(at, "rule")
+    assert set(gates["check"]) == {"ROC-AUC"} and gates["rule"].iloc[0] == "≥ 0.700"
+    assert not at.get("image")  # plots are read only when their part is opened
+    at.radio(key="card_view").set_value("Plots").run()
     assert len(at.get("image")) >= 1
+    at.radio(key="card_view").set_value("Lineage").run()
+    lineage = _frame_with(at, "where")
+    assert "git commit" in set(lineage["what"])
 
 
 def test_without_the_token_no_operator_action_is_possible(app_env) -> None:
@@ -380,41 +450,83 @@ def test_operator_view_disabled_when_no_token_is_configured(app_env, monkeypatch
     assert any("disabled" in i.value for i in at.info)
 
 
-def test_operator_rolls_back_and_promotes_as_app(app_env) -> None:
-    at = _app()
-    at.text_input(key="admin_token").set_value(TOKEN)
-    _screen(at, "Operator")
-    assert not at.exception, at.exception
+def test_operator_rolls_back_and_promotes_as_app_after_confirmation(app_env) -> None:
+    at = _operator()
     ledger = _frame_with(at, "actor")
     assert list(ledger["actor"])[:1] == ["fixture"]
+    registry = _registry(app_env)
+    before = len(registry.history(NAME))
+    # The button only opens a dialog that says exactly what will change.
     _button(at, "op_rollback").click()
     at.run()
-    assert not at.exception, at.exception
-    registry = _registry(app_env)
+    assert any("goes back from v2 to **v1**" in m.value for m in at.markdown)
+    assert len(registry.history(NAME)) == before  # nothing moved yet
+    _reason_field(at).set_value("typed, then cancelled")
+    at.run()
+    _button(at, "op_cancel").click()
+    at.run()
+    assert not [b for b in at.button if b.key == "op_confirm"]  # the dialog is gone
+    assert len(registry.history(NAME)) == before
+    _button(at, "op_rollback").click()
+    at.run()
+    assert _reason_field(at).value == ""  # a cancelled reason is not offered again
+    _button(at, "op_cancel").click()
+    at.run()
+    _confirmed(at, "op_rollback", "v2 misbehaves")
     assert registry.aliases(NAME)["production"] == 1
     last = registry.history(NAME)[-1]
-    assert (last.actor, last.action, last.to_version) == ("app", "rollback", 1)
-    assert "credit-risk v1" in at.markdown[0].value  # the header follows the alias
-    # promote v2 back, with a reason
-    at.selectbox(key="op_version").set_value(2)
+    assert (last.actor, last.action, last.to_version, last.reason) == (
+        "app", "rollback", 1, "v2 misbehaves")
+    # The header and the sidebar both follow the alias in the same run.
+    assert "credit-risk v1" in at.markdown[0].value
+    assert "production=v1" in at.sidebar.caption[0].value
+    assert any(s.value.startswith("Roll back production from v2 to v1: ledger entry")
+               for s in at.success)
+    # v1 is now the first production version left on the stack: no further rollback.
+    assert _button(at, "op_rollback").disabled
+    assert any("none to go back to" in c.value for c in at.caption)
+    # Promote v2 back: the reason field is empty again (never the rollback's reason).
+    _select(at, "op_version").set_value(2)
     at.selectbox(key="op_alias").set_value("production")
-    at.text_input(key="op_reason").set_value("fixed")
+    at.run()
     _button(at, "op_promote").click()
+    at.run()
+    assert _reason_field(at).value == ""
+    _reason_field(at).set_value("fixed")
+    at.run()
+    _button(at, "op_confirm").click()
     at.run()
     last = registry.history(NAME)[-1]
     assert (last.actor, last.action, last.to_version, last.reason) == (
         "app", "promote", 2, "fixed")
+    assert _button(at, "op_promote").disabled  # v2 is already production
+    assert any("v2 is already production" in c.value for c in at.caption)
+
+
+def test_wrong_and_missing_tokens_get_different_messages(app_env) -> None:
+    at = _screen(_app(), "Operator")
+    assert any("Enter the operator token" in w.value for w in at.warning)
+    assert not at.error
+    at.text_input(key="admin_token").set_value("not-the-token")
+    at.run()
+    assert any("not right" in e.value for e in at.error)
+    assert not any("Enter the operator token" in w.value for w in at.warning)
+    shown = " ".join(e.value for e in at.error)
+    assert TOKEN not in shown and str(len(TOKEN)) not in shown
 
 
 def test_operator_sees_conflicts_instead_of_overwriting(app_env) -> None:
-    at = _app()
-    at.text_input(key="admin_token").set_value(TOKEN)
-    _screen(at, "Operator")
-    at.selectbox(key="op_version").set_value(1)
+    at = _operator()
+    _select(at, "op_version").set_value(1)
     at.selectbox(key="op_alias").set_value("candidate")
-    # someone else sets the candidate after the page was drawn
-    _registry(app_env).promote(NAME, 2, "candidate", expected=None, actor="ci", reason="x")
+    at.run()
     _button(at, "op_promote").click()
+    at.run()
+    # someone else sets the candidate while the dialog is open
+    _registry(app_env).promote(NAME, 2, "candidate", expected=None, actor="ci", reason="x")
+    _reason_field(at).set_value("try v1")
+    at.run()
+    _button(at, "op_confirm").click()
     at.run()
     assert any("failed" in e.value for e in at.error)
     assert _registry(app_env).aliases(NAME)["candidate"] == 2
@@ -425,9 +537,7 @@ def test_operator_monitoring_charts(app_env) -> None:
     row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     ctx.predict(pd.concat([row] * 3, ignore_index=True), version=None, session_key="s")
     ctx.log.flush()
-    at = _app()
-    at.text_input(key="admin_token").set_value(TOKEN)
-    _screen(at, "Operator")
+    at = _operator()
     table = _frame_with(at, "p99_ms")
     assert table.set_index("version").loc["v2", "requests"] == 3
     latency, accuracy, per_minute = _charts(at)
@@ -440,22 +550,30 @@ def test_operator_monitoring_charts(app_env) -> None:
     ctx.close()
 
 
-def test_operator_canary_start_advance_abort_and_shadow(app_env) -> None:
+def test_operator_canary_start_advance_abort_shadow_and_blue_green(app_env) -> None:
     from mlops.serving.deployment import read_deployment
 
     registry = _registry(app_env)
     registry.rollback(NAME, actor="fixture", reason="make v2 a candidate again")  # prod v1
-    at = _app()
-    at.text_input(key="admin_token").set_value(TOKEN)
-    _screen(at, "Operator")
-    at.selectbox(key="op_candidate").set_value(2)
+    at = _operator()
+    _select(at, "op_candidate").set_value(2)
+    at.run()
     _button(at, "op_canary_start").click()
     at.run()
-    assert not at.exception, at.exception
+    assert any("starts answering **5 %**" in m.value for m in at.markdown)
+    assert read_deployment(registry, NAME)[0] is None  # not before the confirmation
+    _reason_field(at).set_value("canary v2")
+    at.run()
+    _button(at, "op_confirm").click()
+    at.run()
     dep, _ = read_deployment(registry, NAME)
     assert (dep.strategy, dep.candidate, dep.weight) == ("canary", 2, 5.0)
-    _button(at, "op_canary_advance").click()
+    # While a release runs, production cannot be moved by hand.
+    _select(at, "op_version").set_value(2)
+    at.selectbox(key="op_alias").set_value("production")
     at.run()
+    assert _button(at, "op_promote").disabled
+    _confirmed(at, "op_canary_advance", "looks good")
     assert read_deployment(registry, NAME)[0].weight == 25.0
     # a visitor's predictions now go through the router: sticky per session, logged
     _screen(at, "Predict")
@@ -464,18 +582,48 @@ def test_operator_canary_start_advance_abort_and_shadow(app_env) -> None:
     assert {m.label: m.value for m in at.metric}["Answered by"] in {
         "v1 (production)", "v2 (canary)"}
     _screen(at, "Operator")
-    _button(at, "op_release_abort").click()
-    at.run()
+    _confirmed(at, "op_release_abort", "stop it")
     assert read_deployment(registry, NAME)[0].status == "aborted"
-    _button(at, "op_shadow_start").click()
-    at.run()
+    _confirmed(at, "op_shadow_start", "shadow v2")
     assert read_deployment(registry, NAME)[0].strategy == "shadow"
-    _button(at, "op_shadow_stop").click()
-    at.run()
+    _confirmed(at, "op_shadow_stop", "enough")
     assert read_deployment(registry, NAME)[0].status == "stopped"
+    _confirmed(at, "op_bluegreen_start", "load v2 next to v1")
+    dep = read_deployment(registry, NAME)[0]
+    assert (dep.strategy, sorted(dep.slots.values())) == ("blue_green", [1, 2])
+    assert registry.aliases(NAME)["production"] == 1  # loading is not switching
+    _confirmed(at, "op_bluegreen_switch", "switch to v2")
+    assert registry.aliases(NAME)["production"] == 2
+    assert "credit-risk v2" in at.markdown[0].value
     app_entries = [e for e in registry.history(NAME) if e.actor == "app"]
-    assert len(app_entries) == 5  # start, advance, abort, start, stop
-    assert registry.aliases(NAME)["production"] == 1  # nothing was promoted on the way
+    # start, advance, abort, start, stop, start, switch (alias move + state)
+    reasons = [e.reason for e in app_entries]
+    assert reasons[0] == "canary v2" and "looks good" in reasons[1]
+    assert reasons[2:5] == ["abort: stop it", "shadow v2", "enough"]
+    assert app_entries[-1].reason == "switch to v2"
+
+
+def test_compare_screen_shows_two_versions_side_by_side(app_env) -> None:
+    at = _screen(_app(), "Compare")
+    entries = at.selectbox(key="cmp_a").options
+    assert entries[0].startswith("v2 · production · logistic_regression · 20")
+    table = _frame_with(at, "change")
+    assert list(table.columns) == ["metric", "v2", "v1", "change", "verdict"]
+    auc = table.set_index("metric").loc["ROC-AUC"]
+    assert auc["change"].startswith(("+", "-")) and "(" in auc["v2"]  # value (interval)
+    at.radio(key="cmp_view").set_value("Params").run()
+    diff = _frame_with(at, "params key")
+    assert list(diff["params key"]) == ["model.hyperparameters.logistic_regression.C"]
+    assert list(diff.iloc[0][["v2", "v1"]]) == ["1.0", "0.05"]
+    at.radio(key="cmp_view").set_value("Plots").run()
+    assert len(at.get("image")) == 2  # the same plot of each version, next to each other
+    at.radio(key="cmp_view").set_value("Timeline").run()
+    timeline = _frame_with(at, "who")
+    assert list(timeline["what"])[:2] == ["production: promoted v1 → v2",
+                                          "production: promoted → v1"]
+    assert set(timeline["why"]) == {"test fixture"}
+    at.radio(key="cmp_view").set_value("Lineage").run()
+    assert sum("where" in d.value.columns for d in at.dataframe) == 2
 
 
 # ------------------------------------------------------------------------ live push

@@ -24,6 +24,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "s3cret-operator-token"
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+# Every image element of the page has its picture (a slow machine serves them late).
+IMAGES_LOADED = """Array.from(document.querySelectorAll('[data-testid="stImage"]')).every(
+    e => { const i = e.querySelector('img'); return i && i.complete && i.naturalWidth > 0; })"""
 
 pytestmark = [
     pytest.mark.slow,
@@ -70,7 +73,8 @@ def app_server(app_env: dict[str, str], tmp_path: Path):
 
 
 def _artifact_dir(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("MLOPS_TEST_ARTIFACTS") or ROOT / "runs" / "artifacts")
+    """Where screenshots go: ``runs/artifacts/app/`` (CI uploads ``runs/``), or tmp."""
+    folder = Path(os.environ.get("MLOPS_TEST_ARTIFACTS") or ROOT / "runs" / "artifacts") / "app"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
@@ -78,51 +82,143 @@ def _artifact_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def test_predict_switch_version_and_roll_back_in_a_browser(app_server: str, app_env,
-                                                           tmp_path: Path) -> None:
+class _Shots:
+    """Saves a full-page screenshot of every screen, numbered in journey order."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.n, self.paths, self.height = folder, 0, [], 1000
+
+    def __call__(self, page, name: str) -> None:
+        page.wait_for_selector(READY)
+        # Streamlit scrolls inside its own container, so a full-page shot stops at the
+        # viewport: a tall viewport of the same width shows the whole screen.
+        width = page.viewport_size["width"]
+        page.set_viewport_size({"width": width, "height": 2400})
+        page.wait_for_function(IMAGES_LOADED, timeout=30_000)
+        page.wait_for_timeout(300)  # charts draw after the script ends (a fixed pause is
+        # for the picture only; no assertion depends on it)
+        self.n += 1
+        path = self.folder / f"{self.n:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        self.paths.append(path)
+        page.set_viewport_size({"width": width, "height": self.height})
+
+
+def _screen(page, name: str) -> None:
+    page.get_by_test_id("stRadio").first.get_by_text(name, exact=True).click()
+    page.wait_for_selector(READY)
+
+
+def _part(page, name: str) -> None:
+    page.get_by_test_id("stRadio").nth(1).get_by_text(name, exact=True).click()
+    page.wait_for_selector(READY)
+
+
+def test_stakeholder_and_operator_journeys_in_a_browser(app_server: str, app_env,
+                                                        tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     from mlops.core.config import RegistryConfig
     from mlops.registry import open_registry
 
+    shots = _Shots(_artifact_dir(tmp_path))
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(app_server)
             page.wait_for_selector(READY, timeout=30_000)
             expect(page.get_by_text("credit-risk v2", exact=False).first).to_be_visible()
 
-            # 1. a prediction from the serving version
+            # --- the stakeholder: what it does, a prediction and why
+            expect(page.get_by_text("This model predicts")).to_be_visible()
+            shots(page, "predict-form")
             page.get_by_role("button", name="Predict", exact=True).click()
             expect(page.get_by_text("v2 (production)")).to_be_visible(timeout=20_000)
+            expect(page.get_by_text("Why?", exact=False)).to_be_visible()
+            shots(page, "prediction-explained")
 
-            # 2. switch to v1 in the read-only version selector and predict again
-            page.get_by_test_id("stSidebar").get_by_role("combobox").first.click()
-            page.get_by_role("option", name="v1", exact=True).click()
+            _screen(page, "Batch")
+            area = page.get_by_role("textbox", name="…or paste CSV text")
+            area.fill(GOOD_ROWS)
+            area.press("Control+Enter")
             page.wait_for_selector(READY)
-            page.get_by_role("button", name="Predict", exact=True).click()
-            expect(page.get_by_text("v1 (pinned)")).to_be_visible(timeout=20_000)
+            page.get_by_role("button", name="Score", exact=True).click()
+            expect(page.get_by_text("Scored 2 rows with v2")).to_be_visible(timeout=20_000)
+            shots(page, "batch-scored")
 
-            # 3. roll back production with the operator token
+            _screen(page, "Model card")
+            expect(page.get_by_text("Quality gates")).to_be_visible()
+            shots(page, "card-summary")
+            _part(page, "Plots")
+            expect(page.get_by_text("ROC", exact=True)).to_be_visible()
+            shots(page, "card-plots")
+            _part(page, "Lineage")
+            shots(page, "card-lineage")
+
+            _screen(page, "Compare")
+            expect(page.get_by_text("within noise").or_(page.get_by_text("better")).first
+                   ).to_be_visible()
+            shots(page, "compare-metrics")
+            _part(page, "Plots")
+            shots(page, "compare-plots")
+            _part(page, "Timeline")
+            shots(page, "compare-timeline")
+
+            # --- the operator: a wrong token, then a confirmed rollback with a reason
             token = page.get_by_label("Operator token")
+            token.fill("not-the-token")
+            token.press("Enter")
+            page.wait_for_selector(READY)
+            _screen(page, "Operator")
+            expect(page.get_by_text("That operator token is not right")).to_be_visible()
+            shots(page, "operator-wrong-token")
             token.fill(TOKEN)
             token.press("Enter")
             page.wait_for_selector(READY)
-            page.get_by_test_id("stRadio").get_by_text("Operator", exact=True).click()
-            page.wait_for_selector(READY)
+            expect(page.get_by_text("Promotion ledger")).to_be_visible()
+            shots(page, "operator")
             page.get_by_role("button", name=re.compile(r"Roll back production")).click()
-            expect(page.get_by_text("rollback: ledger entry")).to_be_visible(timeout=20_000)
-            expect(page.get_by_text("credit-risk v1").first).to_be_visible()
+            dialog = page.get_by_role("dialog")
+            expect(dialog.get_by_text("goes back from v2 to")).to_be_visible(timeout=20_000)
+            expect(dialog.get_by_role("button", name="Confirm")).to_be_disabled()
+            shots(page, "operator-confirm")
+            reason = dialog.get_by_label("Reason (required, recorded in the ledger)")
+            reason.fill("v2 misbehaves in the browser test")
+            reason.press("Enter")
             page.wait_for_selector(READY)
+            dialog.get_by_role("button", name="Confirm").click()
+            expect(page.get_by_text("Roll back production from v2 to v1: ledger entry")
+                   ).to_be_visible(timeout=20_000)
+            expect(page.get_by_text("credit-risk v1").first).to_be_visible()
+            # The sidebar's selector says the same as the header: no stale "production".
+            sidebar = page.get_by_test_id("stSidebar")
+            expect(sidebar.get_by_role("combobox").first).to_have_value("serving now (v1)")
+            expect(page.get_by_role("combobox", name="Version", exact=True)).to_have_value(
+                re.compile(r"^v2 · logistic_regression · "))  # no alias any more
+            shots(page, "operator-after-rollback")
 
-            shot = _artifact_dir(tmp_path) / "app-browser.png"
-            page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
+            # --- a phone-sized screen: the same first page, nothing wider than the screen
+            phone = browser.new_page(viewport={"width": 390, "height": 844})
+            shots.height = 844
+            phone.goto(app_server)
+            phone.wait_for_selector(READY, timeout=30_000)
+            phone.get_by_role("button", name="Predict", exact=True).click()
+            expect(phone.get_by_text("Why?", exact=False)).to_be_visible(timeout=20_000)
+            shots(phone, "phone-prediction")
+            assert phone.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth + 1")
         finally:
             browser.close()
     registry = open_registry(RegistryConfig("local", app_env["MLOPS_REGISTRY_PATH"], "",
                                             ("production", "candidate")))
     assert registry.aliases("credit-risk")["production"] == 1
-    assert registry.history("credit-risk")[-1].actor == "app"
-    assert shot.stat().st_size > 10_000
+    last = registry.history("credit-risk")[-1]
+    assert (last.actor, last.reason) == ("app", "v2 misbehaves in the browser test")
+    assert len(shots.paths) == 14 and all(p.stat().st_size > 10_000 for p in shots.paths)
+    print(f"screenshots: {shots.folder}")
+
+
+GOOD_ROWS = ("sex,job,housing,saving_accounts,checking_account,credit_amount,duration,"
+             "purpose,age\nmale,2,own,little,moderate,1000,12,car,35\n"
+             "female,1,rent,little,little,4000,36,car,23\n")

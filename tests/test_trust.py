@@ -54,7 +54,8 @@ def _public_app(version: int | None = None) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     if version is not None:
-        at.selectbox(key="version_choice").set_value(version)
+        # The selector's widget key carries the aliases (``version_choice@production=2``).
+        next(s for s in at.selectbox if s.key.startswith("version_choice@")).set_value(version)
         at.run()
     return at
 
@@ -69,7 +70,7 @@ def _predict_and_label(at: AppTest, n: int, *, lie: bool) -> list[str]:
         assert not at.exception, at.exception
         last = at.session_state["last_prediction"]
         ids.append(last["request_id"])
-        predicted = int(last["predicted_class"])
+        predicted = int(last["value"])
         at.radio(key="feedback_label").set_value(1 - predicted if lie else predicted)
         _button(at, "feedback_submit").click()
         at.run()

@@ -31,6 +31,7 @@ __all__ = [
     "rollback_alias",
     "start_release",
     "stop_shadow",
+    "switch_blue_green",
 ]
 
 ACTOR = "app"  # every registry write made by the app is recorded under this actor
@@ -111,6 +112,16 @@ def stop_shadow(registry: Registry, name: str, *, token: str | None, promote: bo
     require_operator(token, env)
     return deployment.finish_shadow(registry, name, promote=promote, now=time.time(),
                                     reason=reason.strip(), actor=ACTOR)
+
+
+def switch_blue_green(registry: Registry, name: str, *, token: str | None, reason: str = "",
+                      env: Mapping[str, str] | None = None) -> Deployment:
+    """Blue-green: make the idle slot production (one alias move), as ``app``."""
+    from mlops.serving import deployment
+
+    require_operator(token, env)
+    return deployment.switch(registry, name, now=time.time(), reason=reason.strip(),
+                             actor=ACTOR)
 
 
 def ledger_frame(entries: Sequence[LedgerEntry]) -> pd.DataFrame:

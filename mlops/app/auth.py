@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 from mlops.core.exceptions import AccessDeniedError
 
-__all__ = ["ADMIN_TOKEN_ENV", "check_admin_token", "operator_configured", "require_operator"]
+__all__ = ["ADMIN_TOKEN_ENV", "check_admin_token", "operator_configured", "require_operator",
+           "token_problem"]
 
 ADMIN_TOKEN_ENV = "MLOPS_ADMIN_TOKEN"
 
@@ -47,6 +48,23 @@ def require_operator(entered: str | None, env: Mapping[str, str] | None = None) 
             f"operator actions are disabled: set {ADMIN_TOKEN_ENV} on the server to enable "
             "them", rule="not_configured",
         )
+    if not isinstance(entered, str) or not entered.strip():
+        raise AccessDeniedError("no operator token entered; enter the token set in "
+                                f"{ADMIN_TOKEN_ENV}", rule="no_token")
     if not check_admin_token(entered, env):
-        raise AccessDeniedError("wrong or missing operator token; enter the token set in "
-                                f"{ADMIN_TOKEN_ENV}", rule="bad_token")
+        # Says only that it did not match: nothing about length, prefix or the real token.
+        raise AccessDeniedError("wrong operator token; check it and enter it again",
+                                rule="bad_token")
+
+
+def token_problem(entered: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """``None`` when ``entered`` is the operator token, else ``"missing"`` or ``"wrong"``.
+
+    (``"disabled"`` when no token is configured.) The check is :func:`check_admin_token`'s
+    constant-time comparison; the answer tells a typo from an empty field, nothing more.
+    """
+    if not operator_configured(env):
+        return "disabled"
+    if not isinstance(entered, str) or not entered.strip():
+        return "missing"
+    return None if check_admin_token(entered, env) else "wrong"

@@ -244,18 +244,31 @@ def coerce_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return out
 
 
-def score_frame(model: Any, frame: pd.DataFrame, *, positive_class: Any) -> pd.DataFrame:
-    """``frame`` plus ``predicted_class`` and ``probability`` (of the positive class)."""
+def score_frame(model: Any, frame: pd.DataFrame, *, positive_class: Any,
+                regression: bool = False) -> pd.DataFrame:
+    """The prediction columns for ``frame``'s rows (same index).
+
+    Classification: ``predicted_class`` and ``probability`` (of the positive class, or of
+    the predicted class when the model has more than two). Regression: ``predicted_value``.
+    """
     names = getattr(model, "feature_names_in_", None)
     features = frame[list(names)] if names is not None else frame
+    out = pd.DataFrame(index=frame.index)
+    if regression or not hasattr(model, "predict_proba"):
+        out["predicted_value"] = np.asarray(model.predict(features), dtype=float)
+        return out
     classes = np.asarray(model.classes_).tolist()
-    if positive_class not in classes:
-        raise DataError(f"positive class {positive_class!r} is not one of the model's "
-                        f"classes {classes}; check data.positive_class", rule="positive_class")
     proba = np.asarray(model.predict_proba(features), dtype=float)
-    out = frame.copy()
-    out["predicted_class"] = np.asarray(model.predict(features))
-    out["probability"] = proba[:, classes.index(positive_class)].round(4)
+    if len(classes) == 2:
+        if positive_class not in classes:
+            raise DataError(f"positive class {positive_class!r} is not one of the model's "
+                            f"classes {classes}; check data.positive_class",
+                            rule="positive_class")
+        chosen = proba[:, classes.index(positive_class)]
+    else:
+        chosen = proba.max(axis=1)
+    out["predicted_class"] = np.asarray(classes)[proba.argmax(axis=1)]
+    out["probability"] = chosen.round(4)
     return out
 
 

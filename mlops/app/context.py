@@ -30,9 +30,11 @@ if TYPE_CHECKING:  # imported when first used, not on the app's first page
     from huggingface_hub import CommitScheduler
 
     from mlops.core.config import Params
+    from mlops.core.data import DataSplit
     from mlops.registry import ModelVersion, Registry
     from mlops.serving.predlog import PredictionLog
     from mlops.serving.router import Router
+    from mlops.stages.explain import Explainer, Explanation
 
 __all__ = ["ALIAS_TTL_SECONDS", "AppContext", "ScoredRequest", "context_key"]
 
@@ -51,7 +53,8 @@ def context_key(env: Mapping[str, str] | None = None) -> str:
 class ScoredRequest:
     """Predictions of one request: the scored rows, which version answered, the ids."""
 
-    frame: pd.DataFrame  # inputs + predicted_class + probability + version + request_id
+    # request_id, the prediction columns (batch.prediction_columns), version, then inputs
+    frame: pd.DataFrame
     version: int
     routed: str  # "production", "canary" or "pinned" (a version chosen by the user)
 
@@ -71,6 +74,10 @@ class AppContext:
         self.log_path = log_path
         self._status: TTLCache[ServingStatus] = TTLCache(ALIAS_TTL_SECONDS, clock=clock)
         self._models: dict[int, Any] = {}  # fitted scikit-learn pipelines by version
+        self._records: dict[int, ModelVersion] = {}  # versions are immutable: read once
+        self._evaluations: dict[int, dict[str, Any]] = {}
+        self._explainers: dict[int, Explainer] = {}
+        self._reference: DataSplit | None = None
         self._lock = threading.Lock()
         self._log: PredictionLog | None = None
         self._router: Router | None = None
@@ -115,8 +122,63 @@ class AppContext:
             return self._models[version]
 
     def version_info(self, version: int) -> ModelVersion:
-        """The :class:`ModelVersion` record of ``version``."""
-        return self.registry.get(self.name, version)
+        """The :class:`ModelVersion` record of ``version`` (read once: versions never change)."""
+        if version not in self._records:
+            self._records[version] = self.registry.get(self.name, version)
+        return self._records[version]
+
+    def evaluation(self, version: int) -> dict[str, Any]:
+        """The version's ``evaluation.json`` (empty when it has none), read once."""
+        if version not in self._evaluations:
+            import json
+
+            mv = self.version_info(version)
+            data: dict[str, Any] = {}
+            if "evaluation.json" in mv.files:
+                path = self.registry.file_path(self.name, version, "evaluation.json")
+                data = json.loads(path.read_text("utf-8"))
+            self._evaluations[version] = data
+        return self._evaluations[version]
+
+    @property
+    def regression(self) -> bool:
+        """True when the target is a number (``data.task: regression``)."""
+        return bool(self.params.data.regression)
+
+    def reference(self, *, train: bool = False) -> pd.DataFrame | None:
+        """The serving columns of the data in ``data.path`` (``train``: only the training
+        rows, split as the stages split them), or None when the data is not next to the
+        app (a Space may ship without it). Read once."""
+        if self._reference is None:
+            from mlops.core.data import load_split
+
+            try:
+                self._reference = load_split(self.params)
+            except (OSError, DataError):
+                return None
+        frame = self._reference.train if train else self._reference.frame
+        return frame[[c for c in self.schema.serving_columns if c in frame.columns]]
+
+    def explain(self, version: int, row: pd.DataFrame) -> Explanation:
+        """Why ``version`` said what it said about ``row`` (the explainer is kept per version).
+
+        DataError when there is no reference data to explain against.
+        """
+        with self._lock:
+            explainer = self._explainers.get(version)
+        if explainer is None:
+            from mlops.stages.explain import Explainer
+
+            reference = self.reference(train=True)
+            if reference is None:
+                raise DataError("no reference data next to the app: explanations need "
+                                f"{self.params.data.path}", rule="reference")
+            explainer = Explainer(self.model(version), reference,
+                                  positive_class=self.params.data.positive_class,
+                                  seed=self.params.seed)
+            with self._lock:
+                self._explainers[version] = explainer
+        return explainer.explain(row)
 
     # ------------------------------------------------------------------ predicting
     @property
@@ -168,9 +230,12 @@ class AppContext:
                     "promote a version in the operator view")
             result = self.router.predict_batch(frame, routing_keys=[session_key] * len(frame))
             ids = batch_request_ids(result.attrs["batch_id"], len(frame))
-            scored = frame.reset_index(drop=True).copy()
-            scored["predicted_class"] = result["prediction"].to_numpy()
-            scored["probability"] = result["proba"].to_numpy().round(4)
+            predictions = pd.DataFrame(index=range(len(frame)))
+            if self.regression:
+                predictions["predicted_value"] = result["prediction"].to_numpy(dtype=float)
+            else:
+                predictions["predicted_class"] = result["prediction"].to_numpy()
+                predictions["probability"] = result["proba"].to_numpy().round(4)
             versions = result["version"].to_numpy()
             production = self.router.status()["production"]
             answered = int(versions[0])
@@ -178,21 +243,27 @@ class AppContext:
         else:
             model = self.model(version)
             start = time.perf_counter()
-            scored = score_frame(model, frame.reset_index(drop=True),
-                                 positive_class=self.params.data.positive_class)
+            predictions = score_frame(model, frame.reset_index(drop=True),
+                                      positive_class=self.params.data.positive_class,
+                                      regression=self.regression)
             latency_ms = (time.perf_counter() - start) * 1000
             batch_id = uuid.uuid4().hex[:16]
             ids = batch_request_ids(batch_id, len(frame))
+            first = predictions.columns[0]
             self.log.log_batch(
                 batch_id=batch_id, ts=time.time(), model=self.name,
                 versions=[version] * len(ids), frame=frame,
-                proba=scored["probability"].tolist(),
-                prediction=[int(v) for v in scored["predicted_class"]], latency_ms=latency_ms,
+                proba=(predictions["probability"].tolist() if "probability" in predictions
+                       else [float("nan")] * len(ids)),
+                prediction=[_plain(v) for v in predictions[first]], latency_ms=latency_ms,
                 role="pinned",
             )
             versions, answered, routed = [version] * len(ids), version, "pinned"
+        # Prediction columns first: they are what a reader of the results looks for.
+        scored = pd.concat([predictions.reset_index(drop=True),
+                            frame.reset_index(drop=True)], axis=1)
+        scored.insert(len(predictions.columns), "version", [int(v) for v in versions])
         scored.insert(0, "request_id", ids)
-        scored["version"] = [int(v) for v in versions]
         return ScoredRequest(scored, answered, routed)
 
     def record_feedback(self, request_id: str, label: int, *, token: str | None = None
@@ -223,3 +294,7 @@ class AppContext:
             self._log.close()
         if self.scheduler is not None:
             self.scheduler.stop()
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value

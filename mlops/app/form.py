@@ -35,35 +35,61 @@ class FieldSpec:
     help: str = ""
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+def _label(name: str, unit: str | None = None) -> str:
+    text = name.replace("_", " ").capitalize()
+    return f"{text} ({unit})" if unit else text
 
 
-def form_spec(schema: Schema) -> list[FieldSpec]:
-    """One :class:`FieldSpec` per serving column, from the schema's kinds and ranges."""
+def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[FieldSpec]:
+    """One :class:`FieldSpec` per serving column, from the schema's kinds and ranges.
+
+    Defaults are a typical case: the ``reference`` data's median (numbers) or most common
+    value (categories); without reference data, the middle of the schema's range and the
+    first category. Labels carry the schema's unit, help texts its description.
+    """
     specs = []
     for name in schema.serving_columns:
         col = schema.by_name[name]
+        label = _label(name, col.unit)
+        known = reference[name].dropna() if reference is not None and name in reference \
+            else None
+        if known is not None and known.empty:
+            known = None
         if col.kind == "bool":
-            specs.append(FieldSpec(name, "checkbox", _label(name), False))
+            default_bool = bool(known.mode().iloc[0]) if known is not None else False
+            specs.append(FieldSpec(name, "checkbox", label, default_bool,
+                                   help=col.description or ""))
         elif col.numeric:
             integer = col.kind == "int"
             lo, hi = col.min, col.max
-            # The median of the training range is unknown here; the midpoint is a valid start.
-            mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo or hi or 0)
+            if known is not None:
+                mid = float(pd.to_numeric(known, errors="coerce").median())
+            else:
+                mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo or hi or 0)
+            if lo is not None:
+                mid = max(mid, lo)
+            if hi is not None:
+                mid = min(mid, hi)
             default: float | int = int(round(mid)) if integer else float(mid)
+            parts = [col.description or ""]
+            if lo is not None:
+                unit = f" {col.unit}" if col.unit else ""
+                parts.append(f"seen in training: {lo:g} – {hi:g}{unit}")
             specs.append(FieldSpec(
-                name, "number", _label(name), default,
+                name, "number", label, default,
                 None if lo is None else (int(lo) if integer else float(lo)),
                 None if hi is None else (int(hi) if integer else float(hi)),
                 1 if integer else None, integer,
-                help=f"allowed range {lo} – {hi}" if lo is not None else "",
+                help="; ".join(p for p in parts if p),
             ))
         elif col.categories:
-            specs.append(FieldSpec(name, "select", _label(name), col.categories[0],
-                                   options=tuple(col.categories)))
+            options = tuple(col.categories)
+            mode = str(known.astype(str).mode().iloc[0]) if known is not None else options[0]
+            specs.append(FieldSpec(name, "select", label, mode if mode in options
+                                   else options[0], options=options,
+                                   help=col.description or ""))
         else:  # free text: the schema keeps no category list
-            specs.append(FieldSpec(name, "text", _label(name), ""))
+            specs.append(FieldSpec(name, "text", label, "", help=col.description or ""))
     return specs
 
 

@@ -4,41 +4,78 @@ Drawn only after the token check passes, and every action of ``mlops.app.actions
 the token again itself (``mlops.app.auth.require_operator``), so nothing here trusts a flag
 in the session state. All writes go through the registry with actor ``app`` and land in the
 ledger.
+
+Every action is two steps: its button (disabled, with the reason shown, when it cannot
+apply) opens a confirmation dialog that says exactly what will change and asks for a
+reason; only "Confirm" acts. The reason field is new for each action, so a reason typed
+for one action is never recorded for the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
 from mlops.app import actions
-from mlops.app.auth import ADMIN_TOKEN_ENV, check_admin_token, operator_configured
+from mlops.app.auth import ADMIN_TOKEN_ENV, token_problem
 from mlops.app.context import AppContext
 from mlops.app.live import live_summary
+from mlops.app.public import version_select
 from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
 
-__all__ = ["render_operator"]
+__all__ = ["Pending", "render_operator"]
+
+PENDING = "op_pending"  # session key of the action waiting for confirmation
 
 
-def render_operator(ctx: AppContext, token: str | None) -> None:
-    """The operator tab; ``token`` is the text the user typed, checked per action."""
-    if not operator_configured():
+@dataclass(frozen=True)
+class Pending:
+    """An action waiting for its confirmation: what it changes, and how to do it."""
+
+    key: str
+    title: str
+    change: str  # exactly what will change, in words (markdown)
+    run: Callable[[str], object]  # called with the reason
+
+
+def render_operator(ctx: AppContext, token: str | None,
+                    status: ServingStatus | None = None) -> None:
+    """The operator tab; ``token`` is the text the user typed, checked per action.
+
+    ``status`` is the page's one reading of the aliases (read fresh when omitted).
+    """
+    problem = token_problem(token)
+    if problem == "disabled":
         st.info(f"Operator actions are disabled on this server ({ADMIN_TOKEN_ENV} "
                 "is not set).")
         return
-    if not check_admin_token(token):
+    if problem == "missing":
         st.warning("Enter the operator token in the sidebar to manage releases.")
         return
-    status = ctx.status(fresh=True)  # act on the newest aliases, not a cached view
+    if problem == "wrong":
+        st.error("That operator token is not right. Check it and enter it again in the "
+                 "sidebar; nothing can be changed until then.")
+        return
+    status = status or ctx.status(fresh=True)
+    if message := st.session_state.pop("op_message", None):
+        kind, text = message if isinstance(message, tuple) else ("success", str(message))
+        (st.error if kind == "error" else st.success)(text)
     st.subheader("Releases")
     st.markdown(" · ".join(f"**{alias}** v{v}" for alias, v in sorted(status.aliases.items()))
                 or "No aliases set yet.")
-    _promote(ctx, status, token)
+    from mlops.serving.deployment import read_deployment
+
+    dep, _ = read_deployment(ctx.registry, ctx.name)
+    _promote(ctx, status, token, dep)
     _rollback(ctx, status, token)
-    _strategies(ctx, status, token)
+    _strategies(ctx, status, token, dep)
+    pending = st.session_state.get(PENDING)
+    if isinstance(pending, Pending):
+        _confirm(ctx, pending)
     st.subheader("Promotion ledger")
     st.dataframe(actions.ledger_frame(ctx.registry.history(ctx.name)), hide_index=True,
                  key="op_ledger")
@@ -46,85 +83,200 @@ def render_operator(ctx: AppContext, token: str | None) -> None:
     _monitoring(ctx)
 
 
+def _offer(key: str, label: str, pending: Pending, blocked: str | None, where=st,
+           **kwargs) -> None:
+    """A button that asks for confirmation; disabled with ``blocked`` shown when set."""
+    if where.button(label, key=key, disabled=blocked is not None, **kwargs):
+        st.session_state[PENDING] = pending
+    if blocked:
+        where.caption(f"{label}: not possible now, {blocked}.")
+
+
+def _dismiss() -> None:
+    """Closed without acting: forget the action and the reason typed for it."""
+    st.session_state.pop(PENDING, None)
+    st.session_state["op_reason_n"] = st.session_state.get("op_reason_n", 0) + 1
+
+
+@st.dialog("Confirm operator action", on_dismiss=_dismiss)
+def _confirm(ctx: AppContext, pending: Pending) -> None:
+    st.markdown(f"**{pending.title}**")
+    st.markdown(pending.change)
+    n = st.session_state.get("op_reason_n", 0)
+    reason = st.text_input("Reason (required, recorded in the ledger)", key=f"op_reason_{n}",
+                           placeholder="e.g. v3 fixes the calibration issue #42")
+    c1, c2 = st.columns(2)
+    if c1.button("Confirm", key="op_confirm", type="primary", disabled=not reason.strip()):
+        # A fresh reason field for the next action, whatever happens to this one.
+        st.session_state["op_reason_n"] = n + 1
+        st.session_state.pop(PENDING, None)
+        _act(ctx, pending.title, lambda: pending.run(reason.strip()))
+    if not reason.strip():
+        c1.caption("Type a reason to confirm.")
+    if c2.button("Cancel", key="op_cancel"):
+        _dismiss()
+        st.rerun()
+
+
 def _act(ctx: AppContext, what: str, action: Callable[[], object]) -> None:
     """Run one registry action, report it, and refresh the aliases everyone sees."""
     try:
         entry = action()
     except MLOpsError as exc:
-        st.error(f"{what} failed: {exc.message}")
-        return
+        st.session_state["op_message"] = ("error", f"{what} failed: {exc.message}")
+    else:
+        done = (f"ledger entry #{entry.seq} by {entry.actor}" if hasattr(entry, "seq")
+                else "done, recorded in the ledger")
+        st.session_state["op_message"] = ("success", f"{what}: {done}")
     finally:
         ctx.invalidate()
-    done = f"ledger entry #{entry.seq} by {entry.actor}" if hasattr(entry, "seq") else "done"
-    st.session_state["op_message"] = f"{what}: {done}"
-    st.rerun()  # redraw every panel from the new aliases
+    st.rerun()  # redraw every panel (and the header, and the sidebar) from the new aliases
 
 
-def _promote(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
-    if message := st.session_state.pop("op_message", None):
-        st.success(message)
-    c1, c2, c3 = st.columns([1, 1, 2])
-    version = c1.selectbox("Version", list(reversed(status.versions)), key="op_version",
-                           format_func=lambda v: f"v{v}")
+def _label(ctx: AppContext, status: ServingStatus, version: int) -> str:
+    from mlops.app.story import version_entry
+
+    return version_entry(ctx.version_info(version), status.aliases)
+
+
+def _promote(ctx: AppContext, status: ServingStatus, token: str | None, dep) -> None:
+    c1, c2 = st.columns([2, 1])
+    version = version_select(c1, "Version", list(reversed(status.versions)), "op_version",
+                             status.aliases, lambda v: _label(ctx, status, v))
     alias = c2.selectbox("Alias", list(ctx.registry.allowed_aliases), key="op_alias")
-    reason = c3.text_input("Reason (recorded in the ledger)", key="op_reason")
     # Compare-and-swap against the aliases the operator *saw* (the previous run drew them),
     # so a move made by someone else in between fails instead of being overwritten.
     seen = dict(st.session_state.get("op_seen_aliases", status.aliases))
     st.session_state["op_seen_aliases"] = dict(status.aliases)
-    if st.button("Promote", key="op_promote") and version is not None:
-        _act(ctx, f"promote v{version} to {alias}", lambda: actions.promote_version(
-            ctx.registry, ctx.name, int(version), alias, token=token,
-            expected=seen.get(alias), reason=reason))
+    if version is None:
+        return
+    version = int(version)
+    current = status.aliases.get(alias)
+    blocked = None
+    if current == version:
+        blocked = f"v{version} is already {alias}"
+    elif alias == "production" and not ctx.version_info(version).gates_passed:
+        blocked = f"v{version} did not pass its quality gates"
+    elif alias == "production" and dep is not None and dep.running:
+        blocked = (f"a {dep.strategy.replace('_', '-')} release of v{dep.candidate} is "
+                   "running; finish or abort it first")
+    change = (f"The **{alias}** alias moves from v{current} to **v{version}**."
+              if current else f"The **{alias}** alias is set to **v{version}**.")
+    if alias == "production":
+        change += " All production traffic is answered by it at once."
+    expected = seen.get(alias)
+    _offer("op_promote", f"Promote v{version} to {alias}", Pending(
+        "promote", f"Promote v{version} to {alias}", change,
+        lambda reason: actions.promote_version(ctx.registry, ctx.name, version, alias,
+                                               token=token, expected=expected,
+                                               reason=reason)), blocked)
 
 
 def _rollback(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
-    label = (f"Roll back production (now v{status.production})" if status.production
-             else "Roll back production")
-    if st.button(label, key="op_rollback", type="primary"):
-        _act(ctx, "rollback", lambda: actions.rollback_alias(
-            ctx.registry, ctx.name, token=token, expected=status.production,
-            reason=st.session_state.get("op_reason") or ""))
+    from mlops.registry.records import Refs
+
+    refs = Refs.fold([e.to_dict() for e in ctx.registry.history(ctx.name)])
+    held = refs.stacks.get("production", [])
+    previous = held[-2] if len(held) >= 2 else None
+    now = status.production
+    blocked = None
+    if now is None:
+        blocked = "no version is in production"
+    elif previous is None:
+        blocked = f"v{now} is the first production version; there is none to go back to"
+    label = f"Roll back production (now v{now})" if now else "Roll back production"
+    _offer("op_rollback", label, Pending(
+        "rollback", f"Roll back production from v{now} to v{previous}",
+        f"The **production** alias goes back from v{now} to **v{previous}**, the version "
+        "it held before. All production traffic is answered by it at once.",
+        lambda reason: actions.rollback_alias(ctx.registry, ctx.name, token=token,
+                                              expected=now, reason=reason)), blocked,
+           type="primary")
 
 
-def _strategies(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
-    from mlops.serving.deployment import read_deployment
-
-    st.subheader("Canary and shadow")
-    dep, _ = read_deployment(ctx.registry, ctx.name)
+def _strategies(ctx: AppContext, status: ServingStatus, token: str | None, dep) -> None:
+    st.subheader("Canary, shadow and blue-green")
     if dep is not None and dep.running:
-        share = (f"{dep.weight:g} % of traffic" if dep.strategy == "canary"
-                 else f"scores {dep.shadow_share:.0%} of requests on the side")
-        st.info(f"Running {dep.strategy} of v{dep.candidate} against v{dep.baseline}: {share}")
-        reason = st.session_state.get("op_reason") or ""
-        c1, c2 = st.columns(2)
-        if dep.strategy == "canary" and c1.button("Advance canary", key="op_canary_advance"):
-            _act(ctx, "advance canary", lambda: actions.advance_canary(
-                ctx.registry, ctx.name, token=token, reason=reason))
-        if dep.strategy == "shadow" and c1.button("Stop shadow", key="op_shadow_stop"):
-            _act(ctx, "stop shadow", lambda: actions.stop_shadow(
-                ctx.registry, ctx.name, token=token, reason=reason))
-        if c2.button(f"Abort {dep.strategy}", key="op_release_abort"):
-            _act(ctx, f"abort {dep.strategy}", lambda: actions.abort_release(
-                ctx.registry, ctx.name, token=token, reason=reason))
+        _running(ctx, token, dep)
         return
     if dep is not None:
-        st.caption(f"Last release: {dep.strategy} of v{dep.candidate}, {dep.status}")
+        st.caption(f"Last release: {dep.strategy.replace('_', '-')} of v{dep.candidate}, "
+                   f"{dep.status}")
     others = [v for v in reversed(status.versions) if v != status.production]
     if not others:
         st.caption("No other version to release.")
         return
-    c1, c2 = st.columns(2)
-    candidate = c1.selectbox("Candidate", others, key="op_candidate",
-                             format_func=lambda v: f"v{v}")
-    if c1.button("Start canary", key="op_canary_start"):
-        _act(ctx, f"start canary of v{candidate}", lambda: actions.start_release(
-            ctx.registry, ctx.name, ctx.params.deployment, candidate=int(candidate),
-            strategy="canary", token=token))
-    if c2.button("Start shadow", key="op_shadow_start"):
-        _act(ctx, f"start shadow of v{candidate}", lambda: actions.start_release(
-            ctx.registry, ctx.name, ctx.params.deployment, candidate=int(candidate),
-            strategy="shadow", token=token))
+    candidate = int(version_select(st, "Candidate", others, "op_candidate", status.aliases,
+                                   lambda v: _label(ctx, status, v)))
+    blocked = None
+    if status.production is None:
+        blocked = "no version is in production yet; promote one first"
+    elif not ctx.version_info(candidate).gates_passed:
+        blocked = f"v{candidate} did not pass its quality gates"
+    cfg = ctx.params.deployment
+    prod = status.production
+    steps = ", ".join(f"{s:g} %" for s in cfg.canary_steps)
+    offers = [
+        ("op_canary_start", "Start canary", "canary",
+         f"**v{candidate}** starts answering **{cfg.canary_steps[0]:g} %** of production "
+         f"traffic (steps {steps}); v{prod} answers the rest. Production stays v{prod} "
+         "until the last step."),
+        ("op_shadow_start", "Start shadow", "shadow",
+         f"**v{candidate}** also scores {cfg.shadow_sample_share:.0%} of requests on the "
+         f"side; its answers are logged, never returned. v{prod} answers everyone."),
+        ("op_bluegreen_start", "Start blue-green", "blue_green",
+         f"**v{candidate}** is loaded next to v{prod} in the idle slot. Nothing is answered "
+         "by it until you switch."),
+    ]
+    cols = st.columns(3)
+    for col, (key, label, strategy, change) in zip(cols, offers, strict=True):
+        _offer(key, label, Pending(
+            key, f"{label} of v{candidate}", change,
+            lambda reason, s=strategy: actions.start_release(
+                ctx.registry, ctx.name, cfg, candidate=candidate, strategy=s, token=token,
+                reason=reason)), blocked, where=col)
+
+
+def _running(ctx: AppContext, token: str | None, dep) -> None:
+    name = dep.strategy.replace("_", "-")
+    if dep.strategy == "canary":
+        st.info(f"Running canary of v{dep.candidate} against v{dep.baseline}: "
+                f"{dep.weight:g} % of traffic (step {dep.step + 1} of {len(dep.steps)})")
+        last = dep.step + 1 >= len(dep.steps)
+        change = (f"This is the last step: **v{dep.candidate} becomes production** and "
+                  f"answers all traffic." if last else
+                  f"**v{dep.candidate}** goes from {dep.weight:g} % to "
+                  f"**{dep.steps[dep.step + 1]:g} %** of traffic, overruling the automatic "
+                  "analysis (recorded as a manual decision).")
+        offers = [("op_canary_advance", "Advance canary", change,
+                   lambda reason: actions.advance_canary(ctx.registry, ctx.name, token=token,
+                                                         reason=reason))]
+    elif dep.strategy == "shadow":
+        st.info(f"Running shadow of v{dep.candidate} against v{dep.baseline}: it scores "
+                f"{dep.shadow_share:.0%} of requests on the side")
+        offers = [("op_shadow_stop", "Stop shadow",
+                   f"v{dep.candidate} stops scoring on the side. Production stays "
+                   f"v{dep.baseline}.",
+                   lambda reason: actions.stop_shadow(ctx.registry, ctx.name, token=token,
+                                                      reason=reason))]
+    else:
+        live = dep.slots.get(dep.live) if dep.live else None
+        idle = next((s for s in dep.slots if s != dep.live), None)
+        st.info(f"Blue-green: slot {dep.live} (v{live}) is production, slot {idle} "
+                f"(v{dep.slots.get(idle)}) is loaded and idle")
+        offers = [("op_bluegreen_switch", f"Switch to slot {idle}",
+                   f"**Production moves from v{live} to v{dep.slots.get(idle)}** in one "
+                   "alias move; both stay loaded, so switching back is instant.",
+                   lambda reason: actions.switch_blue_green(ctx.registry, ctx.name,
+                                                            token=token, reason=reason))]
+    offers.append(("op_release_abort", f"Abort {name}",
+                   f"The {name} release of v{dep.candidate} ends: all traffic goes to "
+                   "production only. No alias moves.",
+                   lambda reason: actions.abort_release(ctx.registry, ctx.name, token=token,
+                                                        reason=reason)))
+    cols = st.columns(len(offers))
+    for col, (key, label, change, run) in zip(cols, offers, strict=True):
+        _offer(key, label, Pending(key, label, change, run), None, where=col)
 
 
 def _monitoring(ctx: AppContext) -> None:

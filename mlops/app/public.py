@@ -8,7 +8,6 @@ drive the app by key.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -25,23 +24,32 @@ from mlops.app.context import AppContext
 from mlops.app.form import FieldSpec, form_spec, row_from_form
 from mlops.core.exceptions import MLOpsError
 
-__all__ = ["render_batch", "render_model_card", "render_predict"]
+__all__ = ["render_batch", "render_headline", "render_lineage", "render_model_card",
+           "render_plots", "render_predict", "version_select"]
 
 
 def render_predict(ctx: AppContext, version: int | None, session_key: str,
                    token: str | None = None) -> None:
-    """Single prediction from a form built from the schema, then optional feedback.
+    """What the model does, a form with typical values, the prediction and why.
 
     ``token`` is what the visitor typed as operator token: with the right one, the recorded
     outcome is trusted evidence; without it, it is stored and shown but never used by the
     automatic rules.
     """
+    shown = version if version is not None else ctx.status().production
+    if shown is not None:
+        render_headline(ctx, shown)
     st.subheader("Try the model")
+    st.caption("The form starts from a typical case (the training data's median or most "
+               "common value); change any field and press Predict.")
     values: dict[str, Any] = {}
-    cols = st.columns(3)
-    for i, spec in enumerate(form_spec(ctx.schema)):
-        with cols[i % 3]:
-            values[spec.name] = _widget(spec)
+    specs = form_spec(ctx.schema, ctx.reference())
+    # Row by row (not column by column), so a phone, which stacks columns, keeps the
+    # schema's order.
+    for start in range(0, len(specs), 3):
+        for col, spec in zip(st.columns(3), specs[start:start + 3], strict=False):
+            with col:
+                values[spec.name] = _widget(spec)
     if st.button("Predict", key="predict", type="primary"):
         try:
             row = row_from_form(values, ctx.schema)
@@ -52,59 +60,175 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
         record = result.frame.iloc[0]
         st.session_state["last_prediction"] = {
             "request_id": str(record["request_id"]), "version": int(result.version),
-            "predicted_class": _plain(record["predicted_class"]),
-            "probability": float(record["probability"]), "routed": result.routed,
+            "value": _plain(record.get("predicted_value", record.get("predicted_class"))),
+            "probability": (None if "probability" not in record
+                            else float(record["probability"])),
+            "routed": result.routed, "row": row.to_dict(orient="records")[0],
         }
     last = st.session_state.get("last_prediction")
     if last:
         _show_prediction(ctx, last, token)
 
 
+def render_headline(ctx: AppContext, version: int) -> None:
+    """The plain-words header: what the model does and how good it is."""
+    from mlops.app.story import headline
+
+    mv = ctx.version_info(version)
+    data = ctx.params.data
+    st.info(headline(mv, ctx.evaluation(version), target=_words(data.target),
+                     task="regression" if ctx.regression else "classification",
+                     class_labels={str(k): v for k, v in data.class_labels.items()},
+                     unit=data.unit, n_inputs=len(ctx.schema.serving_columns)),
+            icon="ℹ️")
+
+
+def version_select(where: Any, label: str, options: list[Any], key: str,
+                   aliases: dict[str, int], format_func: Any) -> Any:
+    """A selectbox whose entries name aliases, redrawn whenever an alias moves.
+
+    A keyed selectbox keeps showing the label its choice had when it was made, so after a
+    promote it would still call the old version "production". The widget's key therefore
+    carries the aliases (``key@production=2``); the choice itself is kept under ``key`` and
+    survives the new widget.
+    """
+    sig = ",".join(f"{a}={v}" for a, v in sorted(aliases.items()))
+    kept = st.session_state.get(key)
+    index = options.index(kept) if kept in options else 0
+    choice = where.selectbox(label, options, index=index, key=f"{key}@{sig}",
+                             format_func=format_func)
+    st.session_state[key] = choice
+    return choice
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
 def _widget(spec: FieldSpec) -> Any:
     key = f"field_{spec.name}"
     if spec.widget == "number":
         return st.number_input(spec.label, min_value=spec.min, max_value=spec.max,
-                               value=spec.default, step=spec.step, key=key, help=spec.help)
+                               value=spec.default, step=spec.step, key=key,
+                               help=spec.help or None)
     if spec.widget == "select":
-        return st.selectbox(spec.label, spec.options, key=key)
+        return st.selectbox(spec.label, spec.options, key=key,
+                            index=spec.options.index(spec.default), help=spec.help or None)
     if spec.widget == "checkbox":
-        return st.checkbox(spec.label, value=spec.default, key=key)
-    return st.text_input(spec.label, value=spec.default, key=key)
+        return st.checkbox(spec.label, value=spec.default, key=key, help=spec.help or None)
+    return st.text_input(spec.label, value=spec.default, key=key, help=spec.help or None)
 
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+def class_name(ctx: AppContext, value: Any) -> str:
+    """A class as people call it (``data.class_labels``), else the class itself."""
+    return ctx.params.data.class_labels.get(str(value)) or str(value)
+
+
 def _show_prediction(ctx: AppContext, last: dict[str, Any], token: str | None) -> None:
-    positive = ctx.params.data.positive_class
-    predicted = last["predicted_class"]
-    meaning = ctx.params.data.class_labels.get(str(predicted))  # data.class_labels in params
+    from mlops.app.story import fmt_number
+
+    value, proba = last["value"], last["probability"]
     c1, c2, c3 = st.columns(3)
-    c1.metric("Predicted class", f"{predicted} ({meaning})" if meaning else str(predicted))
-    c2.metric(f"Probability of class {positive}", f"{last['probability']:.1%}")
+    if proba is None:  # a number (regression)
+        c1.metric(f"Predicted {_words(ctx.params.data.target)}",
+                  fmt_number(float(value), ctx.params.data.unit))
+    else:
+        c1.metric("Prediction", class_name(ctx, value))
+        positive = ctx.params.data.positive_class
+        about = positive if positive is not None else value
+        c2.metric(f"Chance of {class_name(ctx, about)}", f"{proba:.0%}")
     c3.metric("Answered by", f"v{last['version']} ({last['routed']})")
+    _show_explanation(ctx, last)
     st.caption(f"request id `{last['request_id']}`: logged for monitoring")
     if last["routed"] == "pinned":
         st.caption(f"v{last['version']} was chosen in the version selector: this prediction "
                    "is logged apart and never counts as production or canary traffic.")
+    if ctx.regression:
+        return  # outcomes of a number are recorded from the CLI (mlops feedback)
     with st.expander("Record the true outcome (feedback)"):
-        labels = list(ctx.schema.labels) or [0, 1]
+        labels = list(ctx.schema.labels)
         truth = st.radio("What actually happened?", labels, horizontal=True,
-                         key="feedback_label")
+                         key="feedback_label", format_func=lambda v: class_name(ctx, v))
         if st.button("Record outcome", key="feedback_submit"):
             try:
-                trusted = ctx.record_feedback(last["request_id"], int(truth), token=token)
+                trusted = ctx.record_feedback(last["request_id"], truth, token=token)
             except MLOpsError as exc:
                 st.error(exc.message)
                 return
-            st.success(f"Recorded outcome {truth} for request {last['request_id'][:8]}")
+            st.success(f"Recorded outcome {class_name(ctx, truth)} for request "
+                       f"{last['request_id'][:8]}")
             if trusted:
                 st.caption("Recorded as operator feedback: trusted evidence for the "
                            "automatic rules.")
             else:
                 st.caption("Recorded as public feedback: shown to operators, not used for "
                            "automatic decisions (rollback, canary).")
+
+
+def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
+    """Why: the inputs that pushed this prediction up or down, as a chart and a sentence."""
+    row = pd.DataFrame([last["row"]])
+    try:
+        # The prediction above is already on screen while this runs (the first SHAP
+        # explanation of a process imports and compiles shap: seconds, not milliseconds).
+        with st.spinner("Working out why…"):
+            explanation = ctx.explain(last["version"], row)
+    except MLOpsError as exc:
+        st.caption(f"No explanation: {exc.message}")
+        return
+    except ImportError:  # a non-linear model where shap is not installed (a slim image)
+        st.caption("No explanation: this model needs the shap package, which is not "
+                   "installed here.")
+        return
+    if explanation.explained_class is None:
+        towards = f"a higher {_words(ctx.params.data.target)}"
+    else:
+        towards = class_name(ctx, explanation.explained_class)
+    names = {c: _label_of(ctx, c) for c in explanation.columns}
+    st.markdown("**Why?** " + explanation.sentence(towards, names))
+    top = explanation.frame(6)
+    if top.empty:
+        return
+    import altair as alt
+
+    up, down = f"towards {towards}", f"away from {towards}"
+    data = pd.DataFrame({
+        "input": [f"{names[c]} = {_fmt_input(ctx, c, last['row'][c])}" for c in top["column"]],
+        "effect": top["contribution"].round(4),
+        "direction": [up if v > 0 else down for v in top["contribution"]],
+    })
+    # Largest push first; labels may be long ("checking account = little"), so the axis
+    # gets room for them instead of Vega's default cut.
+    chart = alt.Chart(data).mark_bar().encode(
+        x=alt.X("effect:Q", title=_scale_words(explanation.scale)),
+        y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
+        color=alt.Color("direction:N", title=None,
+                        scale=alt.Scale(domain=[up, down], range=["#2e7d32", "#c62828"]),
+                        legend=alt.Legend(orient="bottom", direction="vertical")),
+        tooltip=["input", "effect"],
+    ).properties(height=alt.Step(30))
+    st.altair_chart(chart, width="stretch")
+    method = ("exact contributions of this linear model" if explanation.method == "linear"
+              else "SHAP values against a sample of the training data")
+    st.caption(f"Computed as {method}; longer bars moved the result more.")
+
+
+def _label_of(ctx: AppContext, column: str) -> str:
+    return column.replace("_", " ")
+
+
+def _fmt_input(ctx: AppContext, column: str, value: Any) -> str:
+    unit = ctx.schema.by_name[column].unit if column in ctx.schema.by_name else None
+    return f"{value} {unit}" if unit else str(value)
+
+
+def _scale_words(scale: str) -> str:
+    return {"log-odds": "effect on the log-odds", "probability": "effect on the chance",
+            "value": "effect on the predicted value"}.get(scale, scale)
 
 
 def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None:
@@ -142,37 +266,116 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
                        file_name="predictions.csv", mime="text/csv", key="batch_download")
 
 
+CARD_VIEWS = ("Summary", "Plots", "Fairness", "Lineage", "Model card text")
+
+
 def render_model_card(ctx: AppContext, version: int | None) -> None:
-    """Model card, metrics, gates and plots of the chosen (or production) version."""
+    """One version: plain-words summary, metrics, gates; plots and the rest on demand.
+
+    Only the chosen part is drawn (a radio, not tabs), so the plots are read only when
+    someone opens them.
+    """
+    from mlops.app import story
+
     number = version if version is not None else ctx.status().production
     if number is None:
         st.info("No version to show yet: run `make pipeline`.")
         return
     mv = ctx.version_info(number)
+    evaluation = ctx.evaluation(number)
     st.subheader(f"{mv.label}")
-    st.caption(f"registered {mv.created} · gates "
+    st.caption(f"registered {mv.created.replace('T', ' ')} · gates "
                f"{'passed' if mv.gates_passed else 'FAILED'} · sha256 {mv.sha256[:12]}…")
-    metrics = mv.metadata.get("metrics") or {}
-    if metrics:
-        st.dataframe(pd.DataFrame({"metric": list(metrics), "value": list(metrics.values())}),
-                     hide_index=True, key="card_metrics")
-    gates = mv.metadata.get("gates") or []
-    if gates:
-        st.dataframe(pd.DataFrame(gates), hide_index=True)
+    render_headline(ctx, number)
+    view = st.radio("Part", CARD_VIEWS, horizontal=True, key="card_view",
+                    label_visibility="collapsed")
+    unit = ctx.params.data.unit
+    if view == "Summary":
+        metrics = story.metrics_frame(evaluation, mv.metadata, unit)
+        if not metrics.empty:
+            st.markdown("**How good it is** (on held-out data, with 95 % bootstrap intervals)")
+            st.dataframe(metrics.drop(columns="key"), hide_index=True, key="card_metrics")
+        gates = mv.metadata.get("gates") or evaluation.get("gates") or []
+        if gates:
+            st.markdown("**Quality gates** (every one must pass before release)")
+            st.dataframe(story.gates_frame(gates, unit), hide_index=True, key="card_gates")
+    elif view == "Plots":
+        render_plots(ctx, number, st.container())
+    elif view == "Fairness":
+        fairness = story.fairness_frame(evaluation)
+        if fairness.empty:
+            st.info("No fairness figures for this version (data.sensitive_features).")
+        else:
+            st.dataframe(fairness, hide_index=True, key="card_fairness")
+    elif view == "Lineage":
+        render_lineage(ctx, number, st.container())
+    elif "README.md" in mv.files:
+        text = ctx.registry.file_path(ctx.name, number, "README.md").read_text("utf-8")
+        st.markdown(_without_front_matter(_without_images(text)))
+    else:
+        st.info("This version has no model card text.")
+
+
+def _plot_title(fname: str) -> str:
+    words = fname.removeprefix("plots/").removesuffix(".png").split("_")
+    text = " ".join(w.upper() if w in ("roc", "pr", "auc") else w for w in words)
+    return text[0].upper() + text[1:]
+
+
+def render_plots(ctx: AppContext, version: int, where: Any) -> None:
+    """The version's plots, two per row at half the page: large enough to read their text,
+    small enough to see two at once (a phone stacks them)."""
+    mv = ctx.version_info(version)
     plots = sorted(f for f in mv.files if f.startswith("plots/") and f.endswith(".png"))
-    if plots:
-        cols = st.columns(2)
-        for i, fname in enumerate(plots):
-            cols[i % 2].image(str(ctx.registry.file_path(ctx.name, number, fname)),
-                              caption=fname.removeprefix("plots/"))
-    if "README.md" in mv.files:
-        with st.expander("Model card", expanded=not plots):
-            text = ctx.registry.file_path(ctx.name, number, "README.md").read_text("utf-8")
-            st.markdown(_without_images(text))
-    if "evaluation.json" in mv.files:
-        with st.expander("evaluation.json"):
-            path = ctx.registry.file_path(ctx.name, number, "evaluation.json")
-            st.json(json.loads(path.read_text("utf-8")), expanded=False)
+    if not plots:
+        where.info("This version has no plots.")
+        return
+    paths = {f: ctx.registry.file_path(ctx.name, version, f) for f in plots}
+    # Wide figures (several panels side by side) get a row of their own; the others go two
+    # to a row.
+    wide = [f for f in plots if _aspect(paths[f]) > 1.6]
+    rows = [[f] for f in wide]
+    narrow = [f for f in plots if f not in wide]
+    rows += [narrow[i:i + 2] for i in range(0, len(narrow), 2)]
+    for row in rows:
+        for col, fname in zip(where.columns(2 if len(row) > 1 or row[0] not in wide else 1),
+                              row, strict=False):
+            col.markdown(f"**{_plot_title(fname)}**")
+            col.image(str(paths[fname]), width="stretch")
+
+
+def _aspect(path: Any) -> float:
+    """Width over height of a PNG, read from its header (1.0 when it is not a PNG)."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return 1.0
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return width / height if height else 1.0
+
+
+def render_lineage(ctx: AppContext, version: int, where: Any) -> None:
+    """Where the version's data, code and evidence live (links on the Hub)."""
+    from mlops.app import story
+
+    registry = ctx.registry
+    hub_url = None
+    if registry.backend == "hub":
+        hub_url = f"{getattr(registry, 'endpoint', '')}/{getattr(registry, 'repo_id', '')}"
+    table = story.lineage_rows(ctx.version_info(version), backend=registry.backend,
+                               hub_url=hub_url)
+    config = {"where": st.column_config.LinkColumn("where")} if hub_url else None
+    where.dataframe(table, hide_index=True, column_config=config,
+                    height=35 * (len(table) + 1) + 3)  # every row, no inner scrolling
+
+
+def _without_front_matter(markdown: str) -> str:
+    # The card's YAML header is for the Hub; people read the prose below it.
+    if markdown.startswith("---"):
+        end = markdown.find("\n---", 3)
+        if end != -1:
+            return markdown[end + 4:].lstrip()
+    return markdown
 
 
 def _without_images(markdown: str) -> str:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mlops.core.exceptions import DataError
 
@@ -140,6 +139,8 @@ def split(
     regression target has no classes); the same frame, size and seed give the same rows."""
     if target not in frame.columns:
         raise DataError(f"target column {target!r} is missing", column=target, rule="target")
+    from sklearn.model_selection import train_test_split  # reading data must not wait for it
+
     train, test = train_test_split(
         frame, test_size=test_size, random_state=seed,
         stratify=frame[target] if stratify else None,

@@ -52,6 +52,10 @@ class ColumnSchema:
     max_exclusive: float | None = None
     allowed: tuple[str, ...] | None = None  # category columns: every legal value
     optional: bool = False  # the column may be missing from a batch
+    # For people, optional and by hand: what the column means and its unit (app, card).
+    # Not compared: a schema with descriptions checks data exactly as one without.
+    description: str | None = field(default=None, compare=False)
+    unit: str | None = field(default=None, compare=False)
 
     @property
     def numeric(self) -> bool:
@@ -97,10 +101,14 @@ class ColumnSchema:
                 out[key] = list(value) if key == "allowed" else value
         if self.optional:
             out["optional"] = True
+        for key in _TEXTS:
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         return out
 
 
 _PINNED = ("hard_min", "hard_max", "min_exclusive", "max_exclusive", "allowed")
+_TEXTS = ("description", "unit")
 
 
 @dataclass(frozen=True)
@@ -267,7 +275,7 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
         raise DataError(f"{path}: column {name!r} has kind {kind!r}; expected one of "
                         f"{list(KINDS)}", file=str(path), column=name, rule="schema_format")
     unknown = sorted(set(raw) - {"kind", "nullable", "min", "max", "categories",
-                                 "optional", *_PINNED})
+                                 "optional", *_PINNED, *_TEXTS})
     if unknown:
         raise DataError(f"{path}: column {name!r} has unknown keys {unknown}",
                         file=str(path), column=name, rule="schema_format")
@@ -297,12 +305,19 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
     optional = raw.get("optional", False)
     if not isinstance(optional, bool):
         raise bad(f"optional is {optional!r}; expected true or false")
+    texts = {}
+    for key in _TEXTS:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(f"{key} is {value!r}; expected text")
+        if value:
+            texts[key] = value
     cats = raw.get("categories")
     return ColumnSchema(
         str(name), kind, bool(raw.get("nullable", False)), raw.get("min"), raw.get("max"),
         tuple(str(c) for c in cats) if cats is not None else None,
         allowed=tuple(str(c) for c in allowed) if allowed is not None else None,
-        optional=optional, **bounds,
+        optional=optional, **bounds, **texts,
     )
 
 

@@ -1,0 +1,233 @@
+"""Why the model said what it said about one row: a contribution per original column.
+
+Two methods, chosen by the fitted pipeline:
+
+- **exact linear**: the last step has ``coef_`` and ``intercept_`` (logistic or linear
+  regression). Each transformed feature contributes ``coefficient x transformed value``;
+  one-hot and scaled features are summed back to the column they came from. The
+  contributions plus the intercept are exactly the model's raw output: the log-odds of the
+  explained class (classification) or the predicted value (regression).
+- **SHAP** (``shap.PermutationExplainer``) for every other estimator, on the original
+  columns, against a small background sample of the reference data. The contributions plus
+  the base value are the model's output for that row: the probability of the explained
+  class, or the predicted value.
+
+Binary models are explained for the positive class (a positive contribution pushes towards
+it); multiclass models for the predicted class. ``shap`` is imported only when needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Explanation", "Explainer", "column_map"]
+
+BACKGROUND_ROWS = 50  # reference rows SHAP masks with: enough for a stable base value
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Contributions of each original column to one prediction, in the model's output units.
+
+    ``base + sum(values) == output`` (exactly for ``linear``, up to SHAP's error otherwise).
+    ``scale`` says what the numbers are: ``log-odds``, ``probability`` or ``value``.
+    """
+
+    columns: tuple[str, ...]
+    values: tuple[float, ...]
+    base: float
+    output: float
+    scale: str
+    method: str  # "linear" or "shap"
+    explained_class: Any = None  # the class the output is about; None for regression
+
+    def top(self, n: int = 5) -> list[tuple[str, float]]:
+        """The ``n`` columns with the largest absolute contribution, largest first."""
+        pairs = sorted(zip(self.columns, self.values, strict=True), key=lambda p: -abs(p[1]))
+        return [(c, v) for c, v in pairs[:n] if v != 0.0]
+
+    def frame(self, n: int = 5) -> pd.DataFrame:
+        """The top ``n`` as a table: column, contribution, direction (``up``/``down``)."""
+        top = self.top(n)
+        return pd.DataFrame({"column": [c for c, _ in top],
+                             "contribution": [v for _, v in top],
+                             "direction": ["up" if v > 0 else "down" for _, v in top]})
+
+    def sentence(self, towards: str, labels: dict[str, str] | None = None, n: int = 3) -> str:
+        """Plain words: which columns pushed the result towards ``towards`` and which away.
+
+        ``labels`` maps column names to display names (the schema's descriptions).
+        """
+        labels = labels or {}
+        top = self.top(n)
+        if not top:
+            return f"No single input moved this result away from the average for {towards}."
+        up = [labels.get(c, c) for c, v in top if v > 0]
+        down = [labels.get(c, c) for c, v in top if v < 0]
+        parts = []
+        if up:
+            parts.append(f"{_join(up)} pushed it towards {towards}")
+        if down:
+            parts.append(f"{_join(down)} pushed it away from {towards}")
+        return "Mostly, " + "; ".join(parts) + "."
+
+
+def _join(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def column_map(preprocessor: Any, columns: Sequence[str]) -> list[str] | None:
+    """The original column of each transformed feature, or None when it cannot be told.
+
+    Works for a ``ColumnTransformer`` (one-hot columns are named ``col_value`` inside their
+    transformer) and for transformers that keep the column count (scalers).
+    """
+    from sklearn.compose import ColumnTransformer
+
+    steps = getattr(preprocessor, "steps", None)
+    if steps is not None and len(steps) == 1:
+        preprocessor = steps[0][1]
+    if isinstance(preprocessor, ColumnTransformer):
+        width = sum(s.stop - s.start for s in preprocessor.output_indices_.values())
+        owner: list[str | None] = [None] * width
+        for name, trans, cols in preprocessor.transformers_:
+            part = preprocessor.output_indices_.get(name)
+            if part is None or part.stop == part.start or trans == "drop":
+                continue
+            cols = [columns[c] if isinstance(c, int | np.integer) else c for c in cols]
+            if len(cols) == part.stop - part.start:
+                names = list(cols)  # one output per input column (scaler, passthrough)
+            else:
+                try:
+                    names = list(trans.get_feature_names_out(cols))
+                except (AttributeError, ValueError, TypeError):
+                    return None
+            for i, out in zip(range(part.start, part.stop), names, strict=True):
+                owner[i] = _owner(str(out), cols)
+        return None if any(o is None for o in owner) else [str(o) for o in owner]
+    return None
+
+
+def _owner(feature: str, cols: Sequence[str]) -> str | None:
+    # The longest column name the feature is, or starts with (``purpose_radio/TV``).
+    fits = [c for c in cols if feature == c or feature.startswith(f"{c}_")]
+    return max(fits, key=len) if fits else None
+
+
+class Explainer:
+    """Explains single rows of one fitted pipeline; build once per model version.
+
+    ``background`` is reference data (the training rows); SHAP uses a sample of it.
+    ``positive_class`` is the class a binary model is explained for.
+    """
+
+    def __init__(self, model: Any, background: pd.DataFrame, *, positive_class: Any = None,
+                 seed: int = 0) -> None:
+        self.model = model
+        names = getattr(model, "feature_names_in_", None)
+        self.columns = [str(c) for c in (names if names is not None else background.columns)]
+        self.classes = (list(np.asarray(model.classes_).tolist())
+                        if hasattr(model, "classes_") else None)
+        self.positive_class = positive_class
+        steps = getattr(model, "steps", None)
+        final = steps[-1][1] if steps else model
+        self._linear = None
+        if steps and hasattr(final, "coef_") and hasattr(final, "intercept_"):
+            from sklearn.pipeline import Pipeline
+
+            pre = Pipeline(steps[:-1]) if len(steps) > 1 else None
+            owners = column_map(pre, self.columns) if pre is not None else self.columns
+            if owners is not None:
+                self._linear = (pre, final, owners)
+        sample = background[self.columns]
+        if len(sample) > BACKGROUND_ROWS:
+            sample = sample.sample(BACKGROUND_ROWS, random_state=seed)
+        self.background = sample.reset_index(drop=True)
+
+    @property
+    def method(self) -> str:
+        """``linear`` (exact) or ``shap``."""
+        return "linear" if self._linear is not None else "shap"
+
+    def _target(self, row: pd.DataFrame) -> tuple[int | None, Any]:
+        """Index into ``classes`` of the explained class, and the class (None, None: value)."""
+        if self.classes is None:
+            return None, None
+        if len(self.classes) == 2 and self.positive_class in self.classes:
+            k = self.classes.index(self.positive_class)
+        else:
+            predicted = np.asarray(self.model.predict(row))[0]
+            k = self.classes.index(predicted.item() if hasattr(predicted, "item")
+                                   else predicted)
+        return k, self.classes[k]
+
+    def explain(self, row: pd.DataFrame) -> Explanation:
+        """The explanation of the first row of ``row`` (original columns, as served)."""
+        row = row[self.columns].iloc[:1]
+        k, cls = self._target(row)
+        if self._linear is not None:
+            return self._explain_linear(row, k, cls)
+        return self._explain_shap(row, k, cls)
+
+    def _explain_linear(self, row: pd.DataFrame, k: int | None, cls: Any) -> Explanation:
+        pre, final, owners = self._linear
+        x = np.asarray(pre.transform(row) if pre is not None else row, dtype=float)[0]
+        coef = np.atleast_2d(np.asarray(final.coef_, dtype=float))
+        intercept = np.atleast_1d(np.asarray(final.intercept_, dtype=float))
+        # Binary logistic models keep one row of coefficients: the log-odds of classes_[1].
+        j, sign = 0, 1.0
+        if coef.shape[0] > 1:
+            j = k or 0
+        elif k == 0 and self.classes is not None:
+            sign = -1.0
+        per_feature = sign * coef[j] * x
+        base = sign * float(intercept[j if intercept.size > 1 else 0])
+        sums: dict[str, float] = dict.fromkeys(self.columns, 0.0)
+        for owner, value in zip(owners, per_feature, strict=True):
+            sums[owner] += float(value)
+        values = tuple(sums[c] for c in self.columns)
+        scale = "log-odds" if self.classes is not None else "value"
+        return Explanation(tuple(self.columns), values, base, base + sum(values), scale,
+                           "linear", cls)
+
+    def _explain_shap(self, row: pd.DataFrame, k: int | None, cls: Any) -> Explanation:
+        import shap
+
+        columns = self.columns
+        both = pd.concat([self.background, row], ignore_index=True)
+        # SHAP's maskers compare numbers: text columns travel as codes and are decoded
+        # before the model sees them.
+        codes, decode = {}, {}
+        for c in columns:
+            if pd.api.types.is_numeric_dtype(both[c]) and not pd.api.types.is_bool_dtype(
+                    both[c]):
+                codes[c] = both[c].to_numpy(dtype=float)
+            else:
+                cat = pd.Categorical(both[c].astype(object))
+                codes[c], decode[c] = cat.codes.astype(float), cat.categories
+        matrix = np.column_stack([codes[c] for c in columns])
+        dtypes = self.background.dtypes.to_dict()
+
+        def f(values: np.ndarray) -> np.ndarray:
+            frame = pd.DataFrame(values, columns=columns)
+            for c, cats in decode.items():
+                frame[c] = np.asarray(cats, dtype=object)[values[:, columns.index(c)]
+                                                          .astype(int)]
+            frame = frame.astype(dtypes)
+            if k is None:
+                return np.asarray(self.model.predict(frame), dtype=float)
+            return np.asarray(self.model.predict_proba(frame), dtype=float)[:, k]
+
+        masker = shap.maskers.Independent(matrix[:-1], max_samples=len(matrix) - 1)
+        explainer = shap.PermutationExplainer(f, masker, seed=0)
+        result = explainer(matrix[-1:], max_evals=2 * len(columns) + 1, silent=True)
+        values = tuple(float(v) for v in np.asarray(result.values[0], dtype=float))
+        base = float(np.asarray(result.base_values).ravel()[0])
+        scale = "probability" if k is not None else "value"
+        return Explanation(tuple(columns), values, base, base + sum(values), scale, "shap",
+                           cls)
