@@ -540,10 +540,11 @@ def test_operator_monitoring_charts(app_env) -> None:
     at = _operator()
     table = _frame_with(at, "p99_ms")
     assert table.set_index("version").loc["v2", "requests"] == 3
-    latency, accuracy, per_minute = _charts(at)
-    assert set(latency.iloc[:, 1]) == {"p50_ms", "p99_ms"} and set(latency["version"]) == {"v2"}
-    assert list(accuracy.columns) == ["version", "accuracy"]  # NaN until feedback arrives
-    assert per_minute["v2"].sum() == 3
+    requests, errors, latency, quality = _charts(at)[:4]  # over time, one line per version
+    assert requests["v2"].sum() == 3 and errors["v2"].sum() == 0
+    assert set(latency["color -- streamlit-generated"]) == {"v2 p50", "v2 p99"}
+    # No labels yet: quality is the CBPE estimate alone, a probability.
+    assert 0 <= quality["v2 estimated (CBPE)"].iloc[-1] <= 1
     at.toggle(key="mon_drift").set_value(True).run()
     drift = _frame_with(at, "effect")
     assert set(drift["column"]) == set(ctx.schema.serving_columns)

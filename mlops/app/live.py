@@ -33,7 +33,6 @@ class LiveSummary:
     """Per-version live figures for the operator's charts."""
 
     stats: tuple[VersionStats, ...]  # one per version in the log, in version order
-    over_time: pd.DataFrame  # index minute, one column per version (``vN``): predictions
     evidence: tuple[Evidence, ...] = ()  # per version, as ``stats``
 
     @property
@@ -74,15 +73,7 @@ def live_summary(log_path: str | Path, model: str, *,
     regression = _is_regression(log) if regression is None else regression
     versions = sorted(int(v) for v in log["version"].dropna().unique())
     stats = tuple(version_stats(log, v, regression=regression) for v in versions)
-    used = tuple(evidence(log, v) for v in versions)
-    log = log[log["role"] == "primary"]
-    if log.empty:
-        return LiveSummary(stats, pd.DataFrame(), used)
-    minute = pd.to_datetime(log["ts"], unit="s").dt.floor("min")
-    over_time = (log.assign(minute=minute, v="v" + log["version"].astype(str))
-                 .pivot_table(index="minute", columns="v", values="request_id",
-                              aggfunc="count", fill_value=0))
-    return LiveSummary(stats, over_time, used)
+    return LiveSummary(stats, tuple(evidence(log, v) for v in versions))
 
 
 def live_timeline(ctx: AppContext, *, drift: bool = False, windows: int = 24) -> Timeline:

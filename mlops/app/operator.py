@@ -22,7 +22,7 @@ import streamlit as st
 from mlops.app import actions
 from mlops.app.auth import ADMIN_TOKEN_ENV, token_problem
 from mlops.app.context import AppContext
-from mlops.app.live import live_summary
+from mlops.app.live import live_summary, show_timeline
 from mlops.app.public import version_select
 from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
@@ -287,17 +287,8 @@ def _monitoring(ctx: AppContext) -> None:
     if not summary.stats:
         st.info("No predictions logged yet.")
         return
-    table = summary.per_version
-    st.dataframe(table, hide_index=True, key="mon_table")
-    by_version = table.set_index("version")
-    c1, c2 = st.columns(2)
-    c1.caption("Latency p50 / p99 (ms) per version")
-    c1.bar_chart(by_version[["p50_ms", "p99_ms"]], stack=False)
-    c2.caption("Live accuracy per version (labelled predictions)")
-    c2.bar_chart(by_version[["accuracy"]])
-    if not summary.over_time.empty:
-        st.caption("Predictions per minute, by version")
-        st.line_chart(summary.over_time)
+    st.dataframe(summary.per_version, hide_index=True, key="mon_table")
+    show_timeline(ctx)
     _feedback(ctx)
     _drift(ctx)
 
