@@ -8,6 +8,7 @@ error shows a reference, never a traceback (``.streamlit/config.toml`` says the 
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -24,9 +25,21 @@ SCREENS = ("Predict", "Batch", "Model card", "Compare", "Operator")
 
 
 @st.cache_resource(show_spinner=False)
-def get_context(key: str) -> AppContext:
-    """One context per process and settings (``key``); models stay loaded across reruns."""
-    return AppContext.create(APP_DIR)
+def get_context(key: str, params_file: str) -> AppContext:
+    """One context per process, settings (``key``) and model; models stay loaded across
+    reruns. ``params_file`` empty: ``MLOPS_PARAMS`` or ``params.yaml``."""
+    env = {**os.environ, "MLOPS_PARAMS": params_file} if params_file else None
+    return AppContext.create(APP_DIR, env)
+
+
+def model_choices() -> dict[str, str]:
+    """Model name -> params file for every model of the repository (``params.yaml`` and
+    ``models/*/params.yaml``); empty when ``MLOPS_PARAMS`` pins the app to one model."""
+    if os.environ.get("MLOPS_PARAMS"):
+        return {}
+    from mlops.core.models import model_files
+
+    return {name: str(path) for name, path in model_files(APP_DIR).items()}
 
 
 def model_title(name: str) -> str:
@@ -36,7 +49,12 @@ def model_title(name: str) -> str:
 
 def page() -> None:
     """The sidebar, the header and the chosen screen."""
-    ctx = get_context(context_key())
+    models = model_choices()
+    chosen = ""
+    if len(models) > 1:  # one model: no picker, nothing to choose
+        with st.sidebar:
+            chosen = models[st.selectbox("Model", list(models), key="model_choice")]
+    ctx = get_context(context_key(), chosen)
     # A stable id per browser session: routing strategies (canary) keep a visitor on one
     # version.
     st.session_state.setdefault("session_id", uuid.uuid4().hex)

@@ -652,3 +652,36 @@ def test_live_log_is_pushed_to_a_dataset_repo(app_env, hub_server, tmp_path) -> 
     with sqlite3.connect(pushed) as conn:
         assert conn.execute("SELECT count(*) FROM predictions").fetchone()[0] == 1
         assert conn.execute("SELECT label FROM feedback").fetchone()[0] == 0
+
+
+def test_model_picker_serves_each_model_of_the_repository(app_env) -> None:
+    """With models/<name>/params.yaml beside params.yaml, the sidebar picks the model: the
+    diabetes regressor answers with a value and the operator view acts on its namespace."""
+    from sklearn.linear_model import Ridge
+
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv
+    from mlops.core.modelio import save_model
+    from mlops.registry.local import LocalRegistry
+
+    params = load_params(ROOT / "models" / "diabetes" / "params.yaml")
+    frame = read_csv(params.resolve(params.data.path))
+    model = Ridge().fit(frame.drop(columns=[params.data.target]), frame[params.data.target])
+    save_model(model, Path(app_env["MLOPS_REGISTRY_PATH"]).parent / "ridge.skops")
+    registry = LocalRegistry(Path(app_env["MLOPS_REGISTRY_PATH"]))
+    registry.register(params.model.name, Path(app_env["MLOPS_REGISTRY_PATH"]).parent /
+                      "ridge.skops", metadata={"gates_passed": True, "metrics": {}})
+    registry.promote(params.model.name, 1, "production", expected=None, actor="test",
+                     reason="test")
+    at = _app()
+    assert at.selectbox(key="model_choice").options == ["credit-risk", "diabetes"]
+    assert at.title[0].value == "Credit risk"
+    at.selectbox(key="model_choice").set_value("diabetes").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Diabetes"
+    assert "v1" in at.markdown[0].value  # serving: diabetes@production
+    assert any(n.label.startswith("Bmi") for n in at.number_input), "its own form"
+    _button(at, "predict").click().run()
+    assert not at.exception, at.exception
+    shown = " ".join(m.value for m in at.metric) + " ".join(m.value for m in at.markdown)
+    assert "points" in shown, "a predicted value in the target's unit"

@@ -207,7 +207,8 @@ class AppContext:
                 log = self._log_locked()
                 self._router = Router(self.registry, self.name, self.schema, log,
                                       positive_class=self.params.data.positive_class,
-                                      refresh_seconds=ALIAS_TTL_SECONDS)
+                                      refresh_seconds=ALIAS_TTL_SECONDS,
+                                      task=self.params.data.task)
             return self._router
 
     def predict(self, frame: pd.DataFrame, *, version: int | None, session_key: str

@@ -137,10 +137,10 @@ class Explainer:
         steps = getattr(model, "steps", None)
         final = steps[-1][1] if steps else model
         self._linear = None
-        if steps and hasattr(final, "coef_") and hasattr(final, "intercept_"):
+        if hasattr(final, "coef_") and hasattr(final, "intercept_"):
             from sklearn.pipeline import Pipeline
 
-            pre = Pipeline(steps[:-1]) if len(steps) > 1 else None
+            pre = Pipeline(steps[:-1]) if steps and len(steps) > 1 else None
             owners = column_map(pre, self.columns) if pre is not None else self.columns
             if owners is not None:
                 self._linear = (pre, final, owners)
