@@ -343,8 +343,9 @@ def _workflow_step(job: str, name: str) -> dict:
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_workflow_publishes_the_plots_where_the_comment_links_them(run_with_plots,
                                                                    tmp_path) -> None:
-    """The build job's "Prepare" step and the report job's "Publish" step, run as the
-    workflow runs them (bash, the same env), against a local bare repository."""
+    """The pipeline job's "Prepare" step and the report job's "Publish" step, run as the
+    workflow runs them (bash, the same env), against a local bare repository; the report
+    job finds each model's comment where download-artifact puts it."""
     work = tmp_path / "ws"
     (work / "runs").mkdir(parents=True)
     shutil.copytree(run_with_plots, work / "runs" / "20261129T000000Z-abcdef")
@@ -356,11 +357,11 @@ def test_workflow_publishes_the_plots_where_the_comment_links_them(run_with_plot
     server = tmp_path / "server"
     subprocess.run(["git", "init", "-q", "--bare", str(server / "acme" / "credit.git")],
                    check=True)
-    prepare = _workflow_step("build", "Prepare the report comment")
+    prepare = _workflow_step("pipeline", "Prepare the report comment")
     publish = _workflow_step("report", "Publish the plots to the mlops-report-assets branch")
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
             "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
-    assets = "https://github.com/acme/credit/raw/mlops-report-assets/pr-7/55-1"
+    assets = "https://github.com/acme/credit/raw/mlops-report-assets/pr-7/55-1/credit-risk"
     env = {**base, "RUN_URL": "https://github.com/acme/credit/actions/runs/55",
            "IMAGES": "", "ASSETS_URL": assets}
     done = subprocess.run(["bash", "-e", "-c", prepare["run"]], cwd=work, env=env,
@@ -369,6 +370,8 @@ def test_workflow_publishes_the_plots_where_the_comment_links_them(run_with_plot
     comment = (work / "comment" / "comment.md").read_text(encoding="utf-8")
     links = image_links(comment)
     assert links and all(link.startswith(assets + "/plots/") for link in links)
+    (work / "comments").mkdir()
+    (work / "comment").rename(work / "comments" / "report-comment-credit-risk")
 
     for run in ("55-1", "56-1"):  # a later push publishes beside the earlier one
         env = {**base, "GH_TOKEN": "dummy", "SERVER_URL": f"file://{server}",
@@ -376,14 +379,14 @@ def test_workflow_publishes_the_plots_where_the_comment_links_them(run_with_plot
         done = subprocess.run(["bash", "-e", "-c", publish["run"]], cwd=work, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert "Published pr-7/" in done.stdout, done.stdout + done.stderr
+        assert "Published the plots of pr-7/" in done.stdout, done.stdout + done.stderr
         shutil.rmtree(work / "assets")
     listed = subprocess.run(["git", "ls-tree", "-r", "--name-only", "mlops-report-assets"],
                             cwd=server / "acme" / "credit.git", capture_output=True,
                             text=True, check=True).stdout.split()
     for link in links:  # .../raw/<branch>/<path>: every linked image is on the branch
         assert link.split("/raw/mlops-report-assets/", 1)[1] in listed
-    assert any(p.startswith("pr-7/56-1/plots/") for p in listed)
+    assert any(p.startswith("pr-7/56-1/credit-risk/plots/") for p in listed)
     assert json.dumps(listed).count("roc.png") == 2
 
 
@@ -413,7 +416,7 @@ def test_a_failing_pull_request_gets_its_report_and_comment(tmp_path) -> None:
     (work / ".venv" / "bin" / "mlops").write_text(
         f'#!/bin/sh\nexec {sys.executable} -m mlops.cli "$@"\n')
     (work / ".venv" / "bin" / "mlops").chmod(0o755)
-    prepare = _workflow_step("build", "Prepare the report comment")
+    prepare = _workflow_step("pipeline", "Prepare the report comment")
     assets = "https://github.com/acme/credit/raw/mlops-report-assets/pr-8/77-1"
     done = subprocess.run(["bash", "-e", "-c", prepare["run"]], cwd=work, capture_output=True,
                           text=True, timeout=120,
