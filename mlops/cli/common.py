@@ -26,8 +26,8 @@ from mlops.core.exceptions import (
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["EXIT_CODES", "HelpFormatter", "add_params_args", "exit_codes_text",
-           "load_params"]
+__all__ = ["EXIT_CODES", "HelpFormatter", "actor_of", "add_actor_arg", "add_params_args",
+           "exit_codes_text", "load_params"]
 
 # The one table of exit codes. The numbers come from the exceptions' ``exit_code``; `mlops
 # --help`, `mlops run --help` and `mlops validate --help` print it; the tests check it
@@ -96,3 +96,16 @@ def load_params(args: argparse.Namespace) -> Params:
     from mlops.core.config import load_params as load
 
     return load(args.params, args.overrides)
+
+
+def add_actor_arg(parser: argparse.ArgumentParser) -> None:
+    """``--actor NAME``: who acts, recorded in the ledger."""
+    parser.add_argument("--actor", metavar="NAME",
+                        help="who acts, recorded in the ledger (default: MLOPS_ACTOR, else "
+                             "GITHUB_ACTOR in CI, else the OS user)")
+
+
+def actor_of(args: argparse.Namespace) -> str | None:
+    """The ``--actor`` given, else None (the registry then asks ``default_actor``)."""
+    actor = (getattr(args, "actor", None) or "").strip()
+    return actor or None
