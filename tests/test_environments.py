@@ -70,7 +70,7 @@ def test_a_version_moves_from_staging_to_production_with_who_when_why(registry, 
     assert "production: v1 -> v2 (from staging)\tchecked on staging" in out
     assert "\tbob\t" in out and "\talice\t" in out
     code, out, _ = _mlops(registry, "registry", "list")
-    assert "staging=v2  production=v2" in out and "candidate=v2" in out
+    assert "\tcandidate=v2, production=v2, staging=v2\tstaging v2 -> production v2" in out
     code, out, _ = _mlops(registry, "registry", "list", "--json")
     assert json.loads(out)[0]["environments"] == {"staging": 2, "production": 2}
 

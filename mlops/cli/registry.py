@@ -156,10 +156,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"no models registered yet in {reg!r}")
     for row in rows if not as_json else []:
-        envs = "  ".join(f"{e}={_v(row['aliases'].get(e))}" for e in ENVIRONMENTS)
-        others = ", ".join(f"{a}=v{v}" for a, v in sorted(row["aliases"].items())
-                           if a not in ENVIRONMENTS) or "-"
-        print(f"{row['model']}\t{row['versions']} versions\t{envs}\t{others}")
+        aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(row["aliases"].items())) or "-"
+        envs = " -> ".join(f"{e} {_v(row['aliases'].get(e))}" for e in ENVIRONMENTS)
+        print(f"{row['model']}\t{row['versions']} versions\t{aliases}\t{envs}")
     return 0
 
 
