@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,13 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["DataSplit", "read_csv", "split", "load_split", "class_balance"]
+__all__ = ["CHUNK_ROWS", "DataSplit", "read_csv", "read_chunks", "is_parquet", "split",
+           "load_split", "class_balance"]
+
+CHUNK_ROWS = 262_144  # rows per chunk of a file read in chunks: tens of MB for 20 columns
+# What pandas.read_csv reads as missing by default, so a chunked read agrees with it.
+_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
 # Leading bytes of formats that are sometimes saved with a .csv name by mistake.
@@ -131,6 +138,76 @@ def read_csv(path: str | Path) -> pd.DataFrame:
         raise _fail(path, f"cannot be read as CSV: {exc}", "format") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def is_parquet(path: str | Path) -> bool:
+    """True for a Parquet file (by its name, or its leading magic bytes)."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _like_read_csv(series: pd.Series) -> pd.Series:
+    """A text column as ``pandas.read_csv`` would type it: numbers, true/false, or text."""
+    present = int(series.notna().sum())
+    numbers = pd.to_numeric(series, errors="coerce")
+    if int(numbers.notna().sum()) == present:
+        return numbers
+    lowered = series.str.lower()
+    if present == len(series) and lowered.isin(["true", "false"]).all():
+        return lowered == "true"
+    return series
+
+
+def read_chunks(path: str | Path, *, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a Parquet or CSV file as consecutive frames of at most ``rows`` rows.
+
+    Memory is bounded by one chunk, whatever the file's size (pyarrow's dataset scanner).
+    Parquet columns keep the file's types; CSV columns are read as text and typed per
+    chunk as ``pandas.read_csv`` would type them (numbers, true/false, else text), with
+    its missing-value spellings. Raises :class:`DataError` for a file that cannot be read.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyarrow import csv as pacsv
+
+    path = Path(path)
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a data file", "is_file")
+    if not path.is_file():
+        raise _fail(path, "no such file", "exists")
+    if path.stat().st_size == 0:
+        raise _fail(path, "is empty", "non_empty")
+    parquet = is_parquet(path)
+    try:
+        if parquet:
+            source = ds.dataset(path, format="parquet")
+        else:
+            with path.open("rb") as handle:
+                _decode(path, handle.read(65536))  # encoding and format, with their fixes
+            header = pacsv.open_csv(path).schema.names
+            fmt = ds.CsvFileFormat(
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()), null_values=_NA_VALUES,
+                    strings_can_be_null=True),
+                read_options=pacsv.ReadOptions(block_size=16 << 20))
+            source = ds.dataset(path, format=fmt)
+        for batch in source.to_batches(batch_size=rows):
+            if not batch.num_rows:
+                continue
+            frame = batch.to_pandas()
+            frame.columns = [str(c).strip() for c in frame.columns]
+            if not parquet:
+                frame = frame.apply(_like_read_csv)
+            yield frame
+    except (pa.ArrowInvalid, pa.ArrowIOError, UnicodeDecodeError) as exc:
+        kind = "Parquet" if parquet else "CSV"
+        raise _fail(path, f"cannot be read as {kind}: {exc}", "format") from None
 
 
 def split(
