@@ -38,6 +38,8 @@ QUICK_ARGS = {
     "drift": ["--rows", "100000", "--reps", "1", "--no-evidently"],
     "registry": ["--reps", "2", "--no-mlflow"],
     "app": ["--reps", "1"],
+    "chunked": ["--rows", "1000000", "--small", "200000"],
+    "sweep": ["--sets", "2"],
 }
 
 
