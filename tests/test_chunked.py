@@ -145,3 +145,23 @@ def test_csv_read_in_chunks_types_columns_as_read_csv_does(tmp_path):
     for column in whole.columns:
         assert chunk[column].dtype.kind == whole[column].dtype.kind, column
         assert chunk[column].isna().tolist() == whole[column].isna().tolist()
+
+
+def test_a_training_sample_is_seeded_bounded_and_independent_of_the_chunk_size(setup, tmp_path):
+    from mlops.core.data import load_split, read_sample
+
+    params, _, _, frame, csv_path, parquet_path = setup
+    a = read_sample(csv_path, 120, seed=7, chunk_rows=37)
+    b = read_sample(parquet_path, 120, seed=7, chunk_rows=500)
+    assert len(a) == 120 and a.equals(b)
+    c = read_sample(csv_path, 120, seed=8, chunk_rows=37)
+    assert not a.equals(c)
+    # the rows are rows of the file, in file order
+    merged = a.merge(frame.reset_index(), on=list(frame.columns), how="left")
+    assert merged["index"].is_monotonic_increasing and merged["index"].notna().all()
+    assert len(read_sample(csv_path, 10_000, seed=7)) == len(frame)  # fewer rows: all
+    sampled = load_params(ROOT / "params.yaml", ["data.sample_rows=300"])
+    split = load_split(sampled)
+    assert len(split.train) + len(split.test) == 300
+    with pytest.raises(Exception, match="data.sample_rows is 0"):
+        load_params(ROOT / "params.yaml", ["data.sample_rows=0"])

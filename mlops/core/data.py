@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -18,8 +19,8 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["CHUNK_ROWS", "DataSplit", "read_csv", "read_chunks", "is_parquet", "split",
-           "load_split", "class_balance"]
+__all__ = ["CHUNK_ROWS", "DataSplit", "read_csv", "read_chunks", "read_sample", "is_parquet",
+           "split", "load_split", "class_balance"]
 
 CHUNK_ROWS = 262_144  # rows per chunk of a file read in chunks: tens of MB for 20 columns
 # What pandas.read_csv reads as missing by default, so a chunked read agrees with it.
@@ -251,11 +252,42 @@ class DataSplit:
         return self._parts[1]
 
 
+def read_sample(path: str | Path, rows: int, *, seed: int,
+                chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """A seeded uniform sample of ``rows`` rows of a CSV or Parquet file, in file order.
+
+    Memory holds the sample and one chunk. Every row gets a key from one seeded random
+    stream, in file order, and the rows with the smallest keys are kept, so the sample
+    depends on the file, ``rows`` and ``seed`` only, never on the chunk size.
+    """
+    rng = np.random.default_rng(seed)
+    kept: pd.DataFrame | None = None
+    keys = np.empty(0)
+    start = 0
+    for chunk in read_chunks(path, rows=chunk_rows):
+        chunk = chunk.set_axis(np.arange(start, start + len(chunk)))
+        start += len(chunk)
+        frame = chunk if kept is None else pd.concat([kept, chunk])
+        keys = np.concatenate([keys, rng.random(len(chunk))])
+        if len(frame) > rows:
+            keep = np.sort(np.argpartition(keys, rows - 1)[:rows])
+            frame, keys = frame.iloc[keep], keys[keep]
+        kept = frame
+    if kept is None:
+        raise _fail(Path(path), "has no data rows", "non_empty")
+    return kept.reset_index(drop=True)
+
+
 def load_split(params: Params) -> DataSplit:
-    """Read ``params.data.path``, to be split as every stage does (target, test size, seed)."""
+    """Read ``params.data.path``, to be split as every stage does (target, test size, seed).
+
+    With ``data.sample_rows`` only a seeded sample of that many rows is read
+    (:func:`read_sample`), for data larger than memory.
+    """
     path = params.resolve(params.data.path)
-    return DataSplit(path, read_csv(path), params.data.target, params.data.test_size,
-                     params.seed)
+    frame = (read_csv(path) if params.data.sample_rows is None
+             else read_sample(path, params.data.sample_rows, seed=params.seed))
+    return DataSplit(path, frame, params.data.target, params.data.test_size, params.seed)
 
 
 def class_balance(parts: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:
