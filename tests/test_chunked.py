@@ -122,11 +122,15 @@ def test_numeric_histograms_on_the_reference_edges_merge_exactly(setup):
 
 def test_cli_validates_parquet_in_chunks_with_the_same_exit_code(setup, tmp_path):
     params, _, _, _, csv_path, parquet_path = setup
-    code = [subprocess.run([sys.executable, "-m", "mlops", "validate", "--data", str(p),
+    done = [subprocess.run([sys.executable, "-m", "mlops.cli", "validate", "--data", str(p),
                             "--params", str(ROOT / "params.yaml")],
-                           capture_output=True, text=True, cwd=ROOT).returncode
+                           capture_output=True, text=True, cwd=ROOT)
             for p in (csv_path, parquet_path)]
-    assert code[0] == code[1] == 1  # the batch blocks either way
+    assert [d.returncode for d in done] == [1, 1]  # the batch blocks either way
+    summaries = [d.stdout.splitlines()[-1].replace(str(p), "FILE")
+                 for d, p in zip(done, (csv_path, parquet_path), strict=True)]
+    assert "validation FAILED for FILE (batch)" in summaries[0]
+    assert summaries[0] == summaries[1]
     in_memory = run_validate(params, csv_path)
     chunked = run_validate(params, parquet_path)
     _assert_same(chunked, in_memory)
