@@ -90,6 +90,8 @@ def measure(data: Path, overrides: list[str], *extra: str) -> dict:
         raise SystemExit(f"mlops validate crashed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
     result = json.loads(lines[-1])
     result["wall"] = wall
+    verdict = [line for line in out.stdout.splitlines() if line.startswith("validation ")]
+    result["verdict"] = verdict[-1] if verdict else ""
     return result
 
 
@@ -118,7 +120,7 @@ def main() -> int:
                           ("chunked, the same CSV", args.small, chunked_small)):
         print(f"{what}: {m['seconds']:.1f} s wall, {m['cpu']:.1f} s CPU "
               f"({m['cpu'] / rows * 1e6:.2f} CPU s per million rows), peak RSS "
-              f"{m['rss_mb']:.0f} MB, exit {m['code']}")
+              f"{m['rss_mb']:.0f} MB, exit {m['code']}\n  {m['verdict'][:300]}")
     ratio = per_big / per_memory
     same_file = per_chunked_small / per_memory
     print(f"per row: chunked Parquet / in-memory CSV = {ratio:.2f}x; chunked / in-memory on "
