@@ -3,10 +3,11 @@
 Numeric columns: two-sample Kolmogorov–Smirnov test plus the population stability index
 (PSI). Categorical columns: chi-square test plus the Jensen–Shannon distance (base 2).
 
-Speed comes from doing the expensive part once per column: the reference is sorted once and
-reduced to cumulative counts at up to 1,000 of its own quantiles; the current column is
-counted on those edges (:class:`NumericCounts`, mergeable, so a file read in chunks gives
-exactly the counts of the whole column). The KS statistic is the
+Speed comes from doing the expensive part once per column: each column is sorted once
+(numpy's SIMD sort is faster than binning with ``searchsorted``), and the reference is
+reduced to cumulative counts at up to 1,000 of its own quantiles. The current column
+becomes its counts at those edges (:class:`NumericCounts`), which add up over chunks, so a
+file read in chunks gives exactly the counts of the whole column. The KS statistic is the
 largest CDF gap at those quantiles (a lower bound of the exact statistic, so the p-value is
 conservative) and the PSI uses the deciles among them. Categories are counted with
 ``pandas.Series.value_counts``, which is far faster than ``np.unique`` on strings.
@@ -212,18 +213,17 @@ class NumericCounts:
                              self.psi_cum + other.psi_cum)
 
 
-def _cumulative(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """How many ``values`` are <= each edge (a histogram on the edges, summed)."""
-    bins = np.bincount(np.searchsorted(edges, values, side="left"), minlength=edges.size + 1)
-    return np.cumsum(bins[: edges.size]).astype(np.int64)
-
-
 def numeric_counts(profile: NumericProfile, series: pd.Series) -> NumericCounts:
-    """The counts of ``series`` (one chunk or all of it) on ``profile``'s edges."""
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = values[~np.isnan(values)]
-    return NumericCounts(int(values.size), _cumulative(profile.edges, values),
-                         _cumulative(profile.psi_edges, values))
+    """The counts of ``series`` (one chunk or all of it) on ``profile``'s edges.
+
+    The values are sorted once (numpy's SIMD sort is about ten times faster than binning
+    a million values with ``searchsorted``) and the edges looked up in them.
+    """
+    values = _numeric_values(series)
+    return NumericCounts(int(values.size),
+                         np.searchsorted(values, profile.edges, side="right").astype(np.int64),
+                         np.searchsorted(values, profile.psi_edges, side="right").astype(
+                             np.int64))
 
 
 def _numeric_test(profile: NumericProfile, counts: NumericCounts) -> tuple[float, float, float]:
