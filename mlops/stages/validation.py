@@ -445,8 +445,12 @@ def validate(
     ``source`` names the data in messages (a file path). Returns the report; call
     ``report.raise_for_failures()`` to stop on blocking checks.
     """
-    return validate_chunks([frame], schema, cfg, reference=reference, source=source,
-                           purpose=purpose, _frame=frame)
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose is {purpose!r}; expected one of {PURPOSES}")
+    profiles = (None if reference is None
+                else _profiles(schema, cfg, reference, frame.columns))
+    return _grade(summarize(frame, schema, profiles), schema, cfg, reference, profiles,
+                  source, purpose, frame)
 
 
 def validate_chunks(
@@ -457,7 +461,6 @@ def validate_chunks(
     reference: pd.DataFrame | None = None,
     source: str = "",
     purpose: Purpose = "batch",
-    _frame: pd.DataFrame | None = None,
 ) -> ValidationReport:
     """:func:`validate` a data set given as consecutive chunks, in bounded memory.
 
@@ -475,11 +478,22 @@ def validate_chunks(
             profiles = _profiles(schema, cfg, reference, chunk.columns)
         part = summarize(chunk, schema, profiles)
         stats = part if stats is None else stats.merge(part)
-    if stats is None or stats.rows == 0:
+    if stats is None:
+        raise DataError(f"{source or 'data'}: has no rows to validate", file=source or None,
+                        rule="non_empty")
+    return _grade(stats, schema, cfg, reference, profiles, source, purpose, None)
+
+
+def _grade(stats: FrameStats, schema: Schema, cfg: ValidationConfig,
+           reference: pd.DataFrame | None,
+           profiles: dict[str, NumericProfile | CategoricalProfile] | None, source: str,
+           purpose: str, frame: pd.DataFrame | None) -> ValidationReport:
+    """Every enabled check on ``stats``; ``frame`` (in memory) adds duplicates, leakage."""
+    if stats.rows == 0:
         raise DataError(f"{source or 'data'}: has no rows to validate", file=source or None,
                         rule="non_empty")
     training = purpose == "training"
-    checker = _Checker(stats, schema, cfg, source, purpose, frame=_frame)
+    checker = _Checker(stats, schema, cfg, source, purpose, frame=frame)
     checker.rows(cfg.training.min_rows if training else cfg.batch.min_rows, purpose)
     checker.columns(require_target=training)
     present = [spec for spec in schema.columns if spec.name in stats.stats]
@@ -499,7 +513,7 @@ def validate_chunks(
         checker.labels()
     if training:
         checker.training()
-        if _frame is not None:
+        if frame is not None:
             if checker.on("duplicates"):
                 checker.duplicates()
             checker.leakage(checker.usable())
