@@ -37,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``mlops validate`` and ``mlops schema infer``."""
     p = subparsers.add_parser(
         "validate", help="check a data file against the schema and for drift",
-        description="Check a CSV file against the data schema (data.schema: columns, types, "
-                    "missing values, ranges, hard bounds, categories) and for drift against "
+        description="Check a CSV or Parquet file against the data schema (data.schema: "
+                    "columns, types, missing values, ranges, hard bounds, categories) and for "
+                    "drift against "
                     "the training data (data.path), without training. By default the file is "
                     "a batch to score (the target may be absent); --training checks it as "
                     "training data (rows, classes, duplicates, leaked columns). Prints the "
