@@ -40,6 +40,8 @@ QUICK_ARGS = {
     "app": ["--reps", "1"],
     "lineage": ["--reps", "1", "--versions", "3"],
     "cbpe": ["--reps", "5", "--rows", "300"],
+    "chunked": ["--rows", "1000000", "--small", "200000"],
+    "sweep": ["--sets", "2"],
 }
 
 

@@ -147,7 +147,7 @@ def test_production_needs_passed_gates_unless_forced(reg, registry_model_dir):
 def test_unconfigured_alias_is_refused(reg, registry_model_dir):
     _register(reg, registry_model_dir)
     with pytest.raises(RegistryError, match="not configured"):
-        reg.promote("credit-risk", 1, "staging", expected=None, reason="x")
+        reg.promote("credit-risk", 1, "qa", expected=None, reason="x")
 
 
 def test_rollback_walks_back_through_the_ledger(reg, registry_model_dir):

@@ -26,8 +26,8 @@ from mlops.core.exceptions import (
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["EXIT_CODES", "HelpFormatter", "add_params_args", "exit_codes_text",
-           "load_params", "resolve_model"]
+__all__ = ["EXIT_CODES", "HelpFormatter", "actor_of", "add_actor_arg", "add_params_args",
+           "exit_codes_text", "load_params", "resolve_model"]
 
 # The one table of exit codes. The numbers come from the exceptions' ``exit_code``; `mlops
 # --help`, `mlops run --help` and `mlops validate --help` print it; the tests check it
@@ -82,14 +82,20 @@ def exit_codes_text(codes: Iterable[int] | None = None) -> str:
     return "exit codes:\n" + "\n".join(f"  {code}  {EXIT_CODES[code]}" for code in chosen)
 
 
-def add_params_args(parser: argparse.ArgumentParser) -> None:
-    """``--params FILE`` or ``--model NAME``, and the repeatable ``--set KEY=VALUE``."""
+def add_params_args(parser: argparse.ArgumentParser, *, any_model: bool = False) -> None:
+    """``--params FILE`` or ``--model NAME``, and the repeatable ``--set KEY=VALUE``.
+
+    ``any_model``: the command acts on a registry namespace, so ``--model`` may also name a
+    model that is not one of this repository's (its registry is then the params').
+    """
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--params", default="params.yaml", help="parameters file (params.yaml)")
     which.add_argument("--model", metavar="NAME",
                        help="the model NAME of this repository instead of --params: "
                             "models/<folder>/params.yaml or params.yaml whose model.name is "
-                            "NAME (mlops models lists them)")
+                            "NAME (mlops models lists them)"
+                            + ("; or any model of the registry" if any_model else ""))
+    parser.set_defaults(any_model=any_model)
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a parameter, e.g. --set model.estimator=random_forest (repeatable)",
@@ -101,9 +107,14 @@ def resolve_model(args: argparse.Namespace) -> None:
     if getattr(args, "model", None):
         from pathlib import Path
 
+        from mlops.core.exceptions import ConfigError
         from mlops.core.models import find_model
 
-        args.params = str(find_model(Path.cwd(), args.model))
+        try:
+            args.params = str(find_model(Path.cwd(), args.model))
+        except ConfigError:
+            if not getattr(args, "any_model", False):
+                raise
 
 
 def load_params(args: argparse.Namespace) -> Params:
@@ -111,3 +122,16 @@ def load_params(args: argparse.Namespace) -> Params:
     from mlops.core.config import load_params as load
 
     return load(args.params, args.overrides)
+
+
+def add_actor_arg(parser: argparse.ArgumentParser) -> None:
+    """``--actor NAME``: who acts, recorded in the ledger."""
+    parser.add_argument("--actor", metavar="NAME",
+                        help="who acts, recorded in the ledger (default: MLOPS_ACTOR, else "
+                             "GITHUB_ACTOR in CI, else the OS user)")
+
+
+def actor_of(args: argparse.Namespace) -> str | None:
+    """The ``--actor`` given, else None (the registry then asks ``default_actor``)."""
+    actor = (getattr(args, "actor", None) or "").strip()
+    return actor or None

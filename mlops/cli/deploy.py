@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mlops.cli.common import HelpFormatter, add_params_args, load_params
+from mlops.cli.common import HelpFormatter, actor_of, add_actor_arg, add_params_args, load_params
 
 __all__ = ["register", "cmd_deploy"]
 
@@ -86,14 +86,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             description=description or f"{text[0].upper()}{text[1:]}.",
                             epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
                             formatter_class=HelpFormatter)
-        add_params_args(c)
+        add_params_args(c, any_model=True)
         if action == "start":
             c.add_argument("version", nargs="?",
-                           help="version to release (default: the candidate alias)")
+                           help="version or alias to release, e.g. staging (default: the "
+                                "candidate alias)")
             c.add_argument("--strategy", choices=STRATEGIES,
                            help="default: deployment.strategy")
         if action in CHANGES_STATE:
             c.add_argument("--reason", help="why; recorded in the ledger")
+            add_actor_arg(c)
         c.set_defaults(func=cmd_deploy)
 
 
@@ -101,38 +103,40 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     """Run one deploy action and print the resulting state (or the canary decision)."""
     import time
 
-    from mlops.registry import open_registry, parse_version
+    from mlops.registry import open_registry
     from mlops.serving import deployment
 
     params = load_params(args)
     reg = open_registry(params.registry, params.root)
     name, now, action = args.model or params.model.name, time.time(), args.action
-    reason = getattr(args, "reason", None)
+    reason, actor = getattr(args, "reason", None), actor_of(args)
     if action == "start":
         if args.version is None:  # what `mlops run` registered last: the candidate alias
             dep = deployment.start_candidate(reg, name, params.deployment,
                                              strategy=args.strategy, now=now,
-                                             reason=reason or "")
+                                             reason=reason or "", actor=actor)
             if dep is None:
                 print(f"{name}: no new candidate to release; production stays as it is")
                 return 0
         else:
             dep = deployment.start(reg, name, params.deployment,
-                                   candidate=parse_version(args.version),
-                                   strategy=args.strategy, now=now, reason=reason or "")
+                                   candidate=reg.resolve(name, args.version).version,
+                                   strategy=args.strategy, now=now, reason=reason or "",
+                                   actor=actor)
     elif action == "switch":
-        dep = deployment.switch(reg, name, now=now, reason=reason or "")
+        dep = deployment.switch(reg, name, now=now, reason=reason or "", actor=actor)
     elif action == "abort":
-        dep = deployment.abort(reg, name, reason=reason or "aborted by hand", now=now)
+        dep = deployment.abort(reg, name, reason=reason or "aborted by hand", now=now,
+                               actor=actor)
     elif action in ("promote-shadow", "stop-shadow"):
         dep = deployment.finish_shadow(reg, name, promote=action == "promote-shadow", now=now,
-                                       reason=reason or "")
+                                       reason=reason or "", actor=actor)
     elif action == "analyse":
         from mlops.serving.predlog import read_predictions
 
         frame = read_predictions(params.resolve(params.monitoring.log_path), model=name)
         decision = deployment.analyse_and_apply(reg, name, frame, params.deployment,
-                                                params.monitoring, now=now,
+                                                params.monitoring, now=now, actor=actor,
                                                 regression=params.data.regression)
         print(json.dumps(decision.to_dict() if decision else {"action": "none"}, indent=1,
                          default=str))

@@ -1,8 +1,8 @@
 """The root of the ``mlops`` command line: builds the parser, runs the chosen command.
 
-Each command group lives in its own module (``init``, ``run``, ``models``, ``validate``,
-``registry``, ``reproduce``, ``deploy``, ``monitor``, ``space``, ``report``, ``loop``),
-which adds its parsers with ``register(subparsers)`` and holds their handlers. Every
+Each command group lives in its own module (``init``, ``run``, ``models``, ``sweep``,
+``validate``, ``registry``, ``reproduce``, ``deploy``, ``monitor``, ``space``, ``report``,
+``loop``), which adds its parsers with ``register(subparsers)`` and holds their handlers. Every
 ``MLOpsError`` becomes a one-line message on stderr and the error's exit code. Handlers
 import what they need when they run, so ``mlops --help`` stays fast.
 """
@@ -24,6 +24,7 @@ from mlops.cli import (
     reproduce,
     run,
     space,
+    sweep,
     validate,
 )
 from mlops.cli.common import HelpFormatter, exit_codes_text, resolve_model
@@ -32,8 +33,8 @@ from mlops.core.exceptions import MLOpsError
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
-COMMAND_MODULES = (init, run, models, validate, registry, reproduce, deploy, monitor, space, report,
-                   loop)
+COMMAND_MODULES = (init, run, models, sweep, validate, registry, reproduce, deploy, monitor,
+                   space, report, loop)
 
 DESCRIPTION = """\
 mlops: validate data, train, evaluate, register, deploy and monitor a model -- the command

@@ -1,4 +1,4 @@
-"""``mlops registry list|show|history``, ``mlops promote`` and ``mlops rollback``.
+"""``mlops registry list|show|history|promote``, ``mlops promote`` and ``mlops rollback``.
 
 Each handler opens the registry named in the params, acts, and prints plain text
 (``--json`` prints JSON instead).
@@ -11,14 +11,20 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops.cli.common import HelpFormatter, add_params_args, load_params
+from mlops.cli.common import (
+    HelpFormatter,
+    actor_of,
+    add_actor_arg,
+    add_params_args,
+    load_params,
+)
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
     from mlops.registry import ModelVersion, Registry
 
 __all__ = ["register", "registry_for", "cmd_list", "cmd_show", "cmd_history", "cmd_promote",
-           "cmd_rollback"]
+           "cmd_rollback", "cmd_environment_promote"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,6 +65,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument("name", nargs="?", help="model name (params model.name)")
     c.set_defaults(func=cmd_history)
+    c = rsub.add_parser(
+        "promote", help="move a version on to the next environment (staging, production)",
+        description="Move a version on to an environment: staging (CD does this for each "
+                    "registered candidate), then production, which takes only the version "
+                    "staging holds (--force with --reason for a hotfix). The move is a "
+                    "compare-and-swap and a ledger entry: who (--actor, MLOPS_ACTOR, "
+                    "GITHUB_ACTOR or the OS user), when, why and from where.",
+        epilog="examples:\n  mlops registry promote candidate --to staging\n"
+               "  mlops registry promote my-model 4 --to production --reason \"checked on "
+               "staging\"\n  mlops registry promote my-model staging --to production",
+        formatter_class=HelpFormatter)
+    add_params_args(c)
+    add_actor_arg(c)
+    c.add_argument("target", nargs="+", metavar="[NAME] VERSION",
+                   help="model name (default params model.name) and a version number or "
+                        "alias (candidate, staging)")
+    c.add_argument("--to", required=True, metavar="ENVIRONMENT",
+                   help="staging or production")
+    c.add_argument("--reason", help="why; recorded in the ledger")
+    c.add_argument("--force", action="store_true",
+                   help="skip the previous environment (needs --reason)")
+    c.add_argument("--if-new", action="store_true",
+                   help="do nothing (exit 0) when VERSION is an alias that is not set or "
+                        "the environment holds it already (CD)")
+    c.set_defaults(func=cmd_environment_promote)
 
     p = subparsers.add_parser(
         "promote", help="move an alias to a version (compare-and-swap)",
@@ -71,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                "by hand\"",
         formatter_class=HelpFormatter,
     )
-    add_params_args(p)
+    add_params_args(p, any_model=True)
     p.add_argument("version", nargs="?", help="version to promote (or --latest-validated)")
     p.add_argument("--to", required=True, metavar="ALIAS", help="alias, e.g. production")
     p.add_argument("--expected", metavar="N|none",
@@ -81,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="allow a version whose gates failed into production (needs --reason)")
     p.add_argument("--reason", help="why; recorded in the ledger")
+    add_actor_arg(p)
     p.set_defaults(func=cmd_promote)
 
     p = subparsers.add_parser(
@@ -90,9 +122,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog='example:\n  mlops rollback --reason "error rate up after v3"',
         formatter_class=HelpFormatter,
     )
-    add_params_args(p)
+    add_params_args(p, any_model=True)
     p.add_argument("--alias", default="production", help="alias to roll back (production)")
     p.add_argument("--reason", help="why; recorded in the ledger")
+    add_actor_arg(p)
     p.set_defaults(func=cmd_rollback)
 
 
@@ -109,9 +142,12 @@ def _print_json(data: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print every model with its number of versions and its aliases."""
+    from mlops.registry import ENVIRONMENTS
+
     as_json = args.json
     reg = registry_for(load_params(args))
-    rows = [{"model": m, "versions": len(reg.versions(m)), "aliases": reg.aliases(m)}
+    rows = [{"model": m, "versions": len(reg.versions(m)), "aliases": reg.aliases(m),
+             "environments": {e: reg.aliases(m).get(e) for e in ENVIRONMENTS}}
             for m in reg.models()]
     if as_json:
         _print_json(rows)
@@ -119,8 +155,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no models registered yet in {reg!r}")
     for row in rows if not as_json else []:
         aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(row["aliases"].items())) or "-"
-        print(f"{row['model']}\t{row['versions']} versions\t{aliases}")
+        envs = " -> ".join(f"{e} {_v(row['aliases'].get(e))}" for e in ENVIRONMENTS)
+        print(f"{row['model']}\t{row['versions']} versions\t{aliases}\t{envs}")
     return 0
+
+
+def _v(version: int | None) -> str:
+    return f"v{version}" if version else "-"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -177,6 +218,9 @@ def cmd_history(args: argparse.Namespace) -> int:
             before = f"v{e.from_version}" if e.from_version else "-"
             after = f"v{e.to_version}" if e.to_version else "-"
             what = f"{e.alias}: {before} -> {after}"
+            source = (e.evidence or {}).get("from_environment")
+            if source:
+                what += f" (from {source})"
         print(f"#{e.seq}\t{e.time}\t{e.actor}\t{e.action}\t{what}\t{e.reason}")
     return 0
 
@@ -216,11 +260,43 @@ def cmd_promote(args: argparse.Namespace) -> int:
     else:
         current = parse_version(expected)
     entry = reg.promote(
-        name, number, alias, expected=current, force=force,
+        name, number, alias, expected=current, force=force, actor=actor_of(args),
         reason=reason or ("--latest-validated" if latest_validated else "manual promotion"),
     )
     before = f"v{entry.from_version}" if entry.from_version else "nothing"
     print(f"{name}: {alias} {before} -> v{entry.to_version} ({entry.action} #{entry.seq})")
+    return 0
+
+
+def cmd_environment_promote(args: argparse.Namespace) -> int:
+    """Move a version on to ``--to`` (an environment) and print the move."""
+    from mlops.core.exceptions import RegistryError
+
+    params = load_params(args)
+    if len(args.target) > 2:
+        raise RegistryError(f"expected [NAME] VERSION, got {args.target}")
+    name, version = (args.target if len(args.target) == 2
+                     else [params.model.name, args.target[0]])
+    if args.force and not (args.reason or "").strip():
+        raise RegistryError("--force needs --reason TEXT: the reason is recorded in the ledger")
+    reg = registry_for(params)
+    if args.if_new:
+        from mlops.registry import parse_version
+        from mlops.registry.records import is_version
+
+        aliases = reg.aliases(name)
+        number = parse_version(version) if is_version(version) else aliases.get(version)
+        if number is None or aliases.get(args.to) == number:
+            held = f"v{number}" if number else f"{version!r} is not set"
+            print(f"{name}: nothing to move on to {args.to} ({held}; {args.to} holds "
+                  f"{_v(aliases.get(args.to))})")
+            return 0
+    entry = reg.promote_environment(
+        name, version, args.to, actor=actor_of(args), force=args.force,
+        reason=args.reason or f"moved on to {args.to}")
+    before = f"v{entry.from_version}" if entry.from_version else "nothing"
+    print(f"{name}: {args.to} {before} -> v{entry.to_version} by {entry.actor} "
+          f"({entry.action} #{entry.seq})")
     return 0
 
 
@@ -229,7 +305,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     params, alias = load_params(args), args.alias
     reg = registry_for(params)
     name = args.model or params.model.name
-    entry = reg.rollback(name, alias=alias, reason=args.reason or "manual rollback")
+    entry = reg.rollback(name, alias=alias, reason=args.reason or "manual rollback",
+                         actor=actor_of(args))
     print(f"{name}: {alias} v{entry.from_version} -> v{entry.to_version} (rollback #{entry.seq})")
     return 0
 

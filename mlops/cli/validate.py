@@ -25,6 +25,7 @@ examples:
   mlops validate --data data/new_batch.csv
   mlops validate --data data/new_batch.csv --reference data/train.csv --all
   mlops validate --data data/next_training_set.csv --training --json report.json
+  mlops validate --data big_batch.parquet
 
 Each check passes, warns, or blocks (exit 1), by its thresholds in params.yaml
 (validation.thresholds.<check>: {warn: x, block: y}).
@@ -36,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``mlops validate`` and ``mlops schema infer``."""
     p = subparsers.add_parser(
         "validate", help="check a data file against the schema and for drift",
-        description="Check a CSV file against the data schema (data.schema: columns, types, "
-                    "missing values, ranges, hard bounds, categories) and for drift against "
+        description="Check a CSV or Parquet file against the data schema (data.schema: "
+                    "columns, types, missing values, ranges, hard bounds, categories) and for "
+                    "drift against "
                     "the training data (data.path), without training. By default the file is "
                     "a batch to score (the target may be absent); --training checks it as "
                     "training data (rows, classes, duplicates, leaked columns). Prints the "
@@ -46,7 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=VALIDATE_EPILOG + exit_codes_text((0, 1, 2)), formatter_class=HelpFormatter,
     )
     add_params_args(p)
-    p.add_argument("--data", required=True, help="CSV file to check")
+    p.add_argument("--data", required=True,
+                   help="CSV or Parquet file to check (Parquet is always read in chunks)")
+    p.add_argument("--chunked", action="store_true",
+                   help="read the file in chunks, in bounded memory (for files larger than "
+                        "memory; skips duplicates and leakage, see docs/validation.md)")
     p.add_argument("--reference", help="CSV to test drift against (default: data.path)")
     p.add_argument("--no-drift", action="store_true", help="skip the drift checks")
     p.add_argument("--training", action="store_true",
@@ -83,28 +89,37 @@ def run_validate(
     drift: bool = True,
     purpose: str = "batch",
     labels: bool = True,
+    chunked: bool = False,
 ) -> ValidationReport:
-    """Validate the CSV ``data`` against the params' schema and drift vs ``reference``.
+    """Validate the CSV or Parquet ``data`` against the params' schema and drift vs ``reference``.
 
     ``purpose`` is ``batch`` (data to score) or ``training``. ``reference`` defaults to
     the training data (``data.path`` in params); pass ``drift=False`` to skip drift and
-    ``labels=False`` to ignore the target column. Raises :class:`DataError` for unusable
-    files.
+    ``labels=False`` to ignore the target column. ``chunked`` (always for Parquet) reads
+    ``data`` in chunks in bounded memory; the reference is read whole. Raises
+    :class:`DataError` for unusable files.
     """
-    from mlops.core.data import read_csv
+    from mlops.core.data import is_parquet, read_chunks, read_csv
     from mlops.core.schema import load_schema
-    from mlops.stages.validation import validate
+    from mlops.stages.validation import validate, validate_chunks
 
-    frame = read_csv(data)
     schema = load_schema(params.resolve(params.data.schema))
-    if not labels and schema.target in frame.columns:
-        frame = frame.drop(columns=[schema.target])
     ref_frame = None
     if drift:
         ref_frame = read_csv(reference if reference is not None
                              else params.resolve(params.data.path))
+    kind = "training" if purpose == "training" else "batch"
+    if chunked or is_parquet(data):
+        chunks = read_chunks(data)
+        if not labels:
+            chunks = (c.drop(columns=[schema.target], errors="ignore") for c in chunks)
+        return validate_chunks(chunks, schema, params.validation, reference=ref_frame,
+                               source=str(data), purpose=kind)
+    frame = read_csv(data)
+    if not labels and schema.target in frame.columns:
+        frame = frame.drop(columns=[schema.target])
     return validate(frame, schema, params.validation, reference=ref_frame, source=str(data),
-                    purpose="training" if purpose == "training" else "batch")
+                    purpose=kind)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -117,7 +132,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report = run_validate(load_params(args), args.data, reference=args.reference,
                           drift=not args.no_drift,
                           purpose="training" if args.training else "batch",
-                          labels=not args.no_target)
+                          labels=not args.no_target, chunked=args.chunked)
     if args.json is not None:
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n",
                                    encoding="utf-8")

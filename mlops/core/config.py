@@ -89,6 +89,9 @@ class DataConfig:
     class_labels: dict[str, str] = field(default_factory=dict)
     task: Literal["classification", "regression"] = "classification"
     unit: str = ""  # the target's unit (regression), shown next to predicted values
+    # Train on a seeded uniform sample of this many rows of ``path`` (CSV or Parquet), read
+    # in chunks: for data larger than memory. None reads the whole file.
+    sample_rows: int | None = None
 
     @property
     def regression(self) -> bool:
@@ -100,6 +103,10 @@ class DataConfig:
             raise ConfigError("data.task is regression: a numeric target has no classes; set "
                               "data.positive_class: null and data.class_labels: {}",
                               key="data.positive_class")
+        if self.sample_rows is not None and self.sample_rows < 1:
+            raise ConfigError(f"data.sample_rows is {self.sample_rows}; expected a positive "
+                              "number of rows, or null to read the whole file",
+                              key="data.sample_rows")
         for key in ("id_columns", "drop_columns"):
             if self.target in getattr(self, key):
                 raise ConfigError(f"data.{key} lists the target {self.target!r}; the target "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from mlops.core.exceptions import DataError
@@ -16,7 +18,14 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["DataSplit", "read_csv", "split", "load_split", "class_balance", "target_summary"]
+__all__ = ["CHUNK_ROWS", "DataSplit", "read_csv", "read_chunks", "read_sample", "is_parquet",
+           "split", "load_split", "class_balance",
+           "target_summary"]
+
+CHUNK_ROWS = 65_536  # rows per chunk read: a few MB a column; larger chunks cost RSS, not speed
+# What pandas.read_csv reads as missing by default, so a chunked read agrees with it.
+_NA_VALUES = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 
 # Leading bytes of formats that are sometimes saved with a .csv name by mistake.
@@ -132,6 +141,81 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def is_parquet(path: str | Path) -> bool:
+    """True for a Parquet file (by its name, or its leading magic bytes)."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _like_read_csv(series: pd.Series) -> pd.Series:
+    """A text column as ``pandas.read_csv`` would type it: numbers, true/false, or text."""
+    present = int(series.notna().sum())
+    numbers = pd.to_numeric(series, errors="coerce")
+    if int(numbers.notna().sum()) == present:
+        return numbers
+    lowered = series.str.lower()
+    if present == len(series) and lowered.isin(["true", "false"]).all():
+        return lowered == "true"
+    return series
+
+
+def read_chunks(path: str | Path, *, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Read a Parquet or CSV file as consecutive frames of at most ``rows`` rows.
+
+    Memory is bounded by one chunk, whatever the file's size (pyarrow's dataset scanner).
+    Parquet columns keep the file's types; CSV columns are read as text and typed per
+    chunk as ``pandas.read_csv`` would type them (numbers, true/false, else text), with
+    its missing-value spellings. Raises :class:`DataError` for a file that cannot be read.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyarrow import csv as pacsv
+
+    path = Path(path)
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a data file", "is_file")
+    if not path.is_file():
+        raise _fail(path, "no such file", "exists")
+    if path.stat().st_size == 0:
+        raise _fail(path, "is empty", "non_empty")
+    parquet = is_parquet(path)
+    try:
+        if parquet:
+            # No pre-buffering: it reads many row groups ahead into memory at once.
+            source = ds.dataset(path, format=ds.ParquetFileFormat(
+                default_fragment_scan_options=ds.ParquetFragmentScanOptions(
+                    pre_buffer=False)))
+        else:
+            with path.open("rb") as handle:
+                _decode(path, handle.read(65536))  # encoding and format, with their fixes
+            header = pacsv.open_csv(path).schema.names
+            fmt = ds.CsvFileFormat(
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()), null_values=_NA_VALUES,
+                    strings_can_be_null=True),
+                read_options=pacsv.ReadOptions(block_size=16 << 20))
+            source = ds.dataset(path, format=fmt)
+        # One batch read ahead, not the scanner's default 16: memory stays one chunk or two.
+        for batch in source.to_batches(batch_size=rows, batch_readahead=1,
+                                       fragment_readahead=1):
+            if not batch.num_rows:
+                continue
+            frame = batch.to_pandas()
+            frame.columns = [str(c).strip() for c in frame.columns]
+            if not parquet:
+                frame = frame.apply(_like_read_csv)
+            yield frame
+    except (pa.ArrowInvalid, pa.ArrowIOError, UnicodeDecodeError) as exc:
+        kind = "Parquet" if parquet else "CSV"
+        raise _fail(path, f"cannot be read as {kind}: {exc}", "format") from None
+
+
 def split(
     frame: pd.DataFrame, target: str, *, test_size: float, seed: int, stratify: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -179,11 +263,43 @@ class DataSplit:
         return self._parts[1]
 
 
+def read_sample(path: str | Path, rows: int, *, seed: int,
+                chunk_rows: int = CHUNK_ROWS) -> pd.DataFrame:
+    """A seeded uniform sample of ``rows`` rows of a CSV or Parquet file, in file order.
+
+    Memory holds the sample and one chunk. Every row gets a key from one seeded random
+    stream, in file order, and the rows with the smallest keys are kept, so the sample
+    depends on the file, ``rows`` and ``seed`` only, never on the chunk size.
+    """
+    rng = np.random.default_rng(seed)
+    kept: pd.DataFrame | None = None
+    keys = np.empty(0)
+    start = 0
+    for chunk in read_chunks(path, rows=chunk_rows):
+        chunk = chunk.set_axis(np.arange(start, start + len(chunk)))
+        start += len(chunk)
+        frame = chunk if kept is None else pd.concat([kept, chunk])
+        keys = np.concatenate([keys, rng.random(len(chunk))])
+        if len(frame) > rows:
+            keep = np.sort(np.argpartition(keys, rows - 1)[:rows])
+            frame, keys = frame.iloc[keep], keys[keep]
+        kept = frame
+    if kept is None:
+        raise _fail(Path(path), "has no data rows", "non_empty")
+    return kept.reset_index(drop=True)
+
+
 def load_split(params: Params) -> DataSplit:
-    """Read ``params.data.path``, to be split as every stage does (target, test size, seed)."""
+    """Read ``params.data.path``, to be split as every stage does (target, test size, seed).
+
+    With ``data.sample_rows`` only a seeded sample of that many rows is read
+    (:func:`read_sample`), for data larger than memory.
+    """
     path = params.resolve(params.data.path)
-    return DataSplit(path, read_csv(path), params.data.target, params.data.test_size,
-                     params.seed, stratify=not params.data.regression)
+    frame = (read_csv(path) if params.data.sample_rows is None
+             else read_sample(path, params.data.sample_rows, seed=params.seed))
+    return DataSplit(path, frame, params.data.target, params.data.test_size, params.seed,
+                     stratify=not params.data.regression)
 
 
 def class_balance(parts: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +94,15 @@ def find_by_fingerprint(params: Params, fingerprint: str) -> ModelVersion | None
     return None
 
 
-def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any], *,
+                 candidate_only: bool = False,
+                 extra_files: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Register the model of a successful run with its evidence and lineage.
 
     The first validated version becomes ``production``; later ones become ``candidate``, to
-    be released by a deployment strategy (``Registry.publish``). Returns what was done.
+    be released by a deployment strategy (``Registry.publish``). ``candidate_only`` (a
+    sweep) never makes it production; ``extra_files`` are stored with it as evidence.
+    Returns what was done.
     """
     run_dir = Path(run_dir)
     evaluation = _read_json(run_dir / "evaluation.json")
@@ -111,6 +115,7 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
         if (run_dir / stage["notebook"]).is_file():
             files[stage["notebook"]] = run_dir / stage["notebook"]
     files["manifest.json"] = run_dir / "manifest.json"
+    files.update(extra_files or {})
     metadata = {
         "metrics": evaluation.get("metrics", {}),
         "gates": evaluation.get("gates", []),
@@ -139,7 +144,8 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any]) 
             files["README.md"] = _card_with_lineage(files, run_dir, metadata, Path(scratch))
         version, move = registry.publish(params.model.name, run_dir / "model.skops",
                                          metadata=metadata, files=files,
-                                         reason=f"registered by run {manifest['run_id']}")
+                                         reason=f"registered by run {manifest['run_id']}",
+                                         candidate_only=candidate_only)
     return {"model": version.name, "version": version.version,
             "alias": move.alias if move else None, "backend": registry.backend}
 

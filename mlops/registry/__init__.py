@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from mlops.core.exceptions import ConfigError
 from mlops.registry.base import (
     DEFAULT_ALIASES,
+    ENVIRONMENTS,
     LedgerEntry,
     ModelVersion,
     Registry,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ALIASES",
+    "ENVIRONMENTS",
     "LedgerEntry",
     "ModelVersion",
     "Registry",

@@ -20,6 +20,7 @@ from typing import Any
 from mlops.core.exceptions import ConflictError, IntegrityError, NotFoundError, RegistryError
 from mlops.registry.records import (
     DEFAULT_ALIASES,
+    ENVIRONMENTS,
     FORMAT,
     MODEL_FILE,
     PROTECTED_ALIAS,
@@ -41,6 +42,7 @@ from mlops.registry.records import (
 
 __all__ = [
     "DEFAULT_ALIASES",
+    "ENVIRONMENTS",
     "MODEL_FILE",
     "LedgerEntry",
     "ModelVersion",
@@ -119,10 +121,11 @@ class Registry(ABC):
     def publish(
         self, name: str, model_path: str | Path, *, metadata: Mapping[str, Any],
         files: Mapping[str, str | Path] | None = None, actor: str | None = None,
-        reason: str = "", timeout: float = PUBLISH_TIMEOUT,
+        reason: str = "", timeout: float = PUBLISH_TIMEOUT, candidate_only: bool = False,
     ) -> tuple[ModelVersion, LedgerEntry | None]:
         """Register, then (gates passed only) make it ``production`` if there is none yet,
         else ``candidate``. What ``mlops run`` does; returns the version and the move.
+        ``candidate_only`` (a sweep's best run) never makes it ``production``.
 
         The alias is chosen and moved in one step, against the refs as they are when the
         move is written, so concurrent publishers never fail each other: each one's move is
@@ -138,7 +141,8 @@ class Registry(ABC):
 
         def make(refs: Refs) -> dict[str, Any]:
             alias = (PROTECTED_ALIAS if PROTECTED_ALIAS not in refs.aliases
-                     and PROTECTED_ALIAS in self.allowed_aliases else "candidate")
+                     and PROTECTED_ALIAS in self.allowed_aliases and not candidate_only
+                     else "candidate")
             if alias not in self.allowed_aliases:
                 raise _NoAlias
             return self._entry(refs, name, "promote", alias, refs.aliases.get(alias),
@@ -348,6 +352,37 @@ class Registry(ABC):
             )
 
         return LedgerEntry.from_dict(self._append(name, make))
+
+    def promote_environment(
+        self, name: str, version: int | str, environment: str, *, actor: str | None = None,
+        reason: str, force: bool = False,
+    ) -> LedgerEntry:
+        """Move ``version`` (a number or an alias) on to ``environment`` (:data:`ENVIRONMENTS`).
+
+        A version reaches an environment only from the one before it: ``production`` takes
+        the version ``staging`` holds now, unless ``force`` with a reason (a hotfix). The
+        move is a compare-and-swap on the environment's current version, and its ledger
+        entry records who, when, why and where the version came from.
+        """
+        validate_name(name)
+        if environment not in ENVIRONMENTS:
+            raise RegistryError(f"{name}: {environment!r} is not an environment; use one of "
+                                f"{list(ENVIRONMENTS)}", alias=environment)
+        mv = self.resolve(name, version)
+        current = self.aliases(name)
+        index = ENVIRONMENTS.index(environment)
+        source = ENVIRONMENTS[index - 1] if index else "candidate"
+        if index and current.get(source) != mv.version and not force:
+            held = f"v{current[source]}" if source in current else "nothing"
+            raise RegistryError(
+                f"{mv.label}: cannot move on to {environment!r}: {source!r} holds {held}. "
+                f"Release it to {source!r} first (mlops registry promote {name} "
+                f"{mv.version} --to {source}), or use --force with a --reason",
+                model=name, version=mv.version, alias=environment)
+        evidence = {"from_environment": source, "from_version": current.get(source),
+                    "gates": mv.metadata.get("gates", []), "gates_passed": mv.gates_passed}
+        return self.promote(name, mv.version, environment, expected=current.get(environment),
+                            actor=actor, reason=reason, evidence=evidence, force=force)
 
     def rollback(
         self, name: str, *, alias: str = PROTECTED_ALIAS, actor: str | None = None,

@@ -20,6 +20,7 @@ from mlops.core.lineage import file_sha256
 
 __all__ = [
     "DEFAULT_ALIASES",
+    "ENVIRONMENTS",
     "FORMAT",
     "MODEL_FILE",
     "PROTECTED_ALIAS",
@@ -45,7 +46,10 @@ __all__ = [
     "version_number",
 ]
 
-DEFAULT_ALIASES: tuple[str, ...] = ("production", "candidate")
+DEFAULT_ALIASES: tuple[str, ...] = ("production", "candidate", "staging")
+# Deployment environments, in the order a version moves through them: CD releases to the
+# first, an operator (or a rule) moves a version on to the next. Each is an alias.
+ENVIRONMENTS: tuple[str, ...] = ("staging", "production")
 MODEL_FILE = "model.skops"
 VERSION_FILE = "version.json"
 PROTECTED_ALIAS = "production"  # only versions whose gates passed may get it (unless forced)
@@ -129,7 +133,12 @@ def describe(value: Any, limit: int = 60) -> str:
 
 
 def default_actor() -> str:
-    """Who is acting: the CI job (``GITHUB_ACTOR``/``GITHUB_JOB``) or the local user."""
+    """Who is acting, for the ledger: ``MLOPS_ACTOR`` (an operator's name, set by the app
+    or the CLI's ``--actor``), else the CI job (``GITHUB_ACTOR``/``GITHUB_JOB``), else the
+    OS user."""
+    named = os.environ.get("MLOPS_ACTOR", "").strip()
+    if named:
+        return named[:100]  # a name, not a payload: the ledger is read by people
     actor, job = os.environ.get("GITHUB_ACTOR"), os.environ.get("GITHUB_JOB")
     if actor or job:
         return f"{actor or 'ci'} (CI job {job})" if job else str(actor)

@@ -16,6 +16,11 @@ Two purposes (``validate(..., purpose=...)``):
   (rows, classes, rarest class; see ``validation.training``), duplicates, and a warning
   when one feature alone predicts the target almost perfectly (a leak).
 
+The checks grade mergeable statistics (:mod:`mlops.stages.colstats`), never the rows
+themselves: :func:`validate` summarises a frame in one piece, :func:`validate_chunks`
+merges the summaries of a file's chunks, and both grade the same numbers the same way.
+Only duplicates and leaked features need every row at once, so the chunked path skips them.
+
 Nothing here reads files or prints.
 """
 
@@ -23,16 +28,25 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from mlops.core.cells import ColumnCheck, check_column
 from mlops.core.config import CHECK_UNITS, ValidationConfig
 from mlops.core.exceptions import DataError
-from mlops.core.schema import ColumnSchema, Schema, is_number
-from mlops.stages.drift import DriftResult, detect_drift, label_drift
+from mlops.core.schema import ColumnSchema, Schema
+from mlops.stages.colstats import FrameStats, summarize
+from mlops.stages.drift import (
+    CategoricalProfile,
+    DriftResult,
+    NumericProfile,
+    compare_counts,
+    label_drift,
+    label_drift_counts,
+    profile_reference,
+)
 from mlops.stages.leakage import single_feature_scores
 from mlops.stages.verdicts import (
     CheckResult,
@@ -44,7 +58,7 @@ from mlops.stages.verdicts import (
     unit_of,
 )
 
-__all__ = ["CHECKS", "PURPOSES", "validate", "check_drift"]
+__all__ = ["CHECKS", "PURPOSES", "validate", "validate_chunks", "check_drift"]
 
 # Graded checks (thresholds in params), then the fixed minimums: ``rows`` (too few rows to
 # judge) and ``training`` (classes of training data), whose records always block.
@@ -54,25 +68,20 @@ Purpose = Literal["batch", "training"]
 
 
 class _Checker:
-    """Accumulates graded results for one frame; one method per check."""
+    """Accumulates graded results for one data set's statistics; one method per check.
 
-    def __init__(self, frame: pd.DataFrame, schema: Schema, cfg: ValidationConfig,
-                 source: str, purpose: str = "batch") -> None:
-        self.frame, self.schema, self.cfg, self.purpose = frame, schema, cfg, purpose
+    ``frame`` is the data itself when it is in memory (duplicates and leakage need it),
+    None for a chunked read.
+    """
+
+    def __init__(self, stats: FrameStats, schema: Schema, cfg: ValidationConfig,
+                 source: str, purpose: str = "batch", frame: pd.DataFrame | None = None
+                 ) -> None:
+        self.stats, self.schema, self.cfg, self.purpose = stats, schema, cfg, purpose
+        self.frame = frame
         self.where = source or "data"
         self.results: list[CheckResult] = []
-        self.bad_dtype: set[str] = set()
-        self._cells: dict[str, ColumnCheck] = {}
-
-    def cells(self, spec: ColumnSchema) -> ColumnCheck:
-        """The one schema-cell checker's verdict on a column, computed once."""
-        if spec.name not in self._cells:
-            series = self.frame[spec.name]
-            # Numbers stored as text are parsed, so only the cells that are not numbers fail.
-            as_text = spec.numeric and not is_number(series) and not (
-                pd.api.types.is_bool_dtype(series))
-            self._cells[spec.name] = check_column(series, spec, text=as_text)
-        return self._cells[spec.name]
+        self.bad_dtype: set[str] = {c for c, st in stats.stats.items() if st.text}
 
     def on(self, check: str) -> bool:
         return self.cfg.on(check)
@@ -109,7 +118,7 @@ class _Checker:
 
     # -- schema conformance -------------------------------------------------------------
     def columns(self, require_target: bool) -> None:
-        present = [str(c) for c in self.frame.columns]
+        present = list(self.stats.columns)
         expected = list(self.schema.names)
         optional = {c.name for c in self.schema.columns if c.optional}
         if not require_target and self.schema.target is not None:
@@ -129,124 +138,118 @@ class _Checker:
                      f"all {len(present)} columns match the schema")
 
     def dtype(self, spec: ColumnSchema) -> None:
-        series = self.frame[spec.name]
+        st = self.stats.stats[spec.name]
         if not spec.numeric:
             self.add("schema", spec.name, "dtype", 0, f"column {spec.name!r} is {spec.kind}")
             return
-        rules = self.cells(spec).rules
-        if not is_number(series):
-            bad = series[rules == "type"]
-            self.bad_dtype.add(spec.name)
-            self.add("schema", spec.name, "dtype", max(len(bad), 1),
+        if st.text:
+            n_bad, bad = st.rules["type"], st.examples.get("type", [])
+            self.add("schema", spec.name, "dtype", max(n_bad, 1),
                      f"column {spec.name!r} should be {spec.kind} but is stored as text; "
-                     f"{len(bad)} value(s) are not numbers: {show_examples(bad.unique())}")
+                     f"{n_bad} value(s) are not numbers: {show_examples(bad)}")
             return
-        fractional = series[rules == "whole"]
-        if len(fractional):
-            self.add("schema", spec.name, "dtype", len(fractional),
+        if st.rules["whole"]:
+            self.add("schema", spec.name, "dtype", st.rules["whole"],
                      f"column {spec.name!r} should hold whole numbers; found "
-                     f"{show_examples(fractional.unique())}")
+                     f"{show_examples(st.examples.get('whole', []))}")
             return
         self.add("schema", spec.name, "dtype", 0, f"column {spec.name!r} is {spec.kind}")
 
     # -- per-column anomalies -----------------------------------------------------------
     def missing(self, name: str) -> None:
-        share = float(self.frame[name].isna().mean())
+        st = self.stats.stats[name]
+        share = st.missing / st.rows if st.rows else math.nan
         self.add("missing", name, "missing_share", share,
                  f"column {name!r} has {show_share(share)} missing values")
 
     def constant(self, spec: ColumnSchema) -> None:
-        series = self.frame[spec.name]
-        if series.isna().all():
+        st = self.stats.stats[spec.name]
+        if st.missing == st.rows:
             self.add("constant", spec.name, "all_null", 1,
                      f"column {spec.name!r} has only missing values")
             return
         varied_in_reference = (spec.numeric and spec.min != spec.max) or (
             spec.categories is not None and len(spec.categories) > 1) or (
             not spec.numeric and spec.categories is None)
-        distinct = int(series.nunique(dropna=True))
-        constant = distinct <= 1 and varied_in_reference and len(series) >= 2
+        distinct = st.distinct
+        constant = distinct <= 1 and varied_in_reference and st.rows >= 2
+        shown = distinct if st.distinct_exact else f"at least {distinct}"
         self.add("constant", spec.name, "not_constant", int(constant),
-                 f"column {spec.name!r} has {distinct} distinct value(s)"
+                 f"column {spec.name!r} has {shown} distinct value(s)"
                  + (" but varied in the reference" if constant else ""))
 
     def numeric_values(self, spec: ColumnSchema) -> None:
         """infinite, hard bounds, and (not for the target) range, far range and sign."""
-        cells = self.cells(spec)
+        st = self.stats.stats[spec.name]
         name = spec.name
-        series = self.frame[name]
-        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
-        present = ~np.isnan(numbers)
-        n_present = int(present.sum())
+        n_present = st.present
         if not n_present:
             return
         if self.on("infinite"):
-            n_inf = int((cells.rules == "finite").sum())
+            n_inf = st.rules["finite"]
             self.add("infinite", name, "finite", n_inf / n_present,
                      f"column {name!r} has {n_inf} infinite value(s)")
         if spec.has_hard_bounds and self.on("hard_bounds"):
-            hard = cells.rules == "hard_bound"
-            self.add("hard_bounds", name, "hard_bound", int(hard.sum()) / n_present,
-                     f"column {name!r}: {int(hard.sum())} value(s) "
-                     f"({show_share(hard.sum() / n_present)}"
+            n_hard = st.rules["hard_bound"]
+            self.add("hard_bounds", name, "hard_bound", n_hard / n_present,
+                     f"column {name!r}: {n_hard} value(s) "
+                     f"({show_share(n_hard / n_present)}"
                      f") break the schema's hard bounds ({spec.hard_bounds_text()})"
-                     + (f": {show_examples(pd.unique(numbers[hard]))}" if hard.any() else ""))
+                     + (f": {show_examples(st.examples.get('hard_bound', []))}"
+                        if n_hard else ""))
         if spec.min is None or spec.max is None or name == self.schema.target:
             return  # the labels checks cover the target
-        values = numbers[np.isin(cells.rules, ("", "hard_bound")) & present]
-        if not values.size:
+        if not st.valid:
             return
-        lo, hi = float(values.min()), float(values.max())
-        observed = f"(observed [{plain_value(lo):g}, {plain_value(hi):g}])"
+        observed = f"(observed [{plain_value(st.lo):g}, {plain_value(st.hi):g}])"
         if self.on("range"):
-            share = float(((values < spec.min) | (values > spec.max)).mean())
+            share = st.outside / st.valid
             self.add("range", name, "reference_range", share,
                      f"column {name!r}: {show_share(share)} of values outside the reference range "
                      f"[{spec.min:g}, {spec.max:g}] {observed}")
         if self.on("far_range"):
             spread = (spec.max - spec.min) or max(abs(spec.min), abs(spec.max), 1.0)
             low, high = spec.min - spread, spec.max + spread
-            far = (values < low) | (values > high)
-            share = float(far.mean())
+            share = st.far / st.valid
             self.add("far_range", name, "reference_spread", share,
                      f"column {name!r}: {show_share(share)} of values lie beyond the reference "
                      "range "
                      f"by more than its own spread, outside [{low:g}, {high:g}] {observed}"
-                     + (f": {show_examples(pd.unique(values[far]))}" if far.any() else ""))
+                     + (f": {show_examples(st.examples.get('far', []))}" if st.far else ""))
         if self.on("sign") and (spec.min >= 0 or spec.max <= 0):
             negative = spec.min >= 0
-            flipped = values < 0 if negative else values > 0
-            share = float(flipped.mean())
+            share = st.flipped / st.valid
             never = "negative" if negative else "positive"
             self.add("sign", name, "new_sign", share,
                      f"column {name!r}: {show_share(share)} of values are {never}, which the "
                      f"reference never was"
-                     + (f": {show_examples(pd.unique(values[flipped]))}" if flipped.any() else ""))
+                     + (f": {show_examples(st.examples.get('flipped', []))}"
+                        if st.flipped else ""))
 
     def categories(self, spec: ColumnSchema) -> None:
         """Unseen categories (graded by share) and values outside ``allowed`` (hard)."""
-        present = self.frame[spec.name].dropna()
-        if not len(present):
+        st = self.stats.stats[spec.name]
+        if not st.values:
             return
-        text = present.astype(str)
         if spec.allowed is not None and self.on("hard_bounds"):
-            outside = text[~text.isin(spec.allowed)]
-            self.add("hard_bounds", spec.name, "hard_bound", len(outside) / len(text),
-                     f"column {spec.name!r}: {len(outside)} value(s) are not among the "
+            outside = _by_count(st.not_allowed)
+            n_out = int(outside.sum())
+            self.add("hard_bounds", spec.name, "hard_bound", n_out / st.values,
+                     f"column {spec.name!r}: {n_out} value(s) are not among the "
                      f"schema's allowed values"
-                     + (f": {show_examples(outside.value_counts().index)}" if len(outside) else ""))
+                     + (f": {show_examples(outside.index)}" if n_out else ""))
         if spec.categories is None or not self.on("unseen_category"):
             return
-        unseen = text[~text.isin(spec.categories)]
-        share = len(unseen) / len(text)
+        unseen = _by_count(st.unseen)
+        share = int(unseen.sum()) / st.values
         self.add("unseen_category", spec.name, "unseen_share", share,
                  f"column {spec.name!r}: {show_share(share)} of values are categories not seen in "
                  f"the reference"
-                 + (f": {show_examples(unseen.value_counts().index)}" if len(unseen) else ""))
+                 + (f": {show_examples(unseen.index)}" if len(unseen) else ""))
 
     # -- data-set checks ----------------------------------------------------------------
     def rows(self, minimum: int, purpose: str) -> None:
-        n = len(self.frame)
+        n = self.stats.rows
         self.minimum("rows", None, "min_rows", n, minimum,
                      f"{n} row(s); a {'training set' if purpose == 'training' else 'batch'} "
                      f"needs at least {minimum} to be judged")
@@ -256,39 +259,48 @@ class _Checker:
         self.add("duplicates", None, "duplicate_share", share,
                  f"{show_share(share)} of rows are exact duplicates")
 
-    def labels(self) -> None:
+    def _label_counts(self) -> pd.Series | None:
+        """The target's value counts (label -> count), or None when it is absent."""
         target = self.schema.target
-        if target is None or target not in self.frame.columns:
+        if target is None or target not in self.stats.stats:
+            return None
+        counts = self.stats.stats[target].counts
+        return pd.Series(dtype=np.int64) if counts is None else counts
+
+    def labels(self) -> None:
+        counts = self._label_counts()
+        if counts is None:
             return
-        series = self.frame[target]
-        n_missing = int(series.isna().sum())
-        self.add("labels", target, "no_missing_labels", n_missing / len(series),
+        target, st = self.schema.target, self.stats.stats[self.schema.target]
+        n_missing = st.missing
+        self.add("labels", target, "no_missing_labels", n_missing / st.rows,
                  f"target {target!r} has {n_missing} missing label(s)")
         if not self.schema.labels:
             return
         known = {_label_key(v) for v in self.schema.labels}
-        present = series.dropna()
-        keys = present.map(_label_key)
-        unknown = present[~keys.isin(known)]
-        share = len(unknown) / len(present) if len(present) else 0.0
+        unknown = counts[[_label_key(v) not in known for v in counts.index]]
+        n_present = int(counts.sum())
+        share = int(unknown.sum()) / n_present if n_present else 0.0
         self.add("labels", target, "known_labels", share,
-                 f"target {target!r} has {len(unknown)} label(s) outside the known set "
+                 f"target {target!r} has {int(unknown.sum())} label(s) outside the known set "
                  f"{list(self.schema.labels)}"
-                 + (f": {show_examples(unknown.unique())}" if len(unknown) else ""))
+                 + (f": {show_examples(unknown.index)}" if len(unknown) else ""))
 
     def training(self) -> None:
         """Training data only, all blocking: enough labels, classes and rows per class."""
         target, cfg = self.schema.target, self.cfg.training
-        if target is None or target not in self.frame.columns:
+        counts = self._label_counts()
+        if counts is None:
             return
-        labels = self.frame[target].dropna()
         if not self.schema.classification:
-            distinct = int(labels.nunique())
+            distinct = int((counts > 0).sum())
             self.minimum("training", target, "min_distinct_targets", distinct, 2,
                          f"target {target!r} has {distinct} distinct value(s)"
                          + ("" if distinct > 1 else "; nothing to learn"))
             return
-        counts = labels.astype(str).value_counts()
+        # Labels that print the same are one class (as astype(str) made them).
+        counts = counts.groupby(counts.index.map(str), sort=False).sum()
+        counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
         shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
         what = "only missing labels" if counts.empty else f"{len(counts)} class(es) ({shown})"
         self.minimum("training", target, "min_classes", len(counts), 2,
@@ -299,7 +311,7 @@ class _Checker:
         self.minimum("training", target, "min_class_rows", n_rare, cfg.min_class_rows,
                      f"target {target!r}: the rarest class {rarest!r} has {n_rare} row(s) "
                      f"(at least {cfg.min_class_rows} needed)")
-        share = n_rare / len(labels)
+        share = n_rare / int(counts.sum())
         self.minimum("training", target, "min_class_share", share, cfg.min_class_share,
                      f"target {target!r}: the rarest class {rarest!r} is {show_share(share)} of "
                      f"the labels (at least {show_share(cfg.min_class_share)} needed)")
@@ -326,8 +338,16 @@ class _Checker:
 
     def usable(self) -> list[str]:
         """Serving columns present and numeric where they should be (for drift, leakage)."""
-        return [c for c in self.schema.serving_columns if c in self.frame.columns
+        return [c for c in self.schema.serving_columns if c in self.stats.stats
                 and c not in self.bad_dtype]
+
+
+def _by_count(counts: pd.Series | None) -> pd.Series:
+    """Value counts, most frequent first (ties keep their first-seen order)."""
+    if counts is None:
+        return pd.Series(dtype=np.int64)
+    counts = counts[counts > 0]
+    return counts.sort_values(ascending=False, kind="stable")
 
 
 def _label_key(value: Any) -> str:
@@ -338,16 +358,28 @@ def _label_key(value: Any) -> str:
     return str(value)
 
 
-def _drift(checker: _Checker, reference: pd.DataFrame) -> DriftResult | None:
-    cfg, schema, frame = checker.cfg, checker.schema, checker.frame
-    usable = [c for c in checker.usable() if c in reference.columns]
+def _profiles(schema: Schema, cfg: ValidationConfig, reference: pd.DataFrame,
+              columns: Iterable[str]) -> dict[str, NumericProfile | CategoricalProfile]:
+    """The reference's drift profiles of the serving columns that ``columns`` has."""
+    present = set(columns)
+    usable = [c for c in schema.serving_columns if c in present and c in reference.columns]
+    numeric = [c for c in usable if schema.by_name[c].numeric and not cfg.limits("drift_psi").off]
+    categorical = [c for c in usable if not schema.by_name[c].numeric
+                   and not cfg.limits("drift_js").off]
+    return profile_reference(reference, numeric=numeric, categorical=categorical)
+
+
+def _drift(checker: _Checker, reference: pd.DataFrame,
+           profiles: dict[str, NumericProfile | CategoricalProfile]) -> DriftResult | None:
+    cfg, schema, stats = checker.cfg, checker.schema, checker.stats.stats
     psi, js = cfg.limits("drift_psi"), cfg.limits("drift_js")
-    numeric = [c for c in usable if schema.by_name[c].numeric and not psi.off]
-    categorical = [c for c in usable if not schema.by_name[c].numeric and not js.off]
-    result = detect_drift(reference, frame, numeric=numeric, categorical=categorical,
-                          alpha=cfg.drift_alpha, min_psi=cfg.drift_min_psi,
-                          min_js=cfg.drift_min_js, max_drifted_share=cfg.max_drifted_share,
-                          block_psi=psi.block, block_js=js.block)
+    usable = set(checker.usable())
+    tested = {c: p for c, p in profiles.items() if c in usable}
+    current = {c: stats[c].hist if isinstance(p, NumericProfile) else stats[c].counts
+               for c, p in tested.items()}
+    result = compare_counts(tested, current, alpha=cfg.drift_alpha, min_psi=cfg.drift_min_psi,
+                            min_js=cfg.drift_min_js, max_drifted_share=cfg.max_drifted_share,
+                            block_psi=psi.block, block_js=js.block)
     for col in result.columns:
         check = "drift_psi" if col.effect_name == "psi" else "drift_js"
         size = "strongly " if col.grade == "block" else ""
@@ -362,37 +394,43 @@ def _drift(checker: _Checker, reference: pd.DataFrame) -> DriftResult | None:
                     + (f": {', '.join(result.drifted_columns)}" if result.drifted_columns
                        else ""))
     target = schema.target
-    if (target and target in frame.columns and target in reference.columns
+    if (target and target in stats and target in reference.columns
             and checker.on("label_drift")):
-        _label_drift(checker, reference[target], frame[target])
+        _label_drift(checker, reference[target], checker._label_counts())
     return result
 
 
 def _label_drift(checker: _Checker, reference: pd.Series, current: pd.Series) -> None:
-    cfg, target = checker.cfg, str(current.name)
+    cfg, target = checker.cfg, str(reference.name)
     limits = cfg.limits("label_drift")
-    # A numeric (regression) target: KS and PSI as for numeric columns.
-    numeric = not checker.schema.classification and checker.schema.by_name[target].numeric
-    lab = label_drift(reference, current, alpha=cfg.drift_alpha,
-                      min_js=_first_set(limits.warn, limits.block), block_js=limits.block,
-                      numeric=numeric)
+    floor, block = _first_set(limits.warn, limits.block), limits.block
+    if not checker.schema.classification and checker.schema.by_name[target].numeric:
+        # A numeric (regression) target: KS and PSI as for numeric columns, on the values
+        # that the counts stand for.
+        values = pd.Series(np.repeat(current.index.to_numpy(dtype=float),
+                                     current.to_numpy(dtype=np.int64)), name=target)
+        lab = label_drift(reference, values, alpha=cfg.drift_alpha, min_js=floor,
+                          block_js=block, numeric=True)
+    else:
+        lab = label_drift_counts(target, reference.value_counts(dropna=True, sort=False),
+                                 current, alpha=cfg.drift_alpha, min_js=floor, block_js=block)
     checker.add("label_drift", target, "label_drift", lab.effect,
                 f"label {target!r} {'drifted' if lab.drifted else 'is stable'}: "
                 f"{lab.effect_name}={lab.effect:.4f}, {lab.test} p={lab.p_value:.2g}",
                 grade=lab.grade)
-    labels = current.dropna().map(_label_key)
+    keys = current[current > 0].groupby(current[current > 0].index.map(_label_key)).sum()
     shares = reference.dropna().map(_label_key).value_counts(normalize=True)
     limits = cfg.limits("labels")
     if (checker.purpose == "batch" and checker.schema.classification
-            and labels.nunique() == 1 and len(shares) > 1 and not limits.off):
+            and len(keys) == 1 and len(shares) > 1 and not limits.off):
         # (Training data gets the stricter training/min_classes check instead.)
         # One class in n labelled rows happens by chance with probability sum(p_c ** n).
-        n = len(labels)
+        n = int(keys.sum())
         chance = float((shares.to_numpy() ** n).sum())
         if chance < cfg.drift_alpha:
             checker._append("labels", target, "min_classes", 1, None, 2, limits.flag(True),
                             f"target {target!r} has a single class "
-                            f"({labels.iloc[0]}) in {n} labelled rows; by chance that "
+                            f"({keys.index[0]}) in {n} labelled rows; by chance that "
                             f"happens with probability {chance:.2g}")
 
 
@@ -419,19 +457,59 @@ def validate(
     """
     if purpose not in PURPOSES:
         raise ValueError(f"purpose is {purpose!r}; expected one of {PURPOSES}")
-    if len(frame) == 0:
+    profiles = (None if reference is None
+                else _profiles(schema, cfg, reference, frame.columns))
+    return _grade(summarize(frame, schema, profiles), schema, cfg, reference, profiles,
+                  source, purpose, frame)
+
+
+def validate_chunks(
+    chunks: Iterable[pd.DataFrame],
+    schema: Schema,
+    cfg: ValidationConfig,
+    *,
+    reference: pd.DataFrame | None = None,
+    source: str = "",
+    purpose: Purpose = "batch",
+) -> ValidationReport:
+    """:func:`validate` a data set given as consecutive chunks, in bounded memory.
+
+    Each chunk is reduced to mergeable statistics (:func:`mlops.stages.colstats.summarize`)
+    and dropped, so memory is bounded by a chunk and the reference. The verdicts are those
+    of :func:`validate` on the whole frame, except the checks that need every row at once:
+    duplicates and leakage (training data) are not run.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose is {purpose!r}; expected one of {PURPOSES}")
+    profiles: dict[str, NumericProfile | CategoricalProfile] | None = None
+    stats: FrameStats | None = None
+    for chunk in chunks:
+        if profiles is None and reference is not None:
+            profiles = _profiles(schema, cfg, reference, chunk.columns)
+        part = summarize(chunk, schema, profiles)
+        stats = part if stats is None else stats.merge(part)
+    if stats is None:
+        raise DataError(f"{source or 'data'}: has no rows to validate", file=source or None,
+                        rule="non_empty")
+    return _grade(stats, schema, cfg, reference, profiles, source, purpose, None)
+
+
+def _grade(stats: FrameStats, schema: Schema, cfg: ValidationConfig,
+           reference: pd.DataFrame | None,
+           profiles: dict[str, NumericProfile | CategoricalProfile] | None, source: str,
+           purpose: str, frame: pd.DataFrame | None) -> ValidationReport:
+    """Every enabled check on ``stats``; ``frame`` (in memory) adds duplicates, leakage."""
+    if stats.rows == 0:
         raise DataError(f"{source or 'data'}: has no rows to validate", file=source or None,
                         rule="non_empty")
     training = purpose == "training"
-    checker = _Checker(frame, schema, cfg, source, purpose)
+    checker = _Checker(stats, schema, cfg, source, purpose, frame=frame)
     checker.rows(cfg.training.min_rows if training else cfg.batch.min_rows, purpose)
     checker.columns(require_target=training)
-    present = [spec for spec in schema.columns if spec.name in frame.columns]
+    present = [spec for spec in schema.columns if spec.name in stats.stats]
     for spec in present:
         if checker.on("schema"):
             checker.dtype(spec)
-        elif spec.numeric and not is_number(frame[spec.name]):
-            checker.bad_dtype.add(spec.name)  # numeric checks below still need numbers
     for spec in present:
         if checker.on("missing"):
             checker.missing(spec.name)
@@ -445,12 +523,13 @@ def validate(
         checker.labels()
     if training:
         checker.training()
-        if checker.on("duplicates"):
-            checker.duplicates()
-        checker.leakage(checker.usable())
+        if frame is not None:
+            if checker.on("duplicates"):
+                checker.duplicates()
+            checker.leakage(checker.usable())
     drift = None
     if reference is not None:
-        drift = _drift(checker, reference)
+        drift = _drift(checker, reference, profiles or {})
     return ValidationReport(tuple(checker.results), drift, source, purpose)
 
 
@@ -467,6 +546,7 @@ def check_drift(
     For the pipeline: ``validate`` the full data set, then ``check_drift(train, test, ...)``
     and ``merge`` the two reports.
     """
-    checker = _Checker(current, schema, cfg, source)
-    drift = _drift(checker, reference)
+    profiles = _profiles(schema, cfg, reference, current.columns)
+    checker = _Checker(summarize(current, schema, profiles), schema, cfg, source)
+    drift = _drift(checker, reference, profiles)
     return ValidationReport(tuple(checker.results), drift, source)
