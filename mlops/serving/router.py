@@ -34,6 +34,7 @@ from mlops.core.exceptions import MLOpsError, RequestError, ServingError
 from mlops.core.schema import Schema
 from mlops.registry.base import Registry
 from mlops.serving import deployment
+from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
 
@@ -42,6 +43,9 @@ __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
 log = logging.getLogger(__name__)
 # How long the shadow worker gathers single requests before scoring them together.
 SHADOW_WINDOW_S = 0.1
+# Batches up to this many rows go through the ONNX twin; larger ones through scikit-learn,
+# whose vectorised transformers are as fast per row by then (see bench/bench_serving.py).
+COMPILED_MAX_ROWS = 10_000
 
 
 def bucket(key: str, salt: int | str) -> float:
@@ -76,8 +80,17 @@ class _Model:
     pipeline: Any
     positive: int  # column of the positive class in predict_proba
     classes: tuple[Any, ...]
+    compiled: CompiledScorer | None = None  # the verified ONNX twin, if it may serve
+
+    def score_row(self, row: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray]:
+        """One validated request: through onnxruntime when compiled, with no DataFrame."""
+        if self.compiled is not None:
+            return self.compiled.score_row(row)
+        return self.score(pd.DataFrame([row]))
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        if self.compiled is not None and len(frame) <= COMPILED_MAX_ROWS:
+            return self.compiled.score(frame)
         proba = self.pipeline.predict_proba(frame)
         labels = np.asarray(self.classes)[proba.argmax(axis=1)]
         return proba[:, self.positive], labels
@@ -110,6 +123,7 @@ class Router:
         self.clock = clock
         self.deployment: deployment.Deployment | None = None
         self.load_errors: dict[int, str] = {}
+        self.scoring: dict[int, dict[str, Any]] = {}  # per version: engine, and why not ONNX
         self.shadow_dropped = 0
         self._models: dict[int, _Model] = {}
         self._table = _Table(None, None, 0.0, None, 0.0)
@@ -197,7 +211,13 @@ class Router:
                 self.log.event(self.name, version, "load_error", f"{role}: {message}",
                                ts=self.clock())
             return None
-        model = _Model(version, pipeline, positive, classes)
+        compiled, self.scoring[version] = load_scorer(
+            self.registry, self.name, version, pipeline, schema=self.validator.schema,
+            positive=positive)
+        if self.scoring[version]["refused"] and self.log is not None:
+            self.log.event(self.name, version, "compiled_refused",
+                           f"{role}: {self.scoring[version]['reason']}", ts=self.clock())
+        model = _Model(version, pipeline, positive, classes, compiled)
         self._models[version] = model
         return model
 
@@ -239,17 +259,16 @@ class Router:
             raise ServingError(f"{self.name}: no production model can be loaded "
                                f"({self.load_errors or 'production alias not set'}); "
                                "promote a version: mlops promote VERSION --to production")
-        frame = pd.DataFrame([clean])
         inputs = json.dumps(clean)
         try:
-            proba, labels = model.score(frame)
+            proba, labels = model.score_row(clean)
         except Exception as exc:
             self._log_error(rid, ts, model.version, routing_key, inputs, start, exc)
             if variant == "candidate" and table.production is not None:
                 # The user still gets production's answer; the failure counts against the
                 # candidate (error-rate rule) and stays in the log.
                 model, variant = table.production, "production"
-                proba, labels = model.score(frame)
+                proba, labels = model.score_row(clean)
             else:
                 raise ServingError(f"{self.name} v{model.version} failed to score: {exc}",
                                    version=model.version) from exc
@@ -261,7 +280,7 @@ class Router:
                                    inputs, result.proba, result.label, latency))
         if table.shadow is not None and (table.shadow_share >= 1.0 or
                                          bucket(rid, "shadow") < table.shadow_share * 100):
-            self._enqueue_shadow((table.shadow, [rid], ts, routing_key, [inputs], frame))
+            self._enqueue_shadow((table.shadow, [rid], ts, routing_key, [inputs], clean))
         return result
 
     def predict_batch(self, frame: pd.DataFrame, *, routing_keys: Sequence[str] | None = None,
@@ -340,6 +359,8 @@ class Router:
             "loaded": sorted(self._models),
             "deployment": self.deployment.to_dict() if self.deployment else None,
             "load_errors": dict(self.load_errors),
+            "scoring": {v: dict(self.scoring[v]) for v in sorted(self._models)
+                        if v in self.scoring},
             "shadow_dropped": self.shadow_dropped,
         }
 
@@ -429,7 +450,7 @@ class Router:
     def _score_shadow_rows(self, jobs: list[tuple[Any, ...]]) -> None:
         """Score single requests of one shadow model together and log one row each."""
         model = jobs[0][0]
-        frame = pd.concat([job[5] for job in jobs], ignore_index=True)
+        frame = pd.DataFrame([job[5] for job in jobs])
         start = time.perf_counter()
         try:
             proba, labels = model.score(frame)
