@@ -199,3 +199,21 @@ def test_registering_a_run_stores_the_twin_with_its_hash(trained, tmp_path, monk
     (broken / "model.skops").write_bytes(b"not a model")
     failed = compile_model(params, broken)  # never fails the run
     assert not failed.compiled and "IntegrityError" in failed.record["reason"]
+
+
+def test_large_batches_are_scored_in_slices_with_the_same_answers(
+        trained, holdout, schema, tmp_path, monkeypatch):
+    import mlops.serving.compiled as compiled
+
+    pipeline, skops = trained["hist_gradient_boosting"]
+    registry = LocalRegistry(tmp_path / "registry")
+    register(registry, "m", skops, holdout, tmp_path)
+    registry.promote("m", 1, "production", expected=None, reason="test")
+    monkeypatch.setattr(compiled, "PARALLEL_ROWS", 10)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # 6 slices of uneven size
+    with Router(registry, "m", schema, refresh_seconds=3600) as router:
+        got = router.predict_batch(holdout)
+    expected = pipeline.predict_proba(holdout)[:, 1]
+    assert np.abs(got["proba"].to_numpy() - expected).max() <= PROBA_TOLERANCE
+    assert (got["prediction"].to_numpy() == pipeline.predict(holdout)).all()
+    assert list(got.index) == list(holdout.index)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.core.schema import Schema
+from mlops.core.threads import thread_budget
 from mlops.stages.conversion import (
     MISSING_TEXT,
     ONNX_FILE,
@@ -37,6 +39,15 @@ from mlops.stages.conversion import (
 __all__ = ["CompiledScorer", "load_scorer", "probe_frame"]
 
 PROBE_ROWS = 16  # at least; more when a column has more categories
+PARALLEL_ROWS = 20_000  # batches from this size are scored in slices, one per core
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One shared pool per size (daemon-like: its idle threads never block an exit)."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="onnx-batch")
+    return _POOLS[workers]
 
 
 @dataclass(frozen=True)
@@ -64,9 +75,21 @@ class CompiledScorer:
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
         """A batch: ``(probability of the positive class, class)`` per row, or
-        ``(None, value)`` for a regressor."""
+        ``(None, value)`` for a regressor.
+
+        A large batch is cut into slices scored side by side on the process's cores:
+        onnxruntime releases the GIL while it runs, and one session may run many calls.
+        """
         kinds = {name: "number" if number else "text" for name, number in self.kinds}
-        return self._answer(self.session.run([self.output], feed_frame(frame, kinds))[0])
+        feed = feed_frame(frame, kinds)
+        workers = thread_budget()
+        if len(frame) < PARALLEL_ROWS or workers < 2:
+            return self._answer(self.session.run([self.output], feed)[0])
+        bounds = np.linspace(0, len(frame), 2 * workers + 1).astype(int)
+        calls = [_pool(workers).submit(self.session.run, [self.output],
+                                       {name: a[lo:hi] for name, a in feed.items()})
+                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+        return self._answer(np.concatenate([call.result()[0] for call in calls]))
 
     def _answer(self, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         if self.classes is None:

@@ -43,9 +43,6 @@ __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
 log = logging.getLogger(__name__)
 # How long the shadow worker gathers single requests before scoring them together.
 SHADOW_WINDOW_S = 0.1
-# Batches up to this many rows go through the ONNX twin; larger ones through scikit-learn,
-# whose vectorised transformers are as fast per row by then (see bench/bench_serving.py).
-COMPILED_MAX_ROWS = 10_000
 
 
 def bucket(key: str, salt: int | str) -> float:
@@ -89,7 +86,7 @@ class _Model:
         return self.score(pd.DataFrame([row]))
 
     def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        if self.compiled is not None and len(frame) <= COMPILED_MAX_ROWS:
+        if self.compiled is not None:
             return self.compiled.score(frame)
         proba = self.pipeline.predict_proba(frame)
         labels = np.asarray(self.classes)[proba.argmax(axis=1)]
