@@ -251,3 +251,27 @@ def test_a_regressor_twin_gives_the_same_values_or_is_refused(estimator):
     assert proba is None and np.allclose(values, expected, rtol=1e-5, atol=1e-5)
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in held.iloc[0].items()}
     assert scorer.score_row(row)[1][0] == pytest.approx(expected[0], rel=1e-5)
+
+
+def test_a_twin_that_fails_while_scoring_hands_over_to_scikit_learn(
+        trained, holdout, schema, tmp_path, monkeypatch):
+    from mlops.serving.compiled import CompiledScorer
+
+    pipeline, skops = trained["logistic_regression"]
+    registry = LocalRegistry(tmp_path / "registry")
+    register(registry, "m", skops, holdout, tmp_path)
+    registry.promote("m", 1, "production", expected=None, reason="test")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("onnxruntime fell over")
+
+    with Router(registry, "m", schema, refresh_seconds=3600) as router:
+        assert router.status()["scoring"][1]["engine"] == "onnxruntime"
+        monkeypatch.setattr(CompiledScorer, "score_row", boom)
+        monkeypatch.setattr(CompiledScorer, "score", boom)
+        row = _rows(holdout)[0]
+        pred = router.predict(row)
+        assert pred.proba == pytest.approx(
+            pipeline.predict_proba(pd.DataFrame([row]))[0, 1], abs=1e-12)
+        batch = router.predict_batch(holdout.head(5))
+        assert np.allclose(batch["proba"], pipeline.predict_proba(holdout.head(5))[:, 1])

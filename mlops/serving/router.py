@@ -82,12 +82,21 @@ class _Model:
     def score_row(self, row: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray]:
         """One validated request: through onnxruntime when compiled, with no DataFrame."""
         if self.compiled is not None:
-            return self.compiled.score_row(row)
-        return self.score(pd.DataFrame([row]))
+            try:
+                return self.compiled.score_row(row)
+            except Exception as exc:  # the skops model is the source of truth: ask it
+                log.warning("v%s: the ONNX twin failed (%s); scoring with scikit-learn",
+                            self.version, exc)
+        return self.score(pd.DataFrame([row]), compiled=False)
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        if self.compiled is not None:
-            return self.compiled.score(frame)
+    def score(self, frame: pd.DataFrame, *, compiled: bool = True
+              ) -> tuple[np.ndarray, np.ndarray]:
+        if compiled and self.compiled is not None:
+            try:
+                return self.compiled.score(frame)
+            except Exception as exc:
+                log.warning("v%s: the ONNX twin failed on a batch (%s); scoring with "
+                            "scikit-learn", self.version, exc)
         proba = self.pipeline.predict_proba(frame)
         labels = np.asarray(self.classes)[proba.argmax(axis=1)]
         return proba[:, self.positive], labels
