@@ -456,10 +456,15 @@ class Router:
     def _score_shadow_rows(self, jobs: list[tuple[Any, ...]]) -> None:
         """Score single requests of one shadow model together and log one row each."""
         model = jobs[0][0]
-        frame = pd.DataFrame([job[5] for job in jobs])
         start = time.perf_counter()
         try:
-            proba, labels = model.score(frame)
+            if model.compiled is not None:  # row by row: short calls that release the GIL
+                scored = [model.score_row(job[5]) for job in jobs]
+                labels = np.concatenate([y for _, y in scored])
+                proba = None if scored[0][0] is None else np.concatenate(
+                    [p for p, _ in scored])
+            else:
+                proba, labels = model.score(pd.DataFrame([job[5] for job in jobs]))
             error = None
         except Exception as exc:
             proba = labels = None
@@ -468,12 +473,13 @@ class Router:
         if self.log is None:
             return
         for i, (_, rids, ts, key, inputs, _) in enumerate(jobs):
-            if proba is None:
+            if error is not None:
                 record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
                                    inputs[0], None, None, None, error)
             else:
                 record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
-                                   inputs[0], float(proba[i]), _plain(labels[i]), latency)
+                                   inputs[0], None if proba is None else float(proba[i]),
+                                   _plain(labels[i]), latency)
             self.log.log(record)
 
     def _score_shadow_batch(self, model: _Model, batch_id: str, ts: float, key: str | None,
