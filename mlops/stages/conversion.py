@@ -9,7 +9,7 @@ the estimator at all, the record says why and the model is served by scikit-lear
 skops file stays the source of truth: the ONNX file is derived from it, and the serving
 layer re-checks it against the skops model before using it.
 
-Two gaps of skl2onnx 1.20 are bridged here, each without changing what the model computes:
+Three gaps of skl2onnx 1.20 are bridged here, each without changing what the model computes:
 
 - its ``SimpleImputer`` converter takes text columns only with a text ``missing_values``,
   so the twin's text imputers look for :data:`MISSING_TEXT`, which the feed puts where a
@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,8 +251,8 @@ def _to_onnx(model: Any, kinds: Mapping[str, str], precision: str = "double") ->
     inputs = [(name, DoubleTensorType([None, 1]) if kind == "number"
                else StringTensorType([None, 1])) for name, kind in kinds.items()]
     options = {id(_final(twin)): {"zipmap": False}} if hasattr(twin, "predict_proba") else None
-    with _bridged():
-        graph = to_onnx(twin, initial_types=inputs, options=options)
+    _bridge_once()
+    graph = to_onnx(twin, initial_types=inputs, options=options)
     return graph.SerializeToString()
 
 
@@ -288,14 +287,12 @@ def _walk(obj: Any) -> list[Any]:
 _BRIDGED = False
 
 
-@contextmanager
-def _bridged() -> Any:
-    """Install the two converter fixes once per process (skl2onnx keeps a global registry)."""
+def _bridge_once() -> None:
+    """Install the converter fixes once per process (skl2onnx keeps a global registry)."""
     global _BRIDGED
     if not _BRIDGED:
         _install_bridges()
         _BRIDGED = True
-    yield
 
 
 def _install_bridges() -> None:
