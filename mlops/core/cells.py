@@ -33,7 +33,7 @@ import pandas as pd
 from mlops.core.exceptions import RequestError
 from mlops.core.schema import ColumnSchema, is_number
 
-__all__ = ["ColumnCheck", "check_cell", "check_column", "range_warning"]
+__all__ = ["RULES", "ColumnCheck", "check_cell", "check_column", "range_warning"]
 
 _INT64 = 2.0**63
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
@@ -174,26 +174,38 @@ def check_cell(value: Any, spec: ColumnSchema, *, text: bool = False,
     return clean, range_warning(spec, clean)
 
 
+# Verdicts are kept as one byte per row (an index in RULES), not as a string per row: a
+# 100,000-row batch is judged with numpy masks and never builds 100,000 Python strings.
+RULES = ("", "null", "type", "finite", "whole", "int64", "unknown_category", "hard_bound")
+_CODE = {rule: code for code, rule in enumerate(RULES)}
+_RULE_NAMES = np.array(RULES, dtype=object)
+
+
 @dataclass(frozen=True)
 class ColumnCheck:
     """The verdict on one column: a rule per row (``""`` where the cell is fine)."""
 
     spec: ColumnSchema
-    rules: np.ndarray  # per row: "" or the rule, with "whole" and "int64" told apart from "type"
+    codes: np.ndarray  # uint8 per row: its rule's index in RULES, 0 where the cell is fine
     out_of_range: np.ndarray  # bool; a warning, never a refusal
+
+    @property
+    def rules(self) -> np.ndarray:
+        """Per row: ``""`` or the rule, with "whole" and "int64" told apart from "type"."""
+        return _RULE_NAMES[self.codes]
 
     @property
     def ok(self) -> bool:
         """True when no cell is refused."""
-        return not (self.rules != "").any()
+        return not self.codes.any()
 
     def bad_positions(self) -> np.ndarray:
         """Row positions with a refusal, in order."""
-        return np.flatnonzero(self.rules != "")
+        return np.flatnonzero(self.codes)
 
     def error(self, series: pd.Series, pos: int) -> RequestError:
         """The refusal :func:`check_cell` raises for the cell at position ``pos``."""
-        return _refuse(self.spec, series.iloc[pos], str(self.rules[pos]))
+        return _refuse(self.spec, series.iloc[pos], RULES[self.codes[pos]])
 
 
 def _outside_hard(numbers: np.ndarray, spec: ColumnSchema) -> np.ndarray:
@@ -222,48 +234,48 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
     out_of_range = np.zeros(n, dtype=bool)
     if spec.numeric and is_number(series):
         numbers = series.to_numpy(dtype="float64", na_value=np.nan)
-        rules = np.full(n, "", dtype=object)
-        nulls = series.isna().to_numpy()
+        codes = np.zeros(n, dtype=np.uint8)
+        nulls = np.isnan(numbers)  # NA and NaN alike (to_numpy made both NaN)
         if not spec.nullable:
-            rules[nulls] = "null"
+            codes[nulls] = _CODE["null"]
         with np.errstate(invalid="ignore"):
             present = ~nulls
             finite = np.isfinite(numbers)
-            rules[present & ~finite] = "finite"
+            codes[present & ~finite] = _CODE["finite"]
             ok = present & finite
             if spec.kind == "int" and not pd.api.types.is_integer_dtype(series):
                 whole = np.floor(numbers) == numbers
-                rules[ok & ~whole] = "whole"
-                rules[ok & whole & ((numbers < -_INT64) | (numbers >= _INT64))] = "int64"
-            ok &= rules == ""
+                codes[ok & ~whole] = _CODE["whole"]
+                codes[ok & whole & ((numbers < -_INT64) | (numbers >= _INT64))] = _CODE["int64"]
+            ok &= codes == 0
             if spec.has_hard_bounds:
                 hard = ok & _outside_hard(numbers, spec)
-                rules[hard] = "hard_bound"
+                codes[hard] = _CODE["hard_bound"]
                 ok &= ~hard
             if spec.min is not None:
                 out_of_range |= ok & (numbers < spec.min)
             if spec.max is not None:
                 out_of_range |= ok & (numbers > spec.max)
-        return ColumnCheck(spec, rules, out_of_range)
+        return ColumnCheck(spec, codes, out_of_range)
     if spec.kind == "bool" and pd.api.types.is_bool_dtype(series):
-        return ColumnCheck(spec, np.full(n, "", dtype=object), out_of_range)
+        return ColumnCheck(spec, np.zeros(n, dtype=np.uint8), out_of_range)
     if (spec.kind == "category" and series.dtype != object
             and pd.api.types.is_string_dtype(series)):
         values = series.str.strip() if text else series
         nulls = values.isna().to_numpy() | (values == "").to_numpy(dtype=bool, na_value=False) \
             if text else values.isna().to_numpy()
-        rules = np.full(n, "", dtype=object)
+        codes = np.zeros(n, dtype=np.uint8)
         if not spec.nullable:
-            rules[nulls] = "null"
+            codes[nulls] = _CODE["null"]
         if strict_categories and spec.categories is not None:
-            rules[~nulls & ~values.isin(spec.categories).to_numpy()] = "unknown_category"
+            codes[~nulls & ~values.isin(spec.categories).to_numpy()] = _CODE["unknown_category"]
         if spec.allowed is not None:
-            rules[~nulls & ~values.isin(spec.allowed).to_numpy()] = "hard_bound"
-        return ColumnCheck(spec, rules, out_of_range)
-    rules = np.full(n, "", dtype=object)
+            codes[~nulls & ~values.isin(spec.allowed).to_numpy()] = _CODE["hard_bound"]
+        return ColumnCheck(spec, codes, out_of_range)
+    codes = np.zeros(n, dtype=np.uint8)
     for i, value in enumerate(series.tolist()):
         clean, rule = _verdict(value, spec, text, strict_categories)
-        rules[i] = rule
+        codes[i] = _CODE[rule]
         if not rule and clean is not None and spec.numeric:
             out_of_range[i] = range_warning(spec, clean) is not None
-    return ColumnCheck(spec, rules, out_of_range)
+    return ColumnCheck(spec, codes, out_of_range)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import skops.io as sio
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from mlops.core.exceptions import ConfigError, IntegrityError
 
@@ -44,6 +45,7 @@ def read_trusted_types(path: str | Path = TRUSTED_TYPES_FILE) -> frozenset[str]:
 
 
 TRUSTED_TYPES: frozenset[str] = read_trusted_types()
+_TRUSTED_LIST = sorted(TRUSTED_TYPES)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -119,38 +121,44 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "",
     """
     label = what or str(path)
     try:
-        data = Path(path).read_bytes()
+        data, digest = _read_hashed(Path(path))
     except OSError as exc:
         raise IntegrityError(f"{label}: cannot read model file: {exc}", file=str(path)) from None
-    if sha256 is not None and sha256_bytes(data) != sha256:
+    if sha256 is not None and digest != sha256:
         raise IntegrityError(
-            f"{label}: model file hash {sha256_bytes(data)[:12]}… does not match the recorded "
+            f"{label}: model file hash {digest[:12]}… does not match the recorded "
             f"{sha256[:12]}…; the file was changed after registration, refusing to load",
             file=str(path), rule="sha256",
         )
     _check_archive(data, label, str(path), max_model_bytes() if max_bytes is None else max_bytes)
     try:
-        untrusted = set(sio.get_untrusted_types(data=data))
-    except Exception as exc:  # a pickle or any non-skops file lands here
-        raise IntegrityError(
-            f"{label}: not a valid skops model file ({_short(exc)}); refusing to load",
-            file=str(path), rule="format",
-        ) from None
-    unexpected = sorted(untrusted - TRUSTED_TYPES)
-    if unexpected:
+        # skops audits every type before it builds anything, so loading with the reviewed
+        # list is the check: no separate pass to list the file's types first.
+        return sio.loads(data, trusted=_TRUSTED_LIST)
+    except UntrustedTypesFoundException:
+        unexpected = sorted(set(sio.get_untrusted_types(data=data)) - TRUSTED_TYPES)
         raise IntegrityError(
             f"{label}: model file holds types that are not trusted: {', '.join(unexpected)}. "
             f"If they are genuine, review them and add them to {TRUSTED_TYPES_FILE}",
             file=str(path), rule="trusted_types",
-        )
-    try:
-        return sio.loads(data, trusted=sorted(untrusted))
+        ) from None
     except Exception as exc:  # trusted names used in ways the loader does not expect
         raise IntegrityError(
             f"{label}: the model file cannot be loaded ({_short(exc)}); it was not written by "
             "mlops.core.modelio.save_model. Refusing to load",
             file=str(path), rule="format",
         ) from None
+
+
+def _read_hashed(path: Path) -> tuple[bytes, str]:
+    """The file's bytes and their SHA-256, in one pass over the file."""
+    digest = hashlib.sha256()
+    parts = []
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            parts.append(chunk)
+    return b"".join(parts), digest.hexdigest()
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:
@@ -160,49 +168,43 @@ def _short(exc: BaseException, limit: int = 200) -> str:
 
 
 def _check_archive(data: bytes, label: str, path: str, max_bytes: int) -> None:
-    """Refuse a zip that inflates past the caps (a zip bomb) or whose members lie.
+    """Refuse a zip that would inflate past the caps (a zip bomb), from its directory.
 
-    The declared sizes are summed from the zip's directory first, so nothing is inflated
-    when they are too large; then every member is read in chunks and refused as soon as it
-    yields more than it declared (or the total passes the cap).
+    Nothing is inflated here: the declared sizes are summed from the zip's directory. A
+    member that lies about its size cannot inflate past it either: for the stored and
+    deflated members skops writes (any other compression is refused), Python's zipfile
+    inflates in bounded steps and stops at the declared size, and the CRC check then fails,
+    which the loader reports as a file it cannot load.
     """
     limit = min(max_bytes, max(MAX_INFLATION * len(data), _INFLATION_FLOOR))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-            declared = sum(info.file_size for info in members)
-            if declared > limit:
-                raise IntegrityError(
-                    f"{label}: model file would inflate to {declared:,} bytes, "
-                    f"{declared / max(len(data), 1):.0f} times its {len(data):,}; the limit is "
-                    f"{limit:,} ({MAX_INFLATION} times the file, at least "
-                    f"{_INFLATION_FLOOR // 2**20} MiB, at most {max_bytes // 2**20} MiB: "
-                    "MLOPS_MAX_MODEL_MB). Refusing to load a possible zip bomb",
-                    file=path, rule="size",
-                )
-            if len(members) > MAX_MEMBERS:
-                raise IntegrityError(
-                    f"{label}: model file has {len(members):,} members, more than the "
-                    f"{MAX_MEMBERS:,} a skops model needs; refusing to load",
-                    file=path, rule="size",
-                )
-            total = 0
-            for info in members:
-                read = 0
-                with archive.open(info) as member:
-                    while chunk := member.read(_CHUNK):
-                        read += len(chunk)
-                        total += len(chunk)
-                        if read > info.file_size or total > limit:
-                            raise IntegrityError(
-                                f"{label}: member {info.filename!r} of the model file inflates "
-                                f"past its declared {info.file_size:,} bytes; refusing to load",
-                                file=path, rule="size",
-                            )
-    except IntegrityError:
-        raise
-    except Exception as exc:  # not a zip, a bad CRC, an unsupported compression, ...
+    except Exception as exc:  # not a zip, a truncated directory, ...
         raise IntegrityError(
             f"{label}: not a valid skops model file ({_short(exc)}); refusing to load",
             file=path, rule="format",
         ) from None
+    declared = sum(info.file_size for info in members)
+    if declared > limit:
+        raise IntegrityError(
+            f"{label}: model file would inflate to {declared:,} bytes, "
+            f"{declared / max(len(data), 1):.0f} times its {len(data):,}; the limit is "
+            f"{limit:,} ({MAX_INFLATION} times the file, at least "
+            f"{_INFLATION_FLOOR // 2**20} MiB, at most {max_bytes // 2**20} MiB: "
+            "MLOPS_MAX_MODEL_MB). Refusing to load a possible zip bomb",
+            file=path, rule="size",
+        )
+    odd = [i.filename for i in members
+           if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)]
+    if odd:  # skops writes stored or deflated members; others would inflate unbounded
+        raise IntegrityError(
+            f"{label}: member {odd[0]!r} of the model file uses a compression skops never "
+            "writes; refusing to load", file=path, rule="format",
+        )
+    if len(members) > MAX_MEMBERS:
+        raise IntegrityError(
+            f"{label}: model file has {len(members):,} members, more than the "
+            f"{MAX_MEMBERS:,} a skops model needs; refusing to load",
+            file=path, rule="size",
+        )

@@ -11,9 +11,10 @@ from typing import Any
 from mlops.core.config import Params
 from mlops.core.exceptions import ModelMismatchError
 from mlops.registry import ModelVersion, Registry, open_champion_registry, open_registry
+from mlops.stages.conversion import ONNX_FILE, Conversion, convert
 
-__all__ = ["load_champion", "champion_mismatch", "find_by_fingerprint", "register_run",
-           "RUN_FILES"]
+__all__ = ["load_champion", "champion_mismatch", "compile_model", "find_by_fingerprint",
+           "register_run", "RUN_FILES"]
 
 # Files of a run folder stored with each version (when the run produced them).
 RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json", "report.md")
@@ -137,6 +138,11 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any], 
             "fingerprint": manifest.get("fingerprint"),
         },
     }
+    compiled = compile_model(params, run_dir)
+    metadata["compiled"] = compiled.record
+    if compiled.onnx is not None:
+        (run_dir / ONNX_FILE).write_bytes(compiled.onnx)
+        files[ONNX_FILE] = run_dir / ONNX_FILE
     registry = open_registry(params.registry, params.root)
     metadata["lineage"]["data_snapshot"] = _snapshot(registry, params)
     with tempfile.TemporaryDirectory(prefix="mlops-card-") as scratch:
@@ -171,6 +177,23 @@ def _card_with_lineage(files: dict[str, Path], run_dir: Path, metadata: dict[str
     target = scratch / "README.md"
     target.write_text(card, encoding="utf-8")
     return target
+
+def compile_model(params: Params, run_dir: str | Path) -> Conversion:
+    """The ONNX twin of the run's model, checked on the held-out rows, or why there is none.
+
+    Never fails a run: a model that cannot be compiled is served by scikit-learn, and the
+    version's record says why.
+    """
+    from mlops.core.data import load_split
+    from mlops.core.modelio import load_model
+
+    try:
+        model = load_model(Path(run_dir) / "model.skops", what="the run's model")
+        holdout = load_split(params).test
+        return convert(model, holdout)
+    except Exception as exc:  # a compiled path is an optimisation, never a reason to fail
+        return Conversion(None, {"engine": "scikit-learn", "file": None,
+                                 "reason": f"not compiled: {type(exc).__name__}: {exc}"})
 
 
 def _snapshot(registry: Registry, params: Params) -> dict[str, Any]:

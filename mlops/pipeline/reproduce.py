@@ -29,6 +29,7 @@ import yaml
 
 from mlops.core.exceptions import ConfigError, StageError
 from mlops.core.lineage import file_sha256, package_versions
+from mlops.stages.conversion import ONNX_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["FileVerdict", "Reproduction", "champion_at_registration", "reproduce"]
 
 # Stored files that are evidence of a run, not its results: they hold run ids and times.
-_NOT_RESULTS = frozenset({"manifest.json"})
+# The ONNX twin is derived from the model file at registration (which --no-register skips);
+# the model file it comes from is compared.
+_NOT_RESULTS = frozenset({"manifest.json", ONNX_FILE})
 
 
 @dataclass(frozen=True)

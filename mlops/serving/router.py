@@ -34,6 +34,7 @@ from mlops.core.exceptions import MLOpsError, RequestError, ServingError
 from mlops.core.schema import Schema
 from mlops.registry.base import Registry
 from mlops.serving import deployment
+from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
 
@@ -76,9 +77,27 @@ class _Model:
     pipeline: Any
     positive: int  # column of the positive class in predict_proba
     classes: tuple[Any, ...]  # empty for a regression model
+    compiled: CompiledScorer | None = None  # the verified ONNX twin, if it may serve
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+    def score_row(self, row: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray]:
+        """One validated request: through onnxruntime when compiled, with no DataFrame."""
+        if self.compiled is not None:
+            try:
+                return self.compiled.score_row(row)
+            except Exception as exc:  # the skops model is the source of truth: ask it
+                log.warning("v%s: the ONNX twin failed (%s); scoring with scikit-learn",
+                            self.version, exc)
+        return self.score(pd.DataFrame([row]), compiled=False)
+
+    def score(self, frame: pd.DataFrame, *, compiled: bool = True
+              ) -> tuple[np.ndarray | None, np.ndarray]:
         """(probability of the positive class, class) per row; (None, value) for regression."""
+        if compiled and self.compiled is not None:
+            try:
+                return self.compiled.score(frame)
+            except Exception as exc:
+                log.warning("v%s: the ONNX twin failed on a batch (%s); scoring with "
+                            "scikit-learn", self.version, exc)
         if not self.classes:
             return None, np.asarray(self.pipeline.predict(frame), dtype=float)
         proba = self.pipeline.predict_proba(frame)
@@ -116,6 +135,7 @@ class Router:
         self.deployment: deployment.Deployment | None = None
         self.load_errors: dict[int, str] = {}
         self.load_ms: dict[int, float] = {}  # per version: kept out of latency_ms
+        self.scoring: dict[int, dict[str, Any]] = {}  # per version: engine, and why not ONNX
         self.shadow_dropped = 0
         self._models: dict[int, _Model] = {}
         self._table = _Table(None, None, 0.0, None, 0.0)
@@ -210,7 +230,13 @@ class Router:
                 self.log.event(self.name, version, "load_error", f"{role}: {message}",
                                ts=self.clock())
             return None
-        model = _Model(version, pipeline, positive, classes)
+        compiled, self.scoring[version] = load_scorer(
+            self.registry, self.name, version, pipeline, schema=self.validator.schema,
+            positive=positive)
+        if self.scoring[version]["refused"] and self.log is not None:
+            self.log.event(self.name, version, "compiled_refused",
+                           f"{role}: {self.scoring[version]['reason']}", ts=self.clock())
+        model = _Model(version, pipeline, positive, classes, compiled)
         self._models[version] = model
         # The load is timed apart: a request that waits for it is not slower to score.
         self.load_ms[version] = (time.perf_counter() - start) * 1000.0
@@ -254,17 +280,16 @@ class Router:
             raise ServingError(f"{self.name}: no production model can be loaded "
                                f"({self.load_errors or 'production alias not set'}); "
                                "promote a version: mlops promote VERSION --to production")
-        frame = pd.DataFrame([clean])
         inputs = json.dumps(clean)
         try:
-            proba, labels = model.score(frame)
+            proba, labels = model.score_row(clean)
         except Exception as exc:
             self._log_error(rid, ts, model.version, routing_key, inputs, start, exc)
             if variant == "candidate" and table.production is not None:
                 # The user still gets production's answer; the failure counts against the
                 # candidate (error-rate rule) and stays in the log.
                 model, variant = table.production, "production"
-                proba, labels = model.score(frame)
+                proba, labels = model.score_row(clean)
             else:
                 raise ServingError(f"{self.name} v{model.version} failed to score: {exc}",
                                    version=model.version) from exc
@@ -276,7 +301,7 @@ class Router:
                                    inputs, result.proba, result.label, latency))
         if table.shadow is not None and (table.shadow_share >= 1.0 or
                                          bucket(rid, "shadow") < table.shadow_share * 100):
-            self._enqueue_shadow((table.shadow, [rid], ts, routing_key, [inputs], frame))
+            self._enqueue_shadow((table.shadow, [rid], ts, routing_key, [inputs], clean))
         return result
 
     def predict_batch(self, frame: pd.DataFrame, *, routing_keys: Sequence[str] | None = None,
@@ -377,6 +402,8 @@ class Router:
             "deployment": self.deployment.to_dict() if self.deployment else None,
             "load_errors": dict(self.load_errors),
             "load_ms": dict(self.load_ms),
+            "scoring": {v: dict(self.scoring[v]) for v in sorted(self._models)
+                        if v in self.scoring},
             "shadow_dropped": self.shadow_dropped,
         }
 
@@ -466,10 +493,15 @@ class Router:
     def _score_shadow_rows(self, jobs: list[tuple[Any, ...]]) -> None:
         """Score single requests of one shadow model together and log one row each."""
         model = jobs[0][0]
-        frame = pd.concat([job[5] for job in jobs], ignore_index=True)
         start = time.perf_counter()
         try:
-            proba, labels = model.score(frame)
+            if model.compiled is not None:  # row by row: short calls that release the GIL
+                scored = [model.score_row(job[5]) for job in jobs]
+                labels = np.concatenate([y for _, y in scored])
+                proba = None if scored[0][0] is None else np.concatenate(
+                    [p for p, _ in scored])
+            else:
+                proba, labels = model.score(pd.DataFrame([job[5] for job in jobs]))
             error = None
         except Exception as exc:
             proba = labels = None
@@ -478,7 +510,7 @@ class Router:
         if self.log is None:
             return
         for i, (_, rids, ts, key, inputs, _) in enumerate(jobs):
-            if labels is None:
+            if error is not None:
                 record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
                                    inputs[0], None, None, None, error)
             else:
