@@ -228,8 +228,8 @@ def shapley_values(f: Callable[[pd.DataFrame], np.ndarray], row: pd.DataFrame,
     """
     columns = list(background.columns)
     m, n = len(columns), len(background)
-    if n == 0:
-        raise ValueError("shapley_values needs at least one background row")
+    if m == 0 or n == 0:
+        raise ValueError("shapley_values needs at least one column and one background row")
     order = np.random.default_rng(seed).permutation(m)
     # Coalition i < m+1: the first i columns of the order (i = 0: none, i = m: all).
     # Coalition m+i for 1 <= i < m: all but the first i (the walk back; it ends at none).
