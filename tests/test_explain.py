@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import logit
 from sklearn.datasets import load_diabetes, load_wine
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from mlops.app.batch import score_frame
 from mlops.app.story import compare_metrics, gates_frame, headline
 from mlops.registry.records import ModelVersion
-from mlops.stages.explain import Explainer, column_map
+from mlops.stages.explain import Explainer, column_map, shapley_values
 from mlops.stages.features import build_preprocessor
 
 
@@ -75,10 +85,116 @@ def test_other_models_get_shap_values_that_add_up(wine) -> None:
     explainer = Explainer(model, x, positive_class=1)
     assert explainer.method == "shap"
     e = explainer.explain(x.iloc[[5]])
-    assert e.output == pytest.approx(model.predict_proba(x.iloc[[5]])[0, 1], abs=1e-6)
+    assert e.output == model.predict_proba(x.iloc[[5]])[0, 1]
+    assert e.base + sum(e.values) == pytest.approx(e.output, abs=1e-12)
+    assert e.base == pytest.approx(model.predict_proba(explainer.background)[:, 1].mean())
     assert e.scale == "probability" and e.columns == tuple(x.columns)
     # The strongest push is a real feature of wine class 0, not noise from the fake colour.
     assert e.top(1)[0][0] != "colour"
+
+
+@pytest.mark.parametrize("estimator", [
+    RandomForestClassifier(n_estimators=20, random_state=0),
+    HistGradientBoostingClassifier(max_iter=30, random_state=0),
+])
+def test_permutation_values_add_up_exactly_for_classes(wine, estimator) -> None:
+    x, y = wine  # three classes: each row is explained for its predicted class
+    model = _fit(estimator, x, y)
+    explainer = Explainer(model, x)
+    for i in (0, 70, 150):
+        row = x.iloc[[i]]
+        e = explainer.explain(row)
+        k = list(model.classes_).index(model.predict(row)[0])
+        assert e.explained_class == model.classes_[k] and e.method == "shap"
+        assert e.output == model.predict_proba(row)[0, k]
+        assert e.base + sum(e.values) == pytest.approx(e.output, abs=1e-12)
+
+
+@pytest.mark.parametrize("estimator", [
+    RandomForestRegressor(n_estimators=20, random_state=0),
+    HistGradientBoostingRegressor(max_iter=30, random_state=0),
+])
+def test_permutation_values_add_up_exactly_for_a_value(estimator) -> None:
+    x, y = load_diabetes(as_frame=True, return_X_y=True)
+    x = _with_category(x)
+    model = _fit(estimator, x, y)
+    explainer = Explainer(model, x)
+    for i in (3, 200):
+        row = x.iloc[[i]]
+        e = explainer.explain(row)
+        assert e.explained_class is None and e.scale == "value"
+        assert e.output == model.predict(row)[0]
+        assert e.base + sum(e.values) == pytest.approx(e.output, abs=1e-9)
+        assert e.columns == tuple(x.columns)
+
+
+def test_without_interactions_the_values_are_exact_whatever_the_permutation() -> None:
+    """A model that is a sum of per-column terms: each value is coef x (x - background mean)."""
+    x, y = load_diabetes(as_frame=True, return_X_y=True)
+    model = LinearRegression().fit(x, y)
+    background = x.sample(50, random_state=1)
+    row = x.iloc[[11]]
+    exact = model.coef_ * (row.to_numpy()[0] - background.to_numpy().mean(axis=0))
+    for seed in range(4):
+        values, base, output = shapley_values(model.predict, row, background, seed=seed)
+        assert values == pytest.approx(exact, abs=1e-9)
+        assert base == pytest.approx(model.predict(background).mean())
+        assert output == model.predict(row)[0]
+
+
+def test_text_and_categorical_columns_keep_their_dtype_and_the_same_seed_repeats() -> None:
+    rng = np.random.default_rng(3)
+    background = pd.DataFrame({
+        "size": rng.normal(size=40),
+        "colour": pd.Categorical(rng.choice(["red", "green", "blue"], size=40)),
+        "shape": rng.choice(["round", "square"], size=40).astype(object),
+        "count": rng.integers(0, 5, size=40),
+    })
+    effect = {"red": 3.0, "green": -1.0, "blue": 0.5}
+    seen = []
+
+    def f(frame: pd.DataFrame) -> np.ndarray:
+        seen.append(frame.dtypes.to_dict())
+        # One interaction (size x shape), so the permutation matters.
+        return (frame["colour"].map(effect).astype(float)
+                + frame["size"] * (frame["shape"] == "round")
+                + 0.5 * frame["count"]).to_numpy()
+
+    row = pd.DataFrame({"size": [2.0], "colour": pd.Categorical(["red"]),
+                        "shape": ["round"], "count": [4]})
+    values, base, output = shapley_values(f, row, background, seed=7)
+    assert seen[0] == background.dtypes.to_dict()
+    assert output == pytest.approx(3.0 + 2.0 + 2.0)
+    assert base + values.sum() == pytest.approx(output, abs=1e-12)
+    colour = background["colour"].astype(str).map(effect).mean()
+    assert values[1] == pytest.approx(3.0 - colour)  # no interaction: exact
+    assert values[3] == pytest.approx(0.5 * (4 - background["count"].mean()))
+    again, _, _ = shapley_values(f, row, background, seed=7)
+    assert again.tolist() == values.tolist()
+
+
+def test_the_first_explanation_of_a_process_needs_neither_shap_nor_numba() -> None:
+    code = """
+import sys
+from sklearn.datasets import load_wine
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from mlops.stages.explain import Explainer
+from mlops.stages.features import build_preprocessor
+x, y = load_wine(as_frame=True, return_X_y=True)
+model = Pipeline([("features", build_preprocessor(x)),
+                  ("model", HistGradientBoostingClassifier(max_iter=10))]).fit(x, y)
+e = Explainer(model, x).explain(x.iloc[[0]])
+assert e.method == "shap", e.method
+assert "shap" not in sys.modules and "numba" not in sys.modules, "shap or numba imported"
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
 
 
 def test_top_and_sentence() -> None:

@@ -7,34 +7,38 @@ Two methods, chosen by the fitted pipeline:
   one-hot and scaled features are summed back to the column they came from. The
   contributions plus the intercept are exactly the model's raw output: the log-odds of the
   explained class (classification) or the predicted value (regression).
-- **SHAP** (``shap.PermutationExplainer``) for every other estimator, on the original
-  columns, against a small background sample of the reference data. The contributions plus
-  the base value are the model's output for that row: the probability of the explained
-  class, or the predicted value.
+- **permutation Shapley values** (method name ``shap``) for every other estimator, on the
+  original columns, against a small background sample of the reference data: one seeded
+  permutation walked forward and back (antithetic sampling, Štrumbelj & Kononenko 2014; what
+  ``shap.PermutationExplainer`` computes with ``max_evals = 2M+1`` and an Independent
+  masker). The contributions plus the base value are exactly the model's output for that
+  row: the probability of the explained class, or the predicted value.
 
 Binary models are explained for the positive class (a positive contribution pushes towards
-it); multiclass models for the predicted class. ``shap`` is imported only when needed.
+it); multiclass models for the predicted class. No shap: its numba functions compile on the
+first call of every process (~6.5 s CPU), too much for one anonymous request; the numpy
+version below costs one batched ``predict`` of ``2M x BACKGROUND_ROWS`` rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation", "Explainer", "column_map"]
+__all__ = ["Explanation", "Explainer", "column_map", "shapley_values"]
 
-BACKGROUND_ROWS = 50  # reference rows SHAP masks with: enough for a stable base value
+BACKGROUND_ROWS = 50  # reference rows absent columns come from: enough for a stable base
 
 
 @dataclass(frozen=True)
 class Explanation:
     """Contributions of each original column to one prediction, in the model's output units.
 
-    ``base + sum(values) == output`` (exactly for ``linear``, up to SHAP's error otherwise).
+    ``base + sum(values) == output`` (up to float rounding, for both methods).
     ``scale`` says what the numbers are: ``log-odds``, ``probability`` or ``value``.
     """
 
@@ -122,13 +126,14 @@ def _owner(feature: str, cols: Sequence[str]) -> str | None:
 class Explainer:
     """Explains single rows of one fitted pipeline; build once per model version.
 
-    ``background`` is reference data (the training rows); SHAP uses a sample of it.
+    ``background`` is reference data (the training rows); a sample of it is kept.
     ``positive_class`` is the class a binary model is explained for.
     """
 
     def __init__(self, model: Any, background: pd.DataFrame, *, positive_class: Any = None,
                  seed: int = 0) -> None:
         self.model = model
+        self.seed = seed
         names = getattr(model, "feature_names_in_", None)
         self.columns = [str(c) for c in (names if names is not None else background.columns)]
         self.classes = (list(np.asarray(model.classes_).tolist())
@@ -151,7 +156,7 @@ class Explainer:
 
     @property
     def method(self) -> str:
-        """``linear`` (exact) or ``shap``."""
+        """``linear`` (exact) or ``shap`` (permutation Shapley values)."""
         return "linear" if self._linear is not None else "shap"
 
     def _target(self, row: pd.DataFrame) -> tuple[int | None, Any]:
@@ -196,38 +201,58 @@ class Explainer:
                            "linear", cls)
 
     def _explain_shap(self, row: pd.DataFrame, k: int | None, cls: Any) -> Explanation:
-        import shap
-
-        columns = self.columns
-        both = pd.concat([self.background, row], ignore_index=True)
-        # SHAP's maskers compare numbers: text columns travel as codes and are decoded
-        # before the model sees them.
-        codes, decode = {}, {}
-        for c in columns:
-            if pd.api.types.is_numeric_dtype(both[c]) and not pd.api.types.is_bool_dtype(
-                    both[c]):
-                codes[c] = both[c].to_numpy(dtype=float)
-            else:
-                cat = pd.Categorical(both[c].astype(object))
-                codes[c], decode[c] = cat.codes.astype(float), cat.categories
-        matrix = np.column_stack([codes[c] for c in columns])
-        dtypes = self.background.dtypes.to_dict()
-
-        def f(values: np.ndarray) -> np.ndarray:
-            frame = pd.DataFrame(values, columns=columns)
-            for c, cats in decode.items():
-                frame[c] = np.asarray(cats, dtype=object)[values[:, columns.index(c)]
-                                                          .astype(int)]
-            frame = frame.astype(dtypes)
+        def f(frame: pd.DataFrame) -> np.ndarray:
             if k is None:
                 return np.asarray(self.model.predict(frame), dtype=float)
             return np.asarray(self.model.predict_proba(frame), dtype=float)[:, k]
 
-        masker = shap.maskers.Independent(matrix[:-1], max_samples=len(matrix) - 1)
-        explainer = shap.PermutationExplainer(f, masker, seed=0)
-        result = explainer(matrix[-1:], max_evals=2 * len(columns) + 1, silent=True)
-        values = tuple(float(v) for v in np.asarray(result.values[0], dtype=float))
-        base = float(np.asarray(result.base_values).ravel()[0])
+        values, base, output = shapley_values(f, row, self.background, seed=self.seed)
         scale = "probability" if k is not None else "value"
-        return Explanation(tuple(columns), values, base, base + sum(values), scale, "shap",
-                           cls)
+        return Explanation(tuple(self.columns), tuple(float(v) for v in values), base, output,
+                           scale, "shap", cls)
+
+
+def shapley_values(f: Callable[[pd.DataFrame], np.ndarray], row: pd.DataFrame,
+                   background: pd.DataFrame, *, seed: int = 0
+                   ) -> tuple[np.ndarray, float, float]:
+    """Permutation Shapley values of ``f`` at the first row of ``row``, one per column.
+
+    The value of a coalition of columns is the mean of ``f`` over the ``background`` rows with
+    the coalition's columns taken from ``row``. One seeded permutation of the columns is
+    walked forward (adding one column at a time) and backward (removing them in the same
+    order); a column's value is the mean of its two marginal changes. All ``2M`` distinct
+    coalitions are scored in one call of ``f`` on a frame with the background's dtypes, so
+    text and categorical columns need no encoding. Returns ``(values, base, output)`` with
+    ``base`` the mean of ``f`` on the background, ``output`` ``f`` on the row, and
+    ``base + values.sum() == output`` up to float rounding.
+    """
+    columns = list(background.columns)
+    m, n = len(columns), len(background)
+    if m == 0 or n == 0:
+        raise ValueError("shapley_values needs at least one column and one background row")
+    order = np.random.default_rng(seed).permutation(m)
+    # Coalition i < m+1: the first i columns of the order (i = 0: none, i = m: all).
+    # Coalition m+i for 1 <= i < m: all but the first i (the walk back; it ends at none).
+    on = np.zeros((2 * m, m), dtype=bool)
+    for i in range(1, m + 1):
+        on[i, order[:i]] = True
+    for i in range(1, m):
+        on[m + i] = True
+        on[m + i, order[:i]] = False
+    take = np.repeat(on, n, axis=0)
+    x = row[columns].iloc[0]
+    data = {}
+    for j, c in enumerate(columns):
+        back = np.tile(background[c].to_numpy(), 2 * m)
+        data[c] = np.where(take[:, j], x[c], back)
+    frame = pd.DataFrame(data).astype(background.dtypes.to_dict())
+    out = np.asarray(f(frame), dtype=float).reshape(2 * m, n)
+    output = float(out[m, 0])  # every row of the full coalition is the explained row
+    value = out.mean(axis=1)
+    value[m] = output
+    forward = value[:m + 1]  # the first i columns, i = 0..m
+    # backward[i]: all but the first i columns, i = 0..m (0: all, m: none).
+    backward = np.concatenate([[output], value[m + 1:], [value[0]]])
+    values = np.empty(m)
+    values[order] = ((forward[1:] - forward[:-1]) + (backward[:-1] - backward[1:])) / 2
+    return values, float(value[0]), output
