@@ -173,16 +173,11 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     """Why: the inputs that pushed this prediction up or down, as a chart and a sentence."""
     row = pd.DataFrame([last["row"]])
     try:
-        # The prediction above is already on screen while this runs (the first SHAP
-        # explanation of a process imports and compiles shap: seconds, not milliseconds).
+        # The prediction above is already on screen while this runs.
         with st.spinner("Working out why…"):
             explanation = ctx.explain(last["version"], row)
     except MLOpsError as exc:
         st.caption(f"No explanation: {exc.message}")
-        return
-    except ImportError:  # a non-linear model where shap is not installed (a slim image)
-        st.caption("No explanation: this model needs the shap package, which is not "
-                   "installed here.")
         return
     if explanation.explained_class is None:
         towards = f"a higher {_words(ctx.params.data.target)}"
@@ -213,7 +208,7 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")
     method = ("exact contributions of this linear model" if explanation.method == "linear"
-              else "SHAP values against a sample of the training data")
+              else "Shapley values against a sample of the training data")
     st.caption(f"Computed as {method}; longer bars moved the result more.")
 
 
