@@ -231,16 +231,22 @@ def test_cd_runs_only_after_ci_succeeded_on_main_and_never_overlaps() -> None:
     trigger = doc["on"]["workflow_run"]
     assert trigger == {"workflows": ["CI"], "types": ["completed"], "branches": ["main"]}
     assert _load(WORKFLOWS / "ci.yml")["name"] == "CI"
-    condition = doc["jobs"]["deploy"]["if"]
+    condition = doc["jobs"]["models"]["if"]  # deploy and production need it
+    assert doc["jobs"]["deploy"]["needs"] == "models"
+    assert "models" in doc["jobs"]["production"]["needs"]
     for needed in ("github.event.workflow_run.conclusion == 'success'",
                    "github.event.workflow_run.head_branch == 'main'",
                    "github.event.workflow_run.head_repository.full_name == github.repository"):
         assert needed in condition
     assert doc["concurrency"] == {"group": "cd-production", "cancel-in-progress": False}
     argv = [a for a in _commands(_runs(WORKFLOWS / "cd.yml")) if a[:2] == ["make", "pipeline"]]
-    assert argv and "registry.backend=hub" in argv[0][2]
+    assert argv and "registry.backend=hub" in argv[0][3] and argv[0][2] == "PARAMS=$PARAMS_FILE"
     pushes = [a for a in _commands(_runs(WORKFLOWS / "cd.yml")) if a[1:3] == ["space", "push"]]
     assert pushes, "cd.yml deploys the Space with `mlops space push`"
+    for job in ("deploy", "production"):  # each model released on its own
+        assert doc["jobs"][job]["strategy"]["matrix"]["model"] == (
+            "${{ fromJSON(needs.models.outputs.models) }}")
+        assert doc["jobs"][job]["env"]["PARAMS_FILE"] == "${{ matrix.model.params }}"
 
 
 def test_monitor_runs_on_schedule_and_only_retrain_may_start_workflows() -> None:
