@@ -38,8 +38,8 @@ loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a loca
 report-baseline: $(STAMP) ## Copy each model's newest report.md to reports/<model>/latest.md (commit them: PRs compare with it when no registry is set)
 	$(BIN)/mlops report baseline
 
-app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PORT=8501, HOST=127.0.0.1
-	$(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \
+app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipeline); PARAMS=file for one model, PORT=8501, HOST=127.0.0.1
+	$(if $(PARAMS),MLOPS_PARAMS=$(PARAMS)) $(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \
 		--server.address $(or $(HOST),127.0.0.1) --browser.gatherUsageStats false
 
 test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
