@@ -235,6 +235,19 @@ def init_and_run(tmp_path: Path, frame: pd.DataFrame, stem: str, target: str,
                         runs_dir=tmp_path / "runs", progress=lambda _: None)
 
 
+def serve_a_held_out_row(tmp_path: Path, stem: str, overrides: tuple[str, ...] = ()):
+    """The registered production model of ``params-<stem>.yaml`` answers one held-out row
+    through the router, as the app serves it."""
+    from mlops.core.data import load_split
+    from mlops.serving.router import Router
+
+    params = load_params(tmp_path / f"params-{stem}.yaml",
+                         [f"registry.path={tmp_path / 'registry'}", *overrides])
+    row = load_split(params).test.drop(columns=[params.data.target]).iloc[0].to_dict()
+    with Router.from_params(params, log_path=str(tmp_path / "log.sqlite")) as router:
+        return router.predict(row)
+
+
 @pytest.mark.slow
 def test_end_to_end_multiclass_then_a_binary_model_under_the_same_name(tmp_path):
     wine = init_and_run(tmp_path, load_wine(as_frame=True).frame, "wine", "target")
@@ -246,6 +259,8 @@ def test_end_to_end_multiclass_then_a_binary_model_under_the_same_name(tmp_path)
                                                         "baseline_roc_auc"}
     report = (wine.run_dir / "report.md").read_text()
     assert "macro F1" in report and "macro one-vs-rest ROC-AUC" in report
+    served = serve_a_held_out_row(tmp_path, "wine")
+    assert served.version == 1 and served.label in {0, 1, 2}
     # Another data set under the same model name: refused, with its own exit code.
     with pytest.raises(ModelMismatchError, match="production model wine v1"):
         init_and_run(tmp_path, load_breast_cancer(as_frame=True).frame, "cancer", "target",
@@ -263,6 +278,8 @@ def test_end_to_end_binary_without_sensitive_features(tmp_path):
     assert evaluation["baseline"]["fitted_on"] == "training split"
     card = (cancer.run_dir / "README.md").read_text()
     assert "## Baseline" in card and "No sensitive features configured" in card
+    served = serve_a_held_out_row(tmp_path, "breast_cancer")
+    assert served.label in {0, 1} and 0 <= served.proba <= 1
 
 
 @pytest.mark.slow
@@ -279,6 +296,9 @@ def test_end_to_end_with_an_id_column_and_a_long_tail_category(tmp_path):
     assert "cat__city_infrequent_sklearn" in city and len(city) < 10
     evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
     assert set(evaluation["fairness"]["gender"]["groups"]) == {"f", "m"}
+    served = serve_a_held_out_row(tmp_path, "customers", ("data.id_columns=[customer_id]",
+                                                         "data.sensitive_features=[gender]"))
+    assert served.version == 1 and 0 <= served.proba <= 1
 
 
 @pytest.mark.parametrize("labels", [[True, False, False, True, False],

@@ -323,6 +323,12 @@ def test_init_then_run_registers_a_regressor_that_predicts_numbers(project, tmp_
     assert values.dtype.kind == "f" and 25 < values.mean() < 346
     training = json.loads((run.run_dir / "training.json").read_text())
     assert training["task"] == "regression" and training["classes"] == []
+    # Served as the app serves it: a number, no probability.
+    from mlops.serving.router import Router
+
+    with Router.from_params(params, log_path=str(tmp_path / "log.sqlite")) as router:
+        served = router.predict(rows.iloc[0].to_dict())
+    assert served.proba is None and served.label == pytest.approx(values[0])
 
 
 def test_a_classifier_in_production_is_not_the_champion_of_a_regression_run():
