@@ -82,6 +82,8 @@ def page() -> None:
         token = None
         if operator_configured():
             token = st.text_input("Operator token", type="password", key="admin_token")
+            st.text_input("Operator name (recorded with each action)", key="operator_name",
+                          max_chars=40)
 
     version = None if choice == SERVING else int(choice)
     st.title(model_title(ctx.params.model.name))

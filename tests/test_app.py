@@ -472,11 +472,13 @@ def test_operator_rolls_back_and_promotes_as_app_after_confirmation(app_env) -> 
     assert _reason_field(at).value == ""  # a cancelled reason is not offered again
     _button(at, "op_cancel").click()
     at.run()
+    # The ledger names the operator who typed a name (markup stripped), else says "app".
+    at.text_input(key="operator_name").set_value("Ana <b>Ops</b>")
     _confirmed(at, "op_rollback", "v2 misbehaves")
     assert registry.aliases(NAME)["production"] == 1
     last = registry.history(NAME)[-1]
     assert (last.actor, last.action, last.to_version, last.reason) == (
-        "app", "rollback", 1, "v2 misbehaves")
+        "app:Ana bOpsb", "rollback", 1, "v2 misbehaves")
     # The header and the sidebar both follow the alias in the same run.
     assert "credit-risk v1" in at.markdown[0].value
     assert "production=v1" in at.sidebar.caption[0].value

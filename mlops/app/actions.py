@@ -2,12 +2,14 @@
 
 Each one checks the operator token itself (:func:`mlops.app.auth.require_operator`) before
 it touches the registry, and writes through the registry (or ``mlops.serving.deployment``)
-as actor ``app``, so every action is a ledger entry. ``mlops.serving.deployment`` is
-imported when an action runs, not at import: it pulls in scipy.
+as actor ``app`` (``app:<name>`` with the name the operator typed), so every action is a
+ledger entry. ``mlops.serving.deployment`` is imported when an action runs, not at import:
+it pulls in scipy.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -37,9 +39,17 @@ __all__ = [
 ACTOR = "app"  # every registry write made by the app is recorded under this actor
 
 
+def actor_of(operator_name: str | None) -> str:
+    """The ledger's actor for an operator: ``app:<name>`` (the name they typed, reduced to
+    40 plain characters), or ``app`` when they gave none."""
+    name = re.sub(r"[^\w .@-]", "", (operator_name or "").strip())[:40].strip()
+    return f"{ACTOR}:{name}" if name else ACTOR
+
+
 def promote_version(
     registry: Registry, name: str, version: int, alias: str, *, token: str | None,
     expected: int | None, reason: str, env: Mapping[str, str] | None = None,
+    actor: str = ACTOR,
 ) -> LedgerEntry:
     """Point ``alias`` at ``version`` as actor ``app`` (token checked, compare-and-swap).
 
@@ -47,37 +57,38 @@ def promote_version(
     meanwhile makes this fail with ConflictError instead of being silently overwritten.
     """
     require_operator(token, env)
-    return registry.promote(name, version, alias, expected=expected, actor=ACTOR,
+    return registry.promote(name, version, alias, expected=expected, actor=actor,
                             reason=reason.strip() or f"promoted from the app to {alias}")
 
 
 def rollback_alias(
     registry: Registry, name: str, *, token: str | None, alias: str = "production",
-    reason: str = "", env: Mapping[str, str] | None = None, expected: int | None = None,
+    reason: str = "", env: Mapping[str, str] | None = None, actor: str = ACTOR,
+    expected: int | None = None,
 ) -> LedgerEntry:
     """One-click rollback of ``alias`` to its previous version, as actor ``app``.
 
     ``expected`` is the version the operator saw: if it moved since, the rollback fails.
     """
     require_operator(token, env)
-    return registry.rollback(name, alias=alias, actor=ACTOR, expected=expected,
+    return registry.rollback(name, alias=alias, actor=actor, expected=expected,
                              reason=reason.strip() or "one-click rollback from the app")
 
 
 def start_release(
     registry: Registry, name: str, cfg: DeploymentConfig, *, candidate: int, strategy: str,
-    token: str | None, reason: str = "", env: Mapping[str, str] | None = None,
+    token: str | None, reason: str = "", env: Mapping[str, str] | None = None, actor: str = ACTOR,
 ) -> Deployment:
     """Start a canary or shadow (or other) release of ``candidate`` as actor ``app``."""
     from mlops.serving import deployment
 
     require_operator(token, env)
     return deployment.start(registry, name, cfg, candidate=candidate, strategy=strategy,
-                            now=time.time(), reason=reason.strip(), actor=ACTOR)
+                            now=time.time(), reason=reason.strip(), actor=actor)
 
 
 def advance_canary(registry: Registry, name: str, *, token: str | None, reason: str = "",
-                   env: Mapping[str, str] | None = None) -> Deployment | None:
+                   env: Mapping[str, str] | None = None, actor: str = ACTOR) -> Deployment | None:
     """Move a running canary to its next step (the last step promotes it), as ``app``.
 
     This is the operator overruling the automatic analysis, so it is recorded as a manual
@@ -91,37 +102,38 @@ def advance_canary(registry: Registry, name: str, *, token: str | None, reason: 
         raise RegistryError(f"{name}: no running canary to advance; start one first")
     decision = deployment.Decision(
         "promote", (reason.strip() or "advanced by an operator in the app",), {"manual": True})
-    return deployment.apply_decision(registry, name, decision, now=time.time(), actor=ACTOR)
+    return deployment.apply_decision(registry, name, decision, now=time.time(), actor=actor)
 
 
 def abort_release(registry: Registry, name: str, *, token: str | None, reason: str = "",
-                  env: Mapping[str, str] | None = None) -> Deployment | None:
+                  env: Mapping[str, str] | None = None, actor: str = ACTOR) -> Deployment | None:
     """Abort a running canary or shadow: all traffic back to production, as ``app``."""
     from mlops.serving import deployment
 
     require_operator(token, env)
     return deployment.abort(registry, name, reason=reason.strip() or "aborted in the app",
-                            now=time.time(), actor=ACTOR)
+                            now=time.time(), actor=actor)
 
 
 def stop_shadow(registry: Registry, name: str, *, token: str | None, promote: bool = False,
-                reason: str = "", env: Mapping[str, str] | None = None) -> Deployment:
+                reason: str = "", env: Mapping[str, str] | None = None,
+                actor: str = ACTOR) -> Deployment:
     """End a running shadow release (optionally promoting the candidate), as ``app``."""
     from mlops.serving import deployment
 
     require_operator(token, env)
     return deployment.finish_shadow(registry, name, promote=promote, now=time.time(),
-                                    reason=reason.strip(), actor=ACTOR)
+                                    reason=reason.strip(), actor=actor)
 
 
 def switch_blue_green(registry: Registry, name: str, *, token: str | None, reason: str = "",
-                      env: Mapping[str, str] | None = None) -> Deployment:
+                      env: Mapping[str, str] | None = None, actor: str = ACTOR) -> Deployment:
     """Blue-green: make the idle slot production (one alias move), as ``app``."""
     from mlops.serving import deployment
 
     require_operator(token, env)
     return deployment.switch(registry, name, now=time.time(), reason=reason.strip(),
-                             actor=ACTOR)
+                             actor=actor)
 
 
 def ledger_frame(entries: Sequence[LedgerEntry]) -> pd.DataFrame:

@@ -168,7 +168,7 @@ def _promote(ctx: AppContext, status: ServingStatus, token: str | None, dep) -> 
     _offer("op_promote", f"Promote v{version} to {alias}", Pending(
         "promote", f"Promote v{version} to {alias}", change,
         lambda reason: actions.promote_version(ctx.registry, ctx.name, version, alias,
-                                               token=token, expected=expected,
+                                               **_who(token), expected=expected,
                                                reason=reason)), blocked)
 
 
@@ -189,7 +189,7 @@ def _rollback(ctx: AppContext, status: ServingStatus, token: str | None) -> None
         "rollback", f"Roll back production from v{now} to v{previous}",
         f"The **production** alias goes back from v{now} to **v{previous}**, the version "
         "it held before. All production traffic is answered by it at once.",
-        lambda reason: actions.rollback_alias(ctx.registry, ctx.name, token=token,
+        lambda reason: actions.rollback_alias(ctx.registry, ctx.name, **_who(token),
                                               expected=now, reason=reason)), blocked,
            type="primary")
 
@@ -233,7 +233,7 @@ def _strategies(ctx: AppContext, status: ServingStatus, token: str | None, dep) 
         _offer(key, label, Pending(
             key, f"{label} of v{candidate}", change,
             lambda reason, s=strategy: actions.start_release(
-                ctx.registry, ctx.name, cfg, candidate=candidate, strategy=s, token=token,
+                ctx.registry, ctx.name, cfg, candidate=candidate, strategy=s, **_who(token),
                 reason=reason)), blocked, where=col)
 
 
@@ -249,7 +249,7 @@ def _running(ctx: AppContext, token: str | None, dep) -> None:
                   f"**{dep.steps[dep.step + 1]:g} %** of traffic, overruling the automatic "
                   "analysis (recorded as a manual decision).")
         offers = [("op_canary_advance", "Advance canary", change,
-                   lambda reason: actions.advance_canary(ctx.registry, ctx.name, token=token,
+                   lambda reason: actions.advance_canary(ctx.registry, ctx.name, **_who(token),
                                                          reason=reason))]
     elif dep.strategy == "shadow":
         st.info(f"Running shadow of v{dep.candidate} against v{dep.baseline}: it scores "
@@ -257,7 +257,7 @@ def _running(ctx: AppContext, token: str | None, dep) -> None:
         offers = [("op_shadow_stop", "Stop shadow",
                    f"v{dep.candidate} stops scoring on the side. Production stays "
                    f"v{dep.baseline}.",
-                   lambda reason: actions.stop_shadow(ctx.registry, ctx.name, token=token,
+                   lambda reason: actions.stop_shadow(ctx.registry, ctx.name, **_who(token),
                                                       reason=reason))]
     else:
         live = dep.slots.get(dep.live) if dep.live else None
@@ -268,11 +268,11 @@ def _running(ctx: AppContext, token: str | None, dep) -> None:
                    f"**Production moves from v{live} to v{dep.slots.get(idle)}** in one "
                    "alias move; both stay loaded, so switching back is instant.",
                    lambda reason: actions.switch_blue_green(ctx.registry, ctx.name,
-                                                            token=token, reason=reason))]
+                                                            **_who(token), reason=reason))]
     offers.append(("op_release_abort", f"Abort {name}",
                    f"The {name} release of v{dep.candidate} ends: all traffic goes to "
                    "production only. No alias moves.",
-                   lambda reason: actions.abort_release(ctx.registry, ctx.name, token=token,
+                   lambda reason: actions.abort_release(ctx.registry, ctx.name, **_who(token),
                                                         reason=reason)))
     cols = st.columns(len(offers))
     for col, (key, label, change, run) in zip(cols, offers, strict=True):
@@ -326,3 +326,9 @@ def _drift(ctx: AppContext) -> None:
     st.dataframe(table, hide_index=True, key="mon_drift_table")
     st.caption("Effect size per column (PSI for numbers, Jensen-Shannon for categories)")
     st.bar_chart(table.set_index("column")[["effect"]])
+
+
+def _who(token: str | None) -> dict[str, str | None]:
+    """The operator token, and the ledger's actor for this session: ``app:<the name typed in
+    the sidebar>``."""
+    return {"token": token, "actor": actions.actor_of(st.session_state.get("operator_name"))}
