@@ -500,7 +500,7 @@ def test_operator_rolls_back_and_promotes_as_app_after_confirmation(app_env) -> 
     at.run()
     last = registry.history(NAME)[-1]
     assert (last.actor, last.action, last.to_version, last.reason) == (
-        "app", "promote", 2, "fixed")
+        "app:Ana bOpsb", "promote", 2, "fixed")
     assert _button(at, "op_promote").disabled  # v2 is already production
     assert any("v2 is already production" in c.value for c in at.caption)
 
