@@ -7,7 +7,7 @@ All stages run in one kernel, so the heavy imports are paid once, as in a single
 Before each notebook the kernel is reset to what a fresh one shows a notebook: an empty
 namespace, the execution counter at 1, no warning already shown (:data:`_RESET`); only
 the module cache survives. The kernel starts first and imports on the other core while
-this process checks the settings and the notebooks. It gets all the cores
+this process checks the notebooks; the settings are checked in the kernel. It gets the cores
 (:func:`mlops.core.threads.kernel_thread_env`; a value the user set wins).
 """
 
