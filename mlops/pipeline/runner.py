@@ -5,10 +5,11 @@ copy of ``params.yaml``: the params file, the overrides, the run folder and the 
 
 All stages run in one kernel, so the heavy imports are paid once, as in a single process.
 Before each notebook the kernel is reset to what a fresh one shows a notebook: an empty
-namespace, the execution counter at 1, no warning already shown (:data:`_RESET`); only
-the module cache survives. The kernel starts first and imports on the other core while
-this process checks the notebooks; the settings are checked in the kernel. It gets the cores
-(:func:`mlops.core.threads.kernel_thread_env`; a value the user set wins).
+namespace, the execution counter at 1, no warning already shown, the notebooks' folder as
+working folder (:data:`_RESET`); the module cache survives. The kernel starts first and
+imports on the other core while this process checks the notebooks; the settings are
+checked in the kernel. It gets the cores (:func:`mlops.core.threads.kernel_thread_env`;
+a value the user set wins).
 """
 
 from __future__ import annotations
@@ -41,14 +42,16 @@ __all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_ru
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-# Imported by the kernel as it starts, while this process checks the settings: a warm-up.
+# Imported by the kernel as it starts, while this process checks the notebooks: a warm-up.
 _WARM_UP = ("pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.api")
-# Run silently before each notebook: a fresh kernel's namespace, counter and warnings.
-# The registries of warnings already shown are emptied by resetwarnings(); the filters
-# themselves are put back as they were.
+# Run silently before each notebook: a fresh kernel's namespace, counter, warnings and
+# working folder. The registries of warnings already shown are emptied by resetwarnings();
+# the filters themselves are put back as they were. Other process-wide state a notebook
+# changes (sys.path, matplotlib's rcParams, numpy's global seed) is not reset: the stage
+# notebooks change none of it.
 _RESET = ("get_ipython().reset(new_session=True)\n"
-          "import warnings as _w\n_f = _w.filters[:]\n_w.resetwarnings()\n"
-          "_w.filters[:] = _f\ndel _w, _f\n")
+          "import os as _os, warnings as _w\n_os.chdir({cwd!r})\n"
+          "_f = _w.filters[:]\n_w.resetwarnings()\n_w.filters[:] = _f\ndel _os, _w, _f\n")
 # Run once before the first notebook (a notebook gets the same two values).
 _PREFLIGHT = ("from mlops.core.config import load_params\n"
               "from mlops.pipeline.runner import _preflight\n"
@@ -267,7 +270,7 @@ def _execute_stages(
         manifest["stages"][stage] = record
         write_json_atomic(manifest, manifest_path)
         try:
-            _run_in_kernel(km, _RESET)
+            _run_in_kernel(km, _RESET.format(cwd=str(notebooks_dir.resolve())))
             papermill.execute_notebook(
                 str(source), str(output), parameters=notebook_params,
                 kernel_name="python3", progress_bar=False, km=km,
