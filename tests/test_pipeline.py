@@ -70,6 +70,30 @@ def test_same_data_params_and_seed_give_identical_results(two_runs):
     np.testing.assert_array_equal(a, b)
 
 
+def _notebook(path: Path, *sources: str) -> None:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    parameters = new_code_cell("params_path = ''\noverrides = []\nrun_dir = ''\nrun_id = ''")
+    parameters.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[parameters, *(new_code_cell(s) for s in sources)], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, path)
+
+
+def test_each_notebook_sees_a_fresh_kernel_though_the_stages_share_one(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "a.ipynb", "import os\nleaked = 1\nos.chdir('/')")
+    _notebook(notebooks / "b.ipynb",
+              "import os\nassert 'leaked' not in globals()",
+              f"assert os.getcwd() == {str(notebooks)!r}, os.getcwd()")
+    result = run(tmp_path, notebooks_dir=notebooks, stages=[("a", "a.ipynb"), ("b", "b.ipynb")])
+    for name in ("a.ipynb", "b.ipynb"):
+        nb = nbformat.read(result.run_dir / name, as_version=4)
+        counts = [c.execution_count for c in nb.cells if c.cell_type == "code"]
+        assert counts == list(range(1, len(counts) + 1)), (name, counts)
+
+
 def test_failing_stage_names_notebook_and_cell_and_marks_run_failed(tmp_path):
     with pytest.raises(DataError) as info:
         run(tmp_path, ["data.path=missing.csv"])

@@ -180,6 +180,16 @@ def test_plots_show_the_data(bundle):
     assert f"1 (AUC {result['metrics']['roc_auc']:.3f})" in roc_legend
 
 
+def test_jupyter_displays_each_evaluation_plot_as_a_png_image(bundle):
+    from IPython.core.formatters import DisplayFormatter
+
+    params, model, test_frame, result = bundle
+    formatter = DisplayFormatter()  # no pyplot backend: a bare Figure would show as text
+    for name, fig in plots.evaluation_figures(model, test_frame, params, result).items():
+        png = formatter.format(fig)[0].get("image/png")
+        assert png is not None and png.startswith(b"\x89PNG"), name
+
+
 def test_multiclass_report_and_plots(tmp_path):
     from tests.test_evaluation import iris_setup
 

@@ -104,6 +104,7 @@ def fake_papermill(monkeypatch: pytest.MonkeyPatch) -> _FakePapermill:
     monkeypatch.setattr(papermill, "execute_notebook", fake)
     monkeypatch.setattr(runner, "_start_kernel", lambda cwd, *_: None)
     monkeypatch.setattr(runner, "_stop_kernel", lambda km: None)
+    monkeypatch.setattr(runner, "_run_in_kernel", lambda km, code: None)
     return fake
 
 

@@ -1,10 +1,10 @@
 """Thread budgets: native thread pools sized to the cores a process may use.
 
-``mlops run`` keeps several notebook kernels alive at once (one executes while the next
-ones start), so each kernel gets ``OMP_NUM_THREADS`` (and the BLAS equivalents) set to its
-share of the cores (:func:`kernel_thread_env`). Inside a process, fits and predictions run
-under :func:`limited_threads`, which caps the OpenMP and BLAS pools at :func:`thread_budget`
-even where those variables were read before they were set.
+``mlops run`` gives its notebook kernel ``OMP_NUM_THREADS`` (and the BLAS equivalents) set
+to its share of the cores (:func:`kernel_thread_env`; one kernel runs, so all of them).
+Inside a process, fits and predictions run under :func:`limited_threads`, which caps the
+OpenMP and BLAS pools at :func:`thread_budget` even where those variables were read before
+they were set.
 """
 
 from __future__ import annotations

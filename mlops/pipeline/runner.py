@@ -3,11 +3,13 @@
 Each notebook gets the same four parameters, derived from the command line and never a
 copy of ``params.yaml``: the params file, the overrides, the run folder and the run id.
 
-Kernel start-up (about 0.8 s a notebook) is hidden: while one notebook runs, the kernel of
-the next one is already starting and importing the heavy libraries on the other core.
-Each kernel gets its share of the cores as OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
-MKL_NUM_THREADS (``max(1, cores // kernels alive at once)``; a value the user set wins), so
-the kernels never oversubscribe the machine.
+All stages run in one kernel, so the heavy imports are paid once, as in a single process.
+Before each notebook the kernel is reset to what a fresh one shows a notebook: an empty
+namespace, the execution counter at 1, no warning already shown, the notebooks' folder as
+working folder (:data:`_RESET`); the module cache survives. The kernel starts first and
+imports on the other core while this process checks the notebooks; the settings are
+checked in the kernel. It gets the cores (:func:`mlops.core.threads.kernel_thread_env`;
+a value the user set wins).
 """
 
 from __future__ import annotations
@@ -40,11 +42,20 @@ __all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_ru
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-# Imported by each kernel as it starts, while the previous notebook runs: a cache warm-up.
+# Imported by the kernel as it starts, while this process checks the notebooks: a warm-up.
 _WARM_UP = ("pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.api")
-# Kernels started ahead of the one that runs: a kernel needs about as long to start and
-# import as a stage runs.
-_AHEAD = 2
+# Run silently before each notebook: a fresh kernel's namespace, counter, warnings and
+# working folder. The registries of warnings already shown are emptied by resetwarnings();
+# the filters themselves are put back as they were. Other process-wide state a notebook
+# changes (sys.path, matplotlib's rcParams, numpy's global seed) is not reset: the stage
+# notebooks change none of it.
+_RESET = ("get_ipython().reset(new_session=True)\n"
+          "import os as _os, warnings as _w\n_os.chdir({cwd!r})\n"
+          "_f = _w.filters[:]\n_w.resetwarnings()\n_w.filters[:] = _f\ndel _os, _w, _f\n")
+# Run once before the first notebook (a notebook gets the same two values).
+_PREFLIGHT = ("from mlops.core.config import load_params\n"
+              "from mlops.pipeline.runner import _preflight\n"
+              "_preflight(load_params({params_path!r}, {overrides!r}))\n")
 
 @dataclass(frozen=True)
 class RunResult:
@@ -175,18 +186,17 @@ def run_pipeline(
                 say(f"inputs unchanged since {same.label} ({manifest['fingerprint'][:19]}…): "
                     "reusing it, nothing trained (--force trains anyway)")
                 return RunResult(run_id, run_dir, "reused", manifest)
-        # Kernels boot (about 1 s of imports each) on the other core while this process
-        # checks the settings and the notebooks, which needs as long again.
-        threads = kernel_thread_env(min(len(stages), _AHEAD + 1))
-        kernels = [_start_kernel(notebooks_dir, threads) for _ in stages[:_AHEAD]]
+        # The kernel boots (a few seconds of imports) on the other core while this process
+        # checks the notebooks; the settings are checked in the kernel, which has
+        # scikit-learn imported anyway.
+        km = _start_kernel(notebooks_dir, kernel_thread_env(1))
         try:
-            _preflight(params)
             _check_notebooks(notebooks_dir, stages)
+            _run_in_kernel(km, _PREFLIGHT.format(**notebook_params))
             _execute_stages(notebooks_dir, stages, notebook_params, run_dir, manifest,
-                            manifest_path, say, kernels, threads)
+                            manifest_path, say, km)
         finally:
-            for km in kernels:
-                _stop_kernel(km)
+            _stop_kernel(km)
         if register:
             from mlops.pipeline.handover import register_run
 
@@ -205,7 +215,10 @@ def run_pipeline(
 
 
 def _preflight(params: Params) -> None:
-    """Fail at once on settings that would otherwise fail stages later, after real work."""
+    """Fail at once on settings that would otherwise fail stages later, after real work.
+
+    Runs in the stages' kernel (:data:`_PREFLIGHT`), before the first notebook.
+    """
     from mlops.stages.gates import check_config
     from mlops.stages.training import build_estimator
 
@@ -218,7 +231,7 @@ def _preflight(params: Params) -> None:
 
 def _check_notebooks(notebooks_dir: Path, stages: Sequence[tuple[str, str]]) -> None:
     """Fail before running anything when a notebook is missing or its parameters differ."""
-    import papermill
+    papermill = _papermill()
 
     for _, name in stages:
         path = notebooks_dir / name
@@ -243,20 +256,13 @@ def _execute_stages(
     manifest: dict[str, Any],
     manifest_path: Path,
     say: Callable[[str], None],
-    kernels: list[Any],
-    threads: dict[str, str],
+    km: Any,
 ) -> None:
-    """Run each stage in its kernel; ``kernels`` holds the ones started ahead and grows.
-
-    The kernels alive at once (the running one and those started ahead) share the cores
-    through ``threads``; the caller stops them all.
-    """
-    import papermill
+    """Run each stage in the kernel ``km``, reset before each; the caller stops it."""
+    papermill = _papermill()
     from papermill.exceptions import PapermillExecutionError
 
     for i, (stage, name) in enumerate(stages):
-        if i + _AHEAD < len(stages):
-            kernels.append(_start_kernel(notebooks_dir, threads))
         say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
         source, output = notebooks_dir / name, run_dir / name
         t0 = time.perf_counter()
@@ -264,9 +270,13 @@ def _execute_stages(
         manifest["stages"][stage] = record
         write_json_atomic(manifest, manifest_path)
         try:
+            _run_in_kernel(km, _RESET.format(cwd=str(notebooks_dir.resolve())))
             papermill.execute_notebook(
                 str(source), str(output), parameters=notebook_params,
-                kernel_name="python3", progress_bar=False, km=kernels[i],
+                kernel_name="python3", progress_bar=False, km=km,
+                # Written once when the notebook ends or fails, not twice a cell: each
+                # write serialises and validates the whole notebook, images included.
+                request_save_on_cell_execute=False,
             )
         except PapermillExecutionError as exc:
             record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
@@ -277,7 +287,6 @@ def _execute_stages(
                           error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            _stop_kernel(kernels[i])
             if output.is_file():
                 record["sha256"] = hashlib.sha256(output.read_bytes()).hexdigest()
         record.update(status="succeeded", seconds=round(time.perf_counter() - t0, 3))
@@ -296,6 +305,23 @@ def _stage_error(stage: str, source: Path, output: Path, exc: Any) -> MLOpsError
     return cls(message, notebook=str(source), cell=exc.cell_index, stage=stage)
 
 
+def _papermill() -> Any:
+    """papermill, imported without the optional IRI grammar of jsonschema's format checks.
+
+    nbformat's schema never uses those formats, and building the grammar (rfc3987_syntax)
+    costs about 2 s of CPU at import, more than the rest of papermill.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]  # ImportError
+        try:
+            import papermill
+        finally:
+            del sys.modules["rfc3987_syntax"]  # a later import gets the real module
+    import papermill
+
+    return papermill
+
+
 def _start_kernel(cwd: Path, threads: dict[str, str] | None = None) -> Any:
     """Start a python3 kernel in ``cwd`` that imports the heavy modules as it starts.
 
@@ -308,10 +334,49 @@ def _start_kernel(cwd: Path, threads: dict[str, str] | None = None) -> Any:
                        ip=str(Path(tempfile.mkdtemp(prefix="mlops-kernel-")) / "kernel"))
     env = {**os.environ, **(threads or {}), "PYDEVD_DISABLE_FILE_VALIDATION": "1",
            "MPLBACKEND": "Agg"}
-    modules = [m for m in _WARM_UP if importlib.util.find_spec(m) is not None]
+    # find_spec of a dotted name imports its parent: look up top-level names only.
+    modules = [m for m in _WARM_UP if importlib.util.find_spec(m.partition(".")[0])]
     km.start_kernel(cwd=str(cwd), env=env,
-                    extra_arguments=[f"--IPKernelApp.exec_lines=['import {', '.join(modules)}']"])
+                    # gc.freeze(): the imported modules' objects leave the collector's
+                    # view, so the full collections of a run (IPython's reset does one
+                    # before each notebook) no longer walk them (0.2-0.5 s each, measured).
+                    extra_arguments=[f"--IPKernelApp.exec_lines=['import {', '.join(modules)}',"
+                                     " 'import gc; gc.freeze()']"])
     return km
+
+
+def _run_in_kernel(km: Any, code: str, timeout: float = 300) -> None:
+    """Execute ``code`` silently in the kernel; raise what it raised as our own error type.
+
+    Only the shell channel is used: its reply is all we need, and skipping the client's
+    ``wait_for_ready`` (which waits for 0.2 s of quiet on IOPub) saves that much a call.
+    The first call waits while the kernel starts and imports.
+    """
+    import queue
+
+    kc = km.blocking_client()
+    kc.start_channels(iopub=False, stdin=False, hb=False, control=False)
+    try:
+        msg_id = kc.execute(code, silent=True, store_history=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = kc.get_shell_msg(timeout=1)
+            except queue.Empty:
+                if not km.is_alive():
+                    raise StageError("the notebook kernel died before running a notebook "
+                                     "(is ipykernel installed in this environment?)") from None
+                if time.monotonic() > deadline:
+                    raise StageError(f"the notebook kernel did not answer in {timeout:g} s"
+                                     ) from None
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+    finally:
+        kc.stop_channels()
+    content = reply["content"]
+    if content["status"] != "ok":
+        raise error_class(content.get("ename", ""))(content.get("evalue", str(content)))
 
 
 def _stop_kernel(km: Any) -> None:

@@ -1,8 +1,10 @@
 """Plots as ``matplotlib.figure.Figure`` objects, and one helper that saves them as PNG.
 
 Figures are built without ``pyplot``: no global state, no GUI backend, safe in threads and
-headless CI. Only the plot modules (this one, ``drift_plots``, ``monitoring_plots``) import
-matplotlib, so serving and the registry never do.
+headless CI. Each is a :class:`~mlops.core.figures.NotebookFigure`, so Jupyter shows one
+returned here as an image (the evaluate notebook shows the saved PNGs instead: each plot
+is rendered once). Only the plot modules (this one, ``drift_plots``, ``monitoring_plots``)
+import matplotlib, so serving and the registry never do.
 Functions take plain data (arrays, or sections of ``evaluation.json``) and return a Figure.
 """
 
@@ -14,6 +16,8 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from mlops.core.figures import NotebookFigure
 
 __all__ = [
     "save_figures",
@@ -47,7 +51,7 @@ def save_figures(figs: Mapping[str, Figure], folder: str | Path) -> dict[str, st
 def plot_confusion_matrix(matrix: Any, labels: list[Any]) -> Figure:
     """Heat map of a confusion matrix (rows: true label, columns: predicted label)."""
     matrix = np.asarray(matrix)
-    fig = Figure(figsize=(4.5, 4))
+    fig = NotebookFigure(figsize=(4.5, 4))
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax)
@@ -67,7 +71,7 @@ def plot_roc(y_true: Any, proba: Any, classes: list[Any], positive_class: Any) -
     """ROC curve of the positive class (binary) or one curve per class (one-vs-rest)."""
     from sklearn.metrics import auc, roc_curve
 
-    fig = Figure(figsize=(5, 4.5))
+    fig = NotebookFigure(figsize=(5, 4.5))
     ax = fig.add_subplot()
     for label, truth, score in _one_vs_rest(y_true, proba, classes, positive_class):
         fpr, tpr, _ = roc_curve(truth, score)
@@ -84,7 +88,7 @@ def plot_precision_recall(y_true: Any, proba: Any, classes: list[Any],
     """Precision-recall curve per scored class, with its average precision."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
-    fig = Figure(figsize=(5, 4.5))
+    fig = NotebookFigure(figsize=(5, 4.5))
     ax = fig.add_subplot()
     for label, truth, score in _one_vs_rest(y_true, proba, classes, positive_class):
         precision, recall, _ = precision_recall_curve(truth, score)
@@ -102,7 +106,7 @@ def plot_calibration(y_true: Any, proba: Any, classes: list[Any], positive_class
     """Reliability diagram: observed frequency against mean predicted probability."""
     from sklearn.calibration import calibration_curve
 
-    fig = Figure(figsize=(5, 4.5))
+    fig = NotebookFigure(figsize=(5, 4.5))
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     for label, truth, score in _one_vs_rest(y_true, proba, classes, positive_class):
@@ -123,7 +127,7 @@ def plot_fairness(fairness: Mapping[str, Any],
     ``fairness`` is ``result["fairness"]`` from :func:`mlops.stages.evaluation.evaluate`.
     """
     features = list(fairness)
-    fig = Figure(figsize=(5 * max(len(features), 1), 4))
+    fig = NotebookFigure(figsize=(5 * max(len(features), 1), 4))
     if not features:
         fig.add_subplot().set_title("No sensitive features configured")
         return fig
@@ -154,7 +158,7 @@ def plot_importance(importance: Mapping[str, Any]) -> Figure:
     ``importance`` is ``result["importance"]`` from :func:`mlops.stages.evaluation.evaluate`.
     """
     rows = list(importance["features"])[::-1]  # most important at the top
-    fig = Figure(figsize=(6, 0.35 * max(len(rows), 1) + 1.2))
+    fig = NotebookFigure(figsize=(6, 0.35 * max(len(rows), 1) + 1.2))
     ax = fig.add_subplot()
     ax.barh([r["feature"] for r in rows], [r["importance_mean"] for r in rows],
             xerr=[r["importance_std"] for r in rows], color="tab:blue")
@@ -170,7 +174,7 @@ def plot_prediction_error(y_true: Any, y_pred: Any, *, kind: str, unit: str = ""
     ``residual_vs_predicted`` (residuals: true minus predicted)."""
     from sklearn.metrics import PredictionErrorDisplay
 
-    fig = Figure(figsize=(5, 4.5))
+    fig = NotebookFigure(figsize=(5, 4.5))
     ax = fig.add_subplot()
     PredictionErrorDisplay.from_predictions(
         np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float), kind=kind, ax=ax,
@@ -192,7 +196,7 @@ def plot_group_error(fairness: Mapping[str, Any], unit: str = "") -> Figure:
     ``fairness`` is ``result["fairness"]`` of a regression evaluation.
     """
     features = list(fairness)
-    fig = Figure(figsize=(5 * max(len(features), 1), 4))
+    fig = NotebookFigure(figsize=(5 * max(len(features), 1), 4))
     if not features:
         fig.add_subplot().set_title("No sensitive features configured")
         return fig
