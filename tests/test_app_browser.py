@@ -193,7 +193,8 @@ def test_stakeholder_and_operator_journeys_in_a_browser(app_server: str, app_env
             expect(page.get_by_text("credit-risk v1").first).to_be_visible()
             # The sidebar's selector says the same as the header: no stale "production".
             sidebar = page.get_by_test_id("stSidebar")
-            expect(sidebar.get_by_role("combobox").first).to_have_value("serving now (v1)")
+            version = sidebar.get_by_role("combobox", name="Version (read-only: try or compare)")
+            expect(version).to_have_value("serving now (v1)")
             expect(page.get_by_role("combobox", name="Version", exact=True)).to_have_value(
                 re.compile(r"^v2 · logistic_regression · "))  # no alias any more
             shots(page, "operator-after-rollback")
