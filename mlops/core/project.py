@@ -398,7 +398,6 @@ def _evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[
                                           if plan.task == "multiclass" else ""))
     fairness_hint = ("    # with data.sensitive_features (and, multiclass, a positive_class) "
                      "set, add e.g.")
-    bins = _yaml(plan.bins) if plan.bins else "{}"
     lines = [
         "evaluation:",
         "  gates:                         # a run fails when any gate fails",
@@ -410,24 +409,15 @@ def _evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[
         "  baseline:                      # the model must beat scikit-learn's DummyClassifier",
         _line("metric", "roc_auc", "accuracy, f1, roc_auc or brier", indent=4),
         _line("margin", 0.02, "by at least this much", indent=4),
-        _line("bootstrap_samples", template.get("bootstrap_samples", 200),
-              "resamples for the confidence intervals"),
-        _line("group_bins", {}, f"SUGGESTED: {bins}; numeric sensitive columns in bands"
-              if plan.bins else "numeric sensitive columns are reported in these bands"),
-        _line("min_group_size", template.get("min_group_size", 30),
-              "smaller fairness groups are reported, never gated"),
-        _line("champion_tolerance", template.get("champion_tolerance", 0.02),
-              "candidate may be this much worse than production"),
-        _line("top_features", template.get("top_features", 5), ""),
-        _line("invariance", [], "columns whose change must not change the prediction"),
-        _line("directional", {}, "e.g. {column: {increase_by: 10, expect: decrease}}"),
+        *_evaluation_tail(plan, template, groups="smaller fairness groups",
+                          tolerance="candidate may be this much worse than production",
+                          expect="decrease"),
     ]
     return lines
 
 
 def _regression_evaluation_section(plan: ProjectPlan, template: Mapping[str, Any]
                                    ) -> list[str]:
-    bins = _yaml(plan.bins) if plan.bins else "{}"
     mae = f"{plan.median_mae:.4g}" if plan.median_mae is not None else "n/a"
     return [
         "evaluation:",
@@ -442,17 +432,26 @@ def _regression_evaluation_section(plan: ProjectPlan, template: Mapping[str, Any
         "  baseline:                      # the model must beat scikit-learn's DummyRegressor",
         _line("metric", "r2", "mae, rmse, r2 or mape", indent=4),
         _line("margin", 0.02, "by at least this much", indent=4),
+        *_evaluation_tail(plan, template, groups="smaller groups",
+                          tolerance="candidate's R² may be this much lower than production's",
+                          expect="increase"),
+    ]
+
+
+def _evaluation_tail(plan: ProjectPlan, template: Mapping[str, Any], *, groups: str,
+                     tolerance: str, expect: str) -> list[str]:
+    """The evaluation settings after the gates and the baseline, for either task."""
+    return [
         _line("bootstrap_samples", template.get("bootstrap_samples", 200),
               "resamples for the confidence intervals"),
-        _line("group_bins", {}, f"SUGGESTED: {bins}; numeric sensitive columns in bands"
+        _line("group_bins", {}, f"SUGGESTED: {_yaml(plan.bins)}; numeric sensitive columns in bands"
               if plan.bins else "numeric sensitive columns are reported in these bands"),
         _line("min_group_size", template.get("min_group_size", 30),
-              "smaller groups are reported, never gated"),
-        _line("champion_tolerance", template.get("champion_tolerance", 0.02),
-              "candidate's R² may be this much lower than production's"),
+              f"{groups} are reported, never gated"),
+        _line("champion_tolerance", template.get("champion_tolerance", 0.02), tolerance),
         _line("top_features", template.get("top_features", 5), ""),
         _line("invariance", [], "columns whose change must not change the prediction"),
-        _line("directional", {}, "e.g. {column: {increase_by: 10, expect: increase}}"),
+        _line("directional", {}, f"e.g. {{column: {{increase_by: 10, expect: {expect}}}}}"),
     ]
 
 
