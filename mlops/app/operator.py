@@ -287,7 +287,10 @@ def _monitoring(ctx: AppContext) -> None:
     if not summary.stats:
         st.info("No predictions logged yet.")
         return
-    st.dataframe(summary.per_version, hide_index=True, key="mon_table")
+    table = summary.per_version.drop(columns=["regression"], errors="ignore")
+    # Only the live-quality figures of this model's task.
+    unused = ["accuracy", "correct"] if ctx.regression else ["mae", "abs_error_sd"]
+    st.dataframe(table.drop(columns=unused, errors="ignore"), hide_index=True, key="mon_table")
     show_timeline(ctx)
     _feedback(ctx)
     _drift(ctx)
