@@ -22,6 +22,9 @@ from mlops.app.public import render_batch, render_model_card, render_predict, ve
 APP_DIR = Path(__file__).resolve().parent
 SERVING = "serving"  # version-selector value meaning "whatever production serves now"
 SCREENS = ("Predict", "Batch", "Model card", "Compare", "Operator")
+# Session state that outlives a change of model: who the visitor is and where they are.
+KEEP_ACROSS_MODELS = frozenset({"model_choice", "session_id", "screen", "admin_token",
+                                "operator_name"})
 
 
 @st.cache_resource(show_spinner=False)
@@ -54,6 +57,13 @@ def page() -> None:
     if len(models) > 1:  # one model: no picker, nothing to choose
         with st.sidebar:
             chosen = models[st.selectbox("Model", list(models), key="model_choice")]
+        if st.session_state.get("model_shown", chosen) != chosen:
+            # Another model: its form, prediction and choices start afresh (two models may
+            # share a column name, whose widget would otherwise keep the other's value).
+            for key in list(st.session_state):
+                if key not in KEEP_ACROSS_MODELS:
+                    del st.session_state[key]
+        st.session_state["model_shown"] = chosen
     ctx = get_context(context_key(), chosen)
     # A stable id per browser session: routing strategies (canary) keep a visitor on one
     # version.

@@ -348,8 +348,8 @@ def test_serving_status_has_no_revision_on_a_local_registry(app_env) -> None:
 def test_public_view_predicts_with_the_serving_version(app_env) -> None:
     at = _app()
     assert "credit-risk v2" in at.markdown[0].value
-    at.number_input(key="field_age").set_value(30)
-    at.selectbox(key="field_housing").set_value("rent")
+    at.number_input(key="field_credit-risk_age").set_value(30)
+    at.selectbox(key="field_credit-risk_housing").set_value("rent")
     _button(at, "predict").click()
     at.run()
     assert not at.exception, at.exception
@@ -678,9 +678,11 @@ def test_model_picker_serves_each_model_of_the_repository(app_env) -> None:
     at = _app()
     assert at.selectbox(key="model_choice").options == ["credit-risk", "diabetes"]
     assert at.title[0].value == "Credit risk"
+    at.number_input(key="field_credit-risk_age").set_value(99).run()  # diabetes has age too
     at.selectbox(key="model_choice").set_value("diabetes").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Diabetes"
+    assert at.number_input(key="field_diabetes_age").value == 50, "the form starts afresh"
     assert "v1" in at.markdown[0].value  # serving: diabetes@production
     assert any(n.label.startswith("Bmi") for n in at.number_input), "its own form"
     _button(at, "predict").click().run()

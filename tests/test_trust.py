@@ -64,7 +64,7 @@ def _predict_and_label(at: AppTest, n: int, *, lie: bool) -> list[str]:
     """Predict ``n`` times; record the opposite (``lie``) or the predicted class as outcome."""
     ids = []
     for i in range(n):
-        at.number_input(key="field_age").set_value(20 + i)
+        at.number_input(key="field_credit-risk_age").set_value(20 + i)
         _button(at, "predict").click()
         at.run()
         assert not at.exception, at.exception

@@ -49,7 +49,7 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
     for start in range(0, len(specs), 3):
         for col, spec in zip(st.columns(3), specs[start:start + 3], strict=False):
             with col:
-                values[spec.name] = _widget(spec)
+                values[spec.name] = _widget(spec, ctx.name)
     if st.button("Predict", key="predict", type="primary"):
         try:
             row = row_from_form(values, ctx.schema)
@@ -105,8 +105,10 @@ def _words(name: str) -> str:
     return name.replace("_", " ")
 
 
-def _widget(spec: FieldSpec) -> Any:
-    key = f"field_{spec.name}"
+def _widget(spec: FieldSpec, model: str) -> Any:
+    # Keyed by model too: two models may share a column name, and a browser keeps a
+    # widget's value by its key.
+    key = f"field_{model}_{spec.name}"
     if spec.widget == "number":
         return st.number_input(spec.label, min_value=spec.min, max_value=spec.max,
                                value=spec.default, step=spec.step, key=key,
@@ -203,7 +205,8 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
         y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
         color=alt.Color("direction:N", title=None,
                         scale=alt.Scale(domain=[up, down], range=["#2e7d32", "#c62828"]),
-                        legend=alt.Legend(orient="bottom", direction="vertical")),
+                        legend=alt.Legend(orient="bottom", direction="vertical",
+                                          labelLimit=400)),
         tooltip=["input", "effect"],
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")
