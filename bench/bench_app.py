@@ -176,7 +176,8 @@ def one_run(browser, registry: Path, tmp: Path) -> dict[str, float]:
 
         def switch(label: str) -> float:
             t0 = time.perf_counter()
-            page.get_by_test_id("stSidebar").get_by_role("combobox").first.click()
+            page.get_by_test_id("stSidebar").get_by_role(
+                "combobox", name="Version (read-only: try or compare)").click()
             page.get_by_role("option", name=re.compile(rf"^{label} ·")).click()
             page.get_by_role("heading", name=re.compile(rf" {label}$")).wait_for()
             page.wait_for_selector(READY)
