@@ -38,8 +38,12 @@ def get_context(key: str, params_file: str) -> AppContext:
 def model_choices() -> dict[str, str]:
     """Model name -> params file for every model of the repository (``params.yaml`` and
     ``models/*/params.yaml``); empty when ``MLOPS_PARAMS`` pins the app to one model."""
-    if os.environ.get("MLOPS_PARAMS"):
-        return {}
+    return {} if os.environ.get("MLOPS_PARAMS") else _repository_models()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _repository_models() -> dict[str, str]:
+    """The repository's models, read once a minute rather than on every rerun."""
     from mlops.core.models import model_files
 
     return {name: str(path) for name, path in model_files(APP_DIR).items()}
