@@ -3,7 +3,10 @@ live) and every view through AppTest."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -185,17 +188,28 @@ def test_form_spec_follows_the_schema(schema) -> None:
     assert age.label == "Age (years)" and "age of the applicant" in age.help
 
 
-def test_form_defaults_are_a_typical_case_of_the_reference_data(schema) -> None:
+def test_form_defaults_are_a_typical_case(schema) -> None:
+    import dataclasses
+
     from mlops.core.config import load_params
     from mlops.core.data import load_split
 
+    frame = load_split(load_params(ROOT / "params.yaml")).frame
+    # The schema's typical values (infer writes the data's median or most common value).
+    specs = {s.name: s for s in form.form_spec(schema)}
+    assert not form.needs_reference(schema)
+    assert specs["age"].default == int(round(frame["age"].median()))
+    assert specs["credit_amount"].default == int(round(frame["credit_amount"].median()))
+    assert specs["housing"].default == frame["housing"].mode().iloc[0]
+    # A hand-written schema without them: the reference data's, else the range's middle.
+    bare = dataclasses.replace(schema, columns=tuple(
+        dataclasses.replace(c, typical=None) for c in schema.columns))
+    assert form.needs_reference(bare)
     train = load_split(load_params(ROOT / "params.yaml")).train
-    specs = {s.name: s for s in form.form_spec(schema, train)}
-    assert specs["age"].default == int(round(train["age"].median()))
-    assert specs["credit_amount"].default == int(round(train["credit_amount"].median()))
-    assert specs["housing"].default == train["housing"].mode().iloc[0]
-    # Without reference data: the middle of the range, still a valid value.
-    assert form.form_spec(schema)[-1].default == (19 + 75) // 2
+    from_data = {s.name: s for s in form.form_spec(bare, train)}
+    assert from_data["age"].default == int(round(train["age"].median()))
+    assert from_data["housing"].default == train["housing"].mode().iloc[0]
+    assert form.form_spec(bare)[-1].default == (19 + 75) // 2
 
 
 def test_row_from_form_casts_and_rejects(schema) -> None:
@@ -375,6 +389,24 @@ def test_public_view_predicts_with_the_serving_version(app_env) -> None:
     assert any("Recorded outcome good credit" in s.value for s in at.success)
     with sqlite3.connect(app_env["MLOPS_LOG_PATH"]) as conn:
         assert conn.execute("SELECT count(*) FROM feedback").fetchone()[0] == 1
+
+
+def test_first_page_draws_the_headline_and_form_without_pandas(app_env) -> None:
+    """Cold start: the first page needs the schema and the records, not pandas, numpy or
+    scikit-learn (their imports were most of the app's start-up); a fresh process shows it."""
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60).run()\n"
+        "assert not at.exception, at.exception\n"
+        "assert 'times in 100' in at.info[0].value\n"
+        "assert at.number_input(key='field_credit-risk_age').value > 0\n"
+        "print(' '.join(m for m in ('pandas', 'numpy', 'sklearn', 'pyarrow') "
+        "if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env={**os.environ, **app_env})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
 
 
 def test_version_selector_pins_a_version_read_only(app_env) -> None:

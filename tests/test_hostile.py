@@ -150,6 +150,7 @@ def test_streamlit_config_hides_error_details_and_limits_uploads() -> None:
     cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text("utf-8"))
     assert cfg["client"]["showErrorDetails"] == "none"
     assert cfg["client"]["toolbarMode"] == "minimal"
+    assert cfg["server"]["fileWatcherType"] == "none"  # a served app is not edited in place
     assert batch.MAX_UPLOAD_BYTES <= cfg["server"]["maxUploadSize"] * 1024 * 1024 \
         <= 2 * batch.MAX_UPLOAD_BYTES
     # Values this Streamlit accepts (an unknown value would be ignored with a warning).

@@ -215,6 +215,7 @@ def test_streamlit_config_fits_the_spaces_iframe(project: Path, tmp_path: Path) 
     config = tomllib.loads((bundle.folder / ".streamlit" / "config.toml").read_text())
     assert config["client"] == {"showErrorDetails": "none", "toolbarMode": "minimal"}
     assert config["server"]["enableXsrfProtection"] is False
+    assert config["server"]["fileWatcherType"] == "none"  # files change only by a rebuild
     assert config["browser"]["gatherUsageStats"] is False
     # Streamlit counts MB of 2**20 bytes: the smallest limit that lets the app's own through.
     mb = config["server"]["maxUploadSize"]

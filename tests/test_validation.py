@@ -88,7 +88,49 @@ def test_schema_float_nullable_and_high_cardinality():
     assert s.by_name["n"].kind == "int", "whole floats with NaN are ints read with NaN"
 
 
+def test_schema_records_a_typical_value_per_column(tmp_path):
+    frame = pd.DataFrame({
+        "n": [1, 2, 2, 9, np.nan], "x": [0.5, 1.5, 2.5, 10.0, 4.0],
+        "c": ["b", "a", "b", "a", None],  # a tie: the first in sorted order, so stable
+        "flag": [True, False, True, True, False], "empty": [np.nan] * 5, "y": [0, 1, 0, 1, 0],
+    })
+    s = infer_schema(frame, target="y")
+    typical = {c.name: c.typical for c in s.columns}
+    assert typical == {"n": 2, "x": 2.5, "c": "a", "flag": True, "empty": None, "y": 0}
+    assert isinstance(typical["n"], int) and isinstance(typical["flag"], bool)
+    save_schema(s, tmp_path / "schema.yaml")
+    reread = load_schema(tmp_path / "schema.yaml")
+    assert {c.name: c.typical for c in reread.columns} == typical
+
+
+def test_reinferring_keeps_what_people_wrote(tmp_path, german):
+    from mlops.cli.main import main
+
+    schema_file = tmp_path / "schema.yaml"
+    text = schema_to_yaml(infer_schema(german, target="risk", source="data/german.csv"))
+    text = (text.replace("age: {kind: int,", "age: {description: years lived, unit: years, "
+                         "hard_max: 120, kind: int,")
+            .replace("credit_amount: {kind: int, nullable: false, min: 250, max: 18424, "
+                     "hard_min: 0", "credit_amount: {kind: int, nullable: false, min: 250, "
+                     "max: 18424, min_exclusive: 0"))
+    schema_file.write_text(text, encoding="utf-8")
+    # Newer data: the ranges move, the hand-written parts stay.
+    newer = german.assign(age=german["age"] + 1)
+    data_file = tmp_path / "newer.csv"
+    newer.to_csv(data_file, index=False)
+    assert main(["schema", "infer", "--data", str(data_file), "--out", str(schema_file)]) == 0
+    after = load_schema(schema_file)
+    age = after.by_name["age"]
+    assert (age.min, age.max) == (20, 76), "the data's range is refreshed"
+    assert (age.description, age.unit, age.hard_max) == ("years lived", "years", 120)
+    amount = after.by_name["credit_amount"]
+    assert (amount.min_exclusive, amount.hard_min) == (0, None), "a hand edit is not undone"
+    assert after.by_name["duration"].hard_min == 0, "untouched columns keep infer's proposal"
+
+
 @pytest.mark.parametrize("text, rule", [
+    ("version: 1\ncolumns: {a: {kind: int, typical: many}}\n", "schema_format"),
+    ("version: 1\ncolumns: {a: {kind: bool, typical: 1}}\n", "schema_format"),
     ("version: 99\ncolumns: {a: {kind: int}}\n", "schema_version"),
     ("version: 1\ncolumns: {a: {kind: decimal}}\n", "schema_format"),
     ("version: 1\ncolumns: {a: {kind: int, colour: red}}\n", "schema_format"),

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from mlops.app.batch import score_frame
 from mlops.app.cache import TTLCache
 from mlops.app.config import load_app_params
 from mlops.app.status import ServingStatus, serving_status
@@ -27,6 +24,7 @@ from mlops.core.exceptions import DataError, NotFoundError
 from mlops.core.schema import Schema, load_schema
 
 if TYPE_CHECKING:  # imported when first used, not on the app's first page
+    import pandas as pd
     from huggingface_hub import CommitScheduler
 
     from mlops.core.config import Params
@@ -220,6 +218,8 @@ class AppContext:
         with role ``pinned``: it is shown, but it is never production or canary traffic, so
         trying a version can never push it through a canary.
         """
+        import pandas as pd
+
         from mlops.serving.router import batch_request_ids
 
         if len(frame) == 0:
@@ -242,6 +242,8 @@ class AppContext:
             answered = int(versions[0])
             routed = "production" if answered == production else "canary"
         else:
+            from mlops.app.batch import score_frame
+
             model = self.model(version)
             start = time.perf_counter()
             predictions = score_frame(model, frame.reset_index(drop=True),

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from mlops.app.batch import coerce_frame, validate_frame
 from mlops.core.exceptions import DataError
 from mlops.core.schema import Schema
 
-__all__ = ["FieldSpec", "form_spec", "row_from_form"]
+if TYPE_CHECKING:  # pandas is imported when a row is scored, not to draw the first page
+    import pandas as pd
+
+__all__ = ["FieldSpec", "form_spec", "needs_reference", "row_from_form"]
 
 
 @dataclass(frozen=True)
@@ -40,29 +40,41 @@ def _label(name: str, unit: str | None = None) -> str:
     return f"{text} ({unit})" if unit else text
 
 
+def needs_reference(schema: Schema) -> bool:
+    """True when some serving column has no ``typical`` value in the schema, so the form's
+    defaults must come from the reference data."""
+    return any(schema.by_name[c].typical is None for c in schema.serving_columns)
+
+
 def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[FieldSpec]:
     """One :class:`FieldSpec` per serving column, from the schema's kinds and ranges.
 
-    Defaults are a typical case: the ``reference`` data's median (numbers) or most common
-    value (categories); without reference data, the middle of the schema's range and the
-    first category. Labels carry the schema's unit, help texts its description.
+    Defaults are a typical case: the schema's ``typical`` value, else the ``reference``
+    data's median (numbers) or most common value (categories), else the middle of the
+    schema's range and the first category. Labels carry the schema's unit, help texts its
+    description.
     """
     specs = []
     for name in schema.serving_columns:
         col = schema.by_name[name]
         label = _label(name, col.unit)
-        known = reference[name].dropna() if reference is not None and name in reference \
-            else None
+        known = reference[name].dropna() if (col.typical is None and reference is not None
+                                             and name in reference) else None
         if known is not None and known.empty:
             known = None
         if col.kind == "bool":
-            default_bool = bool(known.mode().iloc[0]) if known is not None else False
+            default_bool = (bool(col.typical) if col.typical is not None
+                            else bool(known.mode().iloc[0]) if known is not None else False)
             specs.append(FieldSpec(name, "checkbox", label, default_bool,
                                    help=col.description or ""))
         elif col.numeric:
             integer = col.kind == "int"
             lo, hi = col.min, col.max
-            if known is not None:
+            if col.typical is not None:
+                mid = float(col.typical)
+            elif known is not None:
+                import pandas as pd
+
                 mid = float(pd.to_numeric(known, errors="coerce").median())
             else:
                 mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo or hi or 0)
@@ -84,7 +96,9 @@ def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[Fie
             ))
         elif col.categories:
             options = tuple(col.categories)
-            mode = str(known.astype(str).mode().iloc[0]) if known is not None else options[0]
+            mode = (str(col.typical) if col.typical is not None
+                    else str(known.astype(str).mode().iloc[0]) if known is not None
+                    else options[0])
             specs.append(FieldSpec(name, "select", label, mode if mode in options
                                    else options[0], options=options,
                                    help=col.description or ""))
@@ -95,6 +109,10 @@ def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[Fie
 
 def row_from_form(values: Mapping[str, Any], schema: Schema) -> pd.DataFrame:
     """A one-row frame of the form's values, checked like a batch (DataError if bad)."""
+    import pandas as pd
+
+    from mlops.app.batch import coerce_frame, validate_frame
+
     missing = [c for c in schema.serving_columns if c not in values]
     if missing:
         raise DataError(f"form is missing fields {missing}", column=missing[0],

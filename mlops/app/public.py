@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
-from mlops.app.batch import (
-    MAX_UPLOAD_BYTES,
-    MAX_UPLOAD_ROWS,
-    out_of_range_note,
-    to_csv_bytes,
-    validate_batch,
-)
 from mlops.app.context import AppContext
-from mlops.app.form import FieldSpec, form_spec, row_from_form
+from mlops.app.form import FieldSpec, form_spec, needs_reference, row_from_form
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["render_batch", "render_headline", "render_lineage", "render_model_card",
@@ -43,7 +35,8 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
     st.caption("The form starts from a typical case (the training data's median or most "
                "common value); change any field and press Predict.")
     values: dict[str, Any] = {}
-    specs = form_spec(ctx.schema, ctx.reference())
+    # The schema's typical values make the form without reading the data (or pandas).
+    specs = form_spec(ctx.schema, ctx.reference() if needs_reference(ctx.schema) else None)
     # Row by row (not column by column), so a phone, which stacks columns, keeps the
     # schema's order.
     for start in range(0, len(specs), 3):
@@ -173,6 +166,8 @@ def _show_prediction(ctx: AppContext, last: dict[str, Any], token: str | None) -
 
 def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     """Why: the inputs that pushed this prediction up or down, as a chart and a sentence."""
+    import pandas as pd
+
     row = pd.DataFrame([last["row"]])
     try:
         # The prediction above is already on screen while this runs.
@@ -231,6 +226,16 @@ def _scale_words(scale: str) -> str:
 
 def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None:
     """Score an uploaded (or pasted) CSV after validating it; offer the results."""
+    import pandas as pd
+
+    from mlops.app.batch import (
+        MAX_UPLOAD_BYTES,
+        MAX_UPLOAD_ROWS,
+        out_of_range_note,
+        to_csv_bytes,
+        validate_batch,
+    )
+
     st.subheader("Score a CSV file")
     st.caption(f"Columns: {', '.join(ctx.schema.serving_columns)}. At most "
                f"{MAX_UPLOAD_ROWS:,} rows and {MAX_UPLOAD_BYTES // 1000:,} kB.")

@@ -12,9 +12,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas only for the tables: the first page needs just the headline
+    import pandas as pd
 
-if TYPE_CHECKING:
     from mlops.registry import LedgerEntry, ModelVersion
 
 __all__ = [
@@ -66,6 +66,8 @@ def _metric_unit(key: str, unit: str) -> str:
 def metrics_frame(evaluation: Mapping[str, Any], metadata: Mapping[str, Any],
                   unit: str = "") -> pd.DataFrame:
     """One row per metric: name, value, 95 % interval and whether higher is better."""
+    import pandas as pd
+
     metrics = evaluation.get("metrics") or metadata.get("metrics") or {}
     intervals = evaluation.get("confidence_intervals") or {}
     labels = evaluation.get("metric_labels") or {}
@@ -91,6 +93,8 @@ def compare_metrics(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, la
     ``verdict`` says whether ``b`` is better, worse or the same, in the metric's direction;
     "within noise" when the change is inside both 95 % intervals.
     """
+    import pandas as pd
+
     ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
     ia, ib = a.get("confidence_intervals") or {}, b.get("confidence_intervals") or {}
     labels = {**(a.get("metric_labels") or {}), **(b.get("metric_labels") or {})}
@@ -127,6 +131,8 @@ def _inside(value: float, ci: Mapping[str, Any] | None) -> bool:
 
 def gates_frame(gates: Sequence[Mapping[str, Any]], unit: str = "") -> pd.DataFrame:
     """The quality gates as people read them: check, rule (``≥ 0.70``), value, result."""
+    import pandas as pd
+
     rows = []
     for g in gates:
         direction = g.get("direction")
@@ -147,6 +153,8 @@ def gates_frame(gates: Sequence[Mapping[str, Any]], unit: str = "") -> pd.DataFr
 
 def fairness_frame(evaluation: Mapping[str, Any]) -> pd.DataFrame:
     """Per sensitive feature and group: rows, accuracy, selection rate, TPR, FPR."""
+    import pandas as pd
+
     rows = []
     for feature, info in (evaluation.get("fairness") or {}).items():
         for group, stats in (info.get("groups") or {}).items():
@@ -168,6 +176,8 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 def params_diff(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, label_b: str
                 ) -> pd.DataFrame:
     """The params keys whose values differ between two versions (dotted keys)."""
+    import pandas as pd
+
     fa, fb = _flat(a), _flat(b)
     keys = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
     return pd.DataFrame({"params key": keys, label_a: [_show(fa.get(k, "–")) for k in keys],
@@ -180,6 +190,8 @@ def _show(value: Any) -> str:
 
 def timeline_frame(entries: Sequence[LedgerEntry]) -> pd.DataFrame:
     """The release timeline, newest first: when, who, what changed, why, on what evidence."""
+    import pandas as pd
+
     rows = []
     for e in reversed(entries):
         rows.append({"when": e.time.replace("T", " ").removesuffix("+00:00"), "who": e.actor,
@@ -285,6 +297,8 @@ def lineage_rows(mv: ModelVersion, *, backend: str, hub_url: str | None = None
     ``hub_url`` is ``{endpoint}/{repo_id}`` for a Hub registry; files then get links to the
     version's tagged commit.
     """
+    import pandas as pd
+
     lineage = mv.metadata.get("lineage") or {}
     rows: list[dict[str, str]] = []
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops.cli.common import HelpFormatter, add_params_args, exit_codes_text, load_params
+from mlops.core.exceptions import DataError
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
@@ -149,7 +150,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_schema_infer(args: argparse.Namespace) -> int:
     """Infer the schema from ``--data`` (default ``data.path``) and write it to ``--out``."""
     from mlops.core.data import read_csv
-    from mlops.core.schema import infer_schema, save_schema
+    from mlops.core.schema import infer_schema, keep_hand_written, load_schema, save_schema
 
     params = load_params(args)
     data_path = Path(args.data) if args.data is not None else params.resolve(params.data.path)
@@ -158,7 +159,14 @@ def cmd_schema_infer(args: argparse.Namespace) -> int:
     source = data_path.as_posix() if args.data is not None else params.data.path
     schema = infer_schema(frame, target=params.data.target, source=source,
                           regression=params.data.regression)
+    kept = ""
+    if out_path.is_file():
+        try:
+            schema = keep_hand_written(schema, load_schema(out_path))
+            kept = "; descriptions, units and pinned rules kept from the previous file"
+        except DataError as exc:
+            kept = f"; the previous file was not readable, nothing kept from it ({exc.rule})"
     save_schema(schema, out_path)
     print(f"wrote {out_path}: {len(schema.columns)} columns, target {schema.target!r}, "
-          f"{len(schema.serving_columns)} serving columns; review it with `git diff`")
+          f"{len(schema.serving_columns)} serving columns{kept}; review it with `git diff`")
     return 0

@@ -48,6 +48,7 @@ __all__ = [
     "load_params",
     "parse_overrides",
     "runs_dir",
+    "safe_load_yaml",
     "to_dict",
     "ENV_OVERRIDES",
     "RUNS_DIR_ENV",
@@ -474,7 +475,7 @@ def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ())
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: parameters file not found", file=str(path)) from None
     except yaml.YAMLError as exc:
@@ -494,6 +495,15 @@ def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ())
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc.message}", file=str(path), **exc.fields) from None
     return dataclasses.replace(params, root=str(path.resolve().parent))
+
+
+# libyaml's parser where PyYAML has it (its wheels do): the same documents, ~8x faster.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` of ``text`` with the fastest safe loader available."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, see above
 
 
 def runs_dir(default: str | Path = "runs") -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from mlops.core.config import safe_load_yaml
 from mlops.core.exceptions import ConfigError
 
 __all__ = ["MODELS_DIR", "find_model", "model_files", "params_files"]
@@ -33,7 +34,7 @@ def model_files(root: str | Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for path in params_files(root):
         try:
-            name = (yaml.safe_load(path.read_text(encoding="utf-8")) or {})["model"]["name"]
+            name = (safe_load_yaml(path.read_text(encoding="utf-8")) or {})["model"]["name"]
         except (yaml.YAMLError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: no model.name ({type(exc).__name__})", file=str(path),
                               key="model.name") from None

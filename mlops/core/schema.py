@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
+from mlops.core.config import safe_load_yaml
 from mlops.core.exceptions import DataError
+
+if TYPE_CHECKING:  # pandas is imported by inference only: the app reads schemas without it
+    import pandas as pd
 
 __all__ = [
     "is_number",
@@ -24,6 +27,7 @@ __all__ = [
     "ColumnSchema",
     "Schema",
     "infer_schema",
+    "keep_hand_written",
     "schema_to_yaml",
     "save_schema",
     "load_schema",
@@ -56,6 +60,9 @@ class ColumnSchema:
     # Not compared: a schema with descriptions checks data exactly as one without.
     description: str | None = field(default=None, compare=False)
     unit: str | None = field(default=None, compare=False)
+    # A typical value (the reference's median or most common value): where the app's form
+    # starts. Written by infer, may be edited to show another case; not compared either.
+    typical: float | int | str | bool | None = field(default=None, compare=False)
 
     @property
     def numeric(self) -> bool:
@@ -104,6 +111,8 @@ class ColumnSchema:
         for key in _TEXTS:
             if getattr(self, key):
                 out[key] = getattr(self, key)
+        if self.typical is not None:
+            out["typical"] = self.typical
         return out
 
 
@@ -166,10 +175,14 @@ class Schema:
 
 def is_number(series: pd.Series) -> bool:
     """True for numeric columns; booleans count as categories, not numbers."""
+    import pandas as pd
+
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
 def _kind(series: pd.Series) -> str:
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(series):
         return "bool"
     if pd.api.types.is_integer_dtype(series):
@@ -189,6 +202,8 @@ def _plain(value: Any) -> Any:
 
 
 def _infer_column(series: pd.Series) -> ColumnSchema:
+    import pandas as pd
+
     kind = _kind(series)
     nullable = bool(series.isna().any())
     if kind in ("int", "float"):
@@ -196,16 +211,26 @@ def _infer_column(series: pd.Series) -> ColumnSchema:
         finite = values[values.abs() != math.inf]
         lo = _plain(finite.min()) if len(finite) else None
         hi = _plain(finite.max()) if len(finite) else None
+        typical = _plain(finite.median()) if len(finite) else None
         if kind == "int" and lo is not None:
-            lo, hi = int(lo), int(hi)
+            lo, hi, typical = int(lo), int(hi), int(round(typical))
         # Proposed for review: a column that was never negative probably cannot be.
         hard_min = 0 if lo is not None and lo >= 0 else None
-        return ColumnSchema(str(series.name), kind, nullable, lo, hi, hard_min=hard_min)
-    uniques = series.dropna().astype(str).unique()
+        return ColumnSchema(str(series.name), kind, nullable, lo, hi, hard_min=hard_min,
+                            typical=typical)
+    known = series.dropna()
+    uniques = known.astype(str).unique()
     categories = tuple(sorted(uniques)) if len(uniques) <= MAX_CATEGORIES else None
+    typical: Any = None
     if kind == "bool":
         categories = ("False", "True")
-    return ColumnSchema(str(series.name), kind, nullable, categories=categories)
+        typical = bool(known.mode().iloc[0]) if len(known) else None
+    elif categories is not None and len(known):
+        counts = known.astype(str).value_counts()
+        # The most common value; ties go to the first in sorted order, so output is stable.
+        typical = min(counts.index[counts == counts.max()])
+    return ColumnSchema(str(series.name), kind, nullable, categories=categories,
+                        typical=typical)
 
 
 def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "",
@@ -231,6 +256,21 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "",
         labels = tuple(sorted(_plain(v) for v in frame[target].dropna().unique()))
     serving = tuple(str(c) for c in frame.columns if c != target)
     return Schema(columns, target, labels, serving, SCHEMA_VERSION, source, len(frame))
+
+
+def keep_hand_written(schema: Schema, previous: Schema) -> Schema:
+    """``schema`` with what people wrote in ``previous`` carried over, for each column in both:
+    description, unit, the pinned bounds and categories, and ``optional``.
+
+    Re-inferring refreshes what the data shows (ranges, categories, typical values) and keeps
+    what was reviewed by hand; a column new to the data gets infer's proposals.
+    """
+    kept = ("description", "unit", "optional", *_PINNED)
+    columns = tuple(
+        replace(c, **{k: getattr(previous.by_name[c.name], k) for k in kept})
+        if c.name in previous.by_name else c
+        for c in schema.columns)
+    return replace(schema, columns=columns)
 
 
 def _flow(value: Any) -> str:
@@ -275,7 +315,7 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
         raise DataError(f"{path}: column {name!r} has kind {kind!r}; expected one of "
                         f"{list(KINDS)}", file=str(path), column=name, rule="schema_format")
     unknown = sorted(set(raw) - {"kind", "nullable", "min", "max", "categories",
-                                 "optional", *_PINNED, *_TEXTS})
+                                 "optional", "typical", *_PINNED, *_TEXTS})
     if unknown:
         raise DataError(f"{path}: column {name!r} has unknown keys {unknown}",
                         file=str(path), column=name, rule="schema_format")
@@ -312,12 +352,20 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
             raise bad(f"{key} is {value!r}; expected text")
         if value:
             texts[key] = value
+    typical = raw.get("typical")
+    if typical is not None:
+        if kind == "bool" and not isinstance(typical, bool):
+            raise bad(f"typical is {typical!r}; expected true or false")
+        if numeric and (isinstance(typical, bool) or not isinstance(typical, int | float)):
+            raise bad(f"typical is {typical!r}; expected a number")
+        if kind == "category":
+            typical = str(typical)
     cats = raw.get("categories")
     return ColumnSchema(
         str(name), kind, bool(raw.get("nullable", False)), raw.get("min"), raw.get("max"),
         tuple(str(c) for c in cats) if cats is not None else None,
         allowed=tuple(str(c) for c in allowed) if allowed is not None else None,
-        optional=optional, **bounds, **texts,
+        optional=optional, typical=typical, **bounds, **texts,
     )
 
 
@@ -325,7 +373,7 @@ def load_schema(path: str | Path) -> Schema:
     """Read a schema written by :func:`save_schema` (or by hand), checking its shape."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: schema file not found; create it with `mlops schema infer`",
                         file=str(path), rule="exists") from None

@@ -85,6 +85,8 @@ maxUploadSize = {upload_mb}
 # visitor cannot do openly (score rows), and the operator token is typed into the page and
 # checked on every action, never a cookie.
 enableXsrfProtection = false
+# A Space's files change only by a new build; watching them costs cold-start CPU.
+fileWatcherType = "none"
 
 [browser]
 gatherUsageStats = false
