@@ -323,6 +323,24 @@ def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
     ctx.close()
 
 
+def test_context_loads_each_model_once_per_process(app_env, monkeypatch) -> None:
+    """The explanation of a served prediction uses the router's model, not a second load."""
+    ctx = AppContext.create(ROOT)
+    loads: list[int] = []
+    original = ctx.registry.load_model
+    monkeypatch.setattr(ctx.registry, "load_model",
+                        lambda name, version: loads.append(version) or original(name, version))
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    ctx.predict(row, version=None, session_key="s1")
+    assert loads == [2]
+    ctx.explain(2, row)
+    assert loads == [2] and ctx.model(2) is ctx.router.loaded_pipeline(2)
+    ctx.explain(1, row)  # not served: loaded for the explanation, once
+    ctx.explain(1, row)
+    assert loads == [2, 1]
+    ctx.close()
+
+
 def test_context_rereads_aliases_after_the_ttl_without_restart(app_env) -> None:
     now = [100.0]
     ctx = AppContext.create(ROOT, clock=lambda: now[0])

@@ -83,7 +83,7 @@ def test_other_models_get_shap_values_that_add_up(wine) -> None:
     y = (y == 0).astype(int)
     model = _fit(RandomForestClassifier(n_estimators=20, random_state=0), x, y)
     explainer = Explainer(model, x, positive_class=1)
-    assert explainer.method == "shap"
+    assert explainer.method == "shapley"
     e = explainer.explain(x.iloc[[5]])
     assert e.output == model.predict_proba(x.iloc[[5]])[0, 1]
     assert e.base + sum(e.values) == pytest.approx(e.output, abs=1e-12)
@@ -105,7 +105,7 @@ def test_permutation_values_add_up_exactly_for_classes(wine, estimator) -> None:
         row = x.iloc[[i]]
         e = explainer.explain(row)
         k = list(model.classes_).index(model.predict(row)[0])
-        assert e.explained_class == model.classes_[k] and e.method == "shap"
+        assert e.explained_class == model.classes_[k] and e.method == "shapley"
         assert e.output == model.predict_proba(row)[0, k]
         assert e.base + sum(e.values) == pytest.approx(e.output, abs=1e-12)
 
@@ -185,7 +185,7 @@ x, y = load_wine(as_frame=True, return_X_y=True)
 model = Pipeline([("features", build_preprocessor(x)),
                   ("model", HistGradientBoostingClassifier(max_iter=10))]).fit(x, y)
 e = Explainer(model, x).explain(x.iloc[[0]])
-assert e.method == "shap", e.method
+assert e.method == "shapley", e.method
 assert "shap" not in sys.modules and "numba" not in sys.modules, "shap or numba imported"
 print("ok")
 """

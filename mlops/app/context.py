@@ -113,10 +113,15 @@ class AppContext:
             self._router.refresh()
 
     def model(self, version: int) -> Any:
-        """The loaded model of ``version`` (verified once, then kept: versions never change)."""
+        """The loaded model of ``version`` (verified once, then kept: versions never change).
+
+        The router's copy when it serves that version: one load per process, not two.
+        """
         with self._lock:
             if version not in self._models:
-                self._models[version] = self.registry.load_model(self.name, version)
+                served = self._router.loaded_pipeline(version) if self._router else None
+                self._models[version] = (served if served is not None
+                                         else self.registry.load_model(self.name, version))
             return self._models[version]
 
     def version_info(self, version: int) -> ModelVersion:

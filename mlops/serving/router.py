@@ -388,6 +388,12 @@ class Router:
                                f"the classes {sorted(classes) or 'integers'}", rule="label")
         return value
 
+    def loaded_pipeline(self, version: int) -> Any | None:
+        """The verified scikit-learn pipeline of ``version`` if the router has it loaded, so a
+        caller that needs the model too (explanations) does not load it a second time."""
+        model = self._models.get(version)
+        return None if model is None else model.pipeline
+
     def status(self) -> dict[str, Any]:
         """What serves now: production, candidate, weights, loaded versions, load errors."""
         t = self._table

@@ -47,7 +47,7 @@ class Explanation:
     base: float
     output: float
     scale: str
-    method: str  # "linear" or "shap"
+    method: str  # "linear" (exact) or "shapley" (permutation Shapley values)
     explained_class: Any = None  # the class the output is about; None for regression
 
     def top(self, n: int = 5) -> list[tuple[str, float]]:
@@ -157,7 +157,7 @@ class Explainer:
     @property
     def method(self) -> str:
         """``linear`` (exact) or ``shap`` (permutation Shapley values)."""
-        return "linear" if self._linear is not None else "shap"
+        return "linear" if self._linear is not None else "shapley"
 
     def _target(self, row: pd.DataFrame) -> tuple[int | None, Any]:
         """Index into ``classes`` of the explained class, and the class (None, None: value)."""
@@ -209,7 +209,7 @@ class Explainer:
         values, base, output = shapley_values(f, row, self.background, seed=self.seed)
         scale = "probability" if k is not None else "value"
         return Explanation(tuple(self.columns), tuple(float(v) for v in values), base, output,
-                           scale, "shap", cls)
+                           scale, "shapley", cls)
 
 
 def shapley_values(f: Callable[[pd.DataFrame], np.ndarray], row: pd.DataFrame,
