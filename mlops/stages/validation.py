@@ -420,6 +420,7 @@ def _label_drift(checker: _Checker, reference: pd.Series,
     cfg, target = checker.cfg, str(reference.name)
     limits = cfg.limits("label_drift")
     floor, block = _first_set(limits.warn, limits.block), limits.block
+    counts = checker._label_counts()
     if _numeric_target(checker.schema):
         # A regression target: KS and PSI as for numeric columns, on its histogram.
         current = checker.stats.stats[target].hist
@@ -428,7 +429,6 @@ def _label_drift(checker: _Checker, reference: pd.Series,
         lab = label_drift_numeric(profile, current, alpha=cfg.drift_alpha, min_psi=floor,
                                   block_psi=block)
     else:
-        counts = checker._label_counts()
         lab = label_drift_counts(target, reference.value_counts(dropna=True, sort=False),
                                  counts, alpha=cfg.drift_alpha, min_js=floor, block_js=block)
     checker.add("label_drift", target, "label_drift", lab.effect,
@@ -436,7 +436,7 @@ def _label_drift(checker: _Checker, reference: pd.Series,
                 f"{lab.effect_name}={lab.effect:.4f}, {lab.test} p={lab.p_value:.2g}",
                 grade=lab.grade)
     limits = cfg.limits("labels")
-    if (checker.purpose != "batch" or not checker.schema.classification or limits.off):
+    if checker.purpose != "batch" or not checker.schema.classification or limits.off:
         return
     keys = counts[counts > 0].groupby(counts[counts > 0].index.map(_label_key)).sum()
     shares = reference.dropna().map(_label_key).value_counts(normalize=True)
