@@ -6,7 +6,8 @@ reference (50,000 rows) and its inferred schema, the large Parquet file and a sm
 a child process running ``mlops validate`` through the CLI's ``main``; the child reports
 its own peak RSS (``resource.getrusage``), so every figure is one process's.
 
-- large: the chunked path on the large Parquet file: wall time and peak RSS (goal < 1 GB);
+- large: the chunked path on the large Parquet file: exit code (goal 0: the file is drawn
+  like its reference), wall time and peak RSS (goal < 1 GB);
 - per row: the chunked path on the large file against the in-memory path on the smaller
   CSV file (``mlops validate`` without ``--chunked``), CPU seconds per million rows (the
   machine is shared: wall time also counts waiting), and the chunked path on that same
@@ -126,13 +127,15 @@ def main() -> int:
     print(f"per row: chunked Parquet / in-memory CSV = {ratio:.2f}x; chunked / in-memory on "
           f"the same CSV = {same_file:.2f}x")
     record("chunked_validate_seconds", big["seconds"], "s", "reported", True)
+    # The batch is drawn like its reference: a blocking check here is a false alarm.
+    record("chunked_validate_exit", big["code"], "", "0 (the batch passes)", big["code"] == 0)
     record("chunked_validate_peak_rss", big["rss_mb"], "MB", "< 1024 MB",
            big["rss_mb"] < RSS_GOAL_MB)
     record("chunked_per_row_vs_in_memory", ratio, "x", "<= 1.0x (per row)", ratio <= 1.0,
            peer="in-memory mlops validate on a smaller CSV", ratio=ratio)
     record("chunked_same_csv_vs_in_memory", same_file, "x", "reported", True,
            peer="in-memory mlops validate on the same CSV", ratio=same_file)
-    return 0 if big["rss_mb"] < RSS_GOAL_MB else 1
+    return 0 if big["rss_mb"] < RSS_GOAL_MB and big["code"] == 0 else 1
 
 
 if __name__ == "__main__":

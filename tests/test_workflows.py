@@ -254,9 +254,116 @@ def test_monitor_runs_on_schedule_and_only_retrain_may_start_workflows() -> None
     assert doc["on"]["schedule"] and "workflow_dispatch" in doc["on"]
     retrain = doc["jobs"]["retrain"]
     assert retrain["permissions"] == {"actions": "write"}
-    assert "needs.monitor.outputs.retrain == 'true'" in retrain["if"]
+    assert retrain["needs"] == "monitor" and "!cancelled()" in retrain["if"]
     assert not any("uses" in s for s in retrain["steps"]), "no project code with write rights"
     assert "gh workflow run cd.yml" in retrain["steps"][0]["run"]
+
+
+# Each model's prediction log lives in a dataset repo of its own, named like its Space.
+DATASET_REPO_RULE = ('if [ "$PARAMS_FILE" != "params.yaml" ]; then '
+                     'dataset_repo="$HF_DATASET_REPO-$MODEL"; fi')
+
+
+def test_monitor_runs_one_job_per_model() -> None:
+    jobs = _load(WORKFLOWS / "monitor.yml")["jobs"]
+    listing = next(s for s in jobs["models"]["steps"] if s.get("id") == "list")
+    assert "mlops models --json" in listing["run"]
+    assert jobs["models"]["outputs"]["models"] == "${{ steps.list.outputs.models }}"
+    monitor = jobs["monitor"]
+    assert monitor["needs"] == "models" and monitor["strategy"]["fail-fast"] is False
+    assert monitor["strategy"]["matrix"]["model"] == "${{ fromJSON(needs.models.outputs.models) }}"
+    assert monitor["env"]["PARAMS_FILE"] == "${{ matrix.model.params }}"
+    assert monitor["env"]["MODEL"] == "${{ matrix.model.name }}"
+    calls = _mlops_calls(WORKFLOWS / "monitor.yml")
+    run = next(a for a in calls if a[1] == "monitor")
+    assert run[2:4] == ["--params", "$PARAMS_FILE"] and "--apply" in run
+    # A relative log path would be read against models/<folder>/, not the checkout.
+    assert "monitoring.log_path=$PWD/monitor-data/live/predictions.sqlite" in run
+    steps = {s.get("name"): s for s in monitor["steps"]}
+    assert '-p params_path "$PWD/$PARAMS_FILE"' in steps["Monitoring notebook (papermill)"]["run"]
+    assert DATASET_REPO_RULE in steps["Fetch the Space's prediction log and feedback"]["run"]
+    uploads = {s["with"]["name"] for s in monitor["steps"]
+               if s.get("uses", "").startswith("actions/upload-artifact@")}
+    assert uploads == {"monitor-run-${{ matrix.model.name }}", "retrain-${{ matrix.model.name }}"}
+    assert steps["Ask for retraining"]["if"] == "steps.decide.outputs.retrain == 'true'"
+
+
+def test_cd_pushes_and_reads_each_models_log_where_monitor_fetches_it() -> None:
+    steps = [s for job in _load(WORKFLOWS / "cd.yml")["jobs"].values() for s in job["steps"]]
+    build = next(s for s in steps if s.get("name") == "Build the Space bundle")
+    live = next(s for s in steps if s.get("name", "").startswith("Add the labelled live"))
+    for step in (build, live):
+        assert DATASET_REPO_RULE in step["run"] and '"$dataset_repo"' in step["run"]
+    assert '--params "$PARAMS_FILE"' in live["run"]
+
+
+def _fake_bin(tmp_path: Path, name: str, body: str) -> None:
+    path = tmp_path / "bin" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("#!/bin/bash\n" + body)
+    path.chmod(0o755)
+
+
+def _run_step(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    import os
+
+    path = f"{cwd / 'bin'}:{os.environ['PATH']}"
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=cwd,
+                          env={**os.environ, **env, "PATH": path},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("artifacts", "dispatched"), [
+    (["monitor-run-b", "retrain-b", "monitor-run-a", "retrain-a"], "a b"),
+    (["monitor-run-a", "monitor-run-b"], None),
+])
+def test_monitor_retrains_the_models_that_asked_in_one_cd_run(tmp_path: Path, artifacts,
+                                                               dispatched) -> None:
+    import json
+
+    step = _load(WORKFLOWS / "monitor.yml")["jobs"]["retrain"]["steps"][0]
+    listing = json.dumps({"artifacts": [{"name": n} for n in artifacts]})
+    # gh: `api` answers with the run's artifacts through the step's own --jq filter.
+    _fake_bin(tmp_path, "gh", f"""
+if [ "$1" = api ]; then
+  while [ "$1" != --jq ]; do shift; done
+  jq -r "$2" <<< '{listing}'
+else
+  printf '%s\n' "$@" > "{tmp_path}/dispatch"
+fi
+""")
+    done = _run_step(step["run"], tmp_path, {"GH_REPO": "o/r", "RUN_ID": "7", "GH_TOKEN": "x"})
+    assert done.returncode == 0, done.stderr
+    sent = tmp_path / "dispatch"
+    if dispatched is None:
+        assert not sent.exists() and "No model drifted" in done.stdout
+    else:
+        argv = sent.read_text().splitlines()
+        assert argv[:3] == ["workflow", "run", "cd.yml"]
+        assert f"models={dispatched}" in argv and "live_data=true" in argv
+
+
+@pytest.mark.parametrize(("only", "expected"), [
+    ("", ["credit", "sugar"]), ("sugar", ["sugar"]), (" credit  sugar ", ["credit", "sugar"]),
+    ("sugar nope", None)])
+def test_cd_releases_only_the_models_it_is_asked_for(tmp_path: Path, only, expected) -> None:
+    import json
+
+    step = next(s for s in _load(WORKFLOWS / "cd.yml")["jobs"]["models"]["steps"]
+                if s.get("id") == "list")
+    models = [{"name": "credit", "params": "params.yaml"},
+              {"name": "sugar", "params": "models/sugar/params.yaml"}]
+    _fake_bin(tmp_path, "make", "exit 0\n")
+    (tmp_path / ".venv").mkdir()
+    _fake_bin(tmp_path / ".venv", "mlops", f"echo '{json.dumps(models)}'\n")
+    out = tmp_path / "github_output"
+    done = _run_step(step["run"], tmp_path, {"ONLY": only, "GITHUB_OUTPUT": str(out)})
+    if expected is None:
+        assert done.returncode == 1 and "not models of this repository" in done.stdout
+        return
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(out.read_text().split("models=", 1)[1])
+    assert [m["name"] for m in listed] == expected
 
 
 def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:

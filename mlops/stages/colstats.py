@@ -221,7 +221,11 @@ def summarize(frame: pd.DataFrame, schema: Schema,
         profile = profiles.get(spec.name)
         if isinstance(profile, NumericProfile) and not stats.text:
             stats.hist = numeric_counts(profile, series)
-        if isinstance(profile, CategoricalProfile) or is_target:
+        # A regression target is profiled like a numeric column (its histogram above):
+        # counting its values would keep one entry per distinct number. Its counts are
+        # kept only to check them against labels that the schema lists.
+        if isinstance(profile, CategoricalProfile) or (is_target and (
+                schema.classification or not spec.numeric or bool(schema.labels))):
             counts = series.value_counts(dropna=True, sort=False)
             stats.counts = _add_counts(counts.astype(np.int64), None)
         out.stats[spec.name] = stats

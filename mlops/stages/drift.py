@@ -46,6 +46,7 @@ __all__ = [
     "detect_drift",
     "label_drift",
     "label_drift_counts",
+    "label_drift_numeric",
     "holm",
     "numeric_counts",
 ]
@@ -379,18 +380,13 @@ def detect_drift(
 
 def label_drift(
     reference: pd.Series, current: pd.Series, *, alpha: float = 0.01, min_js: float = 0.01,
-    block_js: float | None = None, numeric: bool = False,
+    block_js: float | None = None,
 ) -> ColumnDrift:
     """Drift of the label distribution (chi-square + JS distance; a single test).
 
-    A ``numeric`` target (regression) takes the numeric columns' path instead: KS test and
-    PSI, with ``min_js`` and ``block_js`` as the PSI floor and block threshold.
+    A numeric (regression) target is profiled like any numeric column instead; see
+    :func:`label_drift_numeric`.
     """
-    if numeric:
-        profile = _numeric_profile(str(reference.name), reference)
-        stat, p, effect = _numeric_test(profile, numeric_counts(profile, current))
-        return _graded(str(reference.name), "label", "ks", stat, p, p, "psi", effect, min_js,
-                       block_js, alpha)
     return label_drift_counts(str(reference.name),
                               reference.value_counts(dropna=True, sort=False),
                               current.value_counts(dropna=True, sort=False), alpha=alpha,
@@ -404,3 +400,17 @@ def label_drift_counts(
     """:func:`label_drift` on label counts (label -> count), as a chunked read merges them."""
     stat, p, js = _categorical_test(reference, current)
     return _graded(name, "label", "chi2", stat, p, p, "js", js, min_js, block_js, alpha)
+
+
+def label_drift_numeric(
+    profile: NumericProfile, current: NumericCounts, *, alpha: float = 0.01,
+    min_psi: float = 0.01, block_psi: float | None = None,
+) -> ColumnDrift:
+    """Drift of a numeric (regression) target, from its counts on the reference's edges.
+
+    The numeric columns' path (KS test and PSI), on the mergeable counts that a frame or
+    its chunks add up to, so a target with millions of distinct values stays a histogram.
+    """
+    stat, p, effect = _numeric_test(profile, current)
+    return _graded(profile.column, "label", "ks", stat, p, p, "psi", effect, min_psi,
+                   block_psi, alpha)

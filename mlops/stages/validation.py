@@ -43,8 +43,8 @@ from mlops.stages.drift import (
     DriftResult,
     NumericProfile,
     compare_counts,
-    label_drift,
     label_drift_counts,
+    label_drift_numeric,
     profile_reference,
 )
 from mlops.stages.leakage import single_feature_scores
@@ -260,7 +260,10 @@ class _Checker:
                  f"{show_share(share)} of rows are exact duplicates")
 
     def _label_counts(self) -> pd.Series | None:
-        """The target's value counts (label -> count), or None when it is absent."""
+        """The target's value counts (label -> count), or None when it is absent.
+
+        Empty for a numeric (regression) target: it is profiled like a numeric column.
+        """
         target = self.schema.target
         if target is None or target not in self.stats.stats:
             return None
@@ -293,9 +296,11 @@ class _Checker:
         if counts is None:
             return
         if not self.schema.classification:
-            distinct = int((counts > 0).sum())
+            st = self.stats.stats[target]
+            distinct = st.distinct
             self.minimum("training", target, "min_distinct_targets", distinct, 2,
-                         f"target {target!r} has {distinct} distinct value(s)"
+                         f"target {target!r} has {'' if st.distinct_exact else 'at least '}"
+                         f"{distinct} distinct value(s)"
                          + ("" if distinct > 1 else "; nothing to learn"))
             return
         # Labels that print the same are one class (as astype(str) made them).
@@ -366,7 +371,17 @@ def _profiles(schema: Schema, cfg: ValidationConfig, reference: pd.DataFrame,
     numeric = [c for c in usable if schema.by_name[c].numeric and not cfg.limits("drift_psi").off]
     categorical = [c for c in usable if not schema.by_name[c].numeric
                    and not cfg.limits("drift_js").off]
+    target = schema.target
+    if (_numeric_target(schema) and target in present and target in reference.columns
+            and cfg.on("label_drift")):
+        numeric.append(target)  # summarize then keeps its histogram, not its values
     return profile_reference(reference, numeric=numeric, categorical=categorical)
+
+
+def _numeric_target(schema: Schema) -> bool:
+    """A regression target: numeric and not a handful of class labels."""
+    return (schema.target is not None and not schema.classification
+            and schema.by_name[schema.target].numeric)
 
 
 def _drift(checker: _Checker, reference: pd.DataFrame,
@@ -396,33 +411,36 @@ def _drift(checker: _Checker, reference: pd.DataFrame,
     target = schema.target
     if (target and target in stats and target in reference.columns
             and checker.on("label_drift")):
-        _label_drift(checker, reference[target], checker._label_counts())
+        _label_drift(checker, reference[target], profiles.get(target))
     return result
 
 
-def _label_drift(checker: _Checker, reference: pd.Series, current: pd.Series) -> None:
+def _label_drift(checker: _Checker, reference: pd.Series,
+                 profile: NumericProfile | CategoricalProfile | None) -> None:
     cfg, target = checker.cfg, str(reference.name)
     limits = cfg.limits("label_drift")
     floor, block = _first_set(limits.warn, limits.block), limits.block
-    if not checker.schema.classification and checker.schema.by_name[target].numeric:
-        # A numeric (regression) target: KS and PSI as for numeric columns, on the values
-        # that the counts stand for.
-        values = pd.Series(np.repeat(current.index.to_numpy(dtype=float),
-                                     current.to_numpy(dtype=np.int64)), name=target)
-        lab = label_drift(reference, values, alpha=cfg.drift_alpha, min_js=floor,
-                          block_js=block, numeric=True)
+    counts = checker._label_counts()
+    if _numeric_target(checker.schema):
+        # A regression target: KS and PSI as for numeric columns, on its histogram.
+        current = checker.stats.stats[target].hist
+        if not isinstance(profile, NumericProfile) or current is None:
+            return  # stored as text: the schema check reports it
+        lab = label_drift_numeric(profile, current, alpha=cfg.drift_alpha, min_psi=floor,
+                                  block_psi=block)
     else:
         lab = label_drift_counts(target, reference.value_counts(dropna=True, sort=False),
-                                 current, alpha=cfg.drift_alpha, min_js=floor, block_js=block)
+                                 counts, alpha=cfg.drift_alpha, min_js=floor, block_js=block)
     checker.add("label_drift", target, "label_drift", lab.effect,
                 f"label {target!r} {'drifted' if lab.drifted else 'is stable'}: "
                 f"{lab.effect_name}={lab.effect:.4f}, {lab.test} p={lab.p_value:.2g}",
                 grade=lab.grade)
-    keys = current[current > 0].groupby(current[current > 0].index.map(_label_key)).sum()
-    shares = reference.dropna().map(_label_key).value_counts(normalize=True)
     limits = cfg.limits("labels")
-    if (checker.purpose == "batch" and checker.schema.classification
-            and len(keys) == 1 and len(shares) > 1 and not limits.off):
+    if checker.purpose != "batch" or not checker.schema.classification or limits.off:
+        return
+    keys = counts[counts > 0].groupby(counts[counts > 0].index.map(_label_key)).sum()
+    shares = reference.dropna().map(_label_key).value_counts(normalize=True)
+    if len(keys) == 1 and len(shares) > 1:
         # (Training data gets the stricter training/min_classes check instead.)
         # One class in n labelled rows happens by chance with probability sum(p_c ** n).
         n = int(keys.sum())
