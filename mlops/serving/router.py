@@ -37,6 +37,7 @@ from mlops.serving import deployment
 from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
+from mlops.serving.summary import reference_profiles
 
 __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
 
@@ -123,7 +124,8 @@ class Router:
                  log: PredictionLog | None = None, *, positive_class: Any = 1,
                  refresh_seconds: float = 2.0, clock: Callable[[], float] = time.time,
                  strict_categories: bool = True, shadow_queue: int = 10_000,
-                 task: str = "classification") -> None:
+                 task: str = "classification",
+                 reference: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
         self.registry = registry
         self.name = name
         self.validator = RequestValidator(schema, strict_categories=strict_categories)
@@ -143,6 +145,11 @@ class Router:
         self._next_refresh = 0.0
         self._shadow_q: queue.Queue[Any] = queue.Queue(maxsize=shadow_queue)
         self._shadow_thread: threading.Thread | None = None
+        # The training features (or how to read them): large batches are logged as
+        # histograms on their drift profile's edges (see mlops.serving.summary).
+        self._reference = reference
+        self._profiles: dict[str, Any] | None = None
+        self._profiles_lock = threading.Lock()
         self.refresh()
 
     @classmethod
@@ -153,8 +160,11 @@ class Router:
         from mlops.registry import open_registry
 
         registry = registry or open_registry(params.registry, params.root)
+        from mlops.core.data import load_split
+
         plog = PredictionLog(log_path or params.resolve(params.monitoring.log_path))
         kwargs.setdefault("refresh_seconds", params.deployment.refresh_seconds)
+        kwargs.setdefault("reference", lambda: load_split(params).train)
         return cls(registry, params.model.name, load_schema(params.resolve(params.data.schema)),
                    plog, positive_class=params.data.positive_class, task=params.data.task,
                    **kwargs)
@@ -251,6 +261,24 @@ class Router:
                 evidence={"error": error, "candidate": dep.candidate, "ts": self.clock()})
         except MLOpsError as exc:  # someone else may have aborted it first
             log.warning("could not abort the %s of v%s: %s", dep.strategy, dep.candidate, exc)
+
+    def input_profiles(self) -> dict[str, Any] | None:
+        """The reference's drift profiles of the serving columns, made once on first use
+        (None without a reference, or when it cannot be read: then a large batch's numeric
+        columns are summarised on their own quantiles)."""
+        with self._profiles_lock:
+            if self._profiles is None and self._reference is not None:
+                try:
+                    ref = self._reference() if callable(self._reference) else self._reference
+                    if ref is None:  # no data next to the app (a Space may ship without)
+                        self._reference = None
+                        return None
+                    self._profiles = reference_profiles(ref, self.validator.schema)
+                except Exception as exc:  # logging must not fail for want of a reference
+                    log.warning("no reference for batch summaries (%s: %s)",
+                                type(exc).__name__, exc)
+                    self._reference = None
+            return self._profiles
 
     # ------------------------------------------------------------------ scoring
     def predict(self, row: Mapping[str, Any], routing_key: str | None = None, *,
@@ -351,7 +379,8 @@ class Router:
             self.log.log_batch(batch_id=batch_id, ts=self.clock(), model=self.name,
                                versions=versions, frame=X,
                                proba=None if self.regression else proba, prediction=labels,
-                               latency_ms=latency)
+                               latency_ms=latency, schema=self.validator.schema,
+                               profiles=self.input_profiles)
         if table.shadow is not None:
             self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
         result = pd.DataFrame({"proba": proba, "prediction": labels, "version": versions},
@@ -529,7 +558,8 @@ class Router:
                                versions=np.full(len(frame), model.version), frame=frame,
                                proba=proba, prediction=labels,
                                latency_ms=(time.perf_counter() - start) * 1000.0,
-                               role="shadow")
+                               role="shadow", schema=self.validator.schema,
+                               profiles=self.input_profiles)
 
 
 def _plain(value: Any) -> Any:
