@@ -304,3 +304,39 @@ def test_a_killed_writer_leaves_only_whole_batch_records(tmp_path):
         assert json.loads(inputs)["rows"] == n
     frame = read_predictions(path)
     assert len(frame) == 20_000 * len(records)
+
+
+def test_a_large_multiclass_batch_keeps_every_class_probability_for_cbpe(tmp_path):
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mlops.core.modelio import save_model
+    from mlops.monitoring import cbpe
+    from mlops.monitoring.monitor import estimated_performance
+    from mlops.registry.local import LocalRegistry
+
+    data = load_wine(as_frame=True).frame
+    X = data.drop(columns=["target"])
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(
+        X, data["target"])
+    save_model(model, tmp_path / "m.skops")
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.register("wine", tmp_path / "m.skops", metadata={"gates_passed": True})
+    registry.promote("wine", 1, "production", expected=None, reason="test")
+    batch = X.sample(2 * SUMMARY_ROWS, replace=True, random_state=0).reset_index(drop=True)
+    small = X.head(30)
+    with Router(registry, "wine", infer_schema(data, target="target"),
+                PredictionLog(tmp_path / "log.sqlite"), refresh_seconds=3600,
+                reference=X) as router:
+        router.predict_batch(batch)
+        router.predict_batch(small)  # logged row by row: scored again from its inputs
+    frame = read_predictions(tmp_path / "log.sqlite")
+    assert frame["class_proba"].notna().sum() == len(batch)
+    got = cbpe.log_probabilities(frame, model)
+    want = np.concatenate([model.predict_proba(batch), model.predict_proba(small)])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    est = estimated_performance(frame, 1, model=model)
+    assert est["n"] == len(batch) + len(small)
+    assert est["accuracy"] == pytest.approx(cbpe.estimate(want).accuracy)

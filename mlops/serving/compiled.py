@@ -75,9 +75,11 @@ class CompiledScorer:
                 feed[name] = np.array([[text]], dtype=object)
         return self._answer(self.session.run([self.output], feed)[0])
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+    def score(self, frame: pd.DataFrame, *, all_classes: bool = False
+              ) -> tuple[np.ndarray | None, np.ndarray]:
         """A batch: ``(probability of the positive class, class)`` per row, or
-        ``(None, value)`` for a regressor.
+        ``(None, value)`` for a regressor; ``all_classes``: every class's probability
+        (rows x classes) in place of the positive class's.
 
         A large batch is cut into slices of :data:`SLICE_ROWS` that the calling thread and
         the pool's helpers take from one counter (onnxruntime releases the GIL while it
@@ -89,7 +91,7 @@ class CompiledScorer:
         feed = feed_frame(frame, kinds)
         n, workers = len(frame), thread_budget()
         if n < PARALLEL_ROWS or workers < 2:
-            return self._answer(self.session.run([self.output], feed)[0])
+            return self._answer(self.session.run([self.output], feed)[0], all_classes)
         bounds = list(range(0, n, SLICE_ROWS)) + [n]
         slices = list(zip(bounds[:-1], bounds[1:], strict=True))
         parts: list[np.ndarray | None] = [None] * len(slices)
@@ -105,13 +107,15 @@ class CompiledScorer:
         work()
         for helper in helpers:  # at most one slice still in a helper's hands
             helper.result()
-        return self._answer(np.concatenate(parts))
+        return self._answer(np.concatenate(parts), all_classes)
 
-    def _answer(self, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    def _answer(self, out: np.ndarray, all_classes: bool = False
+                ) -> tuple[np.ndarray | None, np.ndarray]:
         if self.classes is None:
             return None, np.asarray(out, dtype=np.float64).reshape(-1)
         proba = np.asarray(out, dtype=np.float64)
-        return proba[:, self.positive], self.classes[proba.argmax(axis=1)]
+        labels = self.classes[proba.argmax(axis=1)]
+        return (proba if all_classes else proba[:, self.positive]), labels
 
 
 def load_scorer(registry: Any, name: str, version: int, model: Any, *, schema: Schema,

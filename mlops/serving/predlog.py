@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 COLUMNS = ("request_id", "ts", "model", "version", "role", "routing_key", "inputs", "proba",
            "prediction", "latency_ms", "error")
 ROLES = ("primary", "shadow", "pinned")
+# Added by read_predictions when a large batch of more than two classes was logged:
+# every class's probability per row (an array; None for other rows).
+CLASS_PROBA = "class_proba"
 # Added by read_predictions from the feedback table.
 LABEL_COLUMNS = ("label", "feedback_label", "label_source", "label_trusted")
 
@@ -96,6 +99,7 @@ CREATE TABLE IF NOT EXISTS batches (
     version INTEGER,             -- the version of every row, or NULL: see versions
     versions BLOB,               -- int64 per row when versions differ (a canary split)
     proba BLOB,                  -- float64 per row; NULL for regression
+    class_proba BLOB,            -- float64 rows x classes, for more than two classes
     prediction BLOB NOT NULL,    -- per row: int64 classes or float64 values
     prediction_dtype TEXT NOT NULL,  -- numpy dtype of prediction: <i8 or <f8
     latency_ms REAL,             -- the whole batch
@@ -116,8 +120,8 @@ _INSERT = ("INSERT OR IGNORE INTO predictions (request_id, ts, model, version, r
            "routing_key, inputs, proba, prediction, latency_ms, error) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_BATCH = ("INSERT OR IGNORE INTO batches (batch_id, ts, model, role, n, version, "
-                 "versions, proba, prediction, prediction_dtype, latency_ms, inputs) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                 "versions, proba, class_proba, prediction, prediction_dtype, latency_ms, "
+                 "inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # A trusted label replaces any label; an untrusted one replaces only an untrusted one.
 _FEEDBACK = ("INSERT INTO feedback (request_id, label, ts, source, trusted) "
              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
@@ -158,6 +162,7 @@ class _Batch:
     latency_ms: float
     schema: Schema | None = None  # needed above SUMMARY_ROWS rows
     profiles: Callable[[], Mapping[str, Any] | None] | None = None  # the reference's
+    class_proba: np.ndarray | None = None  # rows x classes, more than two classes
 
 
 WRITE_INTERVAL_S = 0.05  # the most a logged prediction waits before its transaction
@@ -246,19 +251,22 @@ class PredictionLog:
                   frame: pd.DataFrame, proba: Sequence[float] | None,
                   prediction: Sequence[int | float], latency_ms: float,
                   role: str = "primary", schema: Schema | None = None,
-                  profiles: Callable[[], Mapping[str, Any] | None] | None = None) -> None:
+                  profiles: Callable[[], Mapping[str, Any] | None] | None = None,
+                  class_proba: np.ndarray | None = None) -> None:
         """Queue a scored batch; its records are made on the writer thread.
 
         Up to :data:`~mlops.serving.summary.SUMMARY_ROWS` rows are logged one row each;
         a larger batch as one record whose inputs are summarised against ``schema`` and
         the reference's drift profiles (``profiles()``, called on the writer thread; None
-        or unset: each numeric column is kept on its own quantiles).
+        or unset: each numeric column is kept on its own quantiles). ``class_proba``
+        (rows x classes) is kept with a large batch of more than two classes, whose
+        inputs cannot be scored again for CBPE.
         """
         if len(frame) > SUMMARY_ROWS and schema is None:
             raise ValueError(f"batch {batch_id!r}: {len(frame)} rows are logged as a summary,"
                              " which needs the schema (log_batch(..., schema=...))")
         self._put(_Batch(batch_id, ts, model, role, versions, frame, proba, prediction,
-                         latency_ms, schema, profiles), 1)
+                         latency_ms, schema, profiles, class_proba), 1)
 
     def event(self, model: str, version: int | None, kind: str, message: str,
               ts: float | None = None) -> None:
@@ -476,9 +484,15 @@ def _batch_record(batch: _Batch) -> tuple[Any, ...]:
     profiles = batch.profiles() if batch.profiles is not None else None
     summary = summarize_inputs(batch.frame, batch.schema, profiles)
     proba = None if batch.proba is None else np.asarray(batch.proba, dtype="<f8").tobytes()
+    classes = None
+    if batch.class_proba is not None:
+        matrix = np.asarray(batch.class_proba, dtype="<f8")
+        if matrix.ndim != 2 or len(matrix) != n:
+            raise ValueError(f"class probabilities of shape {matrix.shape} for {n} rows")
+        classes = matrix.tobytes()
     return (batch.batch_id, batch.ts, batch.model, batch.role, n,
             int(versions[0]) if one else None, None if one else versions.astype("<i8").tobytes(),
-            proba, prediction.tobytes(), prediction.dtype.str, batch.latency_ms,
+            proba, classes, prediction.tobytes(), prediction.dtype.str, batch.latency_ms,
             json.dumps(summary, separators=(",", ":")))
 
 
@@ -558,12 +572,13 @@ def _batch_rows_read(conn: sqlite3.Connection, cols: list[str], trust: tuple[str
     where, args = _where("b", model, since, until)
     records = conn.execute(
         "SELECT batch_id, ts, model, role, n, version, versions, proba, prediction, "
-        "prediction_dtype, latency_ms FROM batches b" + where + " ORDER BY b.id",
+        "prediction_dtype, latency_ms, class_proba FROM batches b" + where + " ORDER BY b.id",
         args).fetchall()
     if not records:
         return None
     parts = []
-    for bid, ts, name, role, n, version, versions, proba, prediction, dtype, latency in records:
+    for (bid, ts, name, role, n, version, versions, proba, prediction, dtype, latency,
+         classes) in records:
         parts.append(pd.DataFrame({
             "request_id": [f"{bid}-{i}" for i in range(n)], "ts": np.full(n, ts),
             "model": name, "version": np.full(n, version, dtype=np.int64) if versions is None
@@ -571,8 +586,12 @@ def _batch_rows_read(conn: sqlite3.Connection, cols: list[str], trust: tuple[str
             "inputs": None,
             "proba": np.full(n, np.nan) if proba is None else np.frombuffer(proba, "<f8"),
             "prediction": np.frombuffer(prediction, dtype=dtype),
-            "latency_ms": np.nan if latency is None else latency / max(n, 1), "error": None}))
-    rows = pd.concat(parts, ignore_index=True)[cols]
+            "latency_ms": np.nan if latency is None else latency / max(n, 1), "error": None,
+            CLASS_PROBA: None if classes is None
+            else list(np.frombuffer(classes, "<f8").reshape(n, -1))}))
+    rows = pd.concat(parts, ignore_index=True)
+    keep = rows[CLASS_PROBA].notna().any()
+    rows = rows[[*cols, CLASS_PROBA] if keep else cols]
     # A batch's rows are a key range of the feedback table: "{id}-..." sorts between
     # "{id}-" and "{id}." ('-' and '.' are neighbours in ASCII).
     labels = pd.read_sql_query(
@@ -582,7 +601,7 @@ def _batch_rows_read(conn: sqlite3.Connection, cols: list[str], trust: tuple[str
         conn, params=args).drop_duplicates("request_id")
     rows = rows.merge(labels, on="request_id", how="left")
     trusted = rows["label_trusted"].fillna(0).astype(int) == 1
-    rows.insert(len(cols), "label", rows["feedback_label"].where(trusted))
+    rows.insert(len(cols) + int(keep), "label", rows["feedback_label"].where(trusted))
     rows["label_trusted"] = trusted.astype(int)
     return rows
 

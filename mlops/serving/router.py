@@ -37,7 +37,7 @@ from mlops.serving import deployment
 from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
-from mlops.serving.summary import reference_profiles
+from mlops.serving.summary import SUMMARY_ROWS, reference_profiles
 
 __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
 
@@ -90,12 +90,16 @@ class _Model:
                             self.version, exc)
         return self.score(pd.DataFrame([row]), compiled=False)
 
-    def score(self, frame: pd.DataFrame, *, compiled: bool = True
+    def score(self, frame: pd.DataFrame, *, compiled: bool = True, all_classes: bool = False
               ) -> tuple[np.ndarray | None, np.ndarray]:
-        """(probability of the positive class, class) per row; (None, value) for regression."""
+        """(probability of the positive class, class) per row; (None, value) for regression.
+
+        ``all_classes``: every class's probability (rows x classes) in place of the
+        positive class's.
+        """
         if compiled and self.compiled is not None:
             try:
-                return self.compiled.score(frame)
+                return self.compiled.score(frame, all_classes=all_classes)
             except Exception as exc:
                 log.warning("v%s: the ONNX twin failed on a batch (%s); scoring with "
                             "scikit-learn", self.version, exc)
@@ -103,7 +107,7 @@ class _Model:
             return None, np.asarray(self.pipeline.predict(frame), dtype=float)
         proba = self.pipeline.predict_proba(frame)
         labels = np.asarray(self.classes)[proba.argmax(axis=1)]
-        return proba[:, self.positive], labels
+        return (proba if all_classes else proba[:, self.positive]), labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,12 +369,22 @@ class Router:
         proba = np.full(n, np.nan)  # stays NaN for a regression model
         labels = np.empty(n, dtype=np.float64 if self.regression else np.int64)
         versions = np.full(n, table.production.version, dtype=np.int64)
+        # A large batch of more than two classes keeps every class's probability: its
+        # inputs are not logged, and CBPE needs them all (see mlops.monitoring.cbpe).
+        k = len(table.production.classes)
+        matrix = np.full((n, k), np.nan) if n > SUMMARY_ROWS and k > 2 else None
         for model, mask in ((table.production, ~to_candidate), (table.candidate, to_candidate)):
             if model is None or not mask.any():
                 continue
             part = X if mask.all() else X[mask]
-            p, y = model.score(part)
+            p, y = model.score(part, all_classes=matrix is not None)
             labels[mask], versions[mask] = y, model.version
+            if p is not None and p.ndim == 2:
+                if matrix is not None and p.shape[1] == k:
+                    matrix[mask] = p
+                else:  # a candidate with other classes: no common columns to keep
+                    matrix = None
+                p = p[:, model.positive]
             if p is not None:
                 proba[mask] = p
         latency = (time.perf_counter() - start) * 1000.0
@@ -380,7 +394,7 @@ class Router:
                                versions=versions, frame=X,
                                proba=None if self.regression else proba, prediction=labels,
                                latency_ms=latency, schema=self.validator.schema,
-                               profiles=self.input_profiles)
+                               profiles=self.input_profiles, class_proba=matrix)
         if table.shadow is not None:
             self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
         result = pd.DataFrame({"proba": proba, "prediction": labels, "version": versions},

@@ -45,8 +45,8 @@ __all__ = ["SUMMARY_CATEGORIES", "SUMMARY_ROWS", "input_counts", "input_drift",
 Profiles = Mapping[str, NumericProfile | CategoricalProfile]
 
 # Batches above this many rows are logged as one summary record. Below it, per-row inputs
-# cost less than the summary's histograms (about 20 KB per numeric column) and keep what
-# only rows give: training rows from feedback, and multiclass CBPE scoring the inputs again.
+# cost about what the summary's histograms do (up to 21 kB per numeric column) and keep
+# what only rows give: training rows from feedback (mlops.monitoring.live_data).
 SUMMARY_ROWS = 1000
 SUMMARY_CATEGORIES = 1000  # category counts kept per column; the rest pooled as OTHER
 
