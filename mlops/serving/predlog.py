@@ -708,7 +708,8 @@ def labelled_inputs(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
     ``frame`` is :func:`read_predictions` output; shadow and pinned rows are left out so that
     a request counts once, and untrusted labels never reach training data (``label`` holds
-    trusted labels only).
+    trusted labels only). Rows of a batch logged as one record have no inputs here (the
+    caller holds them), so they are left out too.
     """
     rows = frame[(frame["role"] == "primary") & frame["label"].notna()]
     inputs = inputs_frame(rows)
