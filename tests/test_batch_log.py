@@ -340,3 +340,29 @@ def test_a_large_multiclass_batch_keeps_every_class_probability_for_cbpe(tmp_pat
     est = estimated_performance(frame, 1, model=model)
     assert est["n"] == len(batch) + len(small)
     assert est["accuracy"] == pytest.approx(cbpe.estimate(want).accuracy)
+
+
+def test_a_canary_splits_a_large_batch_by_routing_key_and_logs_both_versions(
+        serving_registry, serving_models, schema, features, tmp_path):
+    from mlops.serving import deployment
+    from mlops.serving.router import bucket
+
+    path = tmp_path / "log.sqlite"
+    n = 2 * SUMMARY_ROWS
+    batch = features.sample(n, replace=True, random_state=5).reset_index(drop=True)
+    keys = [f"user-{i % 200}" for i in range(n)]
+    with _router(serving_registry, serving_models, schema, path) as router:
+        deployment.start(serving_registry, router.name, serving_models.params.deployment,
+                         candidate=2, strategy="canary", now=0.0)
+        router.refresh()
+        result = router.predict_batch(batch, routing_keys=keys)
+        weight = router.status()["canary_weight"]
+        # Sticky as for single requests: a key's bucket decides, row after row.
+        want = [2 if bucket(k, 2) < weight else 1 for k in keys]
+        assert list(result["version"]) == want and 1 in want and 2 in want
+        single = router.predict(batch.iloc[0].to_dict(), keys[0])
+        assert single.version == want[0]
+    rows = read_predictions(path)
+    batch_rows = rows[rows["request_id"].str.startswith(result.attrs["batch_id"])]
+    assert list(batch_rows["version"]) == want
+    assert version_stats(rows, 2).requests == want.count(2)

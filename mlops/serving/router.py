@@ -361,9 +361,14 @@ class Router:
         to_candidate = np.zeros(n, dtype=bool)
         if table.candidate is not None and table.weight > 0:
             if routing_keys is not None:
+                if len(routing_keys) != n:
+                    raise RequestError(f"{len(routing_keys)} routing keys for {n} rows",
+                                       rule="routing_keys")
+                # Each distinct key is hashed once (an upload often has one session key).
+                codes, keys = pd.factorize(pd.Series(routing_keys, dtype=object).astype(str))
                 salt = table.candidate.version
-                to_candidate = np.fromiter((bucket(str(k), salt) < table.weight
-                                            for k in routing_keys), dtype=bool, count=n)
+                to_candidate = np.array([bucket(k, salt) < table.weight for k in keys],
+                                        dtype=bool)[codes]
             else:
                 to_candidate = np.random.default_rng().random(n) * 100 < table.weight
         proba = np.full(n, np.nan)  # stays NaN for a regression model
