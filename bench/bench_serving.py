@@ -233,7 +233,7 @@ def main() -> int:
     ap.add_argument("--estimators", nargs="+", default=list(DEFAULT))
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--batch-reps", type=int, default=3)
+    ap.add_argument("--batch-reps", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "serving.json"))
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml")

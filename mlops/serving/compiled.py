@@ -105,8 +105,9 @@ class CompiledScorer:
 
         helpers = [_pool(workers - 1).submit(work) for _ in range(workers - 1)]
         work()
-        for helper in helpers:  # at most one slice still in a helper's hands
-            helper.result()
+        for helper in helpers:  # one not started is dropped; one running ends its slice
+            if not helper.cancel():
+                helper.result()
         return self._answer(np.concatenate(parts), all_classes)
 
     def _answer(self, out: np.ndarray, all_classes: bool = False
