@@ -160,12 +160,11 @@ class Router:
     def from_params(cls, params: Any, *, registry: Registry | None = None,
                     log_path: str | None = None, **kwargs: Any) -> Router:
         """A router for ``params.model.name`` logging to ``monitoring.log_path``."""
+        from mlops.core.data import load_split
         from mlops.core.schema import load_schema
         from mlops.registry import open_registry
 
         registry = registry or open_registry(params.registry, params.root)
-        from mlops.core.data import load_split
-
         plog = PredictionLog(log_path or params.resolve(params.monitoring.log_path))
         kwargs.setdefault("refresh_seconds", params.deployment.refresh_seconds)
         kwargs.setdefault("reference", lambda: load_split(params).train)
