@@ -193,6 +193,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
       they stay untrusted (re-ingest them with ``mlops feedback FILE`` to make them evidence).
     * ``predictions`` accepts the role ``pinned``: SQLite cannot alter a CHECK constraint,
       so the table is rebuilt (rows, ids and the index are kept).
+
+    The ``batches`` table is new, not changed, so ``CREATE TABLE IF NOT EXISTS`` in
+    :func:`connect` adds it; readers treat a log without it as one without batches.
     """
     def predictions_sql() -> str:
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
