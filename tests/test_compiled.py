@@ -210,7 +210,8 @@ def test_large_batches_are_scored_in_slices_with_the_same_answers(
     register(registry, "m", skops, holdout, tmp_path)
     registry.promote("m", 1, "production", expected=None, reason="test")
     monkeypatch.setattr(compiled, "PARALLEL_ROWS", 10)
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # 6 slices of uneven size
+    monkeypatch.setattr(compiled, "SLICE_ROWS", 37)  # 7 slices, the last one shorter,
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # shared by the caller and two helpers
     with Router(registry, "m", schema, refresh_seconds=3600) as router:
         got = router.predict_batch(holdout)
     expected = pipeline.predict_proba(holdout)[:, 1]

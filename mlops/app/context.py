@@ -211,7 +211,8 @@ class AppContext:
                 self._router = Router(self.registry, self.name, self.schema, log,
                                       positive_class=self.params.data.positive_class,
                                       refresh_seconds=ALIAS_TTL_SECONDS,
-                                      task=self.params.data.task)
+                                      task=self.params.data.task,
+                                      reference=lambda: self.reference(train=True))
             return self._router
 
     def predict(self, frame: pd.DataFrame, *, version: int | None, session_key: str
@@ -264,7 +265,8 @@ class AppContext:
                 proba=(predictions["probability"].tolist() if "probability" in predictions
                        else [float("nan")] * len(ids)),
                 prediction=[_plain(v) for v in predictions[first]], latency_ms=latency_ms,
-                role="pinned",
+                # Pinned rows never feed drift (routed traffic only): no reference needed.
+                role="pinned", schema=self.schema,
             )
             versions, answered, routed = [version] * len(ids), version, "pinned"
         # Prediction columns first: they are what a reader of the results looks for.

@@ -80,7 +80,7 @@ def live_timeline(ctx: AppContext, *, drift: bool = False, windows: int = 24) ->
     """The monitoring timeline of the app's log and registry (drift only with ``drift``:
     it reads the training data)."""
     from mlops.monitoring.timeline import timeline
-    from mlops.serving.predlog import read_predictions
+    from mlops.serving.predlog import read_input_summaries, read_predictions
 
     params = ctx.params
     log = read_predictions(ctx.log_path, model=ctx.name)
@@ -99,7 +99,8 @@ def live_timeline(ctx: AppContext, *, drift: bool = False, windows: int = 24) ->
                   "categorical": [c for c in cols if not ctx.schema.by_name[c].numeric],
                   "drift_alpha": params.validation.drift_alpha,
                   "min_psi": params.validation.drift_min_psi,
-                  "min_js": params.validation.drift_min_js}
+                  "min_js": params.validation.drift_min_js,
+                  "summaries": read_input_summaries(ctx.log_path, model=ctx.name)}
     return timeline(log, regression=regression, windows=windows, models=models,
                     ledger=ctx.registry.history(ctx.name), **kwargs)
 

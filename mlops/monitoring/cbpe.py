@@ -130,8 +130,9 @@ def log_probabilities(rows: pd.DataFrame, model: Any = None) -> np.ndarray | Non
     """Class probabilities of logged predictions (successful rows of the log).
 
     For two classes the log's ``proba`` (the positive class) is enough; for more, the
-    logged inputs are scored again with ``model`` (the version that answered). None when
-    neither is possible (several classes and no model).
+    probabilities that a large batch kept (``class_proba``) are used, and the inputs of
+    requests logged row by row are scored again with ``model`` (the version that
+    answered). None when neither is possible (several classes and no model).
     """
     ok = rows[rows["error"].isna() & rows["proba"].notna()] if "error" in rows else rows
     classes = getattr(model, "classes_", None)
@@ -140,10 +141,14 @@ def log_probabilities(rows: pd.DataFrame, model: Any = None) -> np.ndarray | Non
             return None
         p = ok["proba"].to_numpy(dtype=float)
         return np.column_stack([1 - p, p])
-    from mlops.serving.predlog import inputs_frame
+    from mlops.serving.predlog import CLASS_PROBA, inputs_frame
 
-    inputs = inputs_frame(ok)
-    return model.predict_proba(inputs) if len(inputs) else np.empty((0, len(classes)))
+    kept = ok[CLASS_PROBA].notna() if CLASS_PROBA in ok else pd.Series(False, index=ok.index)
+    parts = [np.stack(ok.loc[kept, CLASS_PROBA].to_list())] if kept.any() else []
+    inputs = inputs_frame(ok[~kept])
+    if len(inputs):
+        parts.append(model.predict_proba(inputs))
+    return np.concatenate(parts) if parts else np.empty((0, len(classes)))
 
 
 def calibration_check(proba: np.ndarray, y_true: np.ndarray, classes: Any, *,

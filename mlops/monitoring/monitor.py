@@ -39,6 +39,7 @@ from mlops.serving.rules import (
     routed,
     version_stats,
 )
+from mlops.serving.summary import input_drift, summary_rows
 from mlops.stages.drift import detect_drift
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
@@ -150,14 +151,16 @@ def _feedback_summary(frame: pd.DataFrame) -> dict[str, Any]:
 def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame,
                  reference_proba: np.ndarray | None = None, production: int | None = None,
                  previous: int | None = None, categorical: Sequence[str] = (),
-                 numeric: Sequence[str] = (), held_out_mae: float | None = None
-                 ) -> dict[str, Any]:
+                 numeric: Sequence[str] = (), held_out_mae: float | None = None,
+                 summaries: pd.DataFrame | None = None) -> dict[str, Any]:
     """The monitoring report of ``frame`` (the log joined with feedback) as a dict.
 
     ``reference`` holds the training features; ``reference_proba`` the production model's
     scores on them (:func:`reference_scores`: probabilities, or predicted values for
     regression; for prediction drift); ``numeric``/``categorical`` name the columns;
-    ``held_out_mae`` is production's MAE on its held-out set (regression rules).
+    ``held_out_mae`` is production's MAE on its held-out set (regression rules);
+    ``summaries`` the input summaries of the routed batches logged as one record
+    (:func:`~mlops.serving.predlog.read_input_summaries`), for input drift.
     """
     regression = params.data.regression
     primary_ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
@@ -172,12 +175,15 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
         "production": production, "previous_production": previous,
         "versions": _per_version(frame, regression), "shadow": _shadow(frame, regression),
     }
+    # Requests logged row by row bring their inputs; large batches their summaries.
     live = inputs_frame(primary_ok)
-    if len(live) and len(reference):
-        drift = detect_drift(reference, live, numeric=list(numeric) or None,
-                             categorical=list(categorical) or None, alpha=v.drift_alpha,
-                             min_psi=v.drift_min_psi, min_js=v.drift_min_js,
-                             max_drifted_share=v.max_drifted_share)
+    batches = [] if summaries is None else list(summaries["summary"])
+    report["input_summaries"] = {"batches": len(batches), "rows": summary_rows(batches)}
+    if (len(live) or batches) and len(reference):
+        drift = input_drift(reference, live, batches, numeric=list(numeric) or None,
+                            categorical=list(categorical) or None, alpha=v.drift_alpha,
+                            min_psi=v.drift_min_psi, min_js=v.drift_min_js,
+                            max_drifted_share=v.max_drifted_share)
         report["input_drift"] = drift.to_dict()
     if reference_proba is not None and len(primary_ok):
         score = "prediction" if regression else "proba"
@@ -334,13 +340,14 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     from mlops.core.data import load_split
     from mlops.core.schema import load_schema
     from mlops.registry import open_registry
-    from mlops.serving.predlog import read_predictions
+    from mlops.serving.predlog import read_input_summaries, read_predictions
 
     reg = registry or open_registry(params.registry, params.root)
     name = params.model.name
+    path = log_path or params.resolve(params.monitoring.log_path)
     # Nothing served yet is a valid state (a fresh clone): the report says 0 predictions.
-    frame = read_predictions(log_path or params.resolve(params.monitoring.log_path), model=name,
-                             missing_ok=True)
+    frame = read_predictions(path, model=name, missing_ok=True)
+    summaries = read_input_summaries(path, model=name)
     reference = load_split(params).train.drop(columns=[params.data.target])
     schema = load_schema(params.resolve(params.data.schema))
     production = reg.aliases(name).get("production")
@@ -354,7 +361,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
                           numeric=[c for c in cols if schema.by_name[c].numeric],
                           categorical=[c for c in cols if not schema.by_name[c].numeric],
                           held_out_mae=held_out_metric(reg, name, production)
-                          if params.data.regression else None)
+                          if params.data.regression else None, summaries=summaries)
     # None for regression: no sound estimate before labels (see mlops.monitoring.cbpe).
     report["estimated_performance"] = None
     if model is not None and not params.data.regression:

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from mlops.monitoring import cbpe
-from mlops.stages.drift import compare, profile_reference
+from mlops.serving.summary import input_counts, summary_rows
+from mlops.stages.drift import compare_counts, profile_reference
 
 __all__ = ["Timeline", "canary_progress", "timeline", "plot_canary", "plot_drift",
            "plot_latency", "plot_quality", "plot_requests"]
@@ -110,14 +111,16 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
              numeric: Sequence[str] = (), categorical: Sequence[str] = (),
              ledger: Iterable[Any] = (), models: Mapping[int, Any] | None = None,
              drift_alpha: float = 0.01, min_psi: float = 0.005, min_js: float = 0.01,
-             seed: int = 0) -> Timeline:
+             seed: int = 0, summaries: pd.DataFrame | None = None) -> Timeline:
     """The log ``frame`` (:func:`~mlops.serving.predlog.read_predictions`) as time series.
 
     ``windows`` equal windows over the log's span, or windows of ``window_s`` seconds.
     ``reference`` (training features; ``numeric``/``categorical`` name its columns) turns
     on drift per column; ``ledger`` (registry history) the canary's progress; ``models``
     (version -> pipeline) lets CBPE score the inputs again when there are more than two
-    classes (two classes need only the log).
+    classes (two classes need only the log); ``summaries`` (the input summaries of routed
+    batches logged as one record, :func:`~mlops.serving.predlog.read_input_summaries`)
+    count in the drift of the window they were logged in.
     """
     rows = frame[(frame["role"] == "primary") & frame["version"].notna()]
     width = _window(rows, windows, window_s)
@@ -149,12 +152,17 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
     for col in ("p50_ms", "p99_ms", "quality", "estimated", "estimated_lower",
                 "estimated_upper"):
         per_version[col] = per_version[col].astype(float)
-    drift = _drift(rows, reference, numeric, categorical, drift_alpha, min_psi, min_js)
+    if summaries is not None and len(summaries):
+        summaries = summaries.assign(
+            window=start + ((summaries["ts"].astype(float) - start) // width) * width)
+    drift = _drift(rows, summaries, reference, numeric, categorical, drift_alpha, min_psi,
+                   min_js)
     return Timeline(per_version, drift, canary_progress(ledger),
                     "MAE" if regression else "accuracy", width)
 
 
-def _drift(rows: pd.DataFrame, reference: pd.DataFrame | None, numeric: Sequence[str],
+def _drift(rows: pd.DataFrame, summaries: pd.DataFrame | None,
+           reference: pd.DataFrame | None, numeric: Sequence[str],
            categorical: Sequence[str], alpha: float, min_psi: float,
            min_js: float) -> pd.DataFrame:
     columns = ["ts", "column", "effect", "effect_name", "p_adjusted", "drifted"]
@@ -164,12 +172,18 @@ def _drift(rows: pd.DataFrame, reference: pd.DataFrame | None, numeric: Sequence
 
     profiles = profile_reference(reference, numeric=list(numeric),
                                  categorical=list(categorical))
+    batches: dict[float, list[Any]] = {}
+    if summaries is not None and len(summaries):
+        for ts, part in summaries.groupby("window", sort=True):
+            batches[float(ts)] = list(part["summary"])
     out = []
     for ts, part in rows.groupby("window", sort=True):
         live = inputs_frame(part)
-        if len(live) < MIN_DRIFT_ROWS:
+        summary = batches.get(float(ts), [])
+        if len(live) + summary_rows(summary) < MIN_DRIFT_ROWS:
             continue
-        result = compare(profiles, live, alpha=alpha, min_psi=min_psi, min_js=min_js)
+        result = compare_counts(profiles, input_counts(profiles, live, summary),
+                                alpha=alpha, min_psi=min_psi, min_js=min_js)
         out += [{"ts": float(ts), "column": c.column, "effect": c.effect,
                  "effect_name": c.effect_name, "p_adjusted": c.p_adjusted,
                  "drifted": c.drifted} for c in result.columns]

@@ -17,6 +17,7 @@ stays the source of truth: a twin is never used on its own word.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,8 @@ from mlops.stages.conversion import (
 __all__ = ["CompiledScorer", "load_scorer", "probe_frame"]
 
 PROBE_ROWS = 16  # at least; more when a column has more categories
-PARALLEL_ROWS = 20_000  # batches from this size are scored in slices, one per core
+PARALLEL_ROWS = 20_000  # batches from this size are scored in slices, shared with a pool
+SLICE_ROWS = 8_192  # rows per slice: small enough that a late helper delays little
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -73,29 +75,48 @@ class CompiledScorer:
                 feed[name] = np.array([[text]], dtype=object)
         return self._answer(self.session.run([self.output], feed)[0])
 
-    def score(self, frame: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray]:
+    def score(self, frame: pd.DataFrame, *, all_classes: bool = False
+              ) -> tuple[np.ndarray | None, np.ndarray]:
         """A batch: ``(probability of the positive class, class)`` per row, or
-        ``(None, value)`` for a regressor.
+        ``(None, value)`` for a regressor; ``all_classes``: every class's probability
+        (rows x classes) in place of the positive class's.
 
-        A large batch is cut into slices scored side by side on the process's cores:
-        onnxruntime releases the GIL while it runs, and one session may run many calls.
+        A large batch is cut into slices of :data:`SLICE_ROWS` that the calling thread and
+        the pool's helpers take from one counter (onnxruntime releases the GIL while it
+        runs, and one session may run many calls). The caller never waits for a helper
+        that has not started: on a busy machine it scores nearly every slice itself, at
+        the single-thread speed; a free core only takes slices off its hands.
         """
         kinds = {name: "number" if number else "text" for name, number in self.kinds}
         feed = feed_frame(frame, kinds)
-        workers = thread_budget()
-        if len(frame) < PARALLEL_ROWS or workers < 2:
-            return self._answer(self.session.run([self.output], feed)[0])
-        bounds = np.linspace(0, len(frame), 2 * workers + 1).astype(int)
-        calls = [_pool(workers).submit(self.session.run, [self.output],
-                                       {name: a[lo:hi] for name, a in feed.items()})
-                 for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-        return self._answer(np.concatenate([call.result()[0] for call in calls]))
+        n, workers = len(frame), thread_budget()
+        if n < PARALLEL_ROWS or workers < 2:
+            return self._answer(self.session.run([self.output], feed)[0], all_classes)
+        bounds = list(range(0, n, SLICE_ROWS)) + [n]
+        slices = list(zip(bounds[:-1], bounds[1:], strict=True))
+        parts: list[np.ndarray | None] = [None] * len(slices)
+        taken = itertools.count()  # next() on a count is atomic under the GIL
 
-    def _answer(self, out: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        def work() -> None:
+            while (i := next(taken)) < len(slices):
+                lo, hi = slices[i]
+                parts[i] = self.session.run([self.output],
+                                            {name: a[lo:hi] for name, a in feed.items()})[0]
+
+        helpers = [_pool(workers - 1).submit(work) for _ in range(workers - 1)]
+        work()
+        for helper in helpers:  # one not started is dropped; one running ends its slice
+            if not helper.cancel():
+                helper.result()
+        return self._answer(np.concatenate(parts), all_classes)
+
+    def _answer(self, out: np.ndarray, all_classes: bool = False
+                ) -> tuple[np.ndarray | None, np.ndarray]:
         if self.classes is None:
             return None, np.asarray(out, dtype=np.float64).reshape(-1)
         proba = np.asarray(out, dtype=np.float64)
-        return proba[:, self.positive], self.classes[proba.argmax(axis=1)]
+        labels = self.classes[proba.argmax(axis=1)]
+        return (proba if all_classes else proba[:, self.positive]), labels
 
 
 def load_scorer(registry: Any, name: str, version: int, model: Any, *, schema: Schema,

@@ -14,10 +14,17 @@ Tables (see ``docs/serving.md``):
   ``source`` and whether that source is ``trusted`` (the operator, ``mlops feedback``).
   Only trusted labels are evidence (the ``label`` column of :func:`read_predictions`); an
   untrusted label never replaces a trusted one.
+* ``batches``: a batch of more than :data:`~mlops.serving.summary.SUMMARY_ROWS` rows, as
+  ONE record: its predictions as compact numeric columns (row ``i`` is request
+  ``{batch_id}-{i}``, so feedback joins by request id as for any request) and its inputs as
+  bounded column statistics (:mod:`mlops.serving.summary`). :func:`read_predictions`
+  gives its rows like any others (their ``inputs`` are empty); drift reads the statistics
+  (:func:`read_input_summaries`).
 * ``events``: things that are not predictions, such as a candidate that failed to load.
 
 Logs written before ``pinned`` and the feedback trust columns existed are migrated when a
 writer opens them (:func:`connect`); their labels count as untrusted (source unknown).
+A log without a ``batches`` table gains it the same way and reads as one without batches.
 """
 
 from __future__ import annotations
@@ -29,23 +36,30 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlops.core.exceptions import DataError
+from mlops.core.schema import Schema
+from mlops.serving.summary import SUMMARY_ROWS, summarize_inputs
 
 __all__ = ["COLUMNS", "ROLES", "LogRecord", "PredictionLog", "connect", "inputs_frame",
-           "known_request_ids", "read_events", "read_feedback", "read_predictions"]
+           "known_request_ids", "read_events", "read_feedback", "read_input_summaries",
+           "read_predictions"]
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("request_id", "ts", "model", "version", "role", "routing_key", "inputs", "proba",
            "prediction", "latency_ms", "error")
 ROLES = ("primary", "shadow", "pinned")
+# Added by read_predictions when a large batch of more than two classes was logged:
+# every class's probability per row (an array; None for other rows).
+CLASS_PROBA = "class_proba"
 # Added by read_predictions from the feedback table.
 LABEL_COLUMNS = ("label", "feedback_label", "label_source", "label_trusted")
 
@@ -75,6 +89,24 @@ CREATE TABLE IF NOT EXISTS feedback (
     source TEXT,                 -- who sent it: app:operator, app:public, cli:FILE, ...
     trusted INTEGER NOT NULL DEFAULT 0  -- 1: may feed automatic decisions
 );
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL,      -- row i is request f"{batch_id}-{i}"
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('primary', 'shadow', 'pinned')),
+    n INTEGER NOT NULL,          -- rows
+    version INTEGER,             -- the version of every row, or NULL: see versions
+    versions BLOB,               -- int64 per row when versions differ (a canary split)
+    proba BLOB,                  -- float64 per row; NULL for regression
+    class_proba BLOB,            -- float64 rows x classes, for more than two classes
+    prediction BLOB NOT NULL,    -- per row: int64 classes or float64 values
+    prediction_dtype TEXT NOT NULL,  -- numpy dtype of prediction: <i8 or <f8
+    latency_ms REAL,             -- the whole batch
+    inputs TEXT NOT NULL,        -- JSON: bounded column statistics (mlops.serving.summary)
+    UNIQUE (batch_id, role)
+);
+CREATE INDEX IF NOT EXISTS batches_ts ON batches (ts);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     ts REAL NOT NULL,
@@ -87,6 +119,9 @@ CREATE TABLE IF NOT EXISTS events (
 _INSERT = ("INSERT OR IGNORE INTO predictions (request_id, ts, model, version, role, "
            "routing_key, inputs, proba, prediction, latency_ms, error) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_BATCH = ("INSERT OR IGNORE INTO batches (batch_id, ts, model, role, n, version, "
+                 "versions, proba, class_proba, prediction, prediction_dtype, latency_ms, "
+                 "inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # A trusted label replaces any label; an untrusted one replaces only an untrusted one.
 _FEEDBACK = ("INSERT INTO feedback (request_id, label, ts, source, trusted) "
              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
@@ -114,7 +149,7 @@ class LogRecord:
 
 @dataclass(frozen=True, slots=True)
 class _Batch:
-    """Many rows logged at once (batch scoring); turned into rows by the writer thread."""
+    """Many rows logged at once (batch scoring); turned into records by the writer thread."""
 
     batch_id: str  # row i gets request id f"{batch_id}-{i}"
     ts: float
@@ -125,6 +160,9 @@ class _Batch:
     proba: Sequence[float] | None  # None: a regression model
     prediction: Sequence[int | float]
     latency_ms: float
+    schema: Schema | None = None  # needed above SUMMARY_ROWS rows
+    profiles: Callable[[], Mapping[str, Any] | None] | None = None  # the reference's
+    class_proba: np.ndarray | None = None  # rows x classes, more than two classes
 
 
 WRITE_INTERVAL_S = 0.05  # the most a logged prediction waits before its transaction
@@ -155,6 +193,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
       they stay untrusted (re-ingest them with ``mlops feedback FILE`` to make them evidence).
     * ``predictions`` accepts the role ``pinned``: SQLite cannot alter a CHECK constraint,
       so the table is rebuilt (rows, ids and the index are kept).
+
+    The ``batches`` table is new, not changed, so ``CREATE TABLE IF NOT EXISTS`` in
+    :func:`connect` adds it; readers treat a log without it as one without batches.
     """
     def predictions_sql() -> str:
         row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' "
@@ -212,10 +253,23 @@ class PredictionLog:
     def log_batch(self, *, batch_id: str, ts: float, model: str, versions: Sequence[int],
                   frame: pd.DataFrame, proba: Sequence[float] | None,
                   prediction: Sequence[int | float], latency_ms: float,
-                  role: str = "primary") -> None:
-        """Queue a scored batch; ids and JSON inputs are made on the writer thread."""
+                  role: str = "primary", schema: Schema | None = None,
+                  profiles: Callable[[], Mapping[str, Any] | None] | None = None,
+                  class_proba: np.ndarray | None = None) -> None:
+        """Queue a scored batch; its records are made on the writer thread.
+
+        Up to :data:`~mlops.serving.summary.SUMMARY_ROWS` rows are logged one row each;
+        a larger batch as one record whose inputs are summarised against ``schema`` and
+        the reference's drift profiles (``profiles()``, called on the writer thread; None
+        or unset: each numeric column is kept on its own quantiles). ``class_proba``
+        (rows x classes) is kept with a large batch of more than two classes, whose
+        inputs cannot be scored again for CBPE.
+        """
+        if len(frame) > SUMMARY_ROWS and schema is None:
+            raise ValueError(f"batch {batch_id!r}: {len(frame)} rows are logged as a summary,"
+                             " which needs the schema (log_batch(..., schema=...))")
         self._put(_Batch(batch_id, ts, model, role, versions, frame, proba, prediction,
-                         latency_ms), 1)
+                         latency_ms, schema, profiles, class_proba), 1)
 
     def event(self, model: str, version: int | None, kind: str, message: str,
               ts: float | None = None) -> None:
@@ -305,11 +359,12 @@ class PredictionLog:
         """Insert ``items`` in one transaction; one bad record never costs the others.
 
         A record that cannot be turned into rows is set aside alone. If the transaction
-        fails, it is retried (a busy database), then every row is written on its own so
-        that only the rows that still fail are lost; those are counted in
+        fails, it is retried (a busy database), then every record is written on its own
+        (a batch summary is one statement, so it is written whole or not at all) so that
+        only the records that still fail are lost; those are counted in
         ``failed_records``, logged, and their error kept in ``write_errors``.
         """
-        rows: list[tuple[Any, ...]] = []
+        rows: list[tuple[str, tuple[Any, ...], int]] = []  # (statement, values, requests)
         for item in items:
             try:
                 rows.extend(_rows(item))
@@ -320,24 +375,30 @@ class PredictionLog:
             if rows:
                 self._insert(rows)
         except Exception as exc:  # never kill the writer
-            log.warning("prediction log: batch insert of %d rows failed (%s: %s); "
+            log.warning("prediction log: batch insert of %d records failed (%s: %s); "
                         "writing them one by one", len(rows), type(exc).__name__, exc)
             for row in rows:
                 try:
                     self._insert([row])
                 except Exception as row_exc:
-                    self._failed(1, f"row {row[0]!r} ({row[4]}, v{row[3]}) not logged: "
-                                    f"{type(row_exc).__name__}: {row_exc}")
+                    what = (f"batch {row[1][0]!r} ({row[1][3]}, {row[2]} rows)"
+                            if row[0] is _INSERT_BATCH
+                            else f"row {row[1][0]!r} ({row[1][4]}, v{row[1][3]})")
+                    self._failed(row[2], f"{what} not logged: "
+                                         f"{type(row_exc).__name__}: {row_exc}")
         with self._done:
             self._written += len(items)
             self._done.notify_all()
 
-    def _insert(self, rows: list[tuple[Any, ...]], attempts: int = 3) -> None:
+    def _insert(self, rows: list[tuple[str, tuple[Any, ...], int]], attempts: int = 3) -> None:
         for attempt in range(attempts):
             try:
                 with self._db_lock:
                     try:
-                        self._conn.executemany(_INSERT, rows)
+                        for statement in (_INSERT, _INSERT_BATCH):
+                            values = [r[1] for r in rows if r[0] is statement]
+                            if values:
+                                self._conn.executemany(statement, values)
                         self._conn.commit()
                     except BaseException:
                         self._conn.rollback()
@@ -356,14 +417,18 @@ class PredictionLog:
             del self.write_errors[:-MAX_WRITE_ERRORS_KEPT]
 
 
-def _rows(item: Any) -> list[tuple[Any, ...]]:
+def _rows(item: Any) -> list[tuple[str, tuple[Any, ...], int]]:
+    """``(statement, values, requests)`` per record that ``item`` becomes."""
     # INSERT OR IGNORE (for a duplicate) would also skip a CHECK failure silently.
     if item.role not in ROLES:
         raise ValueError(f"role {item.role!r} is not one of {list(ROLES)}")
     if isinstance(item, _Batch):
-        return _batch_rows(item)
-    return [(item.request_id, item.ts, item.model, item.version, item.role, item.routing_key,
-             item.inputs, item.proba, item.prediction, item.latency_ms, item.error)]
+        if len(item.frame) > SUMMARY_ROWS:
+            return [(_INSERT_BATCH, _batch_record(item), len(item.frame))]
+        return [(_INSERT, row, 1) for row in _batch_rows(item)]
+    return [(_INSERT, (item.request_id, item.ts, item.model, item.version, item.role,
+                       item.routing_key, item.inputs, item.proba, item.prediction,
+                       item.latency_ms, item.error), 1)]
 
 
 def _number(value: Any) -> int | float:
@@ -402,6 +467,38 @@ def _batch_rows(batch: _Batch) -> list[tuple[Any, ...]]:
                                                     batch.prediction, strict=True))]
 
 
+def _batch_record(batch: _Batch) -> tuple[Any, ...]:
+    """The one ``batches`` record of a large batch: compact columns and an input summary."""
+    n = len(batch.frame)
+    versions = np.asarray(batch.versions, dtype=np.int64)
+    prediction = np.asarray(batch.prediction)
+    if len(versions) != n or len(prediction) != n or (
+            batch.proba is not None and len(batch.proba) != n):
+        raise ValueError(f"{n} rows but {len(versions)} versions, {len(prediction)} "
+                         "predictions" + ("" if batch.proba is None else
+                                          f", {len(batch.proba)} probabilities"))
+    if prediction.dtype.kind in "biu":
+        prediction = prediction.astype("<i8")
+    else:
+        prediction = prediction.astype("<f8")
+        if not np.isfinite(prediction).all():
+            raise ValueError("a prediction is not a finite number")
+    one = bool(n) and bool((versions == versions[0]).all())
+    profiles = batch.profiles() if batch.profiles is not None else None
+    summary = summarize_inputs(batch.frame, batch.schema, profiles)
+    proba = None if batch.proba is None else np.asarray(batch.proba, dtype="<f8").tobytes()
+    classes = None
+    if batch.class_proba is not None:
+        matrix = np.asarray(batch.class_proba, dtype="<f8")
+        if matrix.ndim != 2 or len(matrix) != n:
+            raise ValueError(f"class probabilities of shape {matrix.shape} for {n} rows")
+        classes = matrix.tobytes()
+    return (batch.batch_id, batch.ts, batch.model, batch.role, n,
+            int(versions[0]) if one else None, None if one else versions.astype("<i8").tobytes(),
+            proba, classes, prediction.tobytes(), prediction.dtype.str, batch.latency_ms,
+            json.dumps(summary, separators=(",", ":")))
+
+
 def read_predictions(path: str | Path, *, model: str | None = None, since: float | None = None,
                      until: float | None = None, inputs: bool = True,
                      missing_ok: bool = False) -> pd.DataFrame:
@@ -423,25 +520,27 @@ def read_predictions(path: str | Path, *, model: str | None = None, since: float
     if not path.is_file():
         raise DataError(f"{path}: no prediction log yet; serve some predictions first",
                         file=str(path), rule="exists")
-    where, args = [], []
-    for cond, value in (("p.model = ?", model), ("p.ts >= ?", since), ("p.ts < ?", until)):
-        if value is not None:
-            where.append(cond)
-            args.append(value)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
         # Read-only: a log written before the trust columns is read as all-untrusted.
         trust = ("f.source", "f.trusted") if {"source", "trusted"} <= _columns(conn, "feedback") \
             else ("NULL", "0")
+        where, args = _where("p", model, since, until)
         sql = (f"SELECT {', '.join('p.' + c for c in cols)}, "
                f"CASE WHEN {trust[1]} = 1 THEN f.label END AS label, "
                f"f.label AS feedback_label, {trust[0]} AS label_source, "
                f"COALESCE({trust[1]}, 0) AS label_trusted "
                "FROM predictions p LEFT JOIN feedback f ON f.request_id = p.request_id"
-               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY p.id")
+               + where + " ORDER BY p.id")
         frame = pd.read_sql_query(sql, conn, params=args)
+        batches = _batch_rows_read(conn, cols, trust, model, since, until)
     finally:
         conn.close()
+    if batches is not None:
+        frame = pd.concat([frame.astype({"label_trusted": int}), batches],
+                          ignore_index=True).sort_values("ts", kind="stable",
+                                                         ignore_index=True)
+        frame = frame.astype({"ts": float, "proba": float, "latency_ms": float})
     frame["version"] = frame["version"].astype("Float64").astype("Int64")
     for col in ("prediction", "label", "feedback_label"):
         frame[col] = _numbers(frame[col])
@@ -449,6 +548,88 @@ def read_predictions(path: str | Path, *, model: str | None = None, since: float
     frame.loc[frame["feedback_label"].notna() & frame["label_source"].isna(),
               "label_source"] = "unknown"
     return frame
+
+
+def _where(alias: str, model: str | None, since: float | None, until: float | None
+           ) -> tuple[str, list[Any]]:
+    where, args = [], []
+    for cond, value in (("model = ?", model), ("ts >= ?", since), ("ts < ?", until)):
+        if value is not None:
+            where.append(f"{alias}.{cond}")
+            args.append(value)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), args
+
+
+def _has_batches(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                        "AND name = 'batches'").fetchone() is not None
+
+
+def _batch_rows_read(conn: sqlite3.Connection, cols: list[str], trust: tuple[str, str],
+                     model: str | None, since: float | None, until: float | None
+                     ) -> pd.DataFrame | None:
+    """The rows of the batches logged as one record, with their feedback, shaped like
+    ``predictions`` rows (``inputs`` empty: see :func:`read_input_summaries`)."""
+    if not _has_batches(conn):  # a log from before batch records
+        return None
+    where, args = _where("b", model, since, until)
+    records = conn.execute(
+        "SELECT batch_id, ts, model, role, n, version, versions, proba, prediction, "
+        "prediction_dtype, latency_ms, class_proba FROM batches b" + where + " ORDER BY b.id",
+        args).fetchall()
+    if not records:
+        return None
+    parts = []
+    for (bid, ts, name, role, n, version, versions, proba, prediction, dtype, latency,
+         classes) in records:
+        parts.append(pd.DataFrame({
+            "request_id": [f"{bid}-{i}" for i in range(n)], "ts": np.full(n, ts),
+            "model": name, "version": np.full(n, version, dtype=np.int64) if versions is None
+            else np.frombuffer(versions, dtype="<i8"), "role": role, "routing_key": None,
+            "inputs": None,
+            "proba": np.full(n, np.nan) if proba is None else np.frombuffer(proba, "<f8"),
+            "prediction": np.frombuffer(prediction, dtype=dtype),
+            "latency_ms": np.nan if latency is None else latency / max(n, 1), "error": None,
+            CLASS_PROBA: None if classes is None
+            else list(np.frombuffer(classes, "<f8").reshape(n, -1))}))
+    rows = pd.concat(parts, ignore_index=True)
+    keep = rows[CLASS_PROBA].notna().any()
+    rows = rows[[*cols, CLASS_PROBA] if keep else cols]
+    # A batch's rows are a key range of the feedback table: "{id}-..." sorts between
+    # "{id}-" and "{id}." ('-' and '.' are neighbours in ASCII).
+    labels = pd.read_sql_query(
+        f"SELECT f.request_id, f.label AS feedback_label, {trust[0]} AS label_source, "
+        f"COALESCE({trust[1]}, 0) AS label_trusted FROM batches b JOIN feedback f "
+        "ON f.request_id > b.batch_id || '-' AND f.request_id < b.batch_id || '.'" + where,
+        conn, params=args).drop_duplicates("request_id")
+    rows = rows.merge(labels, on="request_id", how="left")
+    trusted = rows["label_trusted"].fillna(0).astype(int) == 1
+    rows.insert(len(cols) + int(keep), "label", rows["feedback_label"].where(trusted))
+    rows["label_trusted"] = trusted.astype(int)
+    return rows
+
+
+def read_input_summaries(path: str | Path, *, model: str | None = None,
+                         since: float | None = None, until: float | None = None,
+                         roles: Sequence[str] = ("primary",)) -> pd.DataFrame:
+    """The input summaries of the batches logged as one record: ``batch_id, ts, model,
+    role, rows, summary`` (a dict, :func:`mlops.serving.summary.summarize_inputs`)."""
+    columns = ["batch_id", "ts", "model", "role", "rows", "summary"]
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=columns)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        if not _has_batches(conn):
+            return pd.DataFrame(columns=columns)
+        where, args = _where("b", model, since, until)
+        marks = ", ".join("?" * len(roles))
+        where += (" AND " if where else " WHERE ") + f"b.role IN ({marks})"
+        records = conn.execute("SELECT batch_id, ts, model, role, n, inputs FROM batches b"
+                               + where + " ORDER BY b.id", [*args, *roles]).fetchall()
+    finally:
+        conn.close()
+    return pd.DataFrame([(*r[:5], json.loads(r[5])) for r in records], columns=columns)
 
 
 def _numbers(column: pd.Series) -> pd.Series:
@@ -470,6 +651,20 @@ def known_request_ids(path: str | Path, ids: Iterable[str]) -> set[str]:
             found.update(r[0] for r in conn.execute(
                 f"SELECT DISTINCT request_id FROM predictions WHERE request_id IN ({marks})",
                 chunk))
+        # Rows of batches logged as one record: "{batch_id}-{i}" with i below its size.
+        rest: dict[str, list[tuple[str, int]]] = {}
+        for rid in wanted:
+            head, _, number = rid.rpartition("-")
+            if rid not in found and head and number.isdigit() and number == str(int(number)):
+                rest.setdefault(head, []).append((rid, int(number)))
+        if rest and _has_batches(conn):
+            heads = sorted(rest)
+            for start in range(0, len(heads), 500):
+                chunk = heads[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for bid, n in conn.execute(f"SELECT batch_id, MAX(n) FROM batches WHERE "
+                                           f"batch_id IN ({marks}) GROUP BY batch_id", chunk):
+                    found.update(rid for rid, i in rest[bid] if i < n)
     finally:
         conn.close()
     return found
@@ -516,7 +711,8 @@ def labelled_inputs(frame: pd.DataFrame, target: str) -> pd.DataFrame:
 
     ``frame`` is :func:`read_predictions` output; shadow and pinned rows are left out so that
     a request counts once, and untrusted labels never reach training data (``label`` holds
-    trusted labels only).
+    trusted labels only). Rows of a batch logged as one record have no inputs here (the
+    caller holds them), so they are left out too.
     """
     rows = frame[(frame["role"] == "primary") & frame["label"].notna()]
     inputs = inputs_frame(rows)

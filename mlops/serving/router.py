@@ -37,6 +37,7 @@ from mlops.serving import deployment
 from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
+from mlops.serving.summary import SUMMARY_ROWS, reference_profiles
 
 __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
 
@@ -89,12 +90,16 @@ class _Model:
                             self.version, exc)
         return self.score(pd.DataFrame([row]), compiled=False)
 
-    def score(self, frame: pd.DataFrame, *, compiled: bool = True
+    def score(self, frame: pd.DataFrame, *, compiled: bool = True, all_classes: bool = False
               ) -> tuple[np.ndarray | None, np.ndarray]:
-        """(probability of the positive class, class) per row; (None, value) for regression."""
+        """(probability of the positive class, class) per row; (None, value) for regression.
+
+        ``all_classes``: every class's probability (rows x classes) in place of the
+        positive class's.
+        """
         if compiled and self.compiled is not None:
             try:
-                return self.compiled.score(frame)
+                return self.compiled.score(frame, all_classes=all_classes)
             except Exception as exc:
                 log.warning("v%s: the ONNX twin failed on a batch (%s); scoring with "
                             "scikit-learn", self.version, exc)
@@ -102,7 +107,7 @@ class _Model:
             return None, np.asarray(self.pipeline.predict(frame), dtype=float)
         proba = self.pipeline.predict_proba(frame)
         labels = np.asarray(self.classes)[proba.argmax(axis=1)]
-        return proba[:, self.positive], labels
+        return (proba if all_classes else proba[:, self.positive]), labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +128,8 @@ class Router:
                  log: PredictionLog | None = None, *, positive_class: Any = 1,
                  refresh_seconds: float = 2.0, clock: Callable[[], float] = time.time,
                  strict_categories: bool = True, shadow_queue: int = 10_000,
-                 task: str = "classification") -> None:
+                 task: str = "classification",
+                 reference: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
         self.registry = registry
         self.name = name
         self.validator = RequestValidator(schema, strict_categories=strict_categories)
@@ -143,18 +149,25 @@ class Router:
         self._next_refresh = 0.0
         self._shadow_q: queue.Queue[Any] = queue.Queue(maxsize=shadow_queue)
         self._shadow_thread: threading.Thread | None = None
+        # The training features (or how to read them): large batches are logged as
+        # histograms on their drift profile's edges (see mlops.serving.summary).
+        self._reference = reference
+        self._profiles: dict[str, Any] | None = None
+        self._profiles_lock = threading.Lock()
         self.refresh()
 
     @classmethod
     def from_params(cls, params: Any, *, registry: Registry | None = None,
                     log_path: str | None = None, **kwargs: Any) -> Router:
         """A router for ``params.model.name`` logging to ``monitoring.log_path``."""
+        from mlops.core.data import load_split
         from mlops.core.schema import load_schema
         from mlops.registry import open_registry
 
         registry = registry or open_registry(params.registry, params.root)
         plog = PredictionLog(log_path or params.resolve(params.monitoring.log_path))
         kwargs.setdefault("refresh_seconds", params.deployment.refresh_seconds)
+        kwargs.setdefault("reference", lambda: load_split(params).train)
         return cls(registry, params.model.name, load_schema(params.resolve(params.data.schema)),
                    plog, positive_class=params.data.positive_class, task=params.data.task,
                    **kwargs)
@@ -252,6 +265,24 @@ class Router:
         except MLOpsError as exc:  # someone else may have aborted it first
             log.warning("could not abort the %s of v%s: %s", dep.strategy, dep.candidate, exc)
 
+    def input_profiles(self) -> dict[str, Any] | None:
+        """The reference's drift profiles of the serving columns, made once on first use
+        (None without a reference, or when it cannot be read: then a large batch's numeric
+        columns are summarised on their own quantiles)."""
+        with self._profiles_lock:
+            if self._profiles is None and self._reference is not None:
+                try:
+                    ref = self._reference() if callable(self._reference) else self._reference
+                    if ref is None:  # no data next to the app (a Space may ship without)
+                        self._reference = None
+                        return None
+                    self._profiles = reference_profiles(ref, self.validator.schema)
+                except Exception as exc:  # logging must not fail for want of a reference
+                    log.warning("no reference for batch summaries (%s: %s)",
+                                type(exc).__name__, exc)
+                    self._reference = None
+            return self._profiles
+
     # ------------------------------------------------------------------ scoring
     def predict(self, row: Mapping[str, Any], routing_key: str | None = None, *,
                 request_id: str | None = None) -> Prediction:
@@ -329,20 +360,35 @@ class Router:
         to_candidate = np.zeros(n, dtype=bool)
         if table.candidate is not None and table.weight > 0:
             if routing_keys is not None:
+                if len(routing_keys) != n:
+                    raise RequestError(f"{len(routing_keys)} routing keys for {n} rows",
+                                       rule="routing_keys")
+                # Each distinct key is hashed once (an upload often has one session key).
+                codes, keys = pd.factorize(pd.Series(routing_keys, dtype=object).astype(str))
                 salt = table.candidate.version
-                to_candidate = np.fromiter((bucket(str(k), salt) < table.weight
-                                            for k in routing_keys), dtype=bool, count=n)
+                to_candidate = np.array([bucket(k, salt) < table.weight for k in keys],
+                                        dtype=bool)[codes]
             else:
                 to_candidate = np.random.default_rng().random(n) * 100 < table.weight
         proba = np.full(n, np.nan)  # stays NaN for a regression model
         labels = np.empty(n, dtype=np.float64 if self.regression else np.int64)
         versions = np.full(n, table.production.version, dtype=np.int64)
+        # A large batch of more than two classes keeps every class's probability: its
+        # inputs are not logged, and CBPE needs them all (see mlops.monitoring.cbpe).
+        k = len(table.production.classes)
+        matrix = np.full((n, k), np.nan) if n > SUMMARY_ROWS and k > 2 else None
         for model, mask in ((table.production, ~to_candidate), (table.candidate, to_candidate)):
             if model is None or not mask.any():
                 continue
             part = X if mask.all() else X[mask]
-            p, y = model.score(part)
+            p, y = model.score(part, all_classes=matrix is not None)
             labels[mask], versions[mask] = y, model.version
+            if p is not None and p.ndim == 2:
+                if matrix is not None and p.shape[1] == k:
+                    matrix[mask] = p
+                else:  # a candidate with other classes: no common columns to keep
+                    matrix = None
+                p = p[:, model.positive]
             if p is not None:
                 proba[mask] = p
         latency = (time.perf_counter() - start) * 1000.0
@@ -351,7 +397,8 @@ class Router:
             self.log.log_batch(batch_id=batch_id, ts=self.clock(), model=self.name,
                                versions=versions, frame=X,
                                proba=None if self.regression else proba, prediction=labels,
-                               latency_ms=latency)
+                               latency_ms=latency, schema=self.validator.schema,
+                               profiles=self.input_profiles, class_proba=matrix)
         if table.shadow is not None:
             self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
         result = pd.DataFrame({"proba": proba, "prediction": labels, "version": versions},
@@ -535,7 +582,8 @@ class Router:
                                versions=np.full(len(frame), model.version), frame=frame,
                                proba=proba, prediction=labels,
                                latency_ms=(time.perf_counter() - start) * 1000.0,
-                               role="shadow")
+                               role="shadow", schema=self.validator.schema,
+                               profiles=self.input_profiles)
 
 
 def _plain(value: Any) -> Any:

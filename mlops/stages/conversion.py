@@ -95,7 +95,10 @@ def feed_frame(frame: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, np.nd
         if kind == "number":
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
         elif pd.api.types.is_string_dtype(col) and col.dtype != object:
-            values = col.to_numpy(dtype=object, na_value=MISSING_TEXT)
+            # Each distinct text once, then taken by its code: a batch repeats its
+            # categories, and this makes no new string object per row.
+            codes, uniques = pd.factorize(col)
+            values = np.append(uniques.to_numpy(dtype=object), MISSING_TEXT)[codes]
         else:  # object or bool cells: text as the model's one-hot categories print them
             values = np.array([MISSING_TEXT if _missing(v) else str(v) for v in col.tolist()],
                               dtype=object)

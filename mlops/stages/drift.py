@@ -43,6 +43,7 @@ __all__ = [
     "profile_reference",
     "compare",
     "compare_counts",
+    "current_counts",
     "detect_drift",
     "label_drift",
     "label_drift_counts",
@@ -299,13 +300,20 @@ def compare(
     A drifted column whose effect is above ``block_psi`` / ``block_js`` is graded
     ``block``; other drifted columns ``warn``. ``None`` never blocks.
     """
-    counts: dict[str, NumericCounts | pd.Series] = {
-        column: numeric_counts(profile, current[column]) if isinstance(profile, NumericProfile)
-        else current[column].value_counts(dropna=True, sort=False)
-        for column, profile in profiles.items()}
-    return compare_counts(profiles, counts, alpha=alpha, min_psi=min_psi, min_js=min_js,
+    return compare_counts(profiles, current_counts(profiles, current), alpha=alpha,
+                          min_psi=min_psi, min_js=min_js,
                           max_drifted_share=max_drifted_share, block_psi=block_psi,
                           block_js=block_js)
+
+
+def current_counts(profiles: Mapping[str, NumericProfile | CategoricalProfile],
+                   current: pd.DataFrame) -> dict[str, NumericCounts | pd.Series]:
+    """What the drift tests read of ``current``: per profiled column, its
+    :class:`NumericCounts` on the profile's edges or its category counts."""
+    return {column: numeric_counts(profile, current[column])
+            if isinstance(profile, NumericProfile)
+            else current[column].value_counts(dropna=True, sort=False)
+            for column, profile in profiles.items()}
 
 
 def compare_counts(
