@@ -124,7 +124,9 @@ def page() -> None:
         guarded(screen, render_operator, ctx, token, status)
 
 
-st.set_page_config(page_title="Model demo", page_icon="📊", layout="wide")
+# No page_icon: any icon string is first checked against Streamlit's emoji table, a 0.1 s
+# import on the first page; the browser tab keeps Streamlit's own icon.
+st.set_page_config(page_title="Model demo", layout="wide")
 # Also set here: a Space built without .streamlit/config.toml must not show tracebacks
 # (server.maxUploadSize cannot be set from a script; validate_batch enforces the limit).
 st.set_option("client.showErrorDetails", "none")

@@ -294,6 +294,9 @@ def test_dockerfile_runs_as_non_root_with_healthcheck(project: Path, tmp_path: P
     assert kinds.index("USER") > max(i for i, k in enumerate(kinds) if k in ("RUN", "COPY"))
     assert kinds.index("CMD") > kinds.index("USER")
     assert any("useradd" in a and "1000" in a for i, a in steps if i == "RUN")
+    # The app's bytecode is built into the image, after its code is copied in.
+    compiled = kinds.index("RUN", max(i for i, k in enumerate(kinds) if k == "COPY"))
+    assert "compileall" in steps[compiled][1] and "mlops" in steps[compiled][1]
     health = next(a for i, a in steps if i == "HEALTHCHECK")
     assert "/_stcore/health" in health and "8501" in health
     cmd = json.loads(next(a for i, a in steps if i == "CMD"))
