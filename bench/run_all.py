@@ -34,7 +34,7 @@ from _summary import FIGURES, OUT, read  # noqa: E402
 # Fewer repetitions and no peer venvs: enough to show that every figure is wired.
 QUICK_ARGS = {
     "pipeline": ["--reps", "1"],
-    "serving": ["--n", "100", "--batch-reps", "1"],
+    "serving": ["--batch-reps", "1"],  # 300 single-row requests: the shadow p50 needs them
     "drift": ["--rows", "100000", "--reps", "1", "--no-evidently"],
     "registry": ["--reps", "2", "--no-mlflow"],
     "app": ["--reps", "1"],
