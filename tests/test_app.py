@@ -311,7 +311,7 @@ def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
     assert pinned.version == 1 and pinned.routed == "pinned"
     assert ctx.record_feedback(result.frame["request_id"].iloc[0], 1, token=TOKEN)
     assert not ctx.record_feedback(pinned.frame["request_id"].iloc[0], 0)  # public: untrusted
-    summary = live.live_summary(ctx.log_path, NAME)
+    summary = live.live_summary(read_predictions(ctx.log_path, model=NAME))
     by_version = summary.per_version.set_index("version")
     assert by_version.loc["v2", "labelled"] == 1
     # A pinned prediction is shown apart: never routed traffic, its label never evidence.

@@ -15,7 +15,6 @@ per column (on demand: it reads the training data) and the canary's steps from t
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -60,15 +59,12 @@ def _is_regression(log: pd.DataFrame) -> bool:
     return bool(len(ok)) and bool(ok["proba"].isna().all())
 
 
-def live_summary(log_path: str | Path, model: str, *,
-                 regression: bool | None = None) -> LiveSummary:
-    """Summarise the prediction log of ``model`` per version (routed predictions; pinned
-    ones are counted apart). Live quality is the MAE for ``regression`` (None: told from
-    the log)."""
-    from mlops.serving.predlog import read_predictions
+def live_summary(log: pd.DataFrame, *, regression: bool | None = None) -> LiveSummary:
+    """Summarise one model's prediction log (:func:`~mlops.serving.predlog.read_predictions`)
+    per version (routed predictions; pinned ones are counted apart). Live quality is the MAE
+    for ``regression`` (None: told from the log)."""
     from mlops.serving.rules import evidence, version_stats
 
-    log = read_predictions(log_path, model=model, inputs=False)
     log = log[log["role"].isin(("primary", "pinned"))]
     regression = _is_regression(log) if regression is None else regression
     versions = sorted(int(v) for v in log["version"].dropna().unique())
@@ -76,14 +72,16 @@ def live_summary(log_path: str | Path, model: str, *,
     return LiveSummary(stats, tuple(evidence(log, v) for v in versions))
 
 
-def live_timeline(ctx: AppContext, *, drift: bool = False, windows: int = 24) -> Timeline:
-    """The monitoring timeline of the app's log and registry (drift only with ``drift``:
-    it reads the training data)."""
+def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bool = False,
+                  windows: int = 24) -> Timeline:
+    """The monitoring timeline of the app's log (``log``: already read) and registry (drift
+    only with ``drift``: it reads the training data)."""
     from mlops.monitoring.timeline import timeline
     from mlops.serving.predlog import read_input_summaries, read_predictions
 
     params = ctx.params
-    log = read_predictions(ctx.log_path, model=ctx.name)
+    if log is None:
+        log = read_predictions(ctx.log_path, model=ctx.name)
     regression = params.data.regression
     models = None
     ok = log[log["error"].isna() & log["proba"].notna()]
@@ -105,8 +103,9 @@ def live_timeline(ctx: AppContext, *, drift: bool = False, windows: int = 24) ->
                     ledger=ctx.registry.history(ctx.name), **kwargs)
 
 
-def show_timeline(ctx: AppContext) -> None:
-    """Charts over time per version (the operator's monitoring screen)."""
+def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
+    """Charts over time per version (the operator's monitoring screen); ``log`` is the
+    model's log when the caller has read it already."""
     import streamlit as st
 
     if not ctx.log_path.is_file():
@@ -114,7 +113,7 @@ def show_timeline(ctx: AppContext) -> None:
         return
     drift = st.toggle("Drift per column over time (reads the training data)",
                       key="mon_timeline_drift")
-    tl = live_timeline(ctx, drift=drift)
+    tl = live_timeline(ctx, log, drift=drift)
     if tl.per_version.empty:
         st.info("No routed predictions yet.")
         return

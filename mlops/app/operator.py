@@ -283,7 +283,10 @@ def _monitoring(ctx: AppContext) -> None:
     if not ctx.log_path.is_file():
         st.info("No predictions logged yet.")
         return
-    summary = live_summary(ctx.log_path, ctx.name)
+    from mlops.serving.predlog import read_predictions
+
+    log = read_predictions(ctx.log_path, model=ctx.name)  # once: the table and the charts
+    summary = live_summary(log)
     if not summary.stats:
         st.info("No predictions logged yet.")
         return
@@ -291,7 +294,7 @@ def _monitoring(ctx: AppContext) -> None:
     # Only the live-quality figures of this model's task.
     unused = ["accuracy", "correct"] if ctx.regression else ["mae", "abs_error_sd"]
     st.dataframe(table.drop(columns=unused, errors="ignore"), hide_index=True, key="mon_table")
-    show_timeline(ctx)
+    show_timeline(ctx, log)
     _feedback(ctx)
     _drift(ctx)
 
