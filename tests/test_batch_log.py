@@ -366,3 +366,63 @@ def test_a_canary_splits_a_large_batch_by_routing_key_and_logs_both_versions(
     batch_rows = rows[rows["request_id"].str.startswith(result.attrs["batch_id"])]
     assert list(batch_rows["version"]) == want
     assert version_stats(rows, 2).requests == want.count(2)
+
+
+def test_a_summary_grades_many_categories_as_its_rows_and_stays_bounded():
+    """Every reference category is kept (more than SUMMARY_CATEGORIES of them here) and an
+    over-long unseen value is kept distinct under a digest: the same verdicts as the rows,
+    in a summary of bounded size."""
+    from sklearn.datasets import load_wine
+
+    from mlops.serving.summary import (
+        SUMMARY_CATEGORIES,
+        input_drift,
+        reference_profiles,
+        summarize_inputs,
+    )
+
+    rng = np.random.default_rng(0)
+    wine = load_wine(as_frame=True).frame
+    ref = wine.sample(20_000, replace=True, random_state=1).reset_index(drop=True)
+    ref["shop"] = [f"s{i}" for i in rng.integers(0, SUMMARY_CATEGORIES + 500, len(ref))]
+    schema = infer_schema(ref, target="target")
+    batch = wine.drop(columns="target").sample(5000, replace=True, random_state=2)
+    batch = batch.reset_index(drop=True)
+    batch["shop"] = [f"s{i}" for i in rng.integers(0, SUMMARY_CATEGORIES + 500, len(batch))]
+    batch.loc[:99, "shop"] = [f"new-{i}-" + "x" * 5000 for i in range(100)]  # hostile keys
+    summary = json.loads(json.dumps(summarize_inputs(batch, schema,
+                                                     reference_profiles(ref, schema))))
+    assert len(json.dumps(summary)) < 100_000
+    by_rows = input_drift(ref.drop(columns="target"), batch).to_dict()
+    by_summary = input_drift(ref.drop(columns="target"), None, [summary]).to_dict()
+    assert by_rows == by_summary
+
+
+def test_a_column_empty_in_a_batch_logged_without_reference_still_reads(tmp_path):
+    from sklearn.datasets import load_wine
+
+    from mlops.serving.summary import input_drift
+
+    ref = load_wine(as_frame=True).frame
+    ref.loc[::7, "magnesium"] = np.nan
+    schema = infer_schema(ref, target="target")
+    batch = ref.drop(columns="target").sample(1500, replace=True, random_state=0)
+    batch = batch.reset_index(drop=True).assign(magnesium=np.nan)
+    with PredictionLog(tmp_path / "log.sqlite") as log:  # no reference: own quantiles
+        log.log_batch(batch_id="b", ts=1.0, model="m", versions=[1] * len(batch), frame=batch,
+                      proba=[0.5] * len(batch), prediction=[0] * len(batch), latency_ms=1.0,
+                      schema=schema)
+    summaries = list(read_input_summaries(tmp_path / "log.sqlite")["summary"])
+    result = input_drift(ref.drop(columns="target"), None, summaries)
+    column = next(c for c in result.columns if c.column == "magnesium")
+    assert not column.drifted
+
+
+def test_request_ids_of_batch_rows_are_ascii_numbers(tmp_path, schema, features):
+    big = features.sample(SUMMARY_ROWS + 1, replace=True, random_state=0)
+    with PredictionLog(tmp_path / "log.sqlite") as log:
+        log.log_batch(batch_id="b", ts=1.0, model="m", versions=[1] * len(big), frame=big,
+                      proba=[0.5] * len(big), prediction=[0] * len(big), latency_ms=1.0,
+                      schema=schema)
+    ids = ["b-0", f"b-{SUMMARY_ROWS}", f"b-{SUMMARY_ROWS + 1}", "b-²", "b-01", "b-١"]
+    assert known_request_ids(tmp_path / "log.sqlite", ids) == {"b-0", f"b-{SUMMARY_ROWS}"}

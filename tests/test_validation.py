@@ -128,7 +128,35 @@ def test_reinferring_keeps_what_people_wrote(tmp_path, german):
     assert after.by_name["duration"].hard_min == 0, "untouched columns keep infer's proposal"
 
 
+def test_reinferring_drops_pins_of_the_other_kind_and_never_overwrites_a_broken_file(
+        tmp_path, capsys):
+    from mlops.cli.main import main
+
+    data = tmp_path / "data.csv"
+    pd.DataFrame({"code": [1, 2, 3, 4], "x": [0.5, 1.5, 2.5, 3.5],
+                  "risk": [0, 1, 0, 1]}).to_csv(data, index=False)
+    out = tmp_path / "schema.yaml"
+    out.write_text("version: 1\ntarget: risk\ncolumns:\n"
+                   "  code: {kind: category, nullable: false, categories: [a, b], "
+                   "allowed: [a, b, c], description: a code}\n"
+                   "  x: {kind: float, nullable: false, min: 0, max: 9, hard_max: 10}\n"
+                   "  risk: {kind: int, nullable: false, min: 0, max: 1}\n", encoding="utf-8")
+    assert main(["schema", "infer", "--data", str(data), "--out", str(out)]) == 0
+    after = load_schema(out)  # loads: no category pin left on what is now a number
+    assert after.by_name["code"].kind == "int" and after.by_name["code"].allowed is None
+    assert after.by_name["code"].description == "a code"
+    assert after.by_name["x"].hard_max == 10
+    broken = "version: 1\ncolumns: {code: {kind: int, description: precious, colour: red}}\n"
+    out.write_text(broken, encoding="utf-8")
+    assert main(["schema", "infer", "--data", str(data), "--out", str(out)]) == 2
+    assert "colour" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == broken, "a file that does not load is kept"
+
+
+
+
 @pytest.mark.parametrize("text, rule", [
+    ("version: 1\ncolumns: {a: {kind: int, typical: .nan}}\n", "schema_format"),
     ("version: 1\ncolumns: {a: {kind: int, typical: many}}\n", "schema_format"),
     ("version: 1\ncolumns: {a: {kind: bool, typical: 1}}\n", "schema_format"),
     ("version: 99\ncolumns: {a: {kind: int}}\n", "schema_version"),

@@ -162,10 +162,13 @@ def cmd_schema_infer(args: argparse.Namespace) -> int:
     kept = ""
     if out_path.is_file():
         try:
-            schema = keep_hand_written(schema, load_schema(out_path))
-            kept = "; descriptions, units and pinned rules kept from the previous file"
+            previous = load_schema(out_path)
         except DataError as exc:
-            kept = f"; the previous file was not readable, nothing kept from it ({exc.rule})"
+            # Overwriting would lose every description, unit and pin written in it.
+            raise DataError(f"{exc.message}; fix the file (or delete it) before re-inferring",
+                            **exc.fields) from None
+        schema = keep_hand_written(schema, previous)
+        kept = "; descriptions, units and pinned rules kept from the previous file"
     save_schema(schema, out_path)
     print(f"wrote {out_path}: {len(schema.columns)} columns, target {schema.target!r}, "
           f"{len(schema.serving_columns)} serving columns{kept}; review it with `git diff`")

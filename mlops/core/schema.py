@@ -260,17 +260,23 @@ def infer_schema(frame: pd.DataFrame, *, target: str | None, source: str = "",
 
 def keep_hand_written(schema: Schema, previous: Schema) -> Schema:
     """``schema`` with what people wrote in ``previous`` carried over, for each column in both:
-    description, unit, the pinned bounds and categories, and ``optional``.
+    description and unit, and the pinned bounds, categories and ``optional`` while the column
+    stays a number or a category (a pin of the other kind no longer applies).
 
     Re-inferring refreshes what the data shows (ranges, categories, typical values) and keeps
     what was reviewed by hand; a column new to the data gets infer's proposals.
     """
-    kept = ("description", "unit", "optional", *_PINNED)
-    columns = tuple(
-        replace(c, **{k: getattr(previous.by_name[c.name], k) for k in kept})
-        if c.name in previous.by_name else c
-        for c in schema.columns)
-    return replace(schema, columns=columns)
+    columns = []
+    for c in schema.columns:
+        old = previous.by_name.get(c.name)
+        if old is None:
+            columns.append(c)
+            continue
+        kept = ("description", "unit")
+        if old.numeric == c.numeric:
+            kept += ("optional", *_PINNED)
+        columns.append(replace(c, **{k: getattr(old, k) for k in kept}))
+    return replace(schema, columns=tuple(columns))
 
 
 def _flow(value: Any) -> str:
@@ -356,8 +362,9 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
     if typical is not None:
         if kind == "bool" and not isinstance(typical, bool):
             raise bad(f"typical is {typical!r}; expected true or false")
-        if numeric and (isinstance(typical, bool) or not isinstance(typical, int | float)):
-            raise bad(f"typical is {typical!r}; expected a number")
+        if numeric and (isinstance(typical, bool) or not isinstance(typical, int | float)
+                        or not math.isfinite(typical)):
+            raise bad(f"typical is {typical!r}; expected a finite number")
         if kind == "category":
             typical = str(typical)
     cats = raw.get("categories")

@@ -655,7 +655,8 @@ def known_request_ids(path: str | Path, ids: Iterable[str]) -> set[str]:
         rest: dict[str, list[tuple[str, int]]] = {}
         for rid in wanted:
             head, _, number = rid.rpartition("-")
-            if rid not in found and head and number.isdigit() and number == str(int(number)):
+            if (rid not in found and head and number.isascii() and number.isdigit()
+                    and number == str(int(number))):
                 rest.setdefault(head, []).append((rid, int(number)))
         if rest and _has_batches(conn):
             heads = sorted(rest)

@@ -13,14 +13,17 @@ profile's quantiles and deciles), so the KS statistic and PSI come out exactly a
 rows. When the reference is not known where the batch is logged, or has changed since,
 the column's counts are kept on its own 1,000 quantiles and read on the reference's edges
 as counts at the nearest kept edge below (a conservative approximation, off by at most a
-thousandth of the rows per edge). Category counts are kept for at most
-:data:`SUMMARY_CATEGORIES` values per column; the rest are pooled into
-:data:`~mlops.stages.colstats.OTHER`, which the drift test counts as an unseen category.
+thousandth of the rows per edge). Every category the reference has is kept; unseen ones
+are kept for at most :data:`SUMMARY_CATEGORIES` values per column (a value longer than
+:data:`SUMMARY_KEY_CHARS` characters under a digest of itself, still distinct), and any
+beyond that are pooled into :data:`~mlops.stages.colstats.OTHER` (the JS distance is the
+same; the chi-square is then an approximation).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -48,7 +51,8 @@ Profiles = Mapping[str, NumericProfile | CategoricalProfile]
 # cost about what the summary's histograms do (up to 21 kB per numeric column) and keep
 # what only rows give: training rows from feedback (mlops.monitoring.live_data).
 SUMMARY_ROWS = 1000
-SUMMARY_CATEGORIES = 1000  # category counts kept per column; the rest pooled as OTHER
+SUMMARY_CATEGORIES = 1000  # unseen categories kept per column; the rest pooled as OTHER
+SUMMARY_KEY_CHARS = 100  # an unseen category longer than this is stored as a digest
 
 
 def reference_profiles(reference: pd.DataFrame, schema: Schema) -> dict[str, Any]:
@@ -68,6 +72,15 @@ def _unpack(text: str, dtype: str) -> np.ndarray:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def _short(value: Any) -> Any:
+    """An unseen category as stored: itself, or a short digest of it when it is long."""
+    value = _plain(value)
+    if not isinstance(value, str) or len(value) <= SUMMARY_KEY_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{value[:40]}…#{digest}"
 
 
 def summarize_inputs(frame: pd.DataFrame, schema: Schema,
@@ -97,8 +110,16 @@ def summarize_inputs(frame: pd.DataFrame, schema: Schema,
                        cum=_pack(cum, "<i8"))
         elif col.counts is not None:
             counts = col.counts.sort_values(ascending=False, kind="stable")
-            pooled = int(counts.iloc[SUMMARY_CATEGORIES:].sum())
-            kept = [[_plain(k), int(v)] for k, v in counts.iloc[:SUMMARY_CATEGORIES].items()]
+            # Categories of the reference are kept whole, so a summary grades as its rows
+            # would. Unseen ones stay distinct up to SUMMARY_CATEGORIES of them (a long one
+            # under a short digest of itself), so the summary stays bounded; beyond that they
+            # are pooled, which leaves the JS distance as it was but not the chi-square.
+            seen = counts.index.isin(profile.counts.index) \
+                if isinstance(profile, CategoricalProfile) else np.zeros(len(counts), bool)
+            kept = [[_plain(k), int(v)] for k, v in counts[seen].items()]
+            unseen = counts[~seen]
+            kept += [[_short(k), int(v)] for k, v in unseen.iloc[:SUMMARY_CATEGORIES].items()]
+            pooled = int(unseen.iloc[SUMMARY_CATEGORIES:].sum())
             if pooled:
                 kept.append([OTHER, pooled])
             out.update(kind="categorical", counts=kept)
@@ -109,8 +130,10 @@ def summarize_inputs(frame: pd.DataFrame, schema: Schema,
 def _on_edges(edges: np.ndarray, cum: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Counts <= each of ``wanted``, from counts <= each of ``edges`` (exact on shared
     edges; elsewhere the count at the nearest edge below)."""
-    at = np.searchsorted(edges, wanted, side="right") - 1
-    return np.where(at >= 0, cum[np.maximum(at, 0)], 0).astype(np.int64)
+    # A leading 0: "below the first kept edge", and all of it when no edge was kept (a
+    # column with no value in the batch).
+    at = np.searchsorted(edges, wanted, side="right")
+    return np.concatenate(([0], cum)).astype(np.int64)[at]
 
 
 def _empty(profile: NumericProfile | CategoricalProfile) -> NumericCounts | pd.Series:
