@@ -484,8 +484,11 @@ def _batch_record(batch: _Batch) -> tuple[Any, ...]:
         if not np.isfinite(prediction).all():
             raise ValueError("a prediction is not a finite number")
     one = bool(n) and bool((versions == versions[0]).all())
-    profiles = batch.profiles() if batch.profiles is not None else None
-    summary = summarize_inputs(batch.frame, batch.schema, profiles)
+    if batch.role == "primary":
+        profiles = batch.profiles() if batch.profiles is not None else None
+        summary = summarize_inputs(batch.frame, batch.schema, profiles)
+    else:  # only routed traffic feeds drift: a shadow or pinned batch keeps no inputs
+        summary = {"rows": n, "columns": {}}
     proba = None if batch.proba is None else np.asarray(batch.proba, dtype="<f8").tobytes()
     classes = None
     if batch.class_proba is not None:
@@ -610,10 +613,11 @@ def _batch_rows_read(conn: sqlite3.Connection, cols: list[str], trust: tuple[str
 
 
 def read_input_summaries(path: str | Path, *, model: str | None = None,
-                         since: float | None = None, until: float | None = None,
-                         roles: Sequence[str] = ("primary",)) -> pd.DataFrame:
-    """The input summaries of the batches logged as one record: ``batch_id, ts, model,
-    role, rows, summary`` (a dict, :func:`mlops.serving.summary.summarize_inputs`)."""
+                         since: float | None = None, until: float | None = None
+                         ) -> pd.DataFrame:
+    """The input summaries of the routed (``primary``) batches logged as one record:
+    ``batch_id, ts, model, role, rows, summary`` (a dict,
+    :func:`mlops.serving.summary.summarize_inputs`); other roles keep none."""
     columns = ["batch_id", "ts", "model", "role", "rows", "summary"]
     path = Path(path)
     if not path.is_file():
@@ -623,10 +627,9 @@ def read_input_summaries(path: str | Path, *, model: str | None = None,
         if not _has_batches(conn):
             return pd.DataFrame(columns=columns)
         where, args = _where("b", model, since, until)
-        marks = ", ".join("?" * len(roles))
-        where += (" AND " if where else " WHERE ") + f"b.role IN ({marks})"
+        where += (" AND " if where else " WHERE ") + "b.role = 'primary'"
         records = conn.execute("SELECT batch_id, ts, model, role, n, inputs FROM batches b"
-                               + where + " ORDER BY b.id", [*args, *roles]).fetchall()
+                               + where + " ORDER BY b.id", args).fetchall()
     finally:
         conn.close()
     return pd.DataFrame([(*r[:5], json.loads(r[5])) for r in records], columns=columns)
