@@ -132,6 +132,11 @@ def test_feedback_on_a_row_of_a_large_batch_counts_in_realised_quality(
     row = frame.set_index("request_id").loc[ids[1]]
     assert pd.isna(row["label"]) and row["feedback_label"] == 1 and not row["label_trusted"]
     assert row["label_source"] == "app:public"
+    # They are not training rows (no inputs were logged), and retraining says so.
+    from mlops.monitoring.live_data import merge_live_data
+
+    live = merge_live_data(serving_models.params, path)
+    assert (live.live_rows, live.labels_without_inputs) == (0, len(chosen))
 
 
 def _drift_report(frame, summaries, params, reference, schema):

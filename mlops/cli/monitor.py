@@ -180,6 +180,9 @@ def cmd_live_data(args: argparse.Namespace) -> int:
     result = write_live_data(load_params(args), args.out, args.log)
     print(f"{args.out}: {result.training_rows} training rows + {result.live_rows} labelled "
           "live rows")
+    if result.labels_without_inputs:
+        print(f"{result.labels_without_inputs} trusted labels are on rows of large batches, "
+              "logged without their inputs: they count in live quality, not in training")
     return 0
 
 

@@ -27,6 +27,9 @@ class LiveData:
     frame: pd.DataFrame
     training_rows: int
     live_rows: int
+    # Trusted labels of rows logged without inputs (large batches keep a summary): they
+    # count in live quality but cannot become training rows.
+    labels_without_inputs: int = 0
 
 
 def merge_live_data(params: Params, log_path: str | Path | None = None, *,
@@ -42,11 +45,12 @@ def merge_live_data(params: Params, log_path: str | Path | None = None, *,
     log = read_predictions(log_path or params.resolve(params.monitoring.log_path),
                            model=params.model.name, missing_ok=True)
     live = labelled_inputs(log, params.data.target)
+    labelled = int(((log["role"] == "primary") & log["label"].notna()).sum())
     merged = pd.concat([data, live[data.columns]] if len(live) else [data], ignore_index=True)
     report = validate(merged, load_schema(params.resolve(params.data.schema)),
                       params.validation, source=source)
     report.raise_for_failures()
-    return LiveData(merged, len(data), len(live))
+    return LiveData(merged, len(data), len(live), labelled - len(live))
 
 
 def write_live_data(params: Params, out: str | Path,

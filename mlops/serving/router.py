@@ -384,7 +384,7 @@ class Router:
             p, y = model.score(part, all_classes=matrix is not None)
             labels[mask], versions[mask] = y, model.version
             if p is not None and p.ndim == 2:
-                if matrix is not None and p.shape[1] == k:
+                if matrix is not None and model.classes == table.production.classes:
                     matrix[mask] = p
                 else:  # a candidate with other classes: no common columns to keep
                     matrix = None
