@@ -428,6 +428,12 @@ def test_fetch_log_of_a_missing_dataset_names_the_variable(tmp_path: Path, hub,
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     with pytest.raises(PublishError, match="HF_DATASET_REPO"):
         fetch_dataset("acme/nothing-here", tmp_path / "x")
+    # The monitor workflow's way: a model no Space has logged for yet fetches nothing.
+    assert main(["space", "fetch-log", "--repo-id", "acme/nothing-here", "--out",
+                 str(tmp_path / "y"), "--missing-ok"]) == 0
+    assert not (tmp_path / "y" / "live").exists()
+    assert main(["space", "fetch-log", "--repo-id", "acme/nothing-here", "--out",
+                 str(tmp_path / "z")]) == PublishError.exit_code
 
 
 # ------------------------------------------------------------- run the bundle

@@ -6,9 +6,11 @@ Output names repositories, folders and commit URLs only: the token is never prin
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mlops.cli.common import HelpFormatter, add_params_args, load_params
+from mlops.core.exceptions import PublishError
 
 __all__ = ["register", "cmd_build", "cmd_push", "cmd_fetch_log"]
 
@@ -78,6 +80,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", default="monitor-data", help="folder to fill (monitor-data)")
     c.add_argument("--include", action="append", metavar="GLOB",
                    help="only files matching GLOB (repeatable)")
+    c.add_argument("--missing-ok", action="store_true",
+                   help="a dataset repo that does not exist yet (no Space has logged to it) "
+                        "fetches nothing and exits 0")
     c.set_defaults(func=cmd_fetch_log)
 
 
@@ -109,6 +114,12 @@ def cmd_fetch_log(args: argparse.Namespace) -> int:
     """Download the Space's recorded log/feedback dataset into ``--out``."""
     from mlops.space.logfetch import fetch_dataset
 
-    files = fetch_dataset(args.repo_id, args.out, allow_patterns=args.include or None)
+    try:
+        files = fetch_dataset(args.repo_id, args.out, allow_patterns=args.include or None)
+    except PublishError as exc:
+        if not (args.missing_ok and exc.fields.get("rule") == "not_found"):
+            raise
+        print(f"nothing fetched: {exc.message}", file=sys.stderr)
+        return 0
     print(f"fetched {len(files)} files from dataset {args.repo_id} into {args.out}")
     return 0

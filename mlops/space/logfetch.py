@@ -44,7 +44,8 @@ def fetch_dataset(
         )
     except RepositoryNotFoundError:
         raise PublishError(f"dataset {repo_id} was not found (or HF_TOKEN may not read it); "
-                           "check the HF_DATASET_REPO variable", repo=repo_id) from None
+                           "check the HF_DATASET_REPO variable", repo=repo_id,
+                           rule="not_found") from None
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
         raise PublishError(f"cannot fetch dataset {repo_id} (HTTP {status}: "
