@@ -284,7 +284,8 @@ def test_monitor_runs_one_job_per_model() -> None:
     assert DATASET_REPO_RULE in steps["Fetch the Space's prediction log and feedback"]["run"]
     uploads = {s["with"]["name"] for s in monitor["steps"]
                if s.get("uses", "").startswith("actions/upload-artifact@")}
-    assert uploads == {"monitor-run-${{ matrix.model.name }}", "retrain-${{ matrix.model.name }}"}
+    assert uploads == {"monitor-run-${{ matrix.model.name }}",
+                       "retrain-${{ github.run_attempt }}-${{ matrix.model.name }}"}
     assert steps["Ask for retraining"]["if"] == "steps.decide.outputs.retrain == 'true'"
 
 
@@ -314,8 +315,11 @@ def _run_step(script: str, cwd: Path, env: dict[str, str]) -> subprocess.Complet
 
 
 @pytest.mark.parametrize(("artifacts", "dispatched"), [
-    (["monitor-run-b", "retrain-b", "monitor-run-a", "retrain-a"], "a b"),
+    (["monitor-run-b", "retrain-2-b", "monitor-run-a", "retrain-2-a"], "a b"),
     (["monitor-run-a", "monitor-run-b"], None),
+    # A re-run (attempt 2) does not act on attempt 1's decisions.
+    (["retrain-1-a", "retrain-2-b", "retrain-1-my-model"], "b"),
+    (["retrain-1-a"], None),
 ])
 def test_monitor_retrains_the_models_that_asked_in_one_cd_run(tmp_path: Path, artifacts,
                                                                dispatched) -> None:
@@ -332,7 +336,8 @@ else
   printf '%s\n' "$@" > "{tmp_path}/dispatch"
 fi
 """)
-    done = _run_step(step["run"], tmp_path, {"GH_REPO": "o/r", "RUN_ID": "7", "GH_TOKEN": "x"})
+    done = _run_step(step["run"], tmp_path, {"GH_REPO": "o/r", "RUN_ID": "7", "GH_TOKEN": "x",
+                                             "RUN_ATTEMPT": "2"})
     assert done.returncode == 0, done.stderr
     sent = tmp_path / "dispatch"
     if dispatched is None:
