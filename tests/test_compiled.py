@@ -65,6 +65,14 @@ def register(registry, name, skops, holdout, tmp_path, *, onnx_from=None):
                              metadata={"gates_passed": True, "compiled": conversion.record})
 
 
+def served(skops, holdout, tmp_path, *, onnx_from=None) -> LocalRegistry:
+    """A registry whose production is ``skops``, registered by :func:`register` as ``m``."""
+    registry = LocalRegistry(tmp_path / "registry")
+    register(registry, "m", skops, holdout, tmp_path, onnx_from=onnx_from)
+    registry.promote("m", 1, "production", expected=None, reason="test")
+    return registry
+
+
 @pytest.mark.parametrize("estimator", ["logistic_regression", "hist_gradient_boosting"])
 def test_twin_matches_scikit_learn_on_every_held_out_row(trained, holdout, estimator):
     pipeline, _ = trained[estimator]
@@ -151,9 +159,7 @@ def test_router_gives_the_same_prediction_through_onnx(trained, holdout, schema,
 def test_a_tampered_twin_is_refused_and_scikit_learn_serves(trained, holdout, schema,
                                                              tmp_path):
     pipeline, skops = trained["logistic_regression"]
-    registry = LocalRegistry(tmp_path / "registry")
-    register(registry, "m", skops, holdout, tmp_path)
-    registry.promote("m", 1, "production", expected=None, reason="test")
+    registry = served(skops, holdout, tmp_path)
     stored = registry.file_path("m", 1, ONNX_FILE)
     os.chmod(stored, 0o644)
     stored.write_bytes(stored.read_bytes().replace(b"probabilities", b"probabilitiez"))
@@ -176,9 +182,7 @@ def test_a_twin_of_another_model_is_never_trusted_even_with_a_good_hash(
         trained, serving_models, holdout, schema, tmp_path):
     _, skops = trained["logistic_regression"]
     other = serving_models.files["bad"]  # a valid model that predicts the opposite
-    registry = LocalRegistry(tmp_path / "registry")
-    register(registry, "m", skops, holdout, tmp_path, onnx_from=other)
-    registry.promote("m", 1, "production", expected=None, reason="test")
+    registry = served(skops, holdout, tmp_path, onnx_from=other)
     with Router(registry, "m", schema, refresh_seconds=3600) as router:
         scoring = router.status()["scoring"][1]
         assert scoring["engine"] == "scikit-learn"
@@ -206,9 +210,7 @@ def test_large_batches_are_scored_in_slices_with_the_same_answers(
     import mlops.serving.compiled as compiled
 
     pipeline, skops = trained["hist_gradient_boosting"]
-    registry = LocalRegistry(tmp_path / "registry")
-    register(registry, "m", skops, holdout, tmp_path)
-    registry.promote("m", 1, "production", expected=None, reason="test")
+    registry = served(skops, holdout, tmp_path)
     monkeypatch.setattr(compiled, "PARALLEL_ROWS", 10)
     monkeypatch.setattr(compiled, "SLICE_ROWS", 37)  # 7 slices, the last one shorter,
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # shared by the caller and two helpers
@@ -259,9 +261,7 @@ def test_a_twin_that_fails_while_scoring_hands_over_to_scikit_learn(
     from mlops.serving.compiled import CompiledScorer
 
     pipeline, skops = trained["logistic_regression"]
-    registry = LocalRegistry(tmp_path / "registry")
-    register(registry, "m", skops, holdout, tmp_path)
-    registry.promote("m", 1, "production", expected=None, reason="test")
+    registry = served(skops, holdout, tmp_path)
 
     def boom(*args, **kwargs):
         raise RuntimeError("onnxruntime fell over")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -284,26 +285,14 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return result
 
 
-def compare(
-    profiles: Mapping[str, NumericProfile | CategoricalProfile],
-    current: pd.DataFrame,
-    *,
-    alpha: float = 0.01,
-    min_psi: float = 0.005,
-    min_js: float = 0.01,
-    max_drifted_share: float = 0.3,
-    block_psi: float | None = None,
-    block_js: float | None = None,
-) -> DriftResult:
+def compare(profiles: Mapping[str, NumericProfile | CategoricalProfile],
+            current: pd.DataFrame, **thresholds: Any) -> DriftResult:
     """Test each profiled column of ``current`` for drift; Holm-correct over all of them.
 
-    A drifted column whose effect is above ``block_psi`` / ``block_js`` is graded
-    ``block``; other drifted columns ``warn``. ``None`` never blocks.
+    ``thresholds`` are :func:`compare_counts`'s (``alpha``, ``min_psi``, ``min_js``,
+    ``max_drifted_share``, ``block_psi``, ``block_js``).
     """
-    return compare_counts(profiles, current_counts(profiles, current), alpha=alpha,
-                          min_psi=min_psi, min_js=min_js,
-                          max_drifted_share=max_drifted_share, block_psi=block_psi,
-                          block_js=block_js)
+    return compare_counts(profiles, current_counts(profiles, current), **thresholds)
 
 
 def current_counts(profiles: Mapping[str, NumericProfile | CategoricalProfile],
