@@ -2,8 +2,8 @@
 
 A batch of more than :data:`SUMMARY_ROWS` rows is logged as one record (see
 :mod:`mlops.serving.predlog`): its predictions as compact numeric columns and its inputs
-reduced to the mergeable column statistics of :mod:`mlops.stages.colstats`
-(:func:`summarize_inputs`). Monitoring reads drift from those statistics and from the
+reduced to the counts the drift tests read (:func:`mlops.stages.drift.current_counts`,
+:func:`summarize_inputs`). Monitoring reads drift from those counts and from the
 inputs of requests logged row by row through one path (:func:`input_counts`, then
 :func:`mlops.stages.drift.compare_counts`), so a batch gives the same verdicts whichever
 way it was logged.
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.core.schema import Schema, is_number
-from mlops.stages.colstats import OTHER, summarize
+from mlops.stages.colstats import OTHER
 from mlops.stages.drift import (
     CategoricalProfile,
     DriftResult,
@@ -96,20 +96,22 @@ def summarize_inputs(frame: pd.DataFrame, schema: Schema,
             profiles[spec.name] = profile_reference(frame, numeric=[spec.name], categorical=[]
                                                     )[spec.name] if spec.numeric else \
                 CategoricalProfile(spec.name, 0, pd.Series(dtype="int64"))
-    stats = summarize(frame, schema, profiles)
+    # The counts the drift tests read of rows (drift.current_counts), so a summary grades as
+    # the same rows would; the router has already checked the cells.
+    wanted = {c.name: profiles[c.name] for c in schema.columns if c.name in frame.columns}
     columns: dict[str, Any] = {}
-    for name, col in stats.stats.items():
-        out: dict[str, Any] = {"rows": col.rows, "missing": col.missing}
-        profile = profiles.get(name)
-        if isinstance(profile, NumericProfile) and col.hist is not None:
+    for name, col in current_counts(wanted, frame).items():
+        out: dict[str, Any] = {"rows": len(frame), "missing": int(frame[name].isna().sum())}
+        profile = wanted[name]
+        if isinstance(col, NumericCounts):
             # One sorted edge list: the KS edges and the PSI deciles (counts agree on both).
             edges, first = np.unique(np.concatenate([profile.edges, profile.psi_edges]),
                                      return_index=True)
-            cum = np.concatenate([col.hist.cum, col.hist.psi_cum])[first]
-            out.update(kind="numeric", m=col.hist.m, edges=_pack(edges, "<f8"),
+            cum = np.concatenate([col.cum, col.psi_cum])[first]
+            out.update(kind="numeric", m=col.m, edges=_pack(edges, "<f8"),
                        cum=_pack(cum, "<i8"))
-        elif col.counts is not None:
-            counts = col.counts.sort_values(ascending=False, kind="stable")
+        else:
+            counts = col.sort_values(ascending=False, kind="stable")
             # Categories of the reference are kept whole, so a summary grades as its rows
             # would. Unseen ones stay distinct up to SUMMARY_CATEGORIES of them (a long one
             # under a short digest of itself), so the summary stays bounded; beyond that they
@@ -124,7 +126,7 @@ def summarize_inputs(frame: pd.DataFrame, schema: Schema,
                 kept.append([OTHER, pooled])
             out.update(kind="categorical", counts=kept)
         columns[name] = out
-    return {"rows": stats.rows, "columns": columns}
+    return {"rows": len(frame), "columns": columns}
 
 
 def _on_edges(edges: np.ndarray, cum: np.ndarray, wanted: np.ndarray) -> np.ndarray:
