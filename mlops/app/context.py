@@ -262,11 +262,10 @@ class AppContext:
             self.log.log_batch(
                 batch_id=batch_id, ts=time.time(), model=self.name,
                 versions=[version] * len(ids), frame=frame,
-                proba=(predictions["probability"].tolist() if "probability" in predictions
-                       else [float("nan")] * len(ids)),
-                prediction=[_plain(v) for v in predictions[first]], latency_ms=latency_ms,
-                # Pinned rows never feed drift (routed traffic only): no reference needed.
-                role="pinned", schema=self.schema,
+                proba=(predictions["probability"].to_numpy() if "probability" in predictions
+                       else None),
+                prediction=predictions[first].to_numpy(), latency_ms=latency_ms,
+                role="pinned",  # never routed traffic: no input summary, never drift
             )
             versions, answered, routed = [version] * len(ids), version, "pinned"
         # Prediction columns first: they are what a reader of the results looks for.
@@ -305,6 +304,3 @@ class AppContext:
         if self.scheduler is not None:
             self.scheduler.stop()
 
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

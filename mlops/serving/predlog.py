@@ -259,13 +259,13 @@ class PredictionLog:
         """Queue a scored batch; its records are made on the writer thread.
 
         Up to :data:`~mlops.serving.summary.SUMMARY_ROWS` rows are logged one row each;
-        a larger batch as one record whose inputs are summarised against ``schema`` and
-        the reference's drift profiles (``profiles()``, called on the writer thread; None
-        or unset: each numeric column is kept on its own quantiles). ``class_proba``
-        (rows x classes) is kept with a large batch of more than two classes, whose
-        inputs cannot be scored again for CBPE.
+        a larger batch as one record. A routed (``primary``) one summarises its inputs
+        against ``schema`` and the reference's drift profiles (``profiles()``, called on the
+        writer thread; None or unset: each numeric column is kept on its own quantiles).
+        ``class_proba`` (rows x classes) is kept with a large batch of more than two
+        classes, whose inputs cannot be scored again for CBPE.
         """
-        if len(frame) > SUMMARY_ROWS and schema is None:
+        if len(frame) > SUMMARY_ROWS and role == "primary" and schema is None:
             raise ValueError(f"batch {batch_id!r}: {len(frame)} rows are logged as a summary,"
                              " which needs the schema (log_batch(..., schema=...))")
         self._put(_Batch(batch_id, ts, model, role, versions, frame, proba, prediction,

@@ -582,8 +582,7 @@ class Router:
                                versions=np.full(len(frame), model.version), frame=frame,
                                proba=proba, prediction=labels,
                                latency_ms=(time.perf_counter() - start) * 1000.0,
-                               role="shadow", schema=self.validator.schema,
-                               profiles=self.input_profiles)
+                               role="shadow")
 
 
 def _plain(value: Any) -> Any:
