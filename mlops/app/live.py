@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mlops.core.exceptions import DataError
+
 if TYPE_CHECKING:
     from mlops.app.context import AppContext
     from mlops.monitoring.timeline import Timeline
@@ -89,10 +91,12 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
         models = {int(v): ctx.model(int(v)) for v in ok["version"].dropna().unique()}
     kwargs: dict = {}
     if drift:
-        from mlops.core.data import load_split
-
-        cols = list(ctx.schema.serving_columns)
-        kwargs = {"reference": load_split(params).train[cols],
+        reference = ctx.reference(train=True)  # read once per process, as explanations do
+        if reference is None:
+            raise DataError(f"no reference data next to the app: drift needs "
+                            f"{params.data.path}", rule="reference")
+        cols = list(reference.columns)
+        kwargs = {"reference": reference,
                   "numeric": [c for c in cols if ctx.schema.by_name[c].numeric],
                   "categorical": [c for c in cols if not ctx.schema.by_name[c].numeric],
                   "drift_alpha": params.validation.drift_alpha,

@@ -180,7 +180,7 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
         towards = f"a higher {_words(ctx.params.data.target)}"
     else:
         towards = class_name(ctx, explanation.explained_class)
-    names = {c: _label_of(ctx, c) for c in explanation.columns}
+    names = {c: _words(c) for c in explanation.columns}
     st.markdown("**Why?** " + explanation.sentence(towards, names))
     top = explanation.frame(6)
     if top.empty:
@@ -208,10 +208,6 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     method = ("exact contributions of this linear model" if explanation.method == "linear"
               else "Shapley values against a sample of the training data")
     st.caption(f"Computed as {method}; longer bars moved the result more.")
-
-
-def _label_of(ctx: AppContext, column: str) -> str:
-    return column.replace("_", " ")
 
 
 def _fmt_input(ctx: AppContext, column: str, value: Any) -> str:
