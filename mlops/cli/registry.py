@@ -146,9 +146,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     as_json = args.json
     reg = registry_for(load_params(args))
-    rows = [{"model": m, "versions": len(reg.versions(m)), "aliases": reg.aliases(m),
-             "environments": {e: reg.aliases(m).get(e) for e in ENVIRONMENTS}}
-            for m in reg.models()]
+    rows = [{"model": m, "versions": len(reg.versions(m)), "aliases": aliases,
+             "environments": {e: aliases.get(e) for e in ENVIRONMENTS}}
+            for m in reg.models() for aliases in (reg.aliases(m),)]
     if as_json:
         _print_json(rows)
     elif not rows:

@@ -28,12 +28,11 @@ import yaml
 from mlops.core.config import load_params
 from mlops.core.exceptions import ConfigError, GateFailedError, MLOpsError
 from mlops.core.lineage import write_json_atomic
-from mlops.core.threads import THREAD_ENV, available_cores
+from mlops.core.threads import available_cores, kernel_thread_env
 
 __all__ = ["SWEEP_FILE", "SweepResult", "load_grid", "primary_metric", "run_sweep"]
 
 SWEEP_FILE = "sweep.json"  # the sweep's summary, in the sweep folder and with the best run
-_KERNELS_PER_RUN = 3  # run_pipeline keeps this many notebook kernels alive at once
 
 
 @dataclass(frozen=True)
@@ -102,9 +101,7 @@ def run_one(params_file: str, overrides: list[str], runs_dir: str, run_id: str,
     """
     from mlops.pipeline.runner import run_pipeline
 
-    share = str(max(1, available_cores() // max(1, runs_per_host * _KERNELS_PER_RUN)))
-    for var in THREAD_ENV:
-        os.environ.setdefault(var, share)
+    os.environ.update(kernel_thread_env(runs_per_host))  # a run is one kernel at a time
     outcome: dict[str, Any] = {"run_id": run_id, "overrides": overrides,
                                "run_dir": str(Path(runs_dir).resolve() / run_id)}
     try:
