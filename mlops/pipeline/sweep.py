@@ -19,7 +19,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class SweepResult:
     registry: dict[str, Any] | None = None
     engine: str = "local"
     workers: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def load_grid(path: str | Path) -> list[list[str]]:
