@@ -43,18 +43,21 @@ def require_operator(entered: str | None, env: Mapping[str, str] | None = None) 
     Every operator action calls this itself, with the token text, rather than trusting a
     flag in the session state: a forged ``is_operator=True`` therefore unlocks nothing.
     """
-    if not operator_configured(env):
-        raise AccessDeniedError(
-            f"operator actions are disabled: set {ADMIN_TOKEN_ENV} on the server to enable "
-            "them", rule="not_configured",
-        )
-    if not isinstance(entered, str) or not entered.strip():
-        raise AccessDeniedError("no operator token entered; enter the token set in "
-                                f"{ADMIN_TOKEN_ENV}", rule="no_token")
-    if not check_admin_token(entered, env):
-        # Says only that it did not match: nothing about length, prefix or the real token.
-        raise AccessDeniedError("wrong operator token; check it and enter it again",
-                                rule="bad_token")
+    problem = token_problem(entered, env)
+    if problem is not None:
+        message, rule = _REFUSALS[problem]
+        raise AccessDeniedError(message, rule=rule)
+
+
+# Says only whether a token was given and whether it matched: nothing about length, prefix
+# or the real token.
+_REFUSALS = {
+    "disabled": (f"operator actions are disabled: set {ADMIN_TOKEN_ENV} on the server to "
+                 "enable them", "not_configured"),
+    "missing": (f"no operator token entered; enter the token set in {ADMIN_TOKEN_ENV}",
+                "no_token"),
+    "wrong": ("wrong operator token; check it and enter it again", "bad_token"),
+}
 
 
 def token_problem(entered: str | None, env: Mapping[str, str] | None = None) -> str | None:
