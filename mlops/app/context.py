@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,54 +219,37 @@ class AppContext:
         """Score validated rows through the router, or with a pinned ``version``; log them.
 
         ``session_key`` is the routing key, so a canary keeps one browser session on one
-        version. A pinned version (the read-only selector) bypasses routing and is logged
-        with role ``pinned``: it is shown, but it is never production or canary traffic, so
-        trying a version can never push it through a canary.
+        version. A pinned version (the read-only selector) is scored by the router with that
+        version alone and logged with role ``pinned``: it is shown, but it is never
+        production or canary traffic, so trying a version can never push it through a canary.
         """
         import pandas as pd
 
-        from mlops.serving.router import batch_request_ids
-
         if len(frame) == 0:
             raise DataError("nothing to score: no rows", rule="empty")
-        if version is None:
-            if self.status().production is None:
-                raise NotFoundError(
-                    f"{self.name} has no production version yet; run `make pipeline` or "
-                    "promote a version in the operator view")
-            result = self.router.predict_batch(frame, routing_keys=[session_key] * len(frame))
-            ids = batch_request_ids(result.attrs["batch_id"], len(frame))
-            predictions = pd.DataFrame(index=range(len(frame)))
-            if self.regression:
-                predictions["predicted_value"] = result["prediction"].to_numpy(dtype=float)
-            else:
-                predictions["predicted_class"] = result["prediction"].to_numpy()
-                predictions["probability"] = result["proba"].to_numpy().round(4)
-            versions = result["version"].to_numpy()
-            production = self.router.status()["production"]
-            answered = int(versions[0])
-            routed = "production" if answered == production else "canary"
+        if version is None and self.status().production is None:
+            raise NotFoundError(
+                f"{self.name} has no production version yet; run `make pipeline` or "
+                "promote a version in the operator view")
+        result = self.router.predict_batch(frame, routing_keys=[session_key] * len(frame),
+                                           version=version)
+        ids = result["request_id"].tolist()
+        predictions = pd.DataFrame(index=range(len(frame)))
+        if self.regression:
+            predictions["predicted_value"] = result["prediction"].to_numpy(dtype=float)
         else:
-            from mlops.app.batch import score_frame
-
-            model = self.model(version)
-            start = time.perf_counter()
-            predictions = score_frame(model, frame.reset_index(drop=True),
-                                      positive_class=self.params.data.positive_class,
-                                      regression=self.regression)
-            latency_ms = (time.perf_counter() - start) * 1000
-            batch_id = uuid.uuid4().hex[:16]
-            ids = batch_request_ids(batch_id, len(frame))
-            first = predictions.columns[0]
-            self.log.log_batch(
-                batch_id=batch_id, ts=time.time(), model=self.name,
-                versions=[version] * len(ids), frame=frame,
-                proba=(predictions["probability"].to_numpy() if "probability" in predictions
-                       else None),
-                prediction=predictions[first].to_numpy(), latency_ms=latency_ms,
-                role="pinned",  # never routed traffic: no input summary, never drift
-            )
-            versions, answered, routed = [version] * len(ids), version, "pinned"
+            predictions["predicted_class"] = result["prediction"].to_numpy()
+            # Two classes: the chance of the positive class; more: of the predicted one.
+            binary = len(self.router.classes(int(result["version"].iloc[0]))) == 2
+            chance = result["proba"] if binary else result["confidence"]
+            predictions["probability"] = chance.to_numpy().round(4)
+        versions = result["version"].to_numpy()
+        answered = int(versions[0])
+        if version is not None:
+            routed = "pinned"
+        else:
+            routed = "production" if answered == self.router.status()["production"] \
+                else "canary"
         # Prediction columns first: they are what a reader of the results looks for.
         scored = pd.concat([predictions.reset_index(drop=True),
                             frame.reset_index(drop=True)], axis=1)
@@ -275,7 +257,7 @@ class AppContext:
         scored.insert(0, "request_id", ids)
         return ScoredRequest(scored, answered, routed)
 
-    def record_feedback(self, request_id: str, label: int, *, token: str | None = None
+    def record_feedback(self, request_id: str, label: Any, *, token: str | None = None
                         ) -> bool:
         """Store the true outcome of a logged prediction; returns whether it is trusted.
 
@@ -289,7 +271,7 @@ class AppContext:
             raise DataError(f"label {label!r} is not one of {list(self.schema.labels)}",
                             rule="label")
         trusted = check_admin_token(token)
-        self.log.add_feedback({str(request_id): int(label)},
+        self.log.add_feedback({str(request_id): label},
                               source="app:operator" if trusted else "app:public",
                               trusted=trusted)
         self.log.flush()

@@ -1,10 +1,10 @@
 """The root of the ``mlops`` command line: builds the parser, runs the chosen command.
 
 Each command group lives in its own module (``init``, ``run``, ``models``, ``sweep``,
-``validate``, ``registry``, ``reproduce``, ``deploy``, ``monitor``, ``space``, ``report``,
-``loop``), which adds its parsers with ``register(subparsers)`` and holds their handlers. Every
-``MLOpsError`` becomes a one-line message on stderr and the error's exit code. Handlers
-import what they need when they run, so ``mlops --help`` stays fast.
+``validate``, ``predict``, ``registry``, ``reproduce``, ``deploy``, ``monitor``, ``space``,
+``report``, ``loop``), which adds its parsers with ``register(subparsers)`` and holds their
+handlers. Every ``MLOpsError`` becomes a one-line message on stderr and the error's exit
+code. Handlers import what they need when they run, so ``mlops --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from mlops.cli import (
     loop,
     models,
     monitor,
+    predict,
     registry,
     report,
     reproduce,
@@ -33,8 +34,8 @@ from mlops.core.exceptions import MLOpsError
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
-COMMAND_MODULES = (init, run, models, sweep, validate, registry, reproduce, deploy, monitor,
-                   space, report, loop)
+COMMAND_MODULES = (init, run, models, sweep, validate, predict, registry, reproduce, deploy,
+                   monitor, space, report, loop)
 
 DESCRIPTION = """\
 mlops: validate data, train, evaluate, register, deploy and monitor a model -- the command

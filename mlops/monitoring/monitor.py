@@ -33,6 +33,7 @@ from mlops.serving.predlog import inputs_frame
 from mlops.serving.rules import (
     breaches,
     check_rules,
+    correct,
     early_warning,
     evidence,
     held_out_metric,
@@ -66,8 +67,14 @@ def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndar
                                       else len(classes) - 1]
 
 
-def _labelled_metrics(rows: pd.DataFrame, regression: bool = False
-                      ) -> dict[str, float | int | None]:
+def _labelled_metrics(rows: pd.DataFrame, regression: bool = False, *,
+                      positive_class: Any = None) -> dict[str, float | int | None]:
+    """Live metrics of ``rows`` that have a trusted label.
+
+    Classification: accuracy and macro-F1 for any classes; with two classes also F1,
+    precision, recall (of ``positive_class``), Brier and ROC-AUC, from the logged
+    probability of that class.
+    """
     ok = rows[rows["error"].isna() & rows["label"].notna()]
     out: dict[str, float | int | None] = {"labelled": len(ok)}
     if ok.empty:
@@ -78,24 +85,41 @@ def _labelled_metrics(rows: pd.DataFrame, regression: bool = False
                    rmse=float(np.sqrt(metrics.mean_squared_error(y, pred))))
         out["r2"] = float(metrics.r2_score(y, pred)) if len(ok) > 1 else None
         return out
-    y, pred, proba = ok["label"].astype(int), ok["prediction"].astype(int), ok["proba"]
-    out.update(accuracy=float(metrics.accuracy_score(y, pred)),
-               f1=float(metrics.f1_score(y, pred, zero_division=0)),
-               precision=float(metrics.precision_score(y, pred, zero_division=0)),
-               recall=float(metrics.recall_score(y, pred, zero_division=0)),
-               brier=float(metrics.brier_score_loss(y, proba)))
-    out["roc_auc"] = float(metrics.roc_auc_score(y, proba)) if y.nunique() == 2 else None
+    # Keys, not the stored values: a text class and an integer one never compare as equal
+    # by accident, and scikit-learn gets one type of label.
+    y = np.array([repr(_logged(v)) for v in ok["label"]])
+    pred = np.array([repr(_logged(v)) for v in ok["prediction"]])
+    out.update(accuracy=float(correct(ok).mean()),
+               macro_f1=float(metrics.f1_score(y, pred, average="macro", zero_division=0)))
+    classes = {*y, *pred}
+    positive = repr(_logged(positive_class))
+    binary = len(classes) <= 2 and positive in classes and ok["proba"].notna().all()
+    if binary:
+        hit, called, proba = y == positive, pred == positive, ok["proba"].to_numpy(float)
+        out.update(f1=float(metrics.f1_score(hit, called, zero_division=0)),
+                   precision=float(metrics.precision_score(hit, called, zero_division=0)),
+                   recall=float(metrics.recall_score(hit, called, zero_division=0)),
+                   brier=float(metrics.brier_score_loss(hit, proba)))
+    out["roc_auc"] = (float(metrics.roc_auc_score(hit, proba))
+                      if binary and len(set(hit)) == 2 else None)
     return out
 
 
-def _per_version(frame: pd.DataFrame, regression: bool = False) -> list[dict[str, Any]]:
+def _logged(value: Any) -> Any:
+    """``value`` as the log stores a class (a boolean class is 0 or 1)."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if isinstance(value, bool) else value
+
+
+def _per_version(frame: pd.DataFrame, regression: bool = False, positive_class: Any = None
+                 ) -> list[dict[str, Any]]:
     primary = frame[(frame["role"] == "primary") & frame["version"].notna()]
     out = []
     for version, rows in primary.groupby("version"):
         s = version_stats(frame, int(version), regression=regression)
         span = float(rows["ts"].max() - rows["ts"].min())
         out.append({**s.to_dict(), "throughput_rps": len(rows) / span if span > 0 else None,
-                    **_labelled_metrics(rows, regression)})
+                    **_labelled_metrics(rows, regression, positive_class=positive_class)})
     return out
 
 
@@ -129,10 +153,10 @@ def _shadow(frame: pd.DataFrame, regression: bool = False) -> dict[str, Any] | N
     }
     labelled = pairs[pairs["label_primary"].notna()]
     if len(labelled):
-        y = labelled["label_primary"].astype(int)
         out["labelled"] = len(labelled)
-        out["accuracy_shadow"] = float((labelled["prediction_shadow"] == y).mean())
-        out["accuracy_primary"] = float((labelled["prediction_primary"] == y).mean())
+        for role in ("shadow", "primary"):
+            out[f"accuracy_{role}"] = float(correct(labelled.rename(columns={
+                "label_primary": "label", f"prediction_{role}": "prediction"})).mean())
     return out
 
 
@@ -173,7 +197,8 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
         "feedback": _feedback_summary(frame),
         "window": [float(frame["ts"].min()), float(frame["ts"].max())] if len(frame) else None,
         "production": production, "previous_production": previous,
-        "versions": _per_version(frame, regression), "shadow": _shadow(frame, regression),
+        "versions": _per_version(frame, regression, params.data.positive_class),
+        "shadow": _shadow(frame, regression),
     }
     # Requests logged row by row bring their inputs; large batches their summaries.
     live = inputs_frame(primary_ok)
@@ -217,8 +242,7 @@ def estimated_performance(frame: pd.DataFrame, version: int | None, *, model: An
         return None
     est = cbpe.estimate(proba, seed=seed)
     labelled = rows[rows["label"].notna()]
-    realised = float((labelled["label"].astype(int) == labelled["prediction"].astype(int))
-                     .mean()) if len(labelled) else None
+    realised = float(correct(labelled).mean()) if len(labelled) else None
     return {"version": version, **est.to_dict(), "labelled": len(labelled),
             "realised_accuracy": realised}
 

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mlops.core.figures import NotebookFigure
+from mlops.serving.rules import correct
 
 __all__ = ["plot_latency", "plot_scores", "plot_accuracy", "save_plots"]
 
@@ -68,7 +69,7 @@ def plot_accuracy(frame: pd.DataFrame, window: int = 50) -> Figure:
     for version, rows in ok.groupby("version"):
         hit = (rows["label"].astype(float) - rows["prediction"].astype(float)).abs() \
             if regression else \
-            (rows["label"].astype(int) == rows["prediction"].astype(int)).astype(float)
+            pd.Series(correct(rows), index=rows.index, dtype=float)
         ax.plot(rows["ts"], hit.rolling(window, min_periods=1).mean(), label=f"v{version}")
     quality = "MAE" if regression else "accuracy"
     ax.set(xlabel="time (s)", ylabel=f"{quality} (rolling {window})", title=f"Live {quality}",

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.monitoring import cbpe
+from mlops.serving.rules import correct
 from mlops.serving.summary import input_counts, summary_rows
 from mlops.stages.drift import compare_counts, profile_reference
 
@@ -103,7 +104,7 @@ def _quality(rows: pd.DataFrame, regression: bool) -> float | None:
     if regression:
         return float((labelled["label"].astype(float) - labelled["prediction"].astype(float))
                      .abs().mean())
-    return float((labelled["label"].astype(int) == labelled["prediction"].astype(int)).mean())
+    return float(correct(labelled).mean())
 
 
 def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20,

@@ -100,8 +100,8 @@ CREATE TABLE IF NOT EXISTS batches (
     versions BLOB,               -- int64 per row when versions differ (a canary split)
     proba BLOB,                  -- float64 per row; NULL for regression
     class_proba BLOB,            -- float64 rows x classes, for more than two classes
-    prediction BLOB NOT NULL,    -- per row: int64 classes or float64 values
-    prediction_dtype TEXT NOT NULL,  -- numpy dtype of prediction: <i8 or <f8
+    prediction BLOB NOT NULL,    -- per row: int64 classes, float64 values, or JSON text
+    prediction_dtype TEXT NOT NULL,  -- numpy dtype of prediction (<i8, <f8) or "json"
     latency_ms REAL,             -- the whole batch
     inputs TEXT NOT NULL,        -- JSON: bounded column statistics (mlops.serving.summary)
     UNIQUE (batch_id, role)
@@ -127,6 +127,8 @@ _FEEDBACK = ("INSERT INTO feedback (request_id, label, ts, source, trusted) "
              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
              "label = excluded.label, ts = excluded.ts, source = excluded.source, "
              "trusted = excluded.trusted WHERE excluded.trusted >= feedback.trusted")
+# prediction_dtype of a batch whose classes are text: the predictions are a JSON list.
+LABELS_JSON = "json"
 MAX_WRITE_ERRORS_KEPT = 100  # the newest messages; ``failed_records`` counts them all
 
 
@@ -142,7 +144,7 @@ class LogRecord:
     routing_key: str | None
     inputs: str | None
     proba: float | None  # None for a regression model
-    prediction: int | float | None  # the class, or the predicted value (regression)
+    prediction: int | float | str | None  # the class, or the predicted value (regression)
     latency_ms: float | None
     error: str | None = None
 
@@ -158,7 +160,7 @@ class _Batch:
     versions: Sequence[int]
     frame: pd.DataFrame
     proba: Sequence[float] | None  # None: a regression model
-    prediction: Sequence[int | float]
+    prediction: Sequence[Any]
     latency_ms: float
     schema: Schema | None = None  # needed above SUMMARY_ROWS rows
     profiles: Callable[[], Mapping[str, Any] | None] | None = None  # the reference's
@@ -252,7 +254,7 @@ class PredictionLog:
 
     def log_batch(self, *, batch_id: str, ts: float, model: str, versions: Sequence[int],
                   frame: pd.DataFrame, proba: Sequence[float] | None,
-                  prediction: Sequence[int | float], latency_ms: float,
+                  prediction: Sequence[Any], latency_ms: float,
                   role: str = "primary", schema: Schema | None = None,
                   profiles: Callable[[], Mapping[str, Any] | None] | None = None,
                   class_proba: np.ndarray | None = None) -> None:
@@ -288,12 +290,13 @@ class PredictionLog:
         ``source`` names the sender (``app:operator``, ``app:public``, ``cli:FILE``...);
         only ``trusted`` labels may feed automatic decisions (rollback, canary). A later
         label replaces an earlier one, except that an untrusted label never replaces a
-        trusted one. A label is a class (an integer) or a finite number (regression); the
-        caller checks it against the task (:meth:`mlops.serving.router.Router.feedback`).
+        trusted one. A label is a class (text, an integer or a boolean) or a finite number
+        (regression); the caller checks it against the task
+        (:meth:`mlops.serving.router.Router.feedback`).
         """
         items = labels.items() if isinstance(labels, Mapping) else labels
         now = time.time() if ts is None else ts
-        rows = [(str(rid), _number(label), now, str(source), int(bool(trusted)))
+        rows = [(str(rid), _label_value(label), now, str(source), int(bool(trusted)))
                 for rid, label in items]
         with self._db_lock:
             self._conn.executemany(_FEEDBACK, rows)
@@ -431,12 +434,17 @@ def _rows(item: Any) -> list[tuple[str, tuple[Any, ...], int]]:
                        item.latency_ms, item.error), 1)]
 
 
-def _number(value: Any) -> int | float:
-    """A label or prediction as SQLite stores it: an int when whole, else a finite float."""
+def _label_value(value: Any) -> int | float | str:
+    """A label or prediction as SQLite stores it: an int when whole (a boolean class is
+    0 or 1), a finite float, or the text of a text class."""
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is neither a class nor a number")
     if isinstance(value, int):
         return value
     if not math.isfinite(value):
@@ -462,7 +470,7 @@ def _batch_rows(batch: _Batch) -> list[tuple[Any, ...]]:
     per_row = batch.latency_ms / max(len(lines), 1)
     proba = [None] * len(lines) if batch.proba is None else [float(p) for p in batch.proba]
     return [(f"{batch.batch_id}-{i}", batch.ts, batch.model, int(v), batch.role, None, line,
-             p, _number(y), per_row, None)
+             p, _label_value(y), per_row, None)
             for i, (v, line, p, y) in enumerate(zip(batch.versions, lines, proba,
                                                     batch.prediction, strict=True))]
 
@@ -478,11 +486,16 @@ def _batch_record(batch: _Batch) -> tuple[Any, ...]:
                          "predictions" + ("" if batch.proba is None else
                                           f", {len(batch.proba)} probabilities"))
     if prediction.dtype.kind in "biu":
-        prediction = prediction.astype("<i8")
-    else:
+        predicted, dtype = prediction.astype("<i8").tobytes(), "<i8"
+    elif prediction.dtype.kind == "f":
         prediction = prediction.astype("<f8")
         if not np.isfinite(prediction).all():
             raise ValueError("a prediction is not a finite number")
+        predicted, dtype = prediction.tobytes(), "<f8"
+    else:  # text classes: a JSON list, as a numpy dtype cannot hold them compactly
+        predicted = json.dumps([_label_value(y) for y in prediction],
+                               separators=(",", ":")).encode()
+        dtype = LABELS_JSON
     one = bool(n) and bool((versions == versions[0]).all())
     if batch.role == "primary":
         profiles = batch.profiles() if batch.profiles is not None else None
@@ -498,7 +511,7 @@ def _batch_record(batch: _Batch) -> tuple[Any, ...]:
         classes = matrix.tobytes()
     return (batch.batch_id, batch.ts, batch.model, batch.role, n,
             int(versions[0]) if one else None, None if one else versions.astype("<i8").tobytes(),
-            proba, classes, prediction.tobytes(), prediction.dtype.str, batch.latency_ms,
+            proba, classes, predicted, dtype, batch.latency_ms,
             json.dumps(summary, separators=(",", ":")))
 
 
@@ -591,7 +604,8 @@ def _batch_rows_read(conn: sqlite3.Connection, cols: list[str], trust: tuple[str
             else np.frombuffer(versions, dtype="<i8"), "role": role, "routing_key": None,
             "inputs": None,
             "proba": np.full(n, np.nan) if proba is None else np.frombuffer(proba, "<f8"),
-            "prediction": np.frombuffer(prediction, dtype=dtype),
+            "prediction": json.loads(prediction) if dtype == LABELS_JSON
+            else np.frombuffer(prediction, dtype=dtype),
             "latency_ms": np.nan if latency is None else latency / max(n, 1), "error": None,
             CLASS_PROBA: None if classes is None
             else list(np.frombuffer(classes, "<f8").reshape(n, -1))}))
@@ -636,7 +650,10 @@ def read_input_summaries(path: str | Path, *, model: str | None = None,
 
 
 def _numbers(column: pd.Series) -> pd.Series:
-    """Classes as ``Int64``; predicted or true values (regression) as ``Float64``."""
+    """Classes as ``Int64`` (or as text when a class is text); predicted or true values
+    (regression) as ``Float64``."""
+    if column.map(lambda v: isinstance(v, str)).any():
+        return column.astype(object).where(column.notna(), None)
     values = column.astype("Float64")
     whole = values.dropna()
     return values.astype("Int64") if bool((whole == whole.round()).all()) else values

@@ -336,29 +336,36 @@ class Router:
         return result
 
     def predict_batch(self, frame: pd.DataFrame, *, routing_keys: Sequence[str] | None = None,
-                      batch_id: str | None = None) -> pd.DataFrame:
-        """Score a batch; returns ``proba``, ``prediction``, ``version`` on ``frame``'s index.
+                      batch_id: str | None = None, version: int | None = None
+                      ) -> pd.DataFrame:
+        """Score a batch; returns ``request_id``, ``prediction``, ``proba``, ``confidence`` and
+        ``version`` per row, on ``frame``'s index.
 
-        Row ``i`` gets request id ``{batch_id}-{i}`` (``result.attrs["batch_id"]``; see
-        :func:`batch_request_ids`). Logging happens on the writer thread.
+        ``proba`` is what the log keeps (the positive class's probability; NaN for
+        regression), ``confidence`` the predicted class's. Row ``i`` gets request id
+        ``{batch_id}-{i}`` (also ``result.attrs["batch_id"]``). A pinned ``version`` is
+        scored by that version alone and logged with role ``pinned``: never routed traffic,
+        so trying a version can never push it through a canary. Logging happens on the
+        writer thread.
         """
         if time.monotonic() >= self._next_refresh:
             self._maybe_refresh()  # may load a version: not part of the batch's latency
         start = time.perf_counter()
         X = self.validator.check_frame(frame)
         table = self._table
-        if table.production is None:
+        if version is not None:
+            pinned = self._load(version, role="pinned")
+            if pinned is None:
+                raise ServingError(f"{self.name} v{version} cannot be loaded: "
+                                   f"{self.load_errors.get(version, 'unknown error')}",
+                                   version=version)
+            table = _Table(pinned, None, 0.0, None, 0.0)
+        elif table.production is None:
             raise ServingError(f"{self.name}: no production model can be loaded")
         n = len(X)
-        if n == 0:  # nothing to score, nothing to log
-            empty = pd.DataFrame({"proba": pd.Series(dtype="float64"),
-                                  "prediction": pd.Series(dtype="float64" if self.regression
-                                                          else "int64"),
-                                  "version": pd.Series(dtype="int64")}, index=frame.index)
-            empty.attrs["batch_id"] = batch_id or uuid.uuid4().hex[:16]
-            return empty
+        batch_id = batch_id or uuid.uuid4().hex[:16]
         to_candidate = np.zeros(n, dtype=bool)
-        if table.candidate is not None and table.weight > 0:
+        if n and table.candidate is not None and table.weight > 0:
             if routing_keys is not None:
                 if len(routing_keys) != n:
                     raise RequestError(f"{len(routing_keys)} routing keys for {n} rows",
@@ -371,7 +378,8 @@ class Router:
             else:
                 to_candidate = np.random.default_rng().random(n) * 100 < table.weight
         proba = np.full(n, np.nan)  # stays NaN for a regression model
-        labels = np.empty(n, dtype=np.float64 if self.regression else np.int64)
+        confidence = np.full(n, np.nan)
+        labels = np.empty(n, dtype=np.float64 if self.regression else object)
         versions = np.full(n, table.production.version, dtype=np.int64)
         # A large batch of more than two classes keeps every class's probability: its
         # inputs are not logged, and CBPE needs them all (see mlops.monitoring.cbpe).
@@ -381,27 +389,31 @@ class Router:
             if model is None or not mask.any():
                 continue
             part = X if mask.all() else X[mask]
-            p, y = model.score(part, all_classes=matrix is not None)
+            p, y = model.score(part, all_classes=True)
             labels[mask], versions[mask] = y, model.version
-            if p is not None and p.ndim == 2:
-                if matrix is not None and model.classes == table.production.classes:
-                    matrix[mask] = p
-                else:  # a candidate with other classes: no common columns to keep
-                    matrix = None
-                p = p[:, model.positive]
-            if p is not None:
-                proba[mask] = p
+            if p is None:
+                continue
+            if matrix is not None and model.classes == table.production.classes:
+                matrix[mask] = p
+            elif model is table.candidate:  # other classes: no common columns to keep
+                matrix = None
+            proba[mask], confidence[mask] = p[:, model.positive], p.max(axis=1)
+        if not self.regression:  # one dtype for the classes: text, integers or booleans
+            labels = np.asarray(labels.tolist()) if n else np.asarray(
+                table.production.classes)[:0]
         latency = (time.perf_counter() - start) * 1000.0
-        batch_id = batch_id or uuid.uuid4().hex[:16]
-        if self.log is not None:
+        if self.log is not None and n:
             self.log.log_batch(batch_id=batch_id, ts=self.clock(), model=self.name,
                                versions=versions, frame=X,
                                proba=None if self.regression else proba, prediction=labels,
                                latency_ms=latency, schema=self.validator.schema,
-                               profiles=self.input_profiles, class_proba=matrix)
-        if table.shadow is not None:
+                               profiles=self.input_profiles, class_proba=matrix,
+                               role="primary" if version is None else "pinned")
+        if table.shadow is not None and n:
             self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
-        result = pd.DataFrame({"proba": proba, "prediction": labels, "version": versions},
+        result = pd.DataFrame({"request_id": batch_request_ids(batch_id, n),
+                               "prediction": labels, "proba": proba,
+                               "confidence": confidence, "version": versions},
                               index=frame.index)
         result.attrs["batch_id"] = batch_id
         return result
@@ -434,6 +446,11 @@ class Router:
             raise RequestError(f"feedback for {rid[:64]!r}: label {value!r} is not one of "
                                f"the classes {sorted(classes) or 'integers'}", rule="label")
         return value
+
+    def classes(self, version: int) -> tuple[Any, ...]:
+        """The classes of a loaded ``version`` (empty for regression or when not loaded)."""
+        model = self._models.get(version)
+        return () if model is None else model.classes
 
     def loaded_pipeline(self, version: int) -> Any | None:
         """The verified scikit-learn pipeline of ``version`` if the router has it loaded, so a

@@ -38,7 +38,7 @@ from scipy import stats
 from mlops.core.config import MonitoringConfig
 
 __all__ = ["Evidence", "VersionStats", "RuleResult", "version_stats", "check_rules", "breaches",
-           "early_warning", "evidence", "held_out_metric", "routed"]
+           "correct", "early_warning", "evidence", "held_out_metric", "routed"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,12 @@ def routed(frame: pd.DataFrame, version: int | None) -> pd.DataFrame:
     return frame[(frame["role"] == "primary") & (frame["version"] == version)]
 
 
+def correct(rows: pd.DataFrame) -> np.ndarray:
+    """Per labelled row, whether the prediction is the label (classes of any kind: text,
+    integers, booleans; both sides come from the log, so they are stored alike)."""
+    return rows["label"].to_numpy(dtype=object) == rows["prediction"].to_numpy(dtype=object)
+
+
 def version_stats(frame: pd.DataFrame, version: int | None, *,
                   regression: bool = False) -> VersionStats:
     """Request count, error rate, latency percentiles and live quality of ``version``:
@@ -111,9 +117,9 @@ def version_stats(frame: pd.DataFrame, version: int | None, *,
         return VersionStats(**base, correct=0, accuracy=None, regression=True,
                             mae=float(errors.mean()) if len(errors) else None,
                             abs_error_sd=float(errors.std(ddof=1)) if len(errors) > 1 else None)
-    correct = int((labelled["label"].astype(int) == labelled["prediction"].astype(int)).sum())
-    return VersionStats(**base, correct=correct,
-                        accuracy=correct / len(labelled) if len(labelled) else None)
+    hits = int(correct(labelled).sum())
+    return VersionStats(**base, correct=hits,
+                        accuracy=hits / len(labelled) if len(labelled) else None)
 
 
 @dataclass(frozen=True)

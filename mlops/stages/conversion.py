@@ -188,7 +188,9 @@ def check_parity(model: Any, session: Any, frame: pd.DataFrame,
                              f"{expected.shape}")
         diff = float(np.abs(proba.astype(np.float64) - expected).max()) if rows else 0.0
         ours = classes[proba.argmax(axis=1)]
-        disagree = int(((ours != predicted) | (labels.astype(str) != predicted.astype(str)))
+        # skl2onnx emits boolean classes as the integers 0 and 1.
+        named = predicted.astype(np.int64) if predicted.dtype == bool else predicted
+        disagree = int(((ours != predicted) | (labels.astype(str) != named.astype(str)))
                        .sum()) if rows else 0
         passed = rows > 0 and disagree == 0 and diff <= PROBA_TOLERANCE
         return {"rows": rows, "class_disagreements": disagree, "max_proba_diff": diff,
