@@ -223,3 +223,89 @@ def test_stakeholder_and_operator_journeys_in_a_browser(app_server: str, app_env
 GOOD_ROWS = ("sex,job,housing,saving_accounts,checking_account,credit_amount,duration,"
              "purpose,age\nmale,2,own,little,moderate,1000,12,car,35\n"
              "female,1,rent,little,little,4000,36,car,23\n")
+
+
+@pytest.fixture
+def text_label_server(tmp_path: Path):
+    """The app serving a three-class model with text labels, registered by a real
+    `mlops init` and pipeline run on data the repository does not ship."""
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    from mlops.cli.main import main
+    from mlops.core.config import load_params
+    from mlops.pipeline.runner import run_pipeline
+
+    wine = load_wine(as_frame=True)
+    frame = wine.frame.drop(columns="target").iloc[:, :6]
+    frame["cultivar"] = pd.Series(["barolo", "grignolino", "barbera"]).iloc[wine.target].values
+    frame.to_csv(tmp_path / "wines.csv", index=False)
+    params_file = tmp_path / "params-wines.yaml"
+    assert main(["init", "--data", str(tmp_path / "wines.csv"), "--target", "cultivar",
+                 "--out", str(params_file)]) == 0
+    overrides = [f"registry.path={tmp_path / 'registry'}"]
+    run_pipeline(load_params(params_file, overrides), params_file=params_file,
+                 overrides=overrides, runs_dir=tmp_path / "runs", progress=lambda _: None)
+    env = {"MLOPS_PARAMS": str(params_file), "MLOPS_REGISTRY_PATH": str(tmp_path / "registry"),
+           "MLOPS_REGISTRY_BACKEND": "local", "MLOPS_LOG_PATH": str(tmp_path / "log.sqlite")}
+    port = free_port()
+    out = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=out,
+        stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, frame, tmp_path / "log.sqlite"
+    finally:
+        stop(proc)
+        out.close()
+
+
+def test_a_model_with_text_labels_predicts_scores_and_downloads(text_label_server,
+                                                                tmp_path: Path) -> None:
+    """Predict, Batch and its download with text classes, in a real browser."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from mlops.serving.predlog import read_predictions
+
+    url, frame, log_path = text_label_server
+    classes = {"barolo", "grignolino", "barbera"}
+    rows = frame.drop(columns="cultivar").head(3).to_csv(index=False)
+    shots = _Shots(_artifact_dir(tmp_path))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector(READY, timeout=30_000)
+            page.get_by_role("button", name="Predict", exact=True).click()
+            expect(page.get_by_text("v1 (production)")).to_be_visible(timeout=20_000)
+            shown = page.get_by_test_id("stMain").inner_text()
+            assert any(c in shown for c in classes), shown
+            assert "went wrong" not in shown
+            shots(page, "text-labels-predict")
+
+            _screen(page, "Batch")
+            area = page.get_by_role("textbox", name="…or paste CSV text")
+            area.fill(rows)
+            area.press("Control+Enter")
+            page.wait_for_selector(READY)
+            page.get_by_role("button", name="Score", exact=True).click()
+            expect(page.get_by_text("Scored 3 rows with v1")).to_be_visible(timeout=20_000)
+            shots(page, "text-labels-batch")
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download results").click()
+            scored = (tmp_path / "scored.csv")
+            download.value.save_as(scored)
+        finally:
+            browser.close()
+    import pandas as pd
+
+    result = pd.read_csv(scored)
+    assert len(result) == 3 and set(result.iloc[:, 1]) <= classes
+    logged = read_predictions(log_path)
+    assert set(logged["prediction"]) <= classes and len(logged) == 4
