@@ -17,10 +17,12 @@ from mlops.monitoring.timeline import Timeline, timeline
 from mlops.monitoring.view import MonitorView, monitor_view
 from mlops.pipeline.compare import production_comparison
 from mlops.pipeline.handover import load_champion
+from mlops.stages.derived import date_parts
 from mlops.stages.drift_plots import plot_drift
 from mlops.stages.evaluation import evaluate
 from mlops.stages.feature_checks import check_features
 from mlops.stages.gates import metrics_table, raise_on_failed_gates, verdict_table
+from mlops.stages.plots import plot_target_balance
 from mlops.stages.reporting import write_outputs
 from mlops.stages.training import describe, load_trained, train
 from mlops.stages.validation import check_drift, validate
@@ -28,10 +30,10 @@ from mlops.stages.verdicts import ValidationReport
 
 __all__ = [
     "DataSplit", "MonitorView", "Params", "ValidationReport", "check_drift", "check_features",
-    "describe", "evaluate", "git_state", "load_champion", "load_model", "load_params",
-    "load_schema", "load_split", "load_trained", "metrics_table", "monitor_report",
-    "monitor_view", "plot_accuracy", "plot_drift", "plot_latency", "plot_scores",
-    "production_comparison", "raise_on_failed_gates", "save_model", "target_summary",
-    "timeline", "Timeline", "train", "validate", "verdict_table", "versions_table",
-    "write_json_atomic", "write_outputs",
+    "date_parts", "describe", "evaluate", "git_state", "load_champion", "load_model",
+    "load_params", "load_schema", "load_split", "load_trained", "metrics_table",
+    "monitor_report", "monitor_view", "plot_accuracy", "plot_drift", "plot_latency",
+    "plot_scores", "plot_target_balance", "production_comparison", "raise_on_failed_gates",
+    "save_model", "target_summary", "timeline", "Timeline", "train", "validate",
+    "verdict_table", "versions_table", "write_json_atomic", "write_outputs",
 ]

@@ -21,6 +21,7 @@ import skops.io as sio
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from mlops.core.exceptions import ConfigError, IntegrityError
+from mlops.core.feature_code import FEATURE_FILE, register_file, source_of, used_module
 
 __all__ = ["MAX_INFLATION", "MAX_MEMBERS", "MAX_UNCOMPRESSED_BYTES", "TRUSTED_TYPES",
            "TRUSTED_TYPES_FILE", "read_trusted_types", "save_model", "load_model",
@@ -54,9 +55,15 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def save_model(model: Any, path: str | Path) -> str:
-    """Write ``model`` to ``path`` with skops and return the file's SHA-256."""
+    """Write ``model`` to ``path`` with skops and return the file's SHA-256.
+
+    A pipeline that runs feature code gets that code written beside it as ``features.py``
+    (see :mod:`mlops.core.feature_code`).
+    """
     data = _normalise_zip(sio.dumps(model))
     Path(path).write_bytes(data)
+    if (module := used_module(model)) is not None:
+        Path(path).with_name(FEATURE_FILE).write_text(source_of(module), encoding="utf-8")
     return sha256_bytes(data)
 
 
@@ -110,10 +117,13 @@ def max_model_bytes() -> int:
 
 
 def load_model(path: str | Path, *, sha256: str | None = None, what: str = "",
-               max_bytes: int | None = None) -> Any:
+               max_bytes: int | None = None, feature_code: str | Path | None = None) -> Any:
     """Load a skops file after checking its hash, its size and its types.
 
-    ``what`` names the file in error messages (for example ``my-model v3``). The zip's
+    ``feature_code``: the model's ``features.py``, registered so that the model can run it
+    (:func:`mlops.core.feature_code.beside` finds it in a run folder); pass only a file
+    checked like the model, never one merely found next to it. ``what``
+    names the file in error messages (for example ``my-model v3``). The zip's
     members may inflate to at most ``max_bytes`` in total (default :func:`max_model_bytes`)
     and, past 8 MiB, to at most 50 times the file's size; both are checked from the zip's
     directory before anything is inflated, then while each member is read. Every failure,
@@ -131,6 +141,8 @@ def load_model(path: str | Path, *, sha256: str | None = None, what: str = "",
             file=str(path), rule="sha256",
         )
     _check_archive(data, label, str(path), max_model_bytes() if max_bytes is None else max_bytes)
+    if feature_code is not None:
+        register_file(feature_code)
     try:
         # skops audits every type before it builds anything, so loading with the reviewed
         # list is the check: no separate pass to list the file's types first.

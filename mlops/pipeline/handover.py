@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops.core.config import Params
 from mlops.core.exceptions import ModelMismatchError
+from mlops.core.feature_code import FEATURE_FILE
 from mlops.registry import ModelVersion, Registry, open_champion_registry, open_registry
 from mlops.stages.conversion import ONNX_FILE, Conversion, convert
 
@@ -17,7 +18,9 @@ __all__ = ["load_champion", "champion_mismatch", "compile_model", "find_by_finge
            "register_run", "RUN_FILES"]
 
 # Files of a run folder stored with each version (when the run produced them).
-RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json", "report.md")
+# FEATURE_FILE: the model's own feature code (mlops.core.feature_code), when it has some.
+RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json", "report.md",
+             FEATURE_FILE)
 
 
 def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:
@@ -185,10 +188,12 @@ def compile_model(params: Params, run_dir: str | Path) -> Conversion:
     version's record says why.
     """
     from mlops.core.data import load_split
+    from mlops.core.feature_code import beside
     from mlops.core.modelio import load_model
 
     try:
-        model = load_model(Path(run_dir) / "model.skops", what="the run's model")
+        path = Path(run_dir) / "model.skops"
+        model = load_model(path, what="the run's model", feature_code=beside(path))
         holdout = load_split(params).test
         return convert(model, holdout)
     except Exception as exc:  # a compiled path is an optimisation, never a reason to fail

@@ -226,11 +226,15 @@ class Registry(ABC):
 
     def load_model(self, name: str, version: int | str) -> Any:
         """The verified, safely loaded model of a version (hash and trusted types checked)."""
+        from mlops.core.feature_code import FEATURE_FILE
         from mlops.core.modelio import load_model  # skops is imported only when a model is loaded
 
         mv = self.resolve(name, version)
         path = self._local_file(name, mv.version, mv.model_file, mv.sha256)
-        return load_model(path, sha256=mv.sha256, what=mv.label)
+        # The feature code the version was trained with, checked against its recorded hash.
+        code = self.file_path(name, mv.version, FEATURE_FILE) if FEATURE_FILE in mv.files \
+            else None
+        return load_model(path, sha256=mv.sha256, what=mv.label, feature_code=code)
 
     def revision(self, name: str, version: int | str) -> str | None:
         """The backend's immutable revision that holds version ``version`` of ``name``.

@@ -21,6 +21,7 @@ from mlops.core.figures import NotebookFigure
 
 __all__ = [
     "save_figures",
+    "plot_target_balance",
     "plot_confusion_matrix",
     "plot_roc",
     "plot_precision_recall",
@@ -46,6 +47,14 @@ def save_figures(figs: Mapping[str, Figure], folder: str | Path) -> dict[str, st
         fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
         paths[name] = str(path)
     return paths
+
+
+def plot_target_balance(balance: Any, target: str) -> Figure:
+    """Bars of each class's share (or a regression target's statistics) in each split:
+    :func:`mlops.core.data.target_summary`'s table."""
+    fig = NotebookFigure(figsize=(6, 3.5))
+    balance.plot.bar(ax=fig.subplots(), title=f"{target} in each split", rot=0)
+    return fig
 
 
 def plot_confusion_matrix(matrix: Any, labels: list[Any]) -> Figure:

@@ -14,6 +14,8 @@ its bytes must not depend on the machine's core count.
 from __future__ import annotations
 
 import importlib
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +33,10 @@ from sklearn.pipeline import Pipeline
 
 from mlops.core.config import Params
 from mlops.core.exceptions import ConfigError, DataError, StageOrderError
+from mlops.core.feature_code import FEATURE_FUNCTION, beside, cell_source, register_source
 from mlops.core.schema import Schema, load_schema
 from mlops.core.threads import limited_threads
+from mlops.stages.derived import DerivedFeatures, unusable_columns
 from mlops.stages.features import build_preprocessor
 from mlops.stages.metrics import positive_index
 
@@ -130,9 +134,30 @@ def build_estimator(params: Params) -> Any:
     return estimator
 
 
-def build_pipeline(params: Params, features: pd.DataFrame) -> Pipeline:
-    """Unfitted ``Pipeline`` of the feature transformer and the seeded estimator."""
-    return Pipeline([("features", build_preprocessor(features)),
+def build_pipeline(params: Params, features: pd.DataFrame,
+                   code: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Pipeline:
+    """Unfitted ``Pipeline`` of the feature transformer and the seeded estimator.
+
+    ``code`` is the training notebook's ``add_features``: unless it leaves the training
+    rows unchanged, it becomes the first step (:class:`DerivedFeatures`), and the
+    transformer is built on its output. Columns it makes that cannot be encoded are left
+    out with a warning that names them.
+    """
+    steps: list[tuple[str, Any]] = []
+    if code is not None:
+        derive = DerivedFeatures(register_source(cell_source(code)))
+        derived = derive.fit_transform(features)
+        if not derived.equals(features):
+            steps.append(("derive", derive))
+            unusable = unusable_columns(derived)
+            if unusable:
+                warnings.warn(f"{FEATURE_FUNCTION} made column(s) {unusable} that the model "
+                              "cannot use (dates, times or values that are not numbers, "
+                              "booleans or text), so they are left out: turn a date into "
+                              "numbers with date_parts (docs/features.md)", UserWarning,
+                              stacklevel=3)
+            features = derived.drop(columns=unusable)
+    return Pipeline([*steps, ("features", build_preprocessor(features)),
                      ("model", build_estimator(params))])
 
 
@@ -162,11 +187,14 @@ def feature_columns(params: Params, frame: pd.DataFrame, schema: Schema) -> list
     return columns
 
 
-def train(params: Params, train_frame: pd.DataFrame, *, schema: Schema | None = None
-          ) -> Pipeline:
+def train(params: Params, train_frame: pd.DataFrame, *, schema: Schema | None = None,
+          features: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> Pipeline:
     """Fit the pipeline on ``train_frame`` (features plus the target column).
 
-    ``schema`` defaults to ``data.schema``; only its serving columns can be features.
+    ``schema`` defaults to ``data.schema``; only its serving columns are the model's
+    inputs, and a column that is not in the schema is a warning naming it, never used.
+    ``features``: the notebook's ``add_features``, run inside the model on those raw
+    columns (see :mod:`mlops.core.feature_code`).
     """
     schema = schema if schema is not None else load_schema(params.resolve(params.data.schema))
     target = params.data.target
@@ -187,14 +215,22 @@ def train(params: Params, train_frame: pd.DataFrame, *, schema: Schema | None = 
                             "training data; a classifier needs at least two", column=target,
                             rule="labels")
         positive_index(labels, params.data.positive_class)  # a binary target needs one
-    features = train_frame[feature_columns(params, train_frame, schema)]
-    pipeline = build_pipeline(params, features)
+    unknown = [str(c) for c in train_frame.columns if c not in schema.by_name
+               and c not in (target, *params.data.id_columns, *params.data.drop_columns)]
+    if unknown:
+        warnings.warn(f"column(s) {unknown} of the training rows are not in the schema "
+                      f"({params.data.schema}), so the model cannot use them and a request "
+                      f"would never carry them: compute them in the training notebook's "
+                      f"{FEATURE_FUNCTION} cell instead (docs/features.md)", UserWarning,
+                      stacklevel=2)
+    raw = train_frame[feature_columns(params, train_frame, schema)]
+    pipeline = build_pipeline(params, raw, features)
     if isinstance(pipeline[-1], CalibratedClassifierCV) and not _asked_for(pipeline[-1], params):
         # Stratified folds need every class in each: at most 5, at least 2.
         fewest = int(train_frame[target].value_counts().min())
         pipeline[-1].set_params(cv=max(2, min(5, fewest)))
     with limited_threads():
-        pipeline.fit(features, train_frame[target])
+        pipeline.fit(raw, train_frame[target])
     _independent_of_machine(pipeline)
     check_trusted(pipeline, params.model.estimator)
     return pipeline
@@ -269,7 +305,9 @@ def load_trained(run_dir: str | Path) -> tuple[Any, dict[str, Any]]:
             "the train stage): run notebooks/02_train.ipynb first with the same run_dir, or "
             "the whole pipeline with `mlops run`", file=str(path), stage="train")
     training = json.loads(path.read_text(encoding="utf-8"))
-    return load_model(run_dir / "model.skops", sha256=training["model_sha256"]), training
+    model = run_dir / "model.skops"
+    return load_model(model, sha256=training["model_sha256"],
+                      feature_code=beside(model)), training
 
 
 def _asked_for(model: Any, params: Params) -> bool:

@@ -1,0 +1,179 @@
+"""A model's own feature code: from the notebook's ``#| features`` cell into the saved model,
+and from the registry into serving, on raw request columns only."""
+
+from __future__ import annotations
+
+import linecache
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlops.core.config import load_params
+from mlops.core.exceptions import ConfigError, DataError, IntegrityError
+from mlops.core.feature_code import FEATURE_FILE, MARK, module_name
+from mlops.core.modelio import load_model, save_model
+from mlops.core.schema import infer_schema, save_schema
+from mlops.registry.local import LocalRegistry
+from mlops.serving.predlog import PredictionLog
+from mlops.serving.router import Router
+from mlops.stages.derived import date_parts
+from mlops.stages.training import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MONTHS = f"""{MARK}
+import pandas as pd
+
+from mlops.api import date_parts
+
+
+def add_features(frame: pd.DataFrame) -> pd.DataFrame:
+    return date_parts(frame, "day")
+"""
+
+
+def cell(source: str, n: int = [0]) -> object:  # noqa: B006 - a counter of cells
+    """``add_features`` as a notebook cell defines it: the cell's text is in linecache."""
+    n[0] += 1
+    filename = f"/tmp/ipykernel_test/{n[0]}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, object] = {}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - the test's own text
+    return namespace["add_features"]
+
+
+def seasonal(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A target that depends on the month of a date column, which only feature code sees."""
+    rng = np.random.default_rng(seed)
+    day = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 730, n), unit="D")
+    noise = rng.normal(size=n)
+    late = day.month >= 7
+    return pd.DataFrame({"day": day.strftime("%Y-%m-%d"), "noise": noise,
+                         "busy": np.where(late, "yes", "no")})
+
+
+@pytest.fixture
+def project(tmp_path):
+    frame = seasonal()
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    save_schema(infer_schema(frame, target="busy"), tmp_path / "schema.yaml")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(path="data.csv", target="busy", schema="schema.yaml",
+                       positive_class="yes", sensitive_features=[], class_labels={})
+    raw["model"]["name"] = "seasons"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    return load_params(tmp_path / "params.yaml"), frame
+
+
+def test_feature_code_reaches_the_served_model_for_a_raw_request(project, tmp_path):
+    params, frame = project
+    plain = train(params, frame)
+    model = train(params, frame, features=cell(MONTHS))
+    assert [name for name, _ in model.steps] == ["derive", "features", "model"]
+    raw = frame.drop(columns="busy")
+    assert (model.predict(raw) == frame["busy"]).mean() > 0.95  # the month is learned
+    assert (plain.predict(raw) == frame["busy"]).mean() < 0.9  # a date string is not
+    path = tmp_path / "run" / "model.skops"
+    path.parent.mkdir()
+    save_model(model, path)
+    saved = (path.parent / FEATURE_FILE).read_text()
+    assert saved == MONTHS and model[0].module == module_name(MONTHS)
+
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.register("seasons", path, files={FEATURE_FILE: path.parent / FEATURE_FILE},
+                      metadata={"gates_passed": True})
+    registry.promote("seasons", 1, "production", expected=None, reason="test")
+    sys.modules.pop(model[0].module)  # a fresh server has only what the registry gives
+    schema = infer_schema(frame, target="busy")
+    with Router(registry, "seasons", schema, PredictionLog(tmp_path / "log.sqlite"),
+                positive_class="yes") as router:
+        served = router.predict_batch(raw.head(50))
+        one = router.predict(raw.iloc[0].to_dict())
+    assert list(served["prediction"]) == list(model.predict(raw.head(50)))
+    assert one.label == model.predict(raw.head(1))[0]
+    assert list(schema.serving_columns) == ["day", "noise"]  # the request stays raw
+
+
+def test_tampered_feature_code_is_refused_before_it_runs(project, tmp_path):
+    params, frame = project
+    model = train(params, frame, features=cell(MONTHS))
+    path = tmp_path / "model.skops"
+    save_model(model, path)
+    registry = LocalRegistry(tmp_path / "registry")
+    mv = registry.register("seasons", path, files={FEATURE_FILE: tmp_path / FEATURE_FILE},
+                           metadata={"gates_passed": True})
+    stored = registry.file_path("seasons", mv.version, FEATURE_FILE)
+    marker = tmp_path / "ran"
+    stored.write_text(f"open({str(marker)!r}, 'w').close()\n" + MONTHS)
+    sys.modules.pop(model[0].module)
+    with pytest.raises(IntegrityError):
+        registry.load_model("seasons", mv.version)
+    assert not marker.exists()
+
+
+def test_a_model_runs_no_code_that_was_not_stored_with_it(project, tmp_path):
+    params, frame = project
+    model = train(params, frame, features=cell(MONTHS))
+    path = tmp_path / "model.skops"
+    save_model(model, path)
+    (tmp_path / FEATURE_FILE).unlink()
+    sys.modules.pop(model[0].module)
+    loaded = load_model(path)  # loading itself runs nothing
+    with pytest.raises(IntegrityError, match="feature code .* is not loaded"):
+        loaded.predict(frame.drop(columns="busy").head(2))
+
+
+def test_columns_the_model_cannot_use_are_named_never_dropped_silently(project):
+    params, frame = project
+    dated = cell(f"""{MARK}
+import pandas as pd
+
+
+def add_features(frame):
+    return frame.assign(when=pd.to_datetime(frame["day"]), double=frame["noise"] * 2)
+""")
+    with pytest.warns(UserWarning, match=r"\['when'\] that the model cannot use"):
+        model = train(params, frame, features=dated)
+    used = " ".join(model["features"].get_feature_names_out())
+    assert "when" not in used and "double" in used
+    with pytest.warns(UserWarning, match=r"\['month'\] of the training rows are not in the sch"):
+        train(params, frame.assign(month=1))
+
+
+def test_feature_code_must_come_from_its_marked_cell_and_keep_its_contract(project):
+    params, frame = project
+    with pytest.raises(ConfigError, match="cell that starts with"):
+        train(params, frame, features=cell(MONTHS.replace(MARK, "# features")))
+    with pytest.raises(DataError, match="one row per input row"):
+        train(params, frame, features=cell(f"{MARK}\ndef add_features(frame):\n"
+                                           "    return frame.head(3)\n"))
+    flaky = cell(f"""{MARK}
+def add_features(frame):
+    return frame.assign(seen=1) if len(frame) > 10 else frame.assign(extra=1)
+""")
+    model = train(params, frame, features=flaky)
+    with pytest.raises(DataError, match=r"missing \['seen'\], unexpected \['extra'\]"):
+        model.predict(frame.drop(columns="busy").head(2))
+
+
+def test_unchanged_rows_mean_no_feature_step_and_the_same_model(project, tmp_path):
+    params, frame = project
+    same = cell(f"{MARK}\ndef add_features(frame):\n    return frame\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = train(params, frame, features=same)
+    assert [name for name, _ in model.steps] == ["features", "model"]
+    assert save_model(model, tmp_path / "a.skops") == save_model(train(params, frame),
+                                                                 tmp_path / "b.skops")
+    assert not (tmp_path / FEATURE_FILE).exists()
+
+
+def test_date_parts_gives_numbers_and_missing_for_bad_dates():
+    out = date_parts(pd.DataFrame({"d": ["2024-03-05", "not a date"], "x": [1, 2]}), "d")
+    assert list(out.columns) == ["x", "d_year", "d_month", "d_day_of_year", "d_weekday"]
+    assert out.iloc[0, 1:].tolist() == [2024, 3, 65, 1] and out.iloc[1, 1:].isna().all()
