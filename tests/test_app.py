@@ -268,6 +268,8 @@ def test_client_address_trusts_only_the_proxy_next_to_the_app() -> None:
     # is what that proxy saw (the entries before it are the visitor's to forge).
     assert auth.client_address(visitor, other) == visitor
     assert auth.client_address("10.0.3.4", f"1.2.3.4, {other}") == other
+    # Proxies' own private hops are skipped: the visitor is the first public one.
+    assert auth.client_address("10.0.3.4", f"1.2.3.4, {other}, 10.1.1.1") == other
     assert auth.client_address(None, other) == other
     assert auth.client_address(None) is None
 

@@ -321,13 +321,17 @@ def client_address(peer: str | None, forwarded_for: str | None = None) -> str | 
 
     ``peer`` is the connection's address (Streamlit reports None on loopback). When it is
     a proxy on this machine or a private network (a Space's proxy, a local reverse proxy),
-    the last ``X-Forwarded-For`` entry is the address that proxy saw; entries before it are
-    whatever the client sent, so they are never used.
+    the visitor is the rightmost ``X-Forwarded-For`` entry that is not itself a private
+    address (the proxies' own hops): each proxy appends the address it saw, so entries
+    further left are whatever the client sent, and are never used.
     """
     if forwarded_for and (peer is None or _private(peer)):
-        last = forwarded_for.split(",")[-1].strip()
-        if last:
-            return last[:64]
+        hops = [hop.strip()[:64] for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not _private(hop):
+                return hop
+        if hops:
+            return hops[0]
     return peer
 
 
