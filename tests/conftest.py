@@ -18,6 +18,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 STATE_ENV = {"MLOPS_REGISTRY_PATH": "registry",
              "MLOPS_LOG_PATH": "logs/predictions.sqlite",
              "MLOPS_RUNS_DIR": "runs"}
+# The app's operator token in the tests: a strong one, as the docs make it
+# (secrets.token_urlsafe(32)); test_app.py, test_trust.py and test_app_browser.py type it.
+OPERATOR_TOKEN = "yfdib1qVvzZ6dLHZWaBiVft5U0RwMeYkK9RtM8wVJwE"
 
 
 # --------------------------------------------------------------------------- isolation
@@ -143,7 +146,7 @@ def app_env(app_registry_template: Path, tmp_path: Path, monkeypatch: pytest.Mon
     shutil.copytree(app_registry_template, registry)
     env = {"MLOPS_REGISTRY_PATH": str(registry), "MLOPS_REGISTRY_BACKEND": "local",
            "MLOPS_LOG_PATH": str(tmp_path / "predictions.sqlite"),
-           "MLOPS_ADMIN_TOKEN": "s3cret-operator-token"}
+           "MLOPS_ADMIN_TOKEN": OPERATOR_TOKEN}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("MLOPS_DATASET_REPO", raising=False)

@@ -23,7 +23,8 @@ from mlops.registry import open_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-TOKEN = "s3cret-operator-token"
+# A strong token as the docs make one (secrets.token_urlsafe(32)); a test value, no secret.
+TOKEN = "yfdib1qVvzZ6dLHZWaBiVft5U0RwMeYkK9RtM8wVJwE"
 NAME = "credit-risk"
 GOOD_ROW = ("sex,job,housing,saving_accounts,checking_account,credit_amount,duration,"
             "purpose,age\nmale,2,own,little,moderate,1000,12,car,35\n")
@@ -102,14 +103,18 @@ def _operator(at: AppTest | None = None) -> AppTest:
 
 
 # ------------------------------------------------------------------------ tokens
+RIGHT = "Vq3n8LrT0wXe5Jk2Pz7Hc4Bd"  # strong, as far as token_weakness can tell
+OTHER = "Ng6Ys1Fm9Qa4Wt8Ur2Ez5Kx"
+
+
 def test_token_check_refuses_wrong_and_blank_tokens() -> None:
-    env = {auth.ADMIN_TOKEN_ENV: "abc"}
-    assert auth.check_admin_token("abc", env)
-    assert auth.check_admin_token(" abc ", env)  # stray spaces from a paste
-    assert not auth.check_admin_token("abd", env)
+    env = {auth.ADMIN_TOKEN_ENV: RIGHT}
+    assert auth.check_admin_token(RIGHT, env)
+    assert auth.check_admin_token(f" {RIGHT} ", env)  # stray spaces from a paste
+    assert not auth.check_admin_token(RIGHT[:-1] + "x", env)
     assert not auth.check_admin_token("", env)
     assert not auth.check_admin_token(None, env)
-    assert not auth.check_admin_token("abc", {})  # not configured: nobody is operator
+    assert not auth.check_admin_token(RIGHT, {})  # not configured: nobody is operator
     assert not auth.check_admin_token("", {auth.ADMIN_TOKEN_ENV: ""})
 
 
@@ -122,27 +127,151 @@ def test_token_check_is_constant_time_through_hmac_compare_digest(monkeypatch) -
         return verdict[0]
 
     monkeypatch.setattr(auth.hmac, "compare_digest", compare_digest)
-    env = {auth.ADMIN_TOKEN_ENV: "right"}
+    env = {auth.ADMIN_TOKEN_ENV: RIGHT}
     # The verdict is compare_digest's, whatever a plain == would say.
     assert auth.check_admin_token(" wrong ", env)
     verdict[0] = False
-    assert not auth.check_admin_token("right", env)
-    assert calls == [(b"wrong", b"right"), (b"right", b"right")]
+    assert not auth.check_admin_token(RIGHT, env)
+    assert calls == [(b"wrong", RIGHT.encode()), (RIGHT.encode(), RIGHT.encode())]
 
 
 def test_require_operator_says_why() -> None:
     with pytest.raises(AccessDeniedError, match="disabled"):
         auth.require_operator("x", {})
+    env = {auth.ADMIN_TOKEN_ENV: RIGHT}
     with pytest.raises(AccessDeniedError, match="wrong operator token") as wrong:
-        auth.require_operator("x", {auth.ADMIN_TOKEN_ENV: "y-secret"})
+        auth.require_operator("x", env)
     with pytest.raises(AccessDeniedError, match="no operator token") as missing:
-        auth.require_operator(" ", {auth.ADMIN_TOKEN_ENV: "y-secret"})
-    assert "y-secret" not in str(wrong.value) + str(missing.value)
-    auth.require_operator("y-secret", {auth.ADMIN_TOKEN_ENV: "y-secret"})
-    env = {auth.ADMIN_TOKEN_ENV: "y-secret"}
-    assert [auth.token_problem(t, env) for t in (None, "", "y", "y-secret")] == [
+        auth.require_operator(" ", env)
+    assert RIGHT not in str(wrong.value) + str(missing.value)
+    auth.require_operator(RIGHT, env)
+    assert [auth.token_problem(t, env) for t in (None, "", "y", RIGHT)] == [
         "missing", "missing", "wrong", None]
-    assert auth.token_problem("y-secret", {}) == "disabled"
+    assert auth.token_problem(RIGHT, {}) == "disabled"
+
+
+WEAK_TOKENS = {
+    "37": "shorter than 16 characters",  # guessed in 38 tries (issue 26)
+    "aaaaaaaaaaaaaaaaaaaa": "fewer than 8 different characters",
+    "abababababababababab": "fewer than 8 different characters",
+    "1234567890123456": "too predictable",  # digits only: 53 bits
+    "qrstuvwxyzabcdefghij": "run of neighbouring characters",
+    "s3cret-operator-token": "common words",
+    "Password1234567890": "common words",
+    "admin-admin-admin-2026": "common words",
+}
+
+
+@pytest.mark.parametrize("weak", list(WEAK_TOKENS))
+def test_a_weak_configured_token_disables_the_operator(weak: str) -> None:
+    env = {auth.ADMIN_TOKEN_ENV: weak}
+    assert WEAK_TOKENS[weak] in auth.token_weakness(weak)
+    assert weak not in auth.token_weakness(weak)  # the reason is shown on a public page
+    assert not auth.operator_configured(env)
+    assert not auth.check_admin_token(weak, env)  # even typed exactly, it opens nothing
+    assert auth.token_problem(weak, env) == "weak"
+    with pytest.raises(AccessDeniedError, match="too weak") as refused:
+        auth.require_operator(weak, env)
+    assert auth.GENERATE_TOKEN in str(refused.value)
+
+
+def test_generated_tokens_are_strong() -> None:
+    import secrets
+    import subprocess
+
+    made = subprocess.run([sys.executable, "-c", auth.GENERATE_TOKEN.split('"')[1]],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    for token in [made, TOKEN, RIGHT, OTHER] + [secrets.token_urlsafe(32) for _ in range(500)]:
+        assert auth.token_weakness(token) is None, token
+    # A passphrase of uncommon words is fine too.
+    assert auth.token_weakness("correct horse battery staple") is None
+
+
+def test_a_weak_token_is_refused_at_start_up_in_the_log(caplog) -> None:
+    auth._configured_weakness.cache_clear()
+    env = {auth.ADMIN_TOKEN_ENV: "37"}
+    with caplog.at_level("WARNING", logger="mlops.app.auth"):
+        assert not auth.operator_configured(env)
+        assert not auth.operator_configured(env)
+    [record] = caplog.records  # said once per process, not on every page
+    assert "refused" in record.getMessage() and auth.GENERATE_TOKEN in record.getMessage()
+    assert "37" not in record.getMessage()
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wrong_tokens_wait_exponentially_per_key_and_memory_is_bounded() -> None:
+    clock = _Clock()
+    limiter = auth.AttemptLimiter(base_seconds=1, cap_seconds=60, forget_seconds=3600,
+                                  max_keys=3, clock=clock)
+    assert [limiter.delay(n) for n in range(1, 10)] == [0, 1, 2, 4, 8, 16, 32, 60, 60]
+    assert limiter.fail(["session:a", "client:x"]) == (1, 0)  # a typo costs nothing
+    assert limiter.wait(["session:a"]) == 0
+    assert limiter.fail(["session:a", "client:x"]) == (2, 1)
+    assert limiter.fail(["session:b", "client:x"]) == (3, 2)  # a new tab, same address
+    assert limiter.wait(["session:c", "client:x"]) == 2
+    assert limiter.wait(["session:c", "client:y"]) == 0  # another visitor is not slowed
+    clock.now += 2
+    assert limiter.wait(["session:a", "client:x"]) == 0
+    limiter.forgive(["session:a", "client:x"])
+    assert limiter.wait(["session:b"]) == 0 and len(limiter) == 1  # session:b: 1 wrong
+    clock.now += 3601  # forgotten an hour after the last wrong token
+    assert limiter.fail(["session:b"]) == (1, 0)
+    for n in range(10):
+        limiter.fail([f"session:{n}"])
+    assert len(limiter) == 3  # bounded, however many sessions come
+
+
+def test_check_attempt_counts_each_wrong_token_once_and_logs_no_text(caplog) -> None:
+    clock = _Clock()
+    limiter = auth.AttemptLimiter(clock=clock)
+    env = {auth.ADMIN_TOKEN_ENV: RIGHT}
+    tab1, tab2, elsewhere = {}, {}, {}
+    keys1, keys2 = ["session:1", "client:x"], ["session:2", "client:x"]
+
+    def attempt(text, memo, keys):
+        return auth.check_attempt(text, memo=memo, keys=keys, env=env, limiter=limiter)
+
+    with caplog.at_level("WARNING", logger="mlops.app.auth"):
+        assert attempt("guess-one-Xy7", tab1, keys1) == ("wrong", 0)
+        # The page redraws with the same text: not a new guess.
+        assert attempt("guess-one-Xy7", tab1, keys1) == ("wrong", 0)
+        assert attempt("guess-two-Xy7", tab1, keys1) == ("wrong", 1)
+        # The next guess, from this tab or a new one at the same address, is not checked,
+        # not even the right token.
+        assert attempt(RIGHT, tab1, keys1) == ("throttled", 1)
+        assert attempt(RIGHT, tab2, keys2) == ("throttled", 1)
+        assert attempt(RIGHT, elsewhere, ["session:3", "client:y"]) == (None, 0)
+        clock.now += 1
+        assert attempt(RIGHT, tab2, keys2) == (None, 0)
+        # The right token cleared the address, not the first tab's own wrong tokens.
+        assert attempt("guess-three-Xy7", tab1, keys1) == ("wrong", 2)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3 and "session:1, client:x" in messages[0]
+    assert not any("guess" in m or RIGHT in m for m in messages)
+    # Without a token, or with none configured, nothing is counted.
+    assert attempt("", tab1, keys1) == ("missing", 0)
+    assert auth.check_attempt("x", memo={}, keys=keys1, env={}, limiter=limiter) == (
+        "disabled", 0)
+
+
+def test_client_address_trusts_only_the_proxy_next_to_the_app() -> None:
+    visitor, other = "93.184.216.34", "151.101.1.69"  # public addresses
+    assert auth.client_address(visitor) == visitor
+    # A visitor's own X-Forwarded-For is ignored; a private or local proxy's last entry
+    # is what that proxy saw (the entries before it are the visitor's to forge).
+    assert auth.client_address(visitor, other) == visitor
+    assert auth.client_address("10.0.3.4", f"1.2.3.4, {other}") == other
+    # Proxies' own private hops are skipped: the visitor is the first public one.
+    assert auth.client_address("10.0.3.4", f"1.2.3.4, {other}, 10.1.1.1") == other
+    assert auth.client_address(None, other) == other
+    assert auth.client_address(None) is None
 
 
 class _Untouchable:
@@ -166,12 +295,14 @@ class _Untouchable:
     lambda reg, token, env: actions.switch_blue_green(reg, NAME, token=token, env=env),
 ], ids=["promote", "rollback", "start", "advance", "abort", "stop_shadow", "switch"])
 def test_actions_refuse_a_wrong_token_before_touching_the_registry(action) -> None:
-    env = {auth.ADMIN_TOKEN_ENV: "right"}
-    for token in ("wrong", None, ""):
+    env = {auth.ADMIN_TOKEN_ENV: RIGHT}
+    for token in (OTHER, None, ""):
         with pytest.raises(AccessDeniedError):
             action(_Untouchable(), token, env)
     with pytest.raises(AccessDeniedError, match="disabled"):
-        action(_Untouchable(), "right", {})
+        action(_Untouchable(), RIGHT, {})
+    with pytest.raises(AccessDeniedError, match="too weak"):
+        action(_Untouchable(), "37", {auth.ADMIN_TOKEN_ENV: "37"})
 
 
 # ------------------------------------------------------------------------ form, batch
@@ -461,6 +592,42 @@ def test_batch_view_scores_and_reports_problems(app_env) -> None:
     assert problems.iloc[0]["column"] == "housing" and problems.iloc[0]["row"] == 1
 
 
+def test_a_paste_over_the_upload_cap_is_refused_in_words(app_env) -> None:
+    at = _screen(_app(), "Batch")
+    area = at.text_area(key="batch_text")
+    assert area.max_chars == batch.MAX_UPLOAD_BYTES + 1  # the one cap, for paste and file
+    filler = "male,2,own,little,moderate,1000,12,car,35\n"
+    area.set_value(GOOD_ROW + filler * (batch.MAX_UPLOAD_BYTES // len(filler) + 10))
+    _button(at, "batch_score").click()
+    at.run()
+    assert not at.exception, at.exception
+    [error] = [e.value for e in at.error]
+    assert error.startswith("The pasted text is longer than the limit of 2,000,000 bytes")
+    assert not any("Scored" in s.value for s in at.success)
+
+
+def test_csv_download_escapes_spreadsheet_formulas() -> None:
+    import csv
+    import io
+
+    frame = pd.DataFrame({
+        "text": ['=HYPERLINK("http://evil.example","click")', "+1+2", "-2+3", "@SUM(A1)",
+                 "\tx", "\rx", "plain", "-3", "1e5"],
+        "number": [-1.5, 2.0, -3.0, 4.0, 5.0, 6.0, 7.0, -8.0, 9.0],
+        "whole": [-1, 2, -3, 4, 5, 6, 7, -8, 9],
+        "=cmd|' /C calc'!A0": ["a"] * 9,
+    })
+    rows = list(csv.reader(io.StringIO(batch.to_csv_bytes(frame).decode("utf-8"),
+                                       newline="")))
+    assert rows[0] == ["text", "number", "whole", "'=cmd|' /C calc'!A0"]
+    assert [r[0] for r in rows[1:]] == [
+        '\'=HYPERLINK("http://evil.example","click")', "'+1+2", "'-2+3", "'@SUM(A1)",
+        "'\tx", "'\rx", "plain", "-3", "1e5"]
+    # Numbers stay numbers: a negative one is not a formula.
+    assert [r[1] for r in rows[1:3]] == ["-1.5", "2.0"] and rows[1][2] == "-1"
+    assert frame["text"][0].startswith("=")  # the shown frame is left as it was
+
+
 def test_model_card_shows_metrics_and_plots(app_env) -> None:
     at = _screen(_app(), "Model card")
     metrics = _frame_with(at, "metric")
@@ -565,6 +732,74 @@ def test_wrong_and_missing_tokens_get_different_messages(app_env) -> None:
     assert not any("Enter the operator token" in w.value for w in at.warning)
     shown = " ".join(e.value for e in at.error)
     assert TOKEN not in shown and str(len(TOKEN)) not in shown
+
+
+def test_a_weak_token_keeps_the_operator_screen_disabled_and_says_why(
+        app_env, monkeypatch) -> None:
+    monkeypatch.setenv("MLOPS_ADMIN_TOKEN", "37")
+    at = _app()
+    assert not [t for t in at.text_input if t.key == "admin_token"]  # nothing to type into
+    assert at.metric or at.button  # the public page works
+    _screen(at, "Operator")
+    [warning] = [w.value for w in at.warning if "disabled" in w.value]
+    assert "shorter than 16 characters" in warning and auth.GENERATE_TOKEN in warning
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+    # A forged token field opens nothing either.
+    at.session_state["admin_token"] = "37"
+    at.run()
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+
+
+@pytest.fixture
+def limiter(monkeypatch) -> tuple[auth.AttemptLimiter, _Clock]:
+    """A fresh wrong-token limiter for the app, on a clock the test moves."""
+    clock = _Clock()
+    fresh = auth.AttemptLimiter(clock=clock)
+    monkeypatch.setattr(auth, "LIMITER", fresh)
+    return fresh, clock
+
+
+def test_wrong_tokens_slow_down_in_a_session(app_env, limiter, caplog) -> None:
+    _, clock = limiter
+    at = _screen(_app(), "Operator")
+    with caplog.at_level("WARNING", logger="mlops.app.auth"):
+        for guess in ("first-wrong-guess-1", "second-wrong-guess-2"):
+            at.text_input(key="admin_token").set_value(guess)
+            at.run()
+            assert any("not right" in e.value for e in at.error)
+    assert any("next one is checked in 1 s" in e.value for e in at.error)
+    at.text_input(key="admin_token").set_value(TOKEN)
+    at.run()  # within the wait: not even the right token is checked
+    assert any("Too many wrong operator tokens" in e.value for e in at.error)
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "2 in a row" in logged and "guess" not in logged and TOKEN not in logged
+    clock.now += 1
+    at.run()
+    assert not at.error and _button(at, "op_rollback")
+
+
+def test_wrong_tokens_slow_down_per_client_across_sessions(app_env, limiter,
+                                                           monkeypatch) -> None:
+    from mlops.app import guard
+
+    monkeypatch.setattr(guard, "_client", lambda: "93.184.216.34")
+    for guess in ("first-wrong-guess-1", "second-wrong-guess-2"):
+        at = _screen(_app(), "Operator")  # a new browser tab for every guess
+        at.text_input(key="admin_token").set_value(guess)
+        at.run()
+    at = _screen(_app(), "Operator")
+    at.text_input(key="admin_token").set_value(TOKEN)
+    at.run()
+    assert any("Too many wrong operator tokens" in e.value for e in at.error)
+    assert not any(b.key and b.key.startswith("op_") for b in at.button)
+    # Nor does the feedback form say whether a token was right while the address waits.
+    _screen(at, "Predict")
+    _button(at, "predict").click()
+    at.run()
+    _button(at, "feedback_submit").click()
+    at.run()
+    assert any("Recorded as public feedback" in c.value for c in at.caption)
 
 
 def test_operator_sees_conflicts_instead_of_overwriting(app_env) -> None:

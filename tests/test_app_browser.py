@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "s3cret-operator-token"
+# A strong token as the docs make one (secrets.token_urlsafe(32)); a test value, no secret.
+TOKEN = "yfdib1qVvzZ6dLHZWaBiVft5U0RwMeYkK9RtM8wVJwE"
 READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 # Every image element of the page has its picture (a slow machine serves them late).
 IMAGES_LOADED = """Array.from(document.querySelectorAll('[data-testid="stImage"]')).every(

@@ -467,3 +467,27 @@ def test_cli_list_show_promote_rollback_history(tmp_path, registry_model_dir, ca
     assert actions == ["promote", "promote", "force-promote", "rollback"]
     assert main(["registry", "show", "credit-risk", "9", *common]) == 4
     assert "no such version" in capsys.readouterr().err
+
+
+def test_cli_rollback_with_a_stale_expected_version_is_refused(tmp_path, registry_model_dir,
+                                                                capsys):
+    from mlops.cli.main import main
+
+    root = tmp_path / "registry"
+    reg = LocalRegistry(root)
+    for _ in range(3):
+        _register(reg, registry_model_dir)
+    params = str(Path(__file__).parents[1] / "params.yaml")
+    common = ["--params", params, "--set", f"registry.path={root}"]
+    assert main(["promote", "1", "--to", "production", *common]) == 0
+    assert main(["promote", "2", "--to", "production", *common]) == 0
+    # An operator decides to roll back v2; meanwhile CD promotes v3.
+    assert main(["promote", "3", "--to", "production", "--expected", "2", *common]) == 0
+    capsys.readouterr()
+    assert main(["rollback", "--expected", "2", "--reason", "v2 is bad", *common]) == 4
+    assert "points to v3, not the expected v2" in capsys.readouterr().err
+    assert reg.aliases("credit-risk")["production"] == 3  # the promote was not undone
+    assert main(["rollback", "--expected", "v3", "--reason", "v3 is bad", *common]) == 0
+    assert "production v3 -> v2" in capsys.readouterr().out
+    assert main(["rollback", "--expected", "nine", *common]) == 4
+    assert "invalid version" in capsys.readouterr().err

@@ -22,7 +22,8 @@ from mlops.registry import open_registry
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 NAME = "credit-risk"
-TOKEN = "s3cret-operator-token"
+# A strong token as the docs make one (secrets.token_urlsafe(32)); a test value, no secret.
+TOKEN = "yfdib1qVvzZ6dLHZWaBiVft5U0RwMeYkK9RtM8wVJwE"
 N = 12  # predictions per attack round; the rules below need 10 of them
 RULES = ["--set", "monitoring.min_labelled=10", "--set", "deployment.min_samples_per_step=10",
          "--set", "monitoring.cooldown_seconds=0"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +41,9 @@ __all__ = [
     "validate_frame",
 ]
 
-MAX_UPLOAD_BYTES = 2_000_000  # ~20k rows of ten columns; keeps a shared Space responsive
+# The one size cap of a batch, uploaded or pasted (the paste box and validate_batch use it):
+# ~20k rows of ten columns; keeps a shared Space responsive.
+MAX_UPLOAD_BYTES = 2_000_000
 MAX_UPLOAD_ROWS = 10_000
 MAX_ISSUES_SHOWN = 50  # a broken file would otherwise produce one message per cell
 MAX_EXTRA_COLUMNS = 50  # columns beyond the serving ones and the target that are ignored
@@ -272,6 +275,32 @@ def score_frame(model: Any, frame: pd.DataFrame, *, positive_class: Any,
     return out
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV bytes for the download button."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """UTF-8 CSV bytes for the download button, safe to open in a spreadsheet.
+
+    Text cells (and column names) that start with ``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return get a leading single quote, as OWASP advises, so a spreadsheet shows
+    them as text instead of running them. Numbers are left alone: a numeric column stays
+    numeric, and a text cell that is just a number (``-3``) is no formula. Rows end in
+    CRLF (RFC 4180).
+    """
+    out = frame.copy()
+    out.columns = [_formula_safe(c) for c in out.columns]
+    for name in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[name]):
+            out[name] = out[name].map(_formula_safe)
+    # CRLF, as RFC 4180 has it: the writer then quotes a cell holding a lone CR too, which
+    # a spreadsheet would otherwise read as the end of the row.
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+
+
+def _formula_safe(value: Any) -> Any:
+    if (isinstance(value, str) and value.startswith(_FORMULA_START)
+            and not _PLAIN_NUMBER.fullmatch(value)):
+        return "'" + value
+    return value

@@ -1,6 +1,7 @@
 """The operator screen: promote, roll back, release strategies, ledger, monitoring.
 
-Drawn only after the token check passes, and every action of ``mlops.app.actions`` checks
+Drawn only after the token check passes (slowed down per session and client, see
+``mlops.app.guard.operator_verdict``), and every action of ``mlops.app.actions`` checks
 the token again itself (``mlops.app.auth.require_operator``), so nothing here trusts a flag
 in the session state. All writes go through the registry with actor ``app`` and land in the
 ledger.
@@ -13,6 +14,7 @@ for one action is never recorded for the next.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,8 +22,14 @@ import pandas as pd
 import streamlit as st
 
 from mlops.app import actions
-from mlops.app.auth import ADMIN_TOKEN_ENV, token_problem
+from mlops.app.auth import (
+    ADMIN_TOKEN_ENV,
+    GENERATE_TOKEN,
+    MIN_TOKEN_CHARS,
+    configured_weakness,
+)
 from mlops.app.context import AppContext
+from mlops.app.guard import operator_verdict
 from mlops.app.live import live_summary, show_timeline
 from mlops.app.public import version_select
 from mlops.app.status import ServingStatus
@@ -48,17 +56,31 @@ def render_operator(ctx: AppContext, token: str | None,
 
     ``status`` is the page's one reading of the aliases (read fresh when omitted).
     """
-    problem = token_problem(token)
+    problem, wait = operator_verdict(token)
     if problem == "disabled":
         st.info(f"Operator actions are disabled on this server ({ADMIN_TOKEN_ENV} "
                 "is not set).")
         return
+    if problem == "weak":
+        weakness = configured_weakness()
+        st.warning(f"Operator actions are disabled on this server: its {ADMIN_TOKEN_ENV} is "
+                   f"refused because {weakness}. A strong token is at least "
+                   f"{MIN_TOKEN_CHARS} random characters; generate one with "
+                   f"`{GENERATE_TOKEN}`, set it as {ADMIN_TOKEN_ENV} (on a Space: a secret "
+                   "in the Space's settings) and restart the app.")
+        return
     if problem == "missing":
         st.warning("Enter the operator token in the sidebar to manage releases.")
         return
+    if problem == "throttled":
+        st.error(f"Too many wrong operator tokens from this session or network address: "
+                 f"the next token is checked in {math.ceil(wait)} s. Enter it again then; "
+                 "nothing can be changed until then.")
+        return
     if problem == "wrong":
+        later = f" The next one is checked in {math.ceil(wait)} s." if wait > 0 else ""
         st.error("That operator token is not right. Check it and enter it again in the "
-                 "sidebar; nothing can be changed until then.")
+                 f"sidebar; nothing can be changed until then.{later}")
         return
     status = status or ctx.status(fresh=True)
     if message := st.session_state.pop("op_message", None):

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import socket
@@ -366,8 +367,12 @@ class Loop:
         cmd[cmd.index("--server.address") + 1] = "127.0.0.1"
         self.out.say("$ " + shlex.join(["streamlit", *cmd[cmd.index("run"):]]))
         log = (self.work / "space.log").open("wb")
+        # The operator token a Space gets as a secret: a fresh strong one, never printed.
         env = self.env(MLOPS_REGISTRY_BACKEND="hub", MLOPS_HUB_REPO_ID=REPO_ID,
+                       MLOPS_ADMIN_TOKEN=secrets.token_urlsafe(32),
                        PYTHONPATH=str(folder), HOME=str(self.work / "home"))
+        self.out.say("MLOPS_ADMIN_TOKEN=<secrets.token_urlsafe(32)>   (a Space secret; "
+                     "docs/app.md, \"The operator token\")")
         try:
             self.space_proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=log,
                                                stderr=subprocess.STDOUT,

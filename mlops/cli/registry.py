@@ -118,12 +118,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "rollback", help="move production back to its previous version",
         description="Move an alias (production by default) back to the version it held "
-                    "before; recorded in the ledger.",
-        epilog='example:\n  mlops rollback --reason "error rate up after v3"',
+                    "before; recorded in the ledger. The move is a compare-and-swap: it fails "
+                    "if the alias no longer points where it did (--expected), so a rollback "
+                    "sent during a promote never silently undoes it.",
+        epilog='examples:\n  mlops rollback --reason "error rate up after v3"\n'
+               '  mlops rollback --expected 3 --reason "error rate up after v3"',
         formatter_class=HelpFormatter,
     )
     add_params_args(p, any_model=True)
     p.add_argument("--alias", default="production", help="alias to roll back (production)")
+    p.add_argument("--expected", metavar="N",
+                   help="version the alias must point to now, the one you decided to roll "
+                        "back (default: its current version)")
     p.add_argument("--reason", help="why; recorded in the ledger")
     add_actor_arg(p)
     p.set_defaults(func=cmd_rollback)
@@ -301,12 +307,21 @@ def cmd_environment_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    """Move ``--alias`` back to the version it held before, and print the move."""
+    """Move ``--alias`` back to the version it held before (compare-and-swap on
+    ``--expected``), and print the move.
+
+    Without ``--expected`` the alias's current version is read and used, which still fails
+    if someone moves it between that read and the write.
+    """
+    from mlops.registry import parse_version
+
     params, alias = load_params(args), args.alias
     reg = registry_for(params)
     name = args.model or params.model.name
+    expected = (reg.aliases(name).get(alias) if args.expected is None
+                else parse_version(args.expected))
     entry = reg.rollback(name, alias=alias, reason=args.reason or "manual rollback",
-                         actor=actor_of(args))
+                         actor=actor_of(args), expected=expected)
     print(f"{name}: {alias} v{entry.from_version} -> v{entry.to_version} (rollback #{entry.seq})")
     return 0
 

@@ -133,6 +133,10 @@ the project's CD workflow. Do not edit it here: edit the project and let CD depl
 
 - Model registry: {registry}
 - Runs `{command}` as a non-root user; health check on `/_stcore/health`.
+- Operator screen: add `MLOPS_ADMIN_TOKEN` as a Space **secret** (Settings, Variables and
+  secrets), made with `python -c "import secrets; print(secrets.token_urlsafe(32))"`, and
+  restart the Space. A short or guessable token is refused and the screen stays disabled.
+  To rotate it, save a new one over the secret and restart.
 """
 
 
