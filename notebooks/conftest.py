@@ -44,3 +44,76 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         else:
             os.environ[var] = value
     shutil.rmtree(folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- every model
+# nbval collects each notebook here once, for params.yaml. Each other model of the repository
+# (models/<folder>/params.yaml) that has no copy of a notebook in models/<folder>/notebooks/
+# runs this one too, on its own params (MLOPS_PARAMS, read by the parameters cell): an edit
+# for one model is tested on every model's data. Its stored outputs are the top model's, so
+# for the others only errors fail a cell. A model's own notebooks are collected where they
+# are (pyproject's testpaths) and run on their own params by default.
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if (file_path.suffix != ".ipynb" or file_path.parent != Path(__file__).parent
+            or not parent.config.option.nbval_lax):
+        return None
+    from mlops.core.models import params_files, stage_notebook
+
+    root = file_path.parent.parent
+    others = [p for p in params_files(root) if p.parent != root
+              and stage_notebook(p, file_path.name, file_path.parent) == file_path]
+    if not others:
+        return None
+    name = f"{file_path.name}[models]"
+    return OtherModels.from_parent(parent, path=file_path, name=name, params=others,
+                                   nodeid=f"{parent.nodeid}/{name}")
+
+
+class OtherModels(pytest.File):
+    """The shared notebook once per other model that runs it."""
+
+    def __init__(self, *args, params: list[Path], **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.params = params
+
+    def collect(self):  # noqa: ANN201 - nbval's collectors
+        for params in self.params:
+            name = params.parent.name
+            node = ModelNotebook.from_parent(self, path=self.path, name=name,
+                                             nodeid=f"{self.nodeid}::{name}")
+            node.params_file = params
+            yield node
+
+
+def _model_notebook() -> type:
+    from nbval.plugin import IPyNbFile
+
+    class ModelNotebook(IPyNbFile):
+        """A shared notebook run on another model's params; only errors fail a cell."""
+
+        params_file: Path
+
+        def setup(self) -> None:
+            # The model's own runs folder: its 03 reads what its 02 wrote.
+            env = {"MLOPS_PARAMS": str(self.params_file),
+                   "MLOPS_RUNS_DIR": str(Path(os.environ["MLOPS_RUNS_DIR"]) / self.name)}
+            before = {var: os.environ.get(var) for var in env}
+            os.environ.update(env)
+            try:
+                super().setup()  # the kernel starts here and keeps this environment
+            finally:
+                for var, value in before.items():
+                    if value is None:
+                        os.environ.pop(var, None)
+                    else:
+                        os.environ[var] = value
+
+        def collect(self):  # noqa: ANN202 - nbval's items
+            for item in super().collect():
+                item.options["check"] = False
+                yield item
+
+    return ModelNotebook
+
+
+ModelNotebook = _model_notebook()

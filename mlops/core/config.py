@@ -47,10 +47,12 @@ __all__ = [
     "Params",
     "load_params",
     "parse_overrides",
+    "params_file",
     "runs_dir",
     "safe_load_yaml",
     "to_dict",
     "ENV_OVERRIDES",
+    "PARAMS_ENV",
     "RUNS_DIR_ENV",
     "SHORT_ESTIMATORS",
 ]
@@ -58,6 +60,7 @@ __all__ = [
 # Environment variable -> the params key it replaces (see the module docstring).
 ENV_OVERRIDES = {"MLOPS_REGISTRY_PATH": "registry.path", "MLOPS_LOG_PATH": "monitoring.log_path"}
 RUNS_DIR_ENV = "MLOPS_RUNS_DIR"
+PARAMS_ENV = "MLOPS_PARAMS"  # which model's params file the notebooks and the app work on
 
 # The estimators named by a short name; any other is given by import path (``a.b.Class``).
 # ``logistic_regression`` is for classification only and ``ridge`` for regression only; the
@@ -504,6 +507,12 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def safe_load_yaml(text: str) -> Any:
     """``yaml.safe_load`` of ``text`` with the fastest safe loader available."""
     return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, see above
+
+
+def params_file(default: str | Path = "params.yaml") -> Path:
+    """The params file to work on: ``MLOPS_PARAMS`` when it is set (another model of the
+    repository, as for the app), else ``default``."""
+    return Path(os.environ.get(PARAMS_ENV) or default)
 
 
 def runs_dir(default: str | Path = "runs") -> Path:

@@ -14,9 +14,11 @@ import yaml
 from mlops.core.config import safe_load_yaml
 from mlops.core.exceptions import ConfigError
 
-__all__ = ["MODELS_DIR", "find_model", "model_files", "params_files"]
+__all__ = ["MODELS_DIR", "NOTEBOOKS_DIR", "find_model", "model_files", "params_files",
+           "stage_notebook"]
 
 MODELS_DIR = "models"
+NOTEBOOKS_DIR = "notebooks"  # a model folder's own stage notebooks, beside its params.yaml
 
 
 def params_files(root: str | Path) -> list[Path]:
@@ -54,3 +56,10 @@ def find_model(root: str | Path, name: str) -> Path:
                           f"models are {sorted(models) or 'none'} (params.yaml and "
                           f"{MODELS_DIR}/<name>/params.yaml)", key="model.name")
     return models[name]
+
+
+def stage_notebook(params_file: str | Path, name: str, shared: str | Path) -> Path:
+    """The notebook ``name`` that a model runs: its own copy in ``notebooks/`` beside its
+    params file when it has one, else the repository's shared one in ``shared``."""
+    own = Path(params_file).resolve().parent / NOTEBOOKS_DIR / name
+    return own if own.is_file() else Path(shared).resolve() / name
