@@ -258,12 +258,8 @@ class ColumnCheck:
             raise ValueError(f"column {self.spec.name!r} has refused cells; report them "
                              "(bad_positions, error) instead of converting")
         values, kind = self.values, self.spec.kind
-        if values.dtype.kind in "iuf":  # the vectorised numeric path
-            missing = np.isnan(values) if values.dtype.kind == "f" else None
-        else:
-            missing = np.fromiter((_is_null(v) for v in values.tolist()), dtype=bool,
-                                  count=len(values))
-        if kind == "float" or (kind == "int" and missing is not None and missing.any()):
+        missing = pd.isna(values)  # None, NaN and NA alike
+        if kind == "float" or (kind == "int" and missing.any()):
             if values.dtype == object:
                 values = np.where(missing, np.nan, values)
             return pd.Series(values.astype("float64"), dtype="float64")
