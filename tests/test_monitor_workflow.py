@@ -107,3 +107,47 @@ def test_view_without_a_recorded_report_is_a_dry_run(tmp_path: Path, serving_reg
     assert view.report["actions"] == [] and view.report["primary"] == 0
     assert not (tmp_path / "monitor.json").exists()
     assert serving_registry.history(params.model.name)[-1].action == "promote"
+
+
+def test_refused_requests_alone_fire_the_error_rate_rule(tmp_path: Path, serving_registry,
+                                                         serving_models, capsys) -> None:
+    from mlops.cli.main import main
+    from mlops.core.exceptions import RequestError
+
+    params, name = serving_models.params, serving_models.params.model.name
+    target = params.data.target
+    # v2 follows v1 into production, so the rollback the rule calls for has somewhere to go.
+    serving_registry.promote(name, 2, "production", expected=1, reason="second release")
+    log_path = tmp_path / "monitor-data" / "predictions.sqlite"
+    router = Router(serving_registry, name, load_schema(params.resolve(params.data.schema)),
+                    PredictionLog(log_path), positive_class=params.data.positive_class)
+    try:
+        sent = send_traffic(router, serving_models.test, target, n=150, seed=1)
+        rows = serving_models.test.drop(columns=[target]).head(10).to_dict(orient="records")
+        for i, row in enumerate(rows):  # a client that writes one number the wrong way
+            plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            with pytest.raises(RequestError):
+                router.predict({**plain, "age": "3_5"}, f"customer-{i}")
+        router.flush()
+    finally:
+        router.close()
+    assert sent["by_version"] == {2: 150}
+
+    out = tmp_path / "runs" / "monitor"
+    sets = [f"registry.path={serving_registry.root}", f"monitoring.log_path={log_path}"]
+    code = main(["monitor", "--params", str(ROOT / "params.yaml"),
+                 *[a for s in sets for a in ("--set", s)], "--out", str(out), "--apply"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    report = json.loads((out / "monitor.json").read_text(encoding="utf-8"))
+    assert report["refused"] == 10
+    v2 = next(v for v in report["versions"] if v["version"] == 2)
+    assert (v2["requests"], v2["errors"], v2["refused"]) == (160, 10, 10)
+    assert "v2: 160 requests, error rate 0.062" in printed  # was 150 requests, 0.000
+    rules = {r["rule"]: r for r in report["rules"]}
+    assert rules["error_rate"]["status"] == "breach"
+    assert rules["error_rate"]["detail"] == "10 errors in 160 requests (10 refused before routing)"
+    [action] = report["actions"]
+    assert action["action"] == "rollback" and any(
+        r.startswith("error_rate: 10 errors in 160") for r in action["reasons"])
+    assert serving_registry.aliases(name)["production"] == 1

@@ -7,6 +7,7 @@ and the canary analysis read it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -16,7 +17,12 @@ import pytest
 
 from mlops.core.config import MonitoringConfig
 from mlops.serving.predlog import LogRecord, PredictionLog, read_predictions
-from mlops.serving.rules import breaches, check_rules, version_stats
+from mlops.serving.rules import (
+    breaches,
+    check_rules,
+    production_refusals,
+    version_stats,
+)
 
 MODEL = "credit-risk"
 CFG = MonitoringConfig(
@@ -108,6 +114,30 @@ def test_error_rate_is_not_judged_on_too_few_requests(log_path: Path) -> None:
     result = rule(logged(log_path, traffic(2, 99, errors=50)), "error_rate")
     assert result.status == "insufficient"
     assert "99 requests < min_samples 100" in result.detail
+
+
+def refused(requests: int, *, start: float) -> list[tuple[LogRecord, int | None]]:
+    """``requests`` refused before routing, as the router logs them: no version."""
+    return [(dataclasses.replace(r, latency_ms=None, error="RequestError: field 'age' is '3_5'"),
+             label) for r, label in traffic(None, requests, errors=requests, start=start)]
+
+
+def test_refused_requests_count_against_production_while_it_serves(log_path: Path) -> None:
+    frame = logged(log_path,
+                   traffic(1, 50, start=1000.0), refused(5, start=1002.0),  # v1's time
+                   traffic(2, 150, start=2000.0), refused(10, start=2001.0))  # v2's time
+    assert production_refusals(frame, 2) == 10  # not v1's five, nor anything for None
+    assert production_refusals(frame, None) == 0
+    # A running canary's candidate shares production's time: all fifteen came under v1.
+    assert production_refusals(frame, 1, canary=2) == 15
+    stats = version_stats(frame, 2, refused=production_refusals(frame, 2))
+    assert (stats.requests, stats.errors, stats.refused) == (160, 10, 10)
+    results = {r.rule: r for r in check_rules(stats, None, CFG)}
+    assert results["error_rate"].status == "breach"  # on refusals alone: v2 never failed
+    assert results["error_rate"].detail == ("10 errors in 160 requests "
+                                            "(10 refused before routing)")
+    assert results["p99_latency_ms"].detail == "p99 over 150 requests"  # only timed ones
+    assert version_stats(frame, 2).error_rate == 0.0  # routed traffic alone: no refusal
 
 
 # ------------------------------------------------------------------ p99 latency

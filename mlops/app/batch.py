@@ -151,10 +151,11 @@ def validate_batch(
     serving = frozenset(schema.serving_columns)
     ignored = tuple(c for c in frame.columns if c not in serving)
     frame = frame.replace({"": None})
-    issues, total = _frame_issues(frame, schema, MAX_ISSUES_SHOWN)
+    issues, total, checks = _frame_issues(frame, schema, MAX_ISSUES_SHOWN)
     if total:
         return BatchResult(None, issues, total, ignored)
-    return BatchResult(coerce_frame(frame[list(schema.serving_columns)], schema), [], 0, ignored)
+    # The values the checker parsed, not a second parse: no accepted cell can fail later.
+    return BatchResult(_typed_frame(checks, schema), [], 0, ignored)
 
 
 def _fail_batch(message: str) -> BatchResult:
@@ -178,9 +179,10 @@ def validate_frame(frame: pd.DataFrame, schema: Schema) -> list[BatchIssue]:
     return _frame_issues(frame, schema, None)[0]
 
 
-def _frame_issues(frame: pd.DataFrame, schema: Schema,
-                  limit: int | None) -> tuple[list[BatchIssue], int]:
-    """The first ``limit`` issues (all with None) in (row, column) order, and their count.
+def _frame_issues(frame: pd.DataFrame, schema: Schema, limit: int | None
+                  ) -> tuple[list[BatchIssue], int, dict[str, ColumnCheck]]:
+    """The first ``limit`` issues (all with None) in (row, column) order, their count, and
+    the checker's verdict on each serving column present.
 
     Only the issues shown get a message: a file of 90,000 bad cells costs one pass of the
     checker, not 90,000 formatted messages.
@@ -207,7 +209,7 @@ def _frame_issues(frame: pd.DataFrame, schema: Schema,
         name, pos = str(columns[i]), int(positions[i])
         message = checks[name].error(frame[name], pos).message
         issues.append(BatchIssue(_plain(message, name), name, pos + 1))
-    return (issues if limit is None else issues[:limit]), total
+    return (issues if limit is None else issues[:limit]), total, checks
 
 
 def _plain(message: str, column: str) -> str:
@@ -232,19 +234,27 @@ def out_of_range_note(frame: pd.DataFrame, schema: Schema) -> str | None:
 
 
 def coerce_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Cast validated text cells to the schema's dtypes, as the model was trained on."""
-    out = pd.DataFrame(index=range(len(frame)))
-    for name in schema.serving_columns:
-        col, values = schema.by_name[name], frame[name].reset_index(drop=True)
-        if col.kind == "int":
-            out[name] = pd.to_numeric(values.astype(str).str.strip()).round().astype("int64")
-        elif col.kind == "float":
-            out[name] = pd.to_numeric(values.astype(str).str.strip()).astype("float64")
-        elif col.kind == "bool":
-            out[name] = values.astype(str).str.strip().str.lower().isin({"true", "1"})
-        else:
-            out[name] = values.astype(str).str.strip()
-    return out
+    """The serving columns of ``frame`` (text or typed cells) in the schema's dtypes.
+
+    Each cell is converted by the checker's own parse (:meth:`ColumnCheck.typed`), so
+    exactly the cells :func:`validate_frame` accepts convert, to the values it parsed. A
+    missing column or a refused cell is a DataError naming the column, the row (1-based)
+    and the rule, never a parser's exception.
+    """
+    frame = frame.reset_index(drop=True)
+    issues, total, checks = _frame_issues(frame, schema, 1)
+    if total:
+        first = issues[0]
+        rule = "missing_field" if first.row is None else checks[first.column].error(
+            frame[first.column], first.row - 1).fields["rule"]
+        more = f" (and {total - 1} more problems)" if total > 1 else ""
+        raise DataError(first.text + more, column=first.column, row=first.row, rule=rule)
+    return _typed_frame(checks, schema)
+
+
+def _typed_frame(checks: dict[str, ColumnCheck], schema: Schema) -> pd.DataFrame:
+    """The serving columns, in order, as the values the checker parsed (all accepted)."""
+    return pd.DataFrame({name: checks[name].typed() for name in schema.serving_columns})
 
 
 def score_frame(model: Any, frame: pd.DataFrame, *, positive_class: Any,

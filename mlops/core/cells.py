@@ -18,12 +18,22 @@ range is what training saw, not a law of nature. It comes back as a warning, and
 monitoring picks it up.
 
 ``text=True`` is for cells read from text (a CSV read as strings, a form): numbers and
-booleans are parsed from their text first; empty text is a missing value.
+booleans are parsed from their text first; empty text is a missing value. A number in text
+is plain ASCII decimal notation, as pandas reads it from the training CSV: an optional sign,
+the digits 0-9, an optional ``.`` and exponent (``-3``, ``+2.5``, ``.5``, ``1e3``); ``inf``
+and ``nan`` are read, then refused as not finite. Underscores (``3_5``), thousands
+separators (``1,234``) and other digit scripts (``٣٥``, ``３５``) are refused (rule ``type``),
+though Python's ``float`` would take some of them. Surrounding whitespace is stripped.
+
+The values the checker parsed are the values served: :meth:`ColumnCheck.typed` gives a
+checked column in the schema's dtype, so a cell that passes can never fail a second parser
+later (the app's upload and form, :func:`mlops.app.batch.coerce_frame`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +47,12 @@ __all__ = ["RULES", "ColumnCheck", "check_cell", "check_column", "range_warning"
 
 _INT64 = 2.0**63
 _TRUE, _FALSE = frozenset({"true", "1"}), frozenset({"false", "0"})
+# ASCII only (re.ASCII would not matter: the classes are spelled out, never \d).
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE_TEXT = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)
+_TEXT_NUMBER_HINT = ("; write numbers with the digits 0-9, an optional sign and '.' for "
+                     "decimals, without thousands separators or underscores")
 
 
 def _expected(spec: ColumnSchema) -> str:
@@ -44,7 +60,7 @@ def _expected(spec: ColumnSchema) -> str:
         spec.kind, "a string")
 
 
-def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
+def _refuse(spec: ColumnSchema, value: Any, rule: str, text: bool = False) -> RequestError:
     """The refusal of ``value`` in ``spec``'s column under ``rule``, with its fix."""
     name = spec.name
     if rule == "null":
@@ -73,6 +89,8 @@ def _refuse(spec: ColumnSchema, value: Any, rule: str) -> RequestError:
     else:
         what = "not a number" if spec.numeric else f"a {type(value).__name__}"
         message = (f"field {name!r} is {_short(value)} ({what}); expected {_expected(spec)}")
+        if text and spec.numeric and isinstance(value, str):
+            message += _TEXT_NUMBER_HINT
     return RequestError(message, column=name, rule=rule)
 
 
@@ -139,9 +157,12 @@ def _parse(value: Any, spec: ColumnSchema, text: bool,
         return value, "type"
     if text and isinstance(value, str):
         try:
-            value = float(value)
-        except ValueError:
+            parsed = _text_number(value)
+        except ValueError:  # more digits than Python converts: beyond any range served
+            return value, "int64" if kind == "int" else "finite"
+        if parsed is None:
             return value, "type"
+        value = parsed
     if isinstance(value, int | np.integer):
         if kind == "int":
             return (int(value), "") if -_INT64 <= int(value) < _INT64 else (value, "int64")
@@ -163,12 +184,25 @@ def _parse(value: Any, spec: ColumnSchema, text: bool,
     return number, ""
 
 
+def _text_number(text: str) -> int | float | None:
+    """The number ``text`` (already stripped) spells, or None when it spells none.
+
+    Whole numbers come back as exact ints (``9007199254740993`` keeps its last digit);
+    ValueError when there are more digits than Python converts.
+    """
+    if _INTEGER_TEXT.fullmatch(text):
+        return int(text)
+    if _NUMBER_TEXT.fullmatch(text) or _NON_FINITE_TEXT.fullmatch(text):
+        return float(text)
+    return None
+
+
 def check_cell(value: Any, spec: ColumnSchema, *, text: bool = False,
                strict_categories: bool = True) -> tuple[Any, str | None]:
     """``(clean value, warning or None)`` for one cell, or :class:`RequestError`."""
     clean, rule = _verdict(value, spec, text, strict_categories)
     if rule:
-        raise _refuse(spec, value, rule)
+        raise _refuse(spec, value, rule, text)
     if clean is None or not spec.numeric:
         return clean, None
     return clean, range_warning(spec, clean)
@@ -183,11 +217,16 @@ _RULE_NAMES = np.array(RULES, dtype=object)
 
 @dataclass(frozen=True)
 class ColumnCheck:
-    """The verdict on one column: a rule per row (``""`` where the cell is fine)."""
+    """The verdict on one column: a rule per row (``""`` where the cell is fine), and the
+    values the checker parsed (see :meth:`typed`)."""
 
     spec: ColumnSchema
     codes: np.ndarray  # uint8 per row: its rule's index in RULES, 0 where the cell is fine
     out_of_range: np.ndarray  # bool; a warning, never a refusal
+    # Per row, the parsed value (None or NaN where missing; meaningless where refused):
+    # float64 or int64 from the vectorised numeric path, else objects.
+    values: np.ndarray
+    text: bool = False  # the cells were read from text (a refusal then says how to write one)
 
     @property
     def rules(self) -> np.ndarray:
@@ -205,7 +244,30 @@ class ColumnCheck:
 
     def error(self, series: pd.Series, pos: int) -> RequestError:
         """The refusal :func:`check_cell` raises for the cell at position ``pos``."""
-        return _refuse(self.spec, series.iloc[pos], RULES[self.codes[pos]])
+        return _refuse(self.spec, series.iloc[pos], RULES[self.codes[pos]], self.text)
+
+    def typed(self) -> pd.Series:
+        """The parsed values in the dtype the model was trained on (a RangeIndex).
+
+        ``int`` is int64, or float64 with NaN when a cell is missing (what pandas makes of
+        such a column in the training CSV); ``float`` is float64; ``bool`` is bool, or
+        objects with NaN when a cell is missing; ``category`` is text objects with NaN.
+        ValueError when a cell was refused: a refused cell has no value.
+        """
+        if not self.ok:
+            raise ValueError(f"column {self.spec.name!r} has refused cells; report them "
+                             "(bad_positions, error) instead of converting")
+        values, kind = self.values, self.spec.kind
+        missing = pd.isna(values)  # None, NaN and NA alike
+        if kind == "float" or (kind == "int" and missing.any()):
+            if values.dtype == object:
+                values = np.where(missing, np.nan, values)
+            return pd.Series(values.astype("float64"), dtype="float64")
+        if kind == "int":
+            return pd.Series(values.astype("int64"), dtype="int64")
+        if kind == "bool" and not missing.any():
+            return pd.Series(values.astype(bool), dtype=bool)
+        return pd.Series(np.where(missing, np.nan, values), dtype=object)
 
 
 def _outside_hard(numbers: np.ndarray, spec: ColumnSchema) -> np.ndarray:
@@ -238,6 +300,7 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
         nulls = np.isnan(numbers)  # NA and NaN alike (to_numpy made both NaN)
         if not spec.nullable:
             codes[nulls] = _CODE["null"]
+        values = numbers
         with np.errstate(invalid="ignore"):
             present = ~nulls
             finite = np.isfinite(numbers)
@@ -247,6 +310,13 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
                 whole = np.floor(numbers) == numbers
                 codes[ok & ~whole] = _CODE["whole"]
                 codes[ok & whole & ((numbers < -_INT64) | (numbers >= _INT64))] = _CODE["int64"]
+            elif spec.kind == "int":
+                if pd.api.types.is_unsigned_integer_dtype(series):
+                    big = (series > np.iinfo(np.int64).max).to_numpy(dtype=bool,
+                                                                     na_value=False)
+                    codes[big] = _CODE["int64"]
+                if not nulls.any():  # exact: float64 would round past 2**53
+                    values = series.to_numpy(dtype="int64")
             ok &= codes == 0
             if spec.has_hard_bounds:
                 hard = ok & _outside_hard(numbers, spec)
@@ -256,9 +326,13 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
                 out_of_range |= ok & (numbers < spec.min)
             if spec.max is not None:
                 out_of_range |= ok & (numbers > spec.max)
-        return ColumnCheck(spec, codes, out_of_range)
+        return ColumnCheck(spec, codes, out_of_range, values, text)
     if spec.kind == "bool" and pd.api.types.is_bool_dtype(series):
-        return ColumnCheck(spec, np.zeros(n, dtype=np.uint8), out_of_range)
+        codes = np.zeros(n, dtype=np.uint8)
+        if not spec.nullable:  # a nullable "boolean" column may hold NA
+            codes[series.isna().to_numpy()] = _CODE["null"]
+        return ColumnCheck(spec, codes, out_of_range,
+                           series.to_numpy(dtype=object, na_value=None), text)
     if (spec.kind == "category" and series.dtype != object
             and pd.api.types.is_string_dtype(series)):
         values = series.str.strip() if text else series
@@ -271,11 +345,14 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
             codes[~nulls & ~values.isin(spec.categories).to_numpy()] = _CODE["unknown_category"]
         if spec.allowed is not None:
             codes[~nulls & ~values.isin(spec.allowed).to_numpy()] = _CODE["hard_bound"]
-        return ColumnCheck(spec, codes, out_of_range)
+        parsed = values.to_numpy(dtype=object, na_value=None)
+        parsed[nulls] = None
+        return ColumnCheck(spec, codes, out_of_range, parsed, text)
     codes = np.zeros(n, dtype=np.uint8)
+    parsed = np.empty(n, dtype=object)
     for i, value in enumerate(series.tolist()):
         clean, rule = _verdict(value, spec, text, strict_categories)
-        codes[i] = _CODE[rule]
+        codes[i], parsed[i] = _CODE[rule], clean
         if not rule and clean is not None and spec.numeric:
             out_of_range[i] = range_warning(spec, clean) is not None
-    return ColumnCheck(spec, codes, out_of_range)
+    return ColumnCheck(spec, codes, out_of_range, parsed, text)

@@ -37,6 +37,7 @@ from mlops.serving.rules import (
     early_warning,
     evidence,
     held_out_metric,
+    production_refusals,
     routed,
     version_stats,
 )
@@ -111,13 +112,19 @@ def _logged(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
 
 
-def _per_version(frame: pd.DataFrame, regression: bool = False, positive_class: Any = None
-                 ) -> list[dict[str, Any]]:
+def _per_version(frame: pd.DataFrame, regression: bool = False, production: int | None = None,
+                 refused: int = 0, positive_class: Any = None) -> list[dict[str, Any]]:
+    """Per routed version; production's row counts the ``refused`` requests as errors."""
     primary = frame[(frame["role"] == "primary") & frame["version"].notna()]
+    versions = {int(v) for v in primary["version"].unique()}
+    if production is not None and refused:
+        versions.add(production)  # a production that refused every request still has a row
     out = []
-    for version, rows in primary.groupby("version"):
-        s = version_stats(frame, int(version), regression=regression)
-        span = float(rows["ts"].max() - rows["ts"].min())
+    for version in sorted(versions):
+        rows = primary[primary["version"] == version]
+        s = version_stats(frame, version, regression=regression,
+                          refused=refused if version == production else 0)
+        span = float(rows["ts"].max() - rows["ts"].min()) if len(rows) else 0.0
         out.append({**s.to_dict(), "throughput_rps": len(rows) / span if span > 0 else None,
                     **_labelled_metrics(rows, regression, positive_class=positive_class)})
     return out
@@ -176,7 +183,8 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
                  reference_proba: np.ndarray | None = None, production: int | None = None,
                  previous: int | None = None, categorical: Sequence[str] = (),
                  numeric: Sequence[str] = (), held_out_mae: float | None = None,
-                 summaries: pd.DataFrame | None = None) -> dict[str, Any]:
+                 summaries: pd.DataFrame | None = None,
+                 canary: int | None = None) -> dict[str, Any]:
     """The monitoring report of ``frame`` (the log joined with feedback) as a dict.
 
     ``reference`` holds the training features; ``reference_proba`` the production model's
@@ -184,9 +192,12 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
     regression; for prediction drift); ``numeric``/``categorical`` name the columns;
     ``held_out_mae`` is production's MAE on its held-out set (regression rules);
     ``summaries`` the input summaries of the routed batches logged as one record
-    (:func:`~mlops.serving.predlog.read_input_summaries`), for input drift.
+    (:func:`~mlops.serving.predlog.read_input_summaries`), for input drift; ``canary``
+    the candidate of a running canary. Requests refused before routing count against
+    ``production`` (its error rate and the rules; see :func:`production_refusals`).
     """
     regression = params.data.regression
+    refused = production_refusals(frame, production, canary=canary)
     primary_ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
     v = params.validation
     report: dict[str, Any] = {
@@ -197,7 +208,8 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
         "feedback": _feedback_summary(frame),
         "window": [float(frame["ts"].min()), float(frame["ts"].max())] if len(frame) else None,
         "production": production, "previous_production": previous,
-        "versions": _per_version(frame, regression, params.data.positive_class),
+        "versions": _per_version(frame, regression, production, refused,
+                                 params.data.positive_class),
         "shadow": _shadow(frame, regression),
     }
     # Requests logged row by row bring their inputs; large batches their summaries.
@@ -218,7 +230,7 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
                             min_psi=v.drift_min_psi, min_js=v.drift_min_js)
         report["prediction_drift"] = pred.to_dict()
     if production is not None:
-        cur = version_stats(frame, production, regression=regression)
+        cur = version_stats(frame, production, regression=regression, refused=refused)
         ref = version_stats(frame, previous, regression=regression) \
             if previous is not None else None
         report["rules"] = [r.to_dict() for r in check_rules(cur, ref, params.monitoring,
@@ -245,6 +257,12 @@ def estimated_performance(frame: pd.DataFrame, version: int | None, *, model: An
     realised = float(correct(labelled).mean()) if len(labelled) else None
     return {"version": version, **est.to_dict(), "labelled": len(labelled),
             "realised_accuracy": realised}
+
+
+def _canary_candidate(dep: Any) -> int | None:
+    """The candidate of a running canary (it shares production's time), else None."""
+    return dep.candidate if dep is not None and dep.running and dep.strategy == "canary" \
+        else None
 
 
 def last_auto_action(registry: Registry, name: str) -> float | None:
@@ -315,7 +333,9 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
     if production is None:
         return actions
     previous = previous_production(registry, name)
-    cur = version_stats(frame, production, regression=regression)
+    cur = version_stats(frame, production, regression=regression,
+                        refused=production_refusals(frame, production,
+                                                    canary=_canary_candidate(dep)))
     ref = version_stats(frame, previous, regression=regression) if previous is not None \
         else None
     results = check_rules(cur, ref, params.monitoring,
@@ -385,7 +405,8 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
                           numeric=[c for c in cols if schema.by_name[c].numeric],
                           categorical=[c for c in cols if not schema.by_name[c].numeric],
                           held_out_mae=held_out_metric(reg, name, production)
-                          if params.data.regression else None, summaries=summaries)
+                          if params.data.regression else None, summaries=summaries,
+                          canary=_canary_candidate(read_deployment(reg, name)[0]))
     # None for regression: no sound estimate before labels (see mlops.monitoring.cbpe).
     report["estimated_performance"] = None
     if model is not None and not params.data.regression:

@@ -23,6 +23,13 @@ canary answered; never ``pinned`` predictions of a version a visitor chose to tr
 ``shadow`` scores), and TRUSTED labels only (the ``label`` column of the log holds labels
 from the operator or ``mlops feedback``; anonymous feedback is kept apart).
 :func:`evidence` says what a decision used, for its ledger entry.
+
+Refused requests (role ``primary``, no version: the schema check turned them away before
+routing) are requests the service failed to answer, so production's error rate counts
+them (:func:`production_refusals`, ``version_stats(..., refused=n)``): a release that
+refuses what its callers send breaks the error-rate rule like one that crashes. A canary's
+candidate is judged without them: routing comes after the check, so a refusal says
+nothing about the version it would have gone to.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ from scipy import stats
 from mlops.core.config import MonitoringConfig
 
 __all__ = ["Evidence", "VersionStats", "RuleResult", "version_stats", "check_rules", "breaches",
-           "correct", "early_warning", "evidence", "held_out_metric", "routed"]
+           "correct", "early_warning", "evidence", "held_out_metric", "production_refusals",
+           "routed"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class VersionStats:
     regression: bool = False
     mae: float | None = None  # regression: mean absolute error on labelled predictions
     abs_error_sd: float | None = None  # its sample standard deviation (for the tests)
+    refused: int = 0  # of ``requests`` and ``errors``: refused before routing
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -93,24 +102,46 @@ def correct(rows: pd.DataFrame) -> np.ndarray:
     return rows["label"].to_numpy(dtype=object) == rows["prediction"].to_numpy(dtype=object)
 
 
+def production_refusals(frame: pd.DataFrame, production: int | None, *,
+                        canary: int | None = None) -> int:
+    """How many requests were refused before routing while ``production`` was production.
+
+    A refusal names no version, so it goes to the version that was production when it
+    came, as the log shows it: every refusal after the last request routed to another
+    version. ``canary`` (the candidate of a running canary) shares production's time
+    and does not end it.
+    """
+    if production is None:
+        return 0
+    primary = frame[frame["role"] == "primary"]
+    refused = primary[primary["version"].isna() & primary["error"].notna()]
+    others = primary[primary["version"].notna()
+                     & ~primary["version"].isin([v for v in (production, canary)
+                                                 if v is not None])]
+    if len(others):
+        refused = refused[refused["ts"] > others["ts"].max()]
+    return len(refused)
+
+
 def version_stats(frame: pd.DataFrame, version: int | None, *,
-                  regression: bool = False) -> VersionStats:
+                  regression: bool = False, refused: int = 0) -> VersionStats:
     """Request count, error rate, latency percentiles and live quality of ``version``:
     accuracy, or MAE with ``regression``.
 
-    Routed predictions and trusted labels only (see the module docstring).
+    Routed predictions and trusted labels only (see the module docstring); ``refused``
+    requests (:func:`production_refusals`) count as requests and errors too.
     """
     rows = routed(frame, version)
-    n = len(rows)
     failed = rows["error"].notna()
+    n, errors = len(rows) + refused, int(failed.sum()) + refused
     ok = rows[~failed]
     lat = ok["latency_ms"].to_numpy(dtype=float)
     p50, p95, p99 = (np.percentile(lat, [50, 95, 99]).tolist() if len(lat)
                      else (None, None, None))
     labelled = ok[ok["label"].notna() & ok["prediction"].notna()]
-    base = dict(version=version, requests=n, errors=int(failed.sum()),
-                error_rate=float(failed.mean()) if n else 0.0, p50_ms=p50, p95_ms=p95,
-                p99_ms=p99, labelled=len(labelled))
+    base = dict(version=version, requests=n, errors=errors,
+                error_rate=errors / n if n else 0.0, p50_ms=p50, p95_ms=p95,
+                p99_ms=p99, labelled=len(labelled), refused=refused)
     if regression:
         errors = np.abs(labelled["label"].to_numpy(dtype=float)
                         - labelled["prediction"].to_numpy(dtype=float))
@@ -222,8 +253,9 @@ def _error_rate(s: VersionStats, cfg: MonitoringConfig) -> RuleResult:
         return RuleResult("error_rate", "insufficient", s.error_rate, cfg.max_error_rate,
                           f"{s.requests} requests < min_samples {cfg.min_samples}")
     status = "breach" if s.error_rate > cfg.max_error_rate else "ok"
+    refused = f" ({s.refused} refused before routing)" if s.refused else ""
     return RuleResult("error_rate", status, s.error_rate, cfg.max_error_rate,
-                      f"{s.errors} errors in {s.requests} requests")
+                      f"{s.errors} errors in {s.requests} requests{refused}")
 
 
 def _latency(s: VersionStats, cfg: MonitoringConfig) -> RuleResult:
