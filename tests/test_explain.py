@@ -21,7 +21,6 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from mlops.app.batch import score_frame
 from mlops.app.story import compare_metrics, gates_frame, headline
 from mlops.registry.records import ModelVersion
 from mlops.stages.explain import Explainer, column_map, shapley_values
@@ -212,19 +211,6 @@ def test_column_map_follows_one_hot_columns(wine) -> None:
     model = _fit(LogisticRegression(max_iter=2000), x, y)
     owners = column_map(model[:-1], list(x.columns))
     assert owners.count("colour") == 3 and owners.count("alcohol") == 1
-
-
-def test_score_frame_handles_regression_and_multiclass(wine) -> None:
-    xd, yd = load_diabetes(as_frame=True, return_X_y=True)
-    reg = _fit(LinearRegression(), xd, yd)
-    out = score_frame(reg, xd.iloc[:3], positive_class=None, regression=True)
-    assert list(out.columns) == ["predicted_value"]
-    assert out["predicted_value"].to_numpy() == pytest.approx(reg.predict(xd.iloc[:3]))
-    x, y = wine
-    clf = _fit(LogisticRegression(max_iter=2000), x, y)
-    out = score_frame(clf, x.iloc[:4], positive_class=None)
-    assert list(out["predicted_class"]) == list(clf.predict(x.iloc[:4]))
-    assert (out["probability"] > 1 / 3).all()  # the chance of the predicted class
 
 
 def _version(metrics: dict, passed: bool = True) -> ModelVersion:

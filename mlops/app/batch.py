@@ -35,7 +35,6 @@ __all__ = [
     "BatchResult",
     "coerce_frame",
     "out_of_range_note",
-    "score_frame",
     "to_csv_bytes",
     "validate_batch",
     "validate_frame",
@@ -255,34 +254,6 @@ def coerce_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def _typed_frame(checks: dict[str, ColumnCheck], schema: Schema) -> pd.DataFrame:
     """The serving columns, in order, as the values the checker parsed (all accepted)."""
     return pd.DataFrame({name: checks[name].typed() for name in schema.serving_columns})
-
-
-def score_frame(model: Any, frame: pd.DataFrame, *, positive_class: Any,
-                regression: bool = False) -> pd.DataFrame:
-    """The prediction columns for ``frame``'s rows (same index).
-
-    Classification: ``predicted_class`` and ``probability`` (of the positive class, or of
-    the predicted class when the model has more than two). Regression: ``predicted_value``.
-    """
-    names = getattr(model, "feature_names_in_", None)
-    features = frame[list(names)] if names is not None else frame
-    out = pd.DataFrame(index=frame.index)
-    if regression or not hasattr(model, "predict_proba"):
-        out["predicted_value"] = np.asarray(model.predict(features), dtype=float)
-        return out
-    classes = np.asarray(model.classes_).tolist()
-    proba = np.asarray(model.predict_proba(features), dtype=float)
-    if len(classes) == 2:
-        if positive_class not in classes:
-            raise DataError(f"positive class {positive_class!r} is not one of the model's "
-                            f"classes {classes}; check data.positive_class",
-                            rule="positive_class")
-        chosen = proba[:, classes.index(positive_class)]
-    else:
-        chosen = proba.max(axis=1)
-    out["predicted_class"] = np.asarray(classes)[proba.argmax(axis=1)]
-    out["probability"] = chosen.round(4)
-    return out
 
 
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
