@@ -12,10 +12,10 @@ STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?=
 ARGS ?=
 
-.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app loop report-baseline
+.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app lab loop report-baseline
 
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The venv is rebuilt from scratch whenever the lock (or the package metadata) changes,
 # so it always holds exactly the pinned set.
@@ -31,6 +31,10 @@ install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlop
 
 pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) of every model; PARAMS=file for one
 	$(BIN)/mlops run $(if $(PARAMS),--params $(PARAMS),--all) $(ARGS)
+
+lab: $(STAMP) ## JupyterLab on the project's kernel, opening the training notebook; PARAMS=file for another model, LAB_PORT=8888
+	$(if $(PARAMS),MLOPS_PARAMS=$(abspath $(PARAMS))) $(BIN)/jupyter lab notebooks/02_train.ipynb \
+		--ServerApp.port=$(or $(LAB_PORT),8888) --ServerApp.ip=$(or $(HOST),127.0.0.1) --no-browser
 
 loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a local Hub, canary, Space, monitor
 	$(BIN)/mlops loop $(ARGS)
