@@ -175,6 +175,15 @@ def test_estimator_is_a_short_name_or_an_import_path():
             load_params(PARAMS, [f"model.estimator={bad}"])
 
 
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "", "x" * 101])
+def test_model_name_is_one_safe_path_component_when_params_load(name):
+    # The registry keeps a model in a folder of this name: refused before any stage runs.
+    with pytest.raises(ConfigError, match="'model.name'.*letters, digits") as info:
+        load_params(PARAMS, [f"model.name={name!r}"])
+    assert info.value.fields["key"] == "model.name"
+    assert load_params(PARAMS, ["model.name=credit-risk_v2.1"]).model.name == "credit-risk_v2.1"
+
+
 def test_an_override_reaches_a_block_named_with_dots(tmp_path):
     path = write_params(tmp_path, lambda raw: raw["model"]["hyperparameters"].update(
         {"sklearn.svm.SVC": {"C": 1.0}}))

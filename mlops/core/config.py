@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from mlops.core.exceptions import ConfigError
+from mlops.core.imports import check_import_path
 
 __all__ = [
     "BaselineConfig",
@@ -54,6 +55,7 @@ __all__ = [
     "ENV_OVERRIDES",
     "PARAMS_ENV",
     "RUNS_DIR_ENV",
+    "SAFE_NAME",
     "SHORT_ESTIMATORS",
 ]
 
@@ -66,7 +68,11 @@ PARAMS_ENV = "MLOPS_PARAMS"  # which model's params file the notebooks and the a
 # ``logistic_regression`` is for classification only and ``ridge`` for regression only; the
 # other two name a classifier or a regressor, as ``data.task`` says.
 SHORT_ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest", "ridge")
-_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+# A name that is one safe path component (a registry model name, an alias, a file name
+# part): starts with a letter or digit, so "." and ".." can never match.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# What a hyperparameter may be: data, never an object that YAML or Python code built.
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
@@ -121,9 +127,11 @@ class DataConfig:
 class ModelConfig:
     """Which estimator to train; ``hyperparameters`` holds one block per estimator.
 
-    ``estimator`` is one of :data:`SHORT_ESTIMATORS` or the import path of any
-    scikit-learn-compatible classifier or regressor, as ``data.task`` needs
-    (``sklearn.svm.SVC``), whose block is ``hyperparameters["sklearn.svm.SVC"]``.
+    ``estimator`` is one of :data:`SHORT_ESTIMATORS` or the import path of a
+    scikit-learn classifier or regressor, as ``data.task`` needs (``sklearn.svm.SVC``),
+    under a prefix of the reviewed list (:mod:`mlops.core.imports`); its block is
+    ``hyperparameters["sklearn.svm.SVC"]``. Hyperparameters are plain data. ``name`` is
+    the registry's folder for the model: one safe path component (:data:`SAFE_NAME`).
     """
 
     name: str
@@ -131,12 +139,46 @@ class ModelConfig:
     hyperparameters: dict[str, dict[str, Any]]
 
     def __post_init__(self) -> None:
-        if self.estimator not in SHORT_ESTIMATORS and not _IMPORT_PATH.fullmatch(
-                self.estimator):
+        if not isinstance(self.name, str) or not SAFE_NAME.fullmatch(self.name):
             raise ConfigError(
-                f"'model.estimator' is {self.estimator!r}; expected one of "
-                f"{list(SHORT_ESTIMATORS)} or the import path of a scikit-learn estimator "
-                "such as sklearn.svm.SVC", key="model.estimator")
+                f"'model.name' is {self.name!r}; the registry keeps a model in a folder of "
+                "that name, so use letters, digits, '.', '_' or '-', starting with a letter "
+                "or digit (no '/', no '..', at most 100 characters)", key="model.name")
+        if self.estimator not in SHORT_ESTIMATORS:
+            # Refused here, when params load, before any stage imports anything.
+            check_import_path(self.estimator, key="model.estimator", hint=(
+                f"use one of the short names {list(SHORT_ESTIMATORS)}"))
+        for estimator, block in self.hyperparameters.items():
+            key = f"model.hyperparameters.{estimator}"
+            if not isinstance(block, Mapping):
+                raise ConfigError(f"{key!r} is {block!r}; expected a mapping of "
+                                  "hyperparameter names to values", key=key)
+            for name, value in block.items():
+                _plain(value, f"{key}.{name}")
+
+
+def _plain(value: Any, key: str) -> None:
+    """Refuse anything but plain data: numbers, strings, booleans, null, lists, mappings.
+
+    Exact types, not subclasses: an object that merely behaves like a string is still an
+    object that Python code built.
+    """
+    if type(value) in _PLAIN_SCALARS:
+        return
+    if type(value) in (list, tuple):
+        for i, item in enumerate(value):
+            _plain(item, f"{key}[{i}]")
+        return
+    if type(value) is dict:
+        for k, item in value.items():
+            _plain(k, f"{key} (a key)")
+            _plain(item, f"{key}.{k}")
+        return
+    raise ConfigError(
+        f"{key!r} is a {type(value).__module__}.{type(value).__qualname__} ({value!r:.80}); "
+        "a hyperparameter must be plain data: a number, a string, true/false, null, or a "
+        "list or mapping of these (quote a value that YAML reads as a date or a time)",
+        key=key)
 
 
 # Every validation check and what its thresholds measure: ``share`` of rows (0-1), a

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from mlops.core.config import SAFE_NAME
 from mlops.core.exceptions import ConfigError, DataError
 from mlops.core.schema import is_number
 
@@ -53,7 +54,7 @@ SENSITIVE_NAMES = frozenset({
 })
 # Words that name an identifier column.
 ID_NAMES = frozenset({"id", "uuid", "guid", "index", "unnamed"})
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a registry model name
+_NAME = SAFE_NAME  # a registry model name
 _COMMENT_COLUMN = 33  # where comments start, as in the bundled params.yaml
 _OWN_SECTIONS = ("seed", "data", "model", "evaluation")
 # The repository's own params file: the template for the sections init does not write.

@@ -14,16 +14,21 @@ a value the user set wins).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,10 +41,13 @@ from mlops.core.threads import kernel_thread_env
 from mlops.pipeline.fingerprint import MODEL_CODE, inputs_fingerprint
 from mlops.pipeline.stages import NOTEBOOK_PARAMETERS, STAGES
 
-__all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RunResult", "run_pipeline", "new_run_id",
-           "run_inputs"]
+__all__ = ["STAGES", "NOTEBOOK_PARAMETERS", "RUN_LOCK", "RunInterrupted", "RunResult",
+           "mark_stale_runs", "run_pipeline", "new_run_id", "run_inputs"]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+# In a run folder while its run lasts, flock'ed by the run's process: the OS lets go of it
+# when that process ends, however it ends (kill -9 too).
+RUN_LOCK = ".lock"
 
 
 # Imported by the kernel as it starts, while this process checks the notebooks: a warm-up.
@@ -56,6 +64,13 @@ _RESET = ("get_ipython().reset(new_session=True)\n"
 _PREFLIGHT = ("from mlops.core.config import load_params\n"
               "from mlops.pipeline.runner import _preflight\n"
               "_preflight(load_params({params_path!r}, {overrides!r}))\n")
+
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT stopped a run: raised where the run was, like Ctrl-C, so that the
+    kernel is shut down and the manifest says ``interrupted``."""
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -111,8 +126,11 @@ def run_pipeline(
     With ``register``, a run whose inputs fingerprint (data, code, params) matches a
     registered version reuses that version instead of training again, unless ``force``.
 
-    The manifest is written before the first stage and after each one, so a killed run
-    leaves a folder marked ``running`` or ``failed``, never one that looks complete.
+    The manifest is written before the first stage and after each one, so a stopped run
+    never looks complete. SIGTERM and SIGINT (Ctrl-C) shut the kernel down and mark it
+    ``interrupted``; a run killed outright (``kill -9``) stays ``running`` until the next run
+    in ``runs_dir`` finds its process gone and marks it ``interrupted``
+    (:func:`mark_stale_runs`).
     ``require_clean`` (CD) refuses a run whose inputs are not all committed. ``run_id``
     names the run (``mlops reproduce`` reuses the recorded one, which the report quotes).
     ``base_report`` (CI, with no production to compare with) is copied into the run folder
@@ -124,8 +142,23 @@ def run_pipeline(
         raise ConfigError(f"run id {run_id!r}: use letters, digits, '.', '_' and '-' only",
                           rule="run_id")
     run_id = run_id or new_run_id()
+    for stale in mark_stale_runs(runs_dir, by=run_id):
+        say(f"run {stale} was left running by a process that is gone: marked interrupted")
     run_dir = Path(runs_dir).resolve() / run_id
     run_dir.mkdir(parents=True)
+    with _held_while_running(run_dir), _interrupted_by_signals():
+        return _run(params, params_file=params_file, overrides=overrides, run_dir=run_dir,
+                    register=register, force=force, notebooks_dir=notebooks_dir,
+                    stages=stages, say=say, require_clean=require_clean,
+                    base_report=base_report)
+
+
+def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], run_dir: Path,
+         register: bool, force: bool, notebooks_dir: Path,
+         stages: Sequence[tuple[str, str]], say: Callable[[str], None], require_clean: bool,
+         base_report: str | Path | None) -> RunResult:
+    """:func:`run_pipeline` in its new run folder, locked and stopped by signals."""
+    run_id = run_dir.name
     data_path = params.resolve(params.data.path)
     manifest: dict[str, Any] = {
         "run_id": run_id,
@@ -202,7 +235,7 @@ def run_pipeline(
 
             manifest["registry"] = register_run(params, run_dir, manifest)
     except BaseException as exc:
-        manifest["status"] = "failed"
+        manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         manifest["error"] = {"type": type(exc).__name__, "message": str(exc)}
         manifest["seconds"] = round(time.perf_counter() - started, 3)
         write_json_atomic(manifest, manifest_path)
@@ -212,6 +245,90 @@ def run_pipeline(
     write_json_atomic(manifest, manifest_path)
     say(f"run {run_id} succeeded in {manifest['seconds']:.1f} s")
     return RunResult(run_id, run_dir, "succeeded", manifest)
+
+
+def mark_stale_runs(runs_dir: str | Path, *, by: str) -> list[str]:
+    """Mark ``interrupted`` each run in ``runs_dir`` left ``running`` by a process that is
+    gone (killed outright, or its machine stopped); return their ids.
+
+    A live run holds the lock of its folder (:data:`RUN_LOCK`), so a lock that can be taken
+    is stale. The manifest is re-read under the lock: a run that has just finished wrote its
+    final status before letting go. ``by`` (the run id that looked) is recorded.
+    """
+    marked = []
+    for lock in sorted(Path(runs_dir).glob(f"*/{RUN_LOCK}")):
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:  # gone meanwhile: its run ended
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its run is alive
+            manifest_path = lock.parent / "manifest.json"
+            try:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # a run that is starting writes its manifest after the lock
+            if manifest.get("status") == "running":
+                manifest["status"] = "interrupted"
+                for stage in manifest.get("stages", {}).values():
+                    if stage.get("status") == "running":
+                        stage["status"] = "interrupted"
+                manifest["error"] = {
+                    "type": "Interrupted",
+                    "message": "the run's process ended before the run did (killed, or its "
+                               f"machine stopped); found by run {by}"}
+                write_json_atomic(manifest, manifest_path)
+                marked.append(lock.parent.name)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    return marked
+
+
+@contextlib.contextmanager
+def _held_while_running(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir``'s :data:`RUN_LOCK` while the run lasts; remove it when it ends."""
+    path = run_dir / RUN_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by the kernel
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks only while another run is looking at it
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # before letting go: see mark_stale_runs
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _interrupted_by_signals() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGINT into :class:`RunInterrupted` in this thread.
+
+    Python's default SIGTERM ends the process at once: no ``finally`` runs, the kernel is
+    left behind and the manifest says ``running``. A second signal is ignored until the run
+    has cleaned up (the kernel stops within a second). Signals reach the main thread only,
+    so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    watched = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in watched}
+
+    def stop(signum: int, _frame: Any) -> None:
+        for s in watched:
+            signal.signal(s, signal.SIG_IGN)
+        raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
+
+    for s in watched:
+        if previous[s] is not signal.SIG_IGN:  # a run started with the signal ignored
+            signal.signal(s, stop)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _preflight(params: Params) -> None:
@@ -282,8 +399,9 @@ def _execute_stages(
             record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
                           cell=exc.cell_index, error=f"{exc.ename}: {exc.evalue}")
             raise _stage_error(stage, source, output, exc) from None
-        except BaseException as exc:  # a dead kernel, a timeout, Ctrl-C
-            record.update(status="failed", seconds=round(time.perf_counter() - t0, 3),
+        except BaseException as exc:  # a dead kernel, a timeout, Ctrl-C, SIGTERM
+            record.update(status="interrupted" if isinstance(exc, KeyboardInterrupt)
+                          else "failed", seconds=round(time.perf_counter() - t0, 3),
                           error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
@@ -380,6 +498,22 @@ def _run_in_kernel(km: Any, code: str, timeout: float = 300) -> None:
 
 
 def _stop_kernel(km: Any) -> None:
+    """Shut the kernel down, also after a notebook was interrupted midway.
+
+    An interrupted notebook leaves nbclient's tasks pending on this thread's event loop,
+    which ``shutdown_kernel`` runs too: one would resume and wait for the cell's reply
+    forever. They are cancelled first.
+    """
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     if km.has_kernel:
         km.shutdown_kernel(now=True)
     shutil.rmtree(Path(km.ip).parent, ignore_errors=True)

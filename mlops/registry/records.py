@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops.core.config import SAFE_NAME
 from mlops.core.exceptions import IntegrityError, RegistryError
 from mlops.core.lineage import file_sha256
 
@@ -57,8 +58,7 @@ FORMAT = 1
 
 MAX_VERSION = 999_999_999  # nine digits: a version number always fits in a folder name
 
-# One path component: starts with a letter or digit, so "." and ".." can never match.
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_NAME = SAFE_NAME  # one path component; params check model.name by the same rule
 _VERSION = re.compile(r"v?([0-9]+)")  # ASCII digits only: str.isdigit also takes "²"
 _FOLDER_NUMBER = re.compile(r"[1-9][0-9]{0,8}")  # a stored version's folder or tag suffix
 _SHA256 = re.compile(r"[0-9a-f]{64}")

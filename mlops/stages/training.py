@@ -1,26 +1,25 @@
 """Building and fitting the model pipeline chosen in ``params.yaml``.
 
-``model.estimator`` is one of the short names or the import path of any
-scikit-learn-compatible classifier or regressor, as ``data.task`` says; a short name maps
-to a classifier or a regressor by the task (:data:`ESTIMATORS`), and a classifier without
-``predict_proba`` is calibrated. The
-features are the schema's serving columns minus ``data.id_columns`` and
-``data.drop_columns``: a column the schema does not know never reaches training, whatever
-the validation severities say. A fitted
-pipeline must hold only types in the reviewed list (``mlops/core/trusted_types.txt``), and
-its bytes must not depend on the machine's core count.
+``model.estimator`` is one of the short names or the import path of a scikit-learn
+classifier or regressor, as ``data.task`` says, under a prefix of the reviewed list
+``mlops/core/trusted_imports.txt``; a short name maps to a classifier or a regressor by the
+task (:data:`ESTIMATORS`); the class is checked before it is called, and a classifier
+without ``predict_proba`` is calibrated. The features are the schema's serving columns
+minus ``data.id_columns`` and ``data.drop_columns``: a column the schema does not know
+never reaches training, whatever the validation severities say. A fitted pipeline must
+hold only types in the reviewed list (``mlops/core/trusted_types.txt``), and its bytes
+must not depend on the machine's core count.
 """
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.base import is_classifier, is_regressor
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -34,6 +33,7 @@ from sklearn.pipeline import Pipeline
 from mlops.core.config import Params
 from mlops.core.exceptions import ConfigError, DataError, StageOrderError
 from mlops.core.feature_code import FEATURE_FUNCTION, beside, cell_source, register_source
+from mlops.core.imports import import_allowed
 from mlops.core.schema import Schema, load_schema
 from mlops.core.threads import limited_threads
 from mlops.stages.derived import DerivedFeatures, unusable_columns
@@ -59,46 +59,57 @@ ESTIMATORS: dict[str, tuple[type | None, type | None]] = {
     "random_forest": (RandomForestClassifier, RandomForestRegressor),
     "ridge": (None, Ridge),
 }
-# Where an estimator's package comes from, for the "cannot import" hint.
-_INSTALL_HINTS = {"lightgbm": "pip install -e '.[boosting]' (the optional extra)"}
-
-
+# What an error suggests instead: (classifier, regressor).
+_EXAMPLES = ("sklearn.svm.SVC", "sklearn.svm.SVR")
 def estimator_class(name: str, *, regression: bool = False) -> type:
-    """The class named by ``model.estimator`` for the task: a short name or an import path."""
+    """The class named by ``model.estimator`` for the task, checked but never called.
+
+    A short name maps by the task (:data:`ESTIMATORS`). An import path is resolved only
+    inside the reviewed allow-list (:func:`mlops.core.imports.import_allowed`), and what it
+    names must be a scikit-learn estimator class of the task's kind (a subclass of
+    ``BaseEstimator`` and of ``ClassifierMixin`` or ``RegressorMixin``), so nothing that
+    ``params.yaml`` names runs before it is known to be one.
+    """
+    task, wanted, mixin = ("regression", "regressor", RegressorMixin) if regression else \
+        ("classification", "classifier", ClassifierMixin)
     if name in ESTIMATORS:
         cls = ESTIMATORS[name][regression]
         if cls is None:
             fits = [n for n, pair in ESTIMATORS.items() if pair[regression] is not None]
-            task = "regression" if regression else "classification"
             raise ConfigError(
                 f"model.estimator {name!r} has no {task} version, and data.task is {task}; "
-                f"use one of {fits} or the import path of a scikit-learn "
-                f"{'regressor' if regression else 'classifier'}", key="model.estimator")
+                f"use one of {fits} or the import path of a scikit-learn {wanted}",
+                key="model.estimator")
         return cls
-    module_name, _, attr = name.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        package = module_name.partition(".")[0]
-        hint = _INSTALL_HINTS.get(package, f"install the package that provides {package!r}")
-        raise ConfigError(f"model.estimator {name!r}: cannot import {module_name!r} ({exc}); "
-                          f"{hint}", key="model.estimator") from None
-    cls = getattr(module, attr, None)
-    if not isinstance(cls, type):
-        raise ConfigError(f"model.estimator {name!r}: {module_name!r} has no class {attr!r}",
-                          key="model.estimator")
-    return cls
+    found = import_allowed(name, key="model.estimator")
+    if not isinstance(found, type):
+        raise ConfigError(f"model.estimator {name!r} is a {type(found).__name__}, not a "
+                          f"class; name a scikit-learn {wanted} class such as "
+                          f"{_EXAMPLES[regression]}", key="model.estimator", rule="estimator")
+    if not issubclass(found, BaseEstimator) or not hasattr(found, "fit"):
+        raise ConfigError(f"model.estimator {name!r} is not a scikit-learn estimator (a "
+                          "subclass of sklearn.base.BaseEstimator with fit); name a "
+                          f"scikit-learn {wanted} such as {_EXAMPLES[regression]}",
+                          key="model.estimator", rule="estimator")
+    if not issubclass(found, mixin):
+        raise ConfigError(f"model.estimator {name!r} is not a {wanted}, and data.task is "
+                          f"{task}; choose a scikit-learn {wanted} (a subclass of "
+                          f"sklearn.base.{mixin.__name__}) such as {_EXAMPLES[regression]}, "
+                          "or set data.task to the task of your target",
+                          key="model.estimator", rule="estimator")
+    return found
 
 
 def build_estimator(params: Params) -> Any:
     """The unfitted, seeded estimator of ``model.estimator`` with its hyperparameters.
 
-    ``random_state`` is set to ``params.seed`` only when the estimator accepts it and the
-    hyperparameters do not set it. Evaluation needs class probabilities (ROC-AUC, Brier,
-    calibration): a classifier with only ``decision_function`` (``sklearn.svm.SVC``,
-    ``RidgeClassifier``) is wrapped in ``CalibratedClassifierCV(method="sigmoid",
-    ensemble=False)``, as scikit-learn advises, and :func:`describe` records it; one with
-    neither is refused.
+    The class is checked before it is called (:func:`estimator_class`); the
+    hyperparameters are plain data, checked when params load. ``random_state`` is set to
+    ``params.seed`` only when the estimator accepts it and the hyperparameters do not set
+    it. Evaluation needs class probabilities (ROC-AUC, Brier, calibration): a classifier
+    with only ``decision_function`` (``sklearn.svm.SVC``, ``RidgeClassifier``) is wrapped
+    in ``CalibratedClassifierCV(method="sigmoid", ensemble=False)``, as scikit-learn
+    advises, and :func:`describe` records it; one with neither is refused.
     """
     name = params.model.estimator
     key = f"model.hyperparameters.{name}"
@@ -109,15 +120,6 @@ def build_estimator(params: Params) -> Any:
         estimator = cls(**hyperparameters)
     except TypeError as exc:
         raise ConfigError(f"{key}: {exc}", key=key) from None
-    if not all(hasattr(estimator, a) for a in ("fit", "get_params", "set_params")):
-        raise ConfigError(f"model.estimator {name!r} is not a scikit-learn-compatible "
-                          "estimator (fit, get_params, set_params)", key="model.estimator")
-    if _estimator_type(estimator) != ("regressor" if regression else "classifier"):
-        task, wanted = ("regression", "regressor") if regression else \
-            ("classification", "classifier")
-        raise ConfigError(f"model.estimator {name!r} is not a {wanted}, and data.task is "
-                          f"{task}; choose a scikit-learn {wanted} (or set data.task to "
-                          "the task of your target)", key="model.estimator")
     if "random_state" in estimator.get_params(deep=False) and "random_state" not in \
             hyperparameters:
         estimator.set_params(random_state=params.seed)
@@ -314,16 +316,6 @@ def _asked_for(model: Any, params: Params) -> bool:
     """True when ``model`` is the estimator params named, not our calibration wrapper."""
     return estimator_class(params.model.estimator,
                            regression=params.data.regression) is type(model)
-
-
-def _estimator_type(estimator: Any) -> str | None:
-    """``classifier``, ``regressor`` or None, by scikit-learn's tags."""
-    try:
-        if is_classifier(estimator):
-            return "classifier"
-        return "regressor" if is_regressor(estimator) else None
-    except Exception:  # an estimator without scikit-learn's tags
-        return getattr(estimator, "_estimator_type", None)
 
 
 def _independent_of_machine(model: Any) -> None:
