@@ -3,6 +3,7 @@ columns of the held-out rows, answers what the evaluation notebook computed on t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,10 @@ def test_serving_raw_rows_gives_the_evaluation_notebooks_predictions(name, tmp_p
     params = load_params(params_file, overrides)
     result = run_pipeline(params, params_file=params_file, overrides=overrides,
                           runs_dir=tmp_path / "runs", progress=lambda _: None)
+    # Every plot of the run is kept as evidence in its executed notebook.
+    assert _images(result.run_dir / "02_train.ipynb") == 1  # the class balance
+    assert _images(result.run_dir / "03_evaluate.ipynb") == \
+        len(list((result.run_dir / "plots").glob("*.png"))) > 0
     held_out = load_split(params).test
     model, _ = load_trained(result.run_dir)
     evaluated = predict(model, held_out, params)  # what 03_evaluate.ipynb computes
@@ -41,3 +46,8 @@ def test_serving_raw_rows_gives_the_evaluation_notebooks_predictions(name, tmp_p
     positive = evaluated.proba[:, list(evaluated.classes).index(params.data.positive_class)] \
         if params.data.positive_class in evaluated.classes else evaluated.proba[:, -1]
     np.testing.assert_allclose(served["proba"].to_numpy(float), positive, atol=1e-5)
+
+
+def _images(notebook: Path) -> int:
+    cells = json.loads(notebook.read_text())["cells"]
+    return sum("image/png" in out.get("data", {}) for c in cells for out in c.get("outputs", []))
