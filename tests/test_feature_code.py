@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mlops.core.config import load_params
-from mlops.core.exceptions import ConfigError, DataError, IntegrityError
+from mlops.core.exceptions import ConfigError, DataError, IntegrityError, RequestError
 from mlops.core.feature_code import FEATURE_FILE, MARK, module_name
 from mlops.core.modelio import load_model, save_model
 from mlops.core.schema import infer_schema, save_schema
@@ -70,6 +70,7 @@ def project(tmp_path):
     return load_params(tmp_path / "params.yaml"), frame
 
 
+@pytest.mark.filterwarnings("ignore:date column")  # this data's date is not the point
 def test_feature_code_reaches_the_served_model_for_a_raw_request(project, tmp_path):
     params, frame = project
     plain = train(params, frame)
@@ -128,6 +129,7 @@ def test_a_model_runs_no_code_that_was_not_stored_with_it(project, tmp_path):
         loaded.predict(frame.drop(columns="busy").head(2))
 
 
+@pytest.mark.filterwarnings("ignore:date column")  # this data's date is not the point
 def test_columns_the_model_cannot_use_are_named_never_dropped_silently(project):
     params, frame = project
     dated = cell(f"""{MARK}
@@ -145,6 +147,7 @@ def add_features(frame):
         train(params, frame.assign(month=1))
 
 
+@pytest.mark.filterwarnings("ignore:date column")  # this data's date is not the point
 def test_feature_code_must_come_from_its_marked_cell_and_keep_its_contract(project):
     params, frame = project
     with pytest.raises(ConfigError, match="cell that starts with"):
@@ -166,10 +169,11 @@ def test_unchanged_rows_mean_no_feature_step_and_the_same_model(project, tmp_pat
     same = cell(f"{MARK}\ndef add_features(frame):\n    return frame\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", "date column")
         model = train(params, frame, features=same)
+        plain = train(params, frame)
     assert [name for name, _ in model.steps] == ["features", "model"]
-    assert save_model(model, tmp_path / "a.skops") == save_model(train(params, frame),
-                                                                 tmp_path / "b.skops")
+    assert save_model(model, tmp_path / "a.skops") == save_model(plain, tmp_path / "b.skops")
     assert not (tmp_path / FEATURE_FILE).exists()
 
 
@@ -177,3 +181,57 @@ def test_date_parts_gives_numbers_and_missing_for_bad_dates():
     out = date_parts(pd.DataFrame({"d": ["2024-03-05", "not a date"], "x": [1, 2]}), "d")
     assert list(out.columns) == ["x", "d_year", "d_month", "d_day_of_year", "d_weekday"]
     assert out.iloc[0, 1:].tolist() == [2024, 3, 65, 1] and out.iloc[1, 1:].isna().all()
+
+
+# --------------------------------------------------------------------------- date columns
+def test_a_date_column_has_its_own_schema_type(tmp_path):
+    frame = pd.DataFrame({"day": ["2024-01-05", "2024-03-01", "2024-02-10"],
+                          "stamp": ["2024-01-05 10:30", "2024-01-05T11:00:00", None],
+                          "bad": ["2024-02-30", "2024-01-01", "2024-01-02"],
+                          "code": ["A-1", "B-2", "C-3"]})
+    schema = infer_schema(frame, target=None)
+    kinds = {c.name: c.kind for c in schema.columns}
+    assert kinds == {"day": "date", "stamp": "date", "bad": "category", "code": "category"}
+    day = schema.by_name["day"]
+    assert day.categories is None and day.typical == "2024-02-10" and not day.categorical
+    save_schema(schema, tmp_path / "schema.yaml")
+    from mlops.core.schema import load_schema
+
+    assert load_schema(tmp_path / "schema.yaml") == schema
+
+
+def test_requests_with_new_dates_are_served_and_bad_dates_are_named(project, tmp_path):
+    from datetime import date
+
+    from mlops.core.cells import check_cell
+
+    params, frame = project
+    schema = infer_schema(frame, target="busy")
+    day = schema.by_name["day"]
+    assert check_cell("2031-12-24", day, text=True) == ("2031-12-24", None)  # never seen
+    assert check_cell(date(2031, 12, 24), day)[0] == "2031-12-24"
+    with pytest.raises(RequestError, match="a date such as 2024-03-05"):
+        check_cell("24/12/2031", day, text=True)
+    model = train(params, frame, features=cell(MONTHS))
+    path = tmp_path / "model.skops"
+    save_model(model, path)
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.register("seasons", path, files={FEATURE_FILE: tmp_path / FEATURE_FILE},
+                      metadata={"gates_passed": True})
+    registry.promote("seasons", 1, "production", expected=None, reason="test")
+    with Router(registry, "seasons", schema, positive_class="yes") as router:
+        assert router.predict({"day": "2031-08-01", "noise": 0.0}).label == "yes"
+        assert router.predict({"day": "2031-02-01", "noise": 0.0}).label == "no"
+
+
+def test_a_date_used_as_text_is_a_warning_and_the_form_offers_a_date(project):
+    from mlops.app.form import form_spec
+
+    params, frame = project
+    with pytest.warns(UserWarning, match=r"date column\(s\) \['day'\] reach the model as text"):
+        train(params, frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(params, frame, features=cell(MONTHS))
+    spec = {f.name: f for f in form_spec(infer_schema(frame, target="busy"))}
+    assert spec["day"].widget == "date" and len(spec["day"].default) == 10

@@ -20,7 +20,7 @@ class FieldSpec:
     """One widget of the prediction form.
 
     ``widget`` is ``number`` (with ``min``/``max``/``step``/``integer``), ``select``
-    (with ``options``), ``checkbox`` or ``text``.
+    (with ``options``), ``checkbox``, ``date`` (its default an ISO date) or ``text``.
     """
 
     name: str
@@ -94,6 +94,10 @@ def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[Fie
                 1 if integer else None, integer,
                 help="; ".join(p for p in parts if p),
             ))
+        elif col.kind == "date":  # a date picker; a date-time is typed as text
+            typical = str(col.typical or "")
+            specs.append(FieldSpec(name, "date" if len(typical) == 10 else "text", label,
+                                   typical, help=col.description or ""))
         elif col.categories:
             options = tuple(col.categories)
             mode = (str(col.typical) if col.typical is not None

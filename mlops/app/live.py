@@ -98,7 +98,7 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
         cols = list(reference.columns)
         kwargs = {"reference": reference,
                   "numeric": [c for c in cols if ctx.schema.by_name[c].numeric],
-                  "categorical": [c for c in cols if not ctx.schema.by_name[c].numeric],
+                  "categorical": [c for c in cols if ctx.schema.by_name[c].categorical],
                   "drift_alpha": params.validation.drift_alpha,
                   "min_psi": params.validation.drift_min_psi,
                   "min_js": params.validation.drift_min_js,

@@ -112,6 +112,11 @@ def _widget(spec: FieldSpec, model: str) -> Any:
                             index=spec.options.index(spec.default), help=spec.help or None)
     if spec.widget == "checkbox":
         return st.checkbox(spec.label, value=spec.default, key=key, help=spec.help or None)
+    if spec.widget == "date":  # the request carries the date as the training data wrote it
+        from datetime import date
+
+        return st.date_input(spec.label, value=date.fromisoformat(spec.default), key=key,
+                             help=spec.help or None).isoformat()
     return st.text_input(spec.label, value=spec.default, key=key, help=spec.help or None)
 
 

@@ -35,13 +35,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlops.core.exceptions import RequestError
-from mlops.core.schema import ColumnSchema, is_number
+from mlops.core.schema import DATE_TEXT, ColumnSchema, is_date, is_number
 
 __all__ = ["RULES", "ColumnCheck", "check_cell", "check_column", "range_warning"]
 
@@ -56,8 +57,9 @@ _TEXT_NUMBER_HINT = ("; write numbers with the digits 0-9, an optional sign and 
 
 
 def _expected(spec: ColumnSchema) -> str:
-    return {"int": "an integer", "float": "a number", "bool": "true or false"}.get(
-        spec.kind, "a string")
+    return {"int": "an integer", "float": "a number", "bool": "true or false",
+            "date": "a date such as 2024-03-05 (or 2024-03-05 14:30)"}.get(spec.kind,
+                                                                         "a string")
 
 
 def _refuse(spec: ColumnSchema, value: Any, rule: str, text: bool = False) -> RequestError:
@@ -139,6 +141,12 @@ def _parse(value: Any, spec: ColumnSchema, text: bool,
     if _is_null(value):
         return None, "" if spec.nullable else "null"
     kind = spec.kind
+    if kind == "date":
+        if isinstance(value, datetime | date):  # a Parquet date column: the same text
+            value = value.isoformat()
+        if not (isinstance(value, str) and DATE_TEXT.fullmatch(value) and is_date([value])):
+            return value, "type"
+        return value, ""
     if kind == "category":
         if not isinstance(value, str):
             return value, "type"

@@ -8,6 +8,7 @@ so the same data always writes the same file.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +36,11 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 MAX_CATEGORIES = 1000  # beyond this a text column is free text: no category list is kept
-KINDS = ("int", "float", "bool", "category")
+KINDS = ("int", "float", "bool", "category", "date")
+# A date or date-time as text, the way CSV files write them (ISO 8601): 2024-03-05,
+# 2024-03-05 14:30, 2024-03-05T14:30:00. Kept as text: the model's feature code turns it
+# into numbers (mlops.stages.derived.date_parts).
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?")
 MAX_CLASSES = 50  # an int target with more distinct labels than this is a number, not classes
 
 
@@ -44,7 +49,7 @@ class ColumnSchema:
     """What one column must look like."""
 
     name: str
-    kind: str  # one of KINDS; "category" means text / categorical
+    kind: str  # one of KINDS; "category" means text / categorical, "date" an ISO date
     nullable: bool
     min: float | None = None  # numeric columns only: the reference range
     max: float | None = None
@@ -68,6 +73,12 @@ class ColumnSchema:
     def numeric(self) -> bool:
         """True for int and float columns."""
         return self.kind in ("int", "float")
+
+    @property
+    def categorical(self) -> bool:
+        """True for category and bool columns (a date is neither numeric nor categorical:
+        it has no category list and takes no part in drift)."""
+        return self.kind in ("category", "bool")
 
     @property
     def has_hard_bounds(self) -> bool:
@@ -149,7 +160,7 @@ class Schema:
     @property
     def categorical(self) -> tuple[str, ...]:
         """Names of category and bool columns."""
-        return tuple(c.name for c in self.columns if not c.numeric)
+        return tuple(c.name for c in self.columns if c.categorical)
 
     @property
     def classification(self) -> bool:
@@ -193,7 +204,23 @@ def _kind(series: pd.Series) -> str:
         if len(values) and bool((values == values.round()).all()):
             return "int"
         return "float"
+    known = series.dropna()
+    if len(known) and all(isinstance(v, str) and DATE_TEXT.fullmatch(v.strip())
+                          for v in known) and is_date(known):
+        return "date"
     return "category"
+
+
+def is_date(values: Any) -> bool:
+    """True when every value is a real date or date-time (not 2024-02-30)."""
+    from datetime import datetime
+
+    try:
+        for v in values:
+            datetime.fromisoformat(str(v).strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _plain(value: Any) -> Any:
@@ -219,6 +246,10 @@ def _infer_column(series: pd.Series) -> ColumnSchema:
         return ColumnSchema(str(series.name), kind, nullable, lo, hi, hard_min=hard_min,
                             typical=typical)
     known = series.dropna()
+    if kind == "date":  # no category list: every new day is a valid value
+        dates = sorted(known.astype(str).str.strip())
+        return ColumnSchema(str(series.name), kind, nullable,
+                            typical=dates[len(dates) // 2] if dates else None)
     uniques = known.astype(str).unique()
     categories = tuple(sorted(uniques)) if len(uniques) <= MAX_CATEGORIES else None
     typical: Any = None

@@ -403,7 +403,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     report = build_report(frame, params, reference=reference[cols], reference_proba=ref_proba,
                           production=production, previous=previous_production(reg, name),
                           numeric=[c for c in cols if schema.by_name[c].numeric],
-                          categorical=[c for c in cols if not schema.by_name[c].numeric],
+                          categorical=[c for c in cols if schema.by_name[c].categorical],
                           held_out_mae=held_out_metric(reg, name, production)
                           if params.data.regression else None, summaries=summaries,
                           canary=_canary_candidate(read_deployment(reg, name)[0]))

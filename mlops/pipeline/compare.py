@@ -221,7 +221,7 @@ def _train_drift(params: Params, raw: bytes, prod_params: Mapping[str, Any]) -> 
     drift = detect_drift(
         prod_train[shared], ours[shared],
         numeric=[c for c in shared if schema.by_name[c].numeric],
-        categorical=[c for c in shared if not schema.by_name[c].numeric],
+        categorical=[c for c in shared if schema.by_name[c].categorical],
         alpha=v.drift_alpha, min_psi=v.drift_min_psi, min_js=v.drift_min_js,
         max_drifted_share=v.max_drifted_share)
     return {"rows": {"production": len(prod_train), "candidate": len(ours)},

@@ -59,7 +59,7 @@ def reference_profiles(reference: pd.DataFrame, schema: Schema) -> dict[str, Any
     """The drift profiles of the serving columns of ``reference`` (training features)."""
     cols = [c for c in schema.serving_columns if c in reference.columns]
     return profile_reference(reference, numeric=[c for c in cols if schema.by_name[c].numeric],
-                             categorical=[c for c in cols if not schema.by_name[c].numeric])
+                             categorical=[c for c in cols if schema.by_name[c].categorical])
 
 
 def _pack(values: np.ndarray, dtype: str) -> str:

@@ -227,6 +227,14 @@ def train(params: Params, train_frame: pd.DataFrame, *, schema: Schema | None = 
                       stacklevel=2)
     raw = train_frame[feature_columns(params, train_frame, schema)]
     pipeline = build_pipeline(params, raw, features)
+    encoded = pipeline["derive"].columns_ if "derive" in pipeline.named_steps else raw.columns
+    dates = [c for c in encoded if c in schema.by_name and schema.by_name[c].kind == "date"]
+    if dates:
+        warnings.warn(f"date column(s) {dates} reach the model as text categories, which "
+                      f"say nothing about the season or the trend: turn each into numbers "
+                      f"in the training notebook's {FEATURE_FUNCTION} with "
+                      f"date_parts(frame, column) (docs/features.md)", UserWarning,
+                      stacklevel=2)
     if isinstance(pipeline[-1], CalibratedClassifierCV) and not _asked_for(pipeline[-1], params):
         # Stratified folds need every class in each: at most 5, at least 2.
         fewest = int(train_frame[target].value_counts().min())

@@ -328,7 +328,7 @@ class _Checker:
         if target is None or target not in self.frame.columns or not self.on(check):
             return
         numeric = [c for c in usable if self.schema.by_name[c].numeric]
-        categorical = [c for c in usable if not self.schema.by_name[c].numeric]
+        categorical = [c for c in usable if self.schema.by_name[c].categorical]
         scores = single_feature_scores(self.frame, target, numeric=numeric,
                                        categorical=categorical,
                                        classification=self.schema.classification)
@@ -369,7 +369,7 @@ def _profiles(schema: Schema, cfg: ValidationConfig, reference: pd.DataFrame,
     present = set(columns)
     usable = [c for c in schema.serving_columns if c in present and c in reference.columns]
     numeric = [c for c in usable if schema.by_name[c].numeric and not cfg.limits("drift_psi").off]
-    categorical = [c for c in usable if not schema.by_name[c].numeric
+    categorical = [c for c in usable if schema.by_name[c].categorical
                    and not cfg.limits("drift_js").off]
     target = schema.target
     if (_numeric_target(schema) and target in present and target in reference.columns
