@@ -8,6 +8,7 @@ kernel's PID and then waits, and stops that subprocess as an operator or a CI ru
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -102,9 +103,11 @@ def test_a_signal_shuts_the_kernel_down_and_marks_the_run_interrupted(tmp_path, 
 
 
 def test_the_next_run_marks_a_run_killed_outright_as_interrupted(tmp_path):
-    proc, _ = _start_waiting_run(tmp_path)
+    proc, kernel = _start_waiting_run(tmp_path)
     proc.kill()  # kill -9: nothing of the run can clean up
     proc.communicate()
+    if _alive(kernel):  # the orphaned kernel would spin on the CPU for the rest of the suite
+        os.kill(kernel, signal.SIGKILL)
     killed_dir, manifest = _manifest(tmp_path)
     assert manifest["status"] == "running"  # what it says until someone looks
 
