@@ -36,7 +36,7 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
                "common value); change any field and press Predict.")
     values: dict[str, Any] = {}
     # The schema's typical values make the form without reading the data (or pandas).
-    specs = form_spec(ctx.schema, ctx.reference() if needs_reference(ctx.schema) else None)
+    specs = form_spec(ctx.schema, ctx.typical() if needs_reference(ctx.schema) else None)
     # Row by row (not column by column), so a phone, which stacks columns, keeps the
     # schema's order.
     for start in range(0, len(specs), 3):

@@ -12,6 +12,7 @@ from mlops.core.config import Params
 from mlops.core.exceptions import ModelMismatchError
 from mlops.registry import ModelVersion, Registry, open_champion_registry, open_registry
 from mlops.stages.conversion import ONNX_FILE, Conversion, convert
+from mlops.stages.reference import REFERENCE_FILE, summarize_reference, write_reference
 
 __all__ = ["load_champion", "champion_mismatch", "compile_model", "find_by_fingerprint",
            "register_run", "RUN_FILES"]
@@ -116,6 +117,9 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any], 
         if (run_dir / stage["notebook"]).is_file():
             files[stage["notebook"]] = run_dir / stage["notebook"]
     files["manifest.json"] = run_dir / "manifest.json"
+    # What serving needs of the training rows, without one of them (the public Space reads
+    # it from the registry instead of shipping the data).
+    files[REFERENCE_FILE] = _reference_summary(params, run_dir)
     files.update(extra_files or {})
     metadata = {
         "metrics": evaluation.get("metrics", {}),
@@ -177,6 +181,16 @@ def _card_with_lineage(files: dict[str, Path], run_dir: Path, metadata: dict[str
     target = scratch / "README.md"
     target.write_text(card, encoding="utf-8")
     return target
+
+def _reference_summary(params: Params, run_dir: Path) -> Path:
+    """Write the run's :data:`~mlops.stages.reference.REFERENCE_FILE` from its training rows."""
+    from mlops.core.data import load_split
+    from mlops.core.schema import load_schema
+
+    schema = load_schema(params.resolve(params.data.schema))
+    summary = summarize_reference(load_split(params).train, schema)
+    return write_reference(summary, run_dir / REFERENCE_FILE)
+
 
 def compile_model(params: Params, run_dir: str | Path) -> Conversion:
     """The ONNX twin of the run's model, checked on the held-out rows, or why there is none.
