@@ -206,7 +206,7 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")
     method = ("exact contributions of this linear model" if explanation.method == "linear"
-              else "Shapley values against a sample of the training data")
+              else "Shapley values against typical cases drawn from the training data's summary")
     st.caption(f"Computed as {method}; longer bars moved the result more.")
 
 
