@@ -17,7 +17,7 @@ from mlops.monitoring.timeline import Timeline, timeline
 from mlops.monitoring.view import MonitorView, monitor_view
 from mlops.pipeline.compare import production_comparison
 from mlops.pipeline.handover import load_champion
-from mlops.stages.derived import date_parts
+from mlops.stages.derived import date_parts, feature_table
 from mlops.stages.drift_plots import plot_drift
 from mlops.stages.evaluation import evaluate
 from mlops.stages.feature_checks import check_features
@@ -30,8 +30,8 @@ from mlops.stages.verdicts import ValidationReport
 
 __all__ = [
     "DataSplit", "MonitorView", "Params", "ValidationReport", "check_drift", "check_features",
-    "date_parts", "describe", "evaluate", "git_state", "load_champion", "load_model",
-    "load_params", "load_schema", "load_split", "load_trained", "metrics_table",
+    "date_parts", "describe", "evaluate", "feature_table", "git_state", "load_champion",
+    "load_model", "load_params", "load_schema", "load_split", "load_trained", "metrics_table",
     "monitor_report", "monitor_view", "plot_accuracy", "plot_drift", "plot_latency",
     "plot_scores", "plot_target_balance", "production_comparison", "raise_on_failed_gates",
     "save_model", "target_summary", "timeline", "Timeline", "train", "validate",

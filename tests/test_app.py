@@ -341,7 +341,10 @@ def test_form_defaults_are_a_typical_case(schema) -> None:
         dataclasses.replace(c, typical=None) for c in schema.columns))
     assert form.needs_reference(bare)
     train = load_split(load_params(ROOT / "params.yaml")).train
-    from_data = {s.name: s for s in form.form_spec(bare, train)}
+    from mlops.stages.reference import summarize_reference
+
+    typical = summarize_reference(train, schema).typical  # what a version's summary holds
+    from_data = {s.name: s for s in form.form_spec(bare, typical)}
     assert from_data["age"].default == int(round(train["age"].median()))
     assert from_data["housing"].default == train["housing"].mode().iloc[0]
     assert form.form_spec(bare)[-1].default == (19 + 75) // 2

@@ -235,3 +235,15 @@ def test_a_date_used_as_text_is_a_warning_and_the_form_offers_a_date(project):
         train(params, frame, features=cell(MONTHS))
     spec = {f.name: f for f in form_spec(infer_schema(frame, target="busy"))}
     assert spec["day"].widget == "date" and len(spec["day"].default) == 10
+
+
+def test_the_notebook_shows_what_the_code_makes_without_showing_rows():
+    from mlops.stages.derived import feature_table
+
+    frame = pd.DataFrame({"day": ["2024-01-05", "2024-03-01"], "x": [1.0, None]})
+    table = feature_table(lambda f: date_parts(f, "day", drop=False)
+                          .assign(when=pd.to_datetime(f["day"])), frame)
+    new = table["made by add_features"]
+    assert new["day_month"] and not new["x"]
+    assert table.loc["x", "missing"] == 1 and not table.loc["when", "usable"]
+    assert "2024-01-05" not in table.to_string()  # statistics, never a row

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlops.cli.main import main
-from mlops.core.lineage import git_state
+from mlops.core.lineage import git_state, portable_strings, project_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,28 @@ def test_an_input_outside_the_repository_is_dirty(repo: Path, tmp_path: Path) ->
     elsewhere = tmp_path / "elsewhere.csv"
     elsewhere.write_text("a\n1\n")
     state = git_state(repo, [repo / "params.yaml", elsewhere])
-    assert state["dirty"] is True and state["dirty_files"] == [str(elsewhere.resolve())]
+    # Dirty, and named without the folders above the project: lineage is published.
+    assert state["dirty"] is True
+    assert state["dirty_files"] == ["<outside the project>/elsewhere.csv"]
+    assert str(tmp_path) not in str(state)
+
+
+def test_project_paths_are_relative_and_never_absolute(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    assert project_path(root / "data" / "x.csv", root) == "data/x.csv"
+    assert project_path(root, root) == "."
+    assert project_path(tmp_path / "elsewhere" / "x.csv", root) == "<outside the project>/x.csv"
+
+
+def test_portable_strings_rewrite_folders_at_path_boundaries_only() -> None:
+    prefixes = {"/home/me/proj": ".", "/home/me/proj/runs/r1": "runs/r1", "/home/me": "~"}
+    doc = {"params_path": "/home/me/proj/params.yaml", "run_dir": "/home/me/proj/runs/r1",
+           "text": ['File "/home/me/proj/.venv/lib/x.py", line 3', "cwd: /home/me/proj"],
+           "other": "/home/me/project2/a and /home/me/proj2", "n": 3}
+    assert portable_strings(doc, prefixes) == {
+        "params_path": "params.yaml", "run_dir": "runs/r1",
+        "text": ['File ".venv/lib/x.py", line 3', "cwd: ."],
+        "other": "~/project2/a and ~/proj2", "n": 3}
 
 
 def test_outside_git_nothing_is_claimed(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from procs import free_port, stop
@@ -79,7 +80,8 @@ def test_bundle_holds_app_package_params_and_registry(project: Path,
     files = set(bundle.files)
     assert {"README.md", "Dockerfile", "requirements.txt", "registry.json", "app.py",
             "mlops/__init__.py", "mlops/space/bundle.py", "params.yaml",
-            "data/german.csv", "data/schema.yaml"} <= files
+            "data/schema.yaml"} <= files
+    assert "data/german.csv" not in files, "no training row in a public bundle"
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert json.loads((bundle.folder / "registry.json").read_text()) == {
         "backend": "hub", "hub_repo_id": "acme/credit-models"}
@@ -481,3 +483,167 @@ def test_bundle_starts_the_way_its_dockerfile_starts_it(tmp_path: Path, hub) -> 
     finally:
         stop(proc)
         log.close()
+
+
+# ------------------------------------------- no training row, no machine path
+ENV_STATE = ("MLOPS_REGISTRY_PATH", "MLOPS_LOG_PATH", "MLOPS_RUNS_DIR", "MLOPS_PARAMS",
+             "MLOPS_REGISTRY_BACKEND", "MLOPS_HUB_REPO_ID", "MLOPS_DATASET_REPO")
+
+
+@pytest.fixture(scope="module")
+def run_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A whole project (package, notebooks, data, params, app) after one real pipeline run
+    that registered v1 in the project's own registry/ and wrote runs/ inside it."""
+    from mlops.pipeline.runner import run_pipeline
+
+    proj = tmp_path_factory.mktemp("run-project") / "proj"
+    for name in ("mlops", "notebooks", "data"):
+        shutil.copytree(ROOT / name, proj / name, ignore=shutil.ignore_patterns(
+            "__pycache__", ".ipynb_checkpoints"))
+    for name in ("params.yaml", "requirements.lock", "app.py"):
+        shutil.copy2(ROOT / name, proj / name)
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ENV_STATE:  # the project's own registry and runs, as a user has them
+            mp.delenv(var, raising=False)
+        params = load_params(proj / "params.yaml")
+        run_pipeline(params, params_file=proj / "params.yaml", runs_dir=proj / "runs",
+                     notebooks_dir=proj / "notebooks", progress=lambda line: None)
+    return proj
+
+
+def _tokens(text: str) -> list[str]:
+    """Cell-like tokens of any text: CSV, JSON, Markdown, HTML or a printed table."""
+    text = re.sub(r"<[^>]+>", " ", text).replace("\\n", " ").replace('\\"', '"')
+    return re.findall(r"[^\s,;|\"'\[\]{}()]+", text)
+
+
+def _training_rows(data: Path) -> tuple[int, list[list[str]]]:
+    """The rows of the data file as tokens, and how many consecutive values of one row
+    make it recognisable (all but three: no summary lists values across columns)."""
+    import csv
+
+    with data.open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    return max(4, len(header) - 3), [[t for v in row for t in _tokens(v)] for row in rows]
+
+
+def _private_data(folders: list[Path], needles: list[str], data: Path) -> list[str]:
+    """Every file under ``folders`` that holds one of ``needles`` (absolute paths) or a
+    training row of ``data`` (rendered in any of the forms above); data snapshots, kept
+    on purpose for `mlops reproduce`, are searched for paths only."""
+    width, rows = _training_rows(data)
+    found = []
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            text = path.read_bytes().decode("utf-8", "replace")
+            found += [f"{path}: path {n}" for n in needles if n in text]
+            if "blobs" in path.relative_to(folder).parts:
+                continue
+            tokens = _tokens(text)
+            grams = {tuple(tokens[i:i + width]) for i in range(len(tokens) - width + 1)}
+            hits = [r for r in rows if any(tuple(r[i:i + width]) in grams
+                                           for i in range(len(r) - width + 1))]
+            if hits:
+                found.append(f"{path}: {len(hits)} training rows, e.g. {hits[0]}")
+    return found
+
+
+def test_bundle_and_registry_hold_no_training_row_and_no_machine_path(
+        run_project: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ENV_STATE:
+        monkeypatch.delenv(var, raising=False)
+    params = load_params(run_project / "params.yaml")
+    hub = build_space(params, tmp_path / "hub", project=run_project, repo_id="acme/m")
+    local = build_space(params, tmp_path / "local", project=run_project, bundle_registry=True)
+    registry = run_project / "registry"
+    # The detector finds what it looks for: the data file itself, and one row in a table.
+    data = run_project / params.data.path
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "copy.csv").write_bytes(data.read_bytes())
+    line = data.read_text().splitlines()[500]
+    (probe / "nb.json").write_text(json.dumps({"text/html": "<tr><th>3</th><td>" + line.replace(
+        ",", "</td><td>") + "</td></tr>", "path": str(run_project / "x")}))
+    assert len(_private_data([probe], [str(run_project)], data)) == 3
+    needles = [str(run_project), str(tmp_path_factory.getbasetemp()), str(ROOT)]
+    assert _private_data([hub.folder, local.folder, registry, run_project / "runs"],
+                         needles, data) == []
+    # ...and the evidence it searched is there: the run's files, published with v1.
+    version = "registry/credit-risk/versions/1/"
+    assert {f"{version}{n}" for n in ("reference.json", "manifest.json", "README.md",
+                                      "01_validate_data.ipynb")} <= set(local.files)
+    manifest = json.loads((registry / "credit-risk/versions/1/manifest.json").read_text())
+    assert manifest["data"]["path"] == "data/german.csv"
+    assert manifest["params_file"] == "params.yaml"
+
+
+def test_the_app_runs_from_the_bundle_on_the_versions_summary(
+        run_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No data next to the app: the form's defaults, the router's batch profiles, drift over
+    time and explanations come from the version's reference.json, as from the rows."""
+    import dataclasses
+
+    import pandas as pd
+
+    from mlops.app.context import AppContext
+    from mlops.app.form import form_spec
+    from mlops.app.live import live_timeline
+    from mlops.core.data import load_split
+    from mlops.serving.summary import SUMMARY_ROWS
+    from mlops.stages.reference import serving_profiles, summarize_reference
+
+    for var in ENV_STATE:
+        monkeypatch.delenv(var, raising=False)
+    params = load_params(run_project / "params.yaml")
+    bundle = build_space(params, tmp_path / "space", project=run_project, bundle_registry=True)
+    assert not (bundle.folder / params.data.path).exists()
+    split = load_split(params)  # what the version was trained on, read here only to compare
+    ctx = AppContext.create(bundle.folder, {"MLOPS_REGISTRY_BACKEND": "local",
+                                            "MLOPS_LOG_PATH": str(tmp_path / "log.sqlite")})
+    try:
+        summary = ctx.reference()
+        assert summary is not None and summary.rows == len(split.train)
+        schema = ctx.schema
+        assert ctx.typical() == summarize_reference(split.train, schema).typical
+        bare = dataclasses.replace(schema, columns=tuple(
+            dataclasses.replace(c, typical=None) for c in schema.columns))
+        defaults = {s.name: s.default for s in form_spec(bare, ctx.typical())}
+        assert defaults["age"] == int(round(split.train["age"].median()))
+        assert defaults["housing"] == split.train["housing"].mode().iloc[0]
+        # The router's drift profiles are exactly those of the training rows.
+        profiles = ctx.router.input_profiles()
+        expected = serving_profiles(split.train, schema)
+        assert list(profiles) == list(expected)
+        for name, profile in expected.items():
+            for field in dataclasses.fields(profile):
+                mine, theirs = getattr(profiles[name], field.name), getattr(profile, field.name)
+                assert (mine.equals(theirs) if isinstance(theirs, pd.Series)
+                        else np.array_equal(mine, theirs)), (name, field.name)
+        # Drift over time, against the summary; and a large batch logged as one record.
+        rows = split.test[list(schema.serving_columns)].reset_index(drop=True)
+        big = pd.concat([rows] * (SUMMARY_ROWS // len(rows) + 1), ignore_index=True)
+        ctx.predict(rows, version=None, session_key="s")
+        ctx.predict(big, version=None, session_key="s")
+        ctx.log.flush()
+        drift = live_timeline(ctx, drift=True, windows=1).drift
+        assert set(drift["column"]) == set(schema.serving_columns)
+        # Explanations on background rows drawn from the summary (none is a training row).
+        background = summary.background(50, seed=params.seed)
+        merged = background.merge(split.frame[list(background.columns)].drop_duplicates())
+        assert len(background) == 50 and merged.empty
+        assert ctx.explain(1, rows.iloc[[0]]).columns
+    finally:
+        ctx.close()
+
+
+def test_training_data_ships_only_on_request_with_a_warning(project: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    bundle = _build(project, tmp_path / "space", repo_id="acme/m")
+    assert "data/german.csv" not in bundle.files and bundle.warnings == ()
+    args = ["space", "build", "--params", str(project / "params.yaml"), "--out",
+            str(tmp_path / "with-data"), "--repo-id", "acme/m", "--include-training-data"]
+    assert main(args) == 0
+    assert (tmp_path / "with-data" / "data" / "german.csv").is_file()
+    err = capsys.readouterr().err
+    assert "warning: the bundle carries the training data data/german.csv (1,000 rows)" in err

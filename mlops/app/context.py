@@ -27,11 +27,11 @@ if TYPE_CHECKING:  # imported when first used, not on the app's first page
     from huggingface_hub import CommitScheduler
 
     from mlops.core.config import Params
-    from mlops.core.data import DataSplit
     from mlops.registry import ModelVersion, Registry
     from mlops.serving.predlog import PredictionLog
     from mlops.serving.router import Router
     from mlops.stages.explain import Explainer, Explanation
+    from mlops.stages.reference import ReferenceSummary
 
 __all__ = ["ALIAS_TTL_SECONDS", "AppContext", "ScoredRequest", "context_key"]
 
@@ -74,7 +74,9 @@ class AppContext:
         self._records: dict[int, ModelVersion] = {}  # versions are immutable: read once
         self._evaluations: dict[int, dict[str, Any]] = {}
         self._explainers: dict[int, Explainer] = {}
-        self._reference: DataSplit | None = None
+        self._summary: ReferenceSummary | None = None
+        self._summary_read = False
+        self._summary_lock = threading.Lock()  # apart: the router calls reference() later
         self._lock = threading.Lock()
         self._log: PredictionLog | None = None
         self._router: Router | None = None
@@ -147,19 +149,42 @@ class AppContext:
         """True when the target is a number (``data.task: regression``)."""
         return bool(self.params.data.regression)
 
-    def reference(self, *, train: bool = False) -> pd.DataFrame | None:
-        """The serving columns of the data in ``data.path`` (``train``: only the training
-        rows, split as the stages split them), or None when the data is not next to the
-        app (a Space may ship without it). Read once."""
-        if self._reference is None:
-            from mlops.core.data import load_split
+    def reference(self) -> ReferenceSummary | None:
+        """What the app knows of the training data, read once: the production version's
+        summary (``reference.json`` in the registry: typical values, drift profiles, never
+        a row), else one made from ``data.path`` when the data is next to the app (a
+        version registered before summaries existed), else None. A Space ships no data."""
+        with self._summary_lock:
+            if not self._summary_read:
+                self._summary = self._read_reference()
+                self._summary_read = True
+            return self._summary
 
-            try:
-                self._reference = load_split(self.params)
-            except (OSError, DataError):
-                return None
-        frame = self._reference.train if train else self._reference.frame
-        return frame[[c for c in self.schema.serving_columns if c in frame.columns]]
+    def _read_reference(self) -> ReferenceSummary | None:
+        from mlops.core.exceptions import MLOpsError
+        from mlops.stages.reference import REFERENCE_FILE, read_reference, summarize_reference
+
+        production = self.status().production
+        try:
+            if production is not None and REFERENCE_FILE in self.version_info(production).files:
+                return read_reference(self.registry.file_path(self.name, production,
+                                                              REFERENCE_FILE))
+        except (OSError, MLOpsError) as exc:  # fall back on the data, if it is here
+            import logging
+
+            logging.getLogger(__name__).warning("reference summary of v%s unreadable: %s",
+                                                production, exc)
+        from mlops.core.data import load_split
+
+        try:
+            return summarize_reference(load_split(self.params).train, self.schema)
+        except (OSError, DataError):
+            return None
+
+    def typical(self) -> dict[str, Any]:
+        """Typical values of the serving columns from the training data (empty without)."""
+        summary = self.reference()
+        return {} if summary is None else dict(summary.typical)
 
     def explain(self, version: int, row: pd.DataFrame) -> Explanation:
         """Why ``version`` said what it said about ``row`` (the explainer is kept per version).
@@ -169,13 +194,16 @@ class AppContext:
         with self._lock:
             explainer = self._explainers.get(version)
         if explainer is None:
-            from mlops.stages.explain import Explainer
+            from mlops.stages.explain import BACKGROUND_ROWS, Explainer
 
-            reference = self.reference(train=True)
+            reference = self.reference()
             if reference is None:
-                raise DataError("no reference data next to the app: explanations need "
-                                f"{self.params.data.path}", rule="reference")
-            explainer = Explainer(self.model(version), reference,
+                raise DataError("no reference summary in the registry and no data next to "
+                                f"the app ({self.params.data.path}): explanations need one",
+                                rule="reference")
+            # Background rows drawn from each column's distribution: no training row.
+            background = reference.background(BACKGROUND_ROWS, seed=self.params.seed)
+            explainer = Explainer(self.model(version), background,
                                   positive_class=self.params.data.positive_class,
                                   seed=self.params.seed)
             with self._lock:
@@ -211,7 +239,7 @@ class AppContext:
                                       positive_class=self.params.data.positive_class,
                                       refresh_seconds=ALIAS_TTL_SECONDS,
                                       task=self.params.data.task,
-                                      reference=lambda: self.reference(train=True))
+                                      reference=self.reference)
             return self._router
 
     def predict(self, frame: pd.DataFrame, *, version: int | None, session_key: str

@@ -42,40 +42,32 @@ def _label(name: str, unit: str | None = None) -> str:
 
 def needs_reference(schema: Schema) -> bool:
     """True when some serving column has no ``typical`` value in the schema, so the form's
-    defaults must come from the reference data."""
+    defaults must come from the training data's summary."""
     return any(schema.by_name[c].typical is None for c in schema.serving_columns)
 
 
-def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[FieldSpec]:
+def form_spec(schema: Schema, typical: Mapping[str, Any] | None = None) -> list[FieldSpec]:
     """One :class:`FieldSpec` per serving column, from the schema's kinds and ranges.
 
-    Defaults are a typical case: the schema's ``typical`` value, else the ``reference``
-    data's median (numbers) or most common value (categories), else the middle of the
-    schema's range and the first category. Labels carry the schema's unit, help texts its
-    description.
+    Defaults are a typical case: the schema's ``typical`` value, else the one in ``typical``
+    (the training data's median or most common value, from the version's reference
+    summary), else the middle of the schema's range and the first category. Labels carry
+    the schema's unit, help texts its description.
     """
     specs = []
     for name in schema.serving_columns:
         col = schema.by_name[name]
         label = _label(name, col.unit)
-        known = reference[name].dropna() if (col.typical is None and reference is not None
-                                             and name in reference) else None
-        if known is not None and known.empty:
-            known = None
+        usual = col.typical if col.typical is not None else (typical or {}).get(name)
         if col.kind == "bool":
-            default_bool = (bool(col.typical) if col.typical is not None
-                            else bool(known.mode().iloc[0]) if known is not None else False)
+            default_bool = bool(usual) if usual is not None else False
             specs.append(FieldSpec(name, "checkbox", label, default_bool,
                                    help=col.description or ""))
         elif col.numeric:
             integer = col.kind == "int"
             lo, hi = col.min, col.max
-            if col.typical is not None:
-                mid = float(col.typical)
-            elif known is not None:
-                import pandas as pd
-
-                mid = float(pd.to_numeric(known, errors="coerce").median())
+            if usual is not None:
+                mid = float(usual)
             else:
                 mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo or hi or 0)
             if lo is not None:
@@ -100,9 +92,7 @@ def form_spec(schema: Schema, reference: pd.DataFrame | None = None) -> list[Fie
                                    typical, help=col.description or ""))
         elif col.categories:
             options = tuple(col.categories)
-            mode = (str(col.typical) if col.typical is not None
-                    else str(known.astype(str).mode().iloc[0]) if known is not None
-                    else options[0])
+            mode = str(usual) if usual is not None else options[0]
             specs.append(FieldSpec(name, "select", label, mode if mode in options
                                    else options[0], options=options,
                                    help=col.description or ""))

@@ -9,7 +9,8 @@ selector) and ``untrusted_labels`` (public feedback).
 :func:`show_timeline` draws how each version does over time
 (:mod:`mlops.monitoring.timeline`): requests, latency p50/p99, error rate, live quality
 (accuracy, or MAE for regression) next to the estimate made before labels (CBPE), drift
-per column (on demand: it reads the training data) and the canary's steps from the ledger.
+per column (on demand, against the summary of the training data that the production
+version carries) and the canary's steps from the ledger.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def live_summary(log: pd.DataFrame, *, regression: bool | None = None) -> LiveSu
 def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bool = False,
                   windows: int = 24) -> Timeline:
     """The monitoring timeline of the app's log (``log``: already read) and registry (drift
-    only with ``drift``: it reads the training data)."""
+    only with ``drift``: it reads the reference summary)."""
     from mlops.monitoring.timeline import timeline
     from mlops.serving.predlog import read_input_summaries, read_predictions
 
@@ -91,10 +92,10 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
         models = {int(v): ctx.model(int(v)) for v in ok["version"].dropna().unique()}
     kwargs: dict = {}
     if drift:
-        reference = ctx.reference(train=True)  # read once per process, as explanations do
+        reference = ctx.reference()  # the version's summary: profiles, never rows
         if reference is None:
-            raise DataError(f"no reference data next to the app: drift needs "
-                            f"{params.data.path}", rule="reference")
+            raise DataError("no reference summary in the registry and no data next to the "
+                            f"app ({params.data.path}): drift needs one", rule="reference")
         cols = list(reference.columns)
         kwargs = {"reference": reference,
                   "numeric": [c for c in cols if ctx.schema.by_name[c].numeric],
@@ -115,7 +116,7 @@ def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
     if not ctx.log_path.is_file():
         st.info("No predictions logged yet.")
         return
-    drift = st.toggle("Drift per column over time (reads the training data)",
+    drift = st.toggle("Drift per column over time (against the training data's profile)",
                       key="mon_timeline_drift")
     tl = live_timeline(ctx, log, drift=drift)
     if tl.per_version.empty:

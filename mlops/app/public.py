@@ -37,7 +37,7 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
                "common value); change any field and press Predict.")
     values: dict[str, Any] = {}
     # The schema's typical values make the form without reading the data (or pandas).
-    specs = form_spec(ctx.schema, ctx.reference() if needs_reference(ctx.schema) else None)
+    specs = form_spec(ctx.schema, ctx.typical() if needs_reference(ctx.schema) else None)
     # Row by row (not column by column), so a phone, which stacks columns, keeps the
     # schema's order.
     for start in range(0, len(specs), 3):
@@ -215,7 +215,7 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")
     method = ("exact contributions of this linear model" if explanation.method == "linear"
-              else "Shapley values against a sample of the training data")
+              else "Shapley values against typical cases drawn from the training data's summary")
     st.caption(f"Computed as {method}; longer bars moved the result more.")
 
 

@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = ssub.add_parser(
         "build", help="write the exact folder that would be uploaded",
         description="Write the Space folder (Dockerfile, pinned requirements, the app and "
-                    "its .streamlit/config.toml, the package, params and the files they "
-                    "name) into --out, replacing a bundle built there before; any other "
+                    "its .streamlit/config.toml, the package, params and the schema; no "
+                    "training row: the app reads each version's reference.json) into "
+                    "--out, replacing a bundle built there before; any other "
                     "non-empty folder is refused without --force. The app finds models in a "
                     "Hub model repo (--repo-id) or in a copy of the local registry "
                     "(--bundle-registry). The README's license, models and datasets come "
@@ -48,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="copy the local registry folder into the bundle")
     c.add_argument("--dataset-repo", metavar="DATASET_REPO",
                    help="Hub dataset repo the app pushes its prediction log to")
+    c.add_argument("--include-training-data", action="store_true",
+                   help="also ship the training data file (data.path): a public Space "
+                        "publishes every row; only for versions without reference.json")
     c.set_defaults(func=cmd_build)
 
     c = ssub.add_parser(
@@ -93,7 +97,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     params = load_params(args)
     bundle = build_space(params, args.out, project=params.root, repo_id=args.repo_id,
                          bundle_registry=args.bundle_registry, dataset_repo=args.dataset_repo,
-                         force=args.force)
+                         force=args.force, include_data=args.include_training_data)
+    for warning in bundle.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     where = bundle.registry.get("hub_repo_id") or f"bundled {bundle.registry['path']}/"
     print(f"space bundle {bundle.folder}: {len(bundle.files)} files, registry {where}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["git_state", "package_versions", "file_sha256", "write_json_atomic",
-           "TRACKED_PACKAGES"]
+           "OUTSIDE_PROJECT", "TRACKED_PACKAGES", "portable_strings", "project_path"]
 
 # The packages whose versions can change a model or its numbers.
 TRACKED_PACKAGES = (
@@ -22,13 +23,69 @@ TRACKED_PACKAGES = (
 )
 
 
+# What a recorded path outside the project starts with: its name only, never the folders
+# above it (an absolute path names the machine, its user and its folders, and run evidence
+# is published with the version).
+OUTSIDE_PROJECT = "<outside the project>"
+
+
+def project_path(path: str | Path, root: str | Path) -> str:
+    """``path`` as run evidence records it: POSIX and relative to the project ``root``.
+
+    A path outside the project is recorded as ``<outside the project>/<its name>``, which no
+    reader mistakes for a file of the project (``mlops reproduce`` then falls back to the
+    recorded params, as for a file git does not hold).
+    """
+    path, root = Path(path).resolve(), Path(root).resolve()
+    try:
+        return path.relative_to(root).as_posix() or "."
+    except ValueError:
+        return f"{OUTSIDE_PROJECT}/{path.name}"
+
+
+def portable_strings(value: Any, prefixes: dict[str, str]) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings) with every absolute path prefix of
+    ``prefixes`` replaced by its label, at path boundaries only, longest prefix first.
+
+    ``{"/home/me/proj": "."}`` turns ``/home/me/proj/params.yaml`` into ``params.yaml`` and
+    ``/home/me/proj`` into ``.``, and leaves ``/home/me/project2`` alone.
+    """
+    pairs = sorted(((str(k).rstrip("/"), v) for k, v in prefixes.items() if str(k).strip("/")),
+                   key=lambda kv: -len(kv[0]))
+    if not pairs:
+        return value
+    labels = dict(pairs)
+    # A prefix counts only where a path component ends: followed by "/" or by a character
+    # that cannot continue a file name.
+    pattern = re.compile("(?P<prefix>" + "|".join(re.escape(k) for k, _ in pairs)
+                         + r")(?:(?P<slash>/)|(?![\w.\-]))")
+
+    def swap(match: re.Match[str]) -> str:
+        label = labels[match.group("prefix")]
+        if not match.group("slash"):
+            return label
+        return "" if label == "." else label + "/"  # "./params.yaml" reads as "params.yaml"
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return pattern.sub(swap, item)
+        if isinstance(item, dict):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [walk(v) for v in item]
+        return item
+
+    return walk(value)
+
+
 def git_state(root: str | Path, inputs: Iterable[str | Path] = ()) -> dict[str, Any]:
     """Commit SHA, dirty flag and the dirty inputs of the git work tree at ``root``.
 
     ``inputs`` are the files and folders a run reads (params, data, schema, notebooks,
     package code, lock). Any of them that is modified, staged, untracked or outside the
     repository makes the run dirty, and is listed in ``dirty_files``: a run whose inputs
-    are not all committed cannot be rebuilt from the git history. With no ``inputs`` every
+    are not all committed cannot be rebuilt from the git history (one outside the
+    repository is named as :func:`project_path` names it). With no ``inputs`` every
     tracked file counts. Outside git, ``commit`` and ``dirty`` are ``None``.
     """
 
@@ -50,8 +107,8 @@ def git_state(root: str | Path, inputs: Iterable[str | Path] = ()) -> dict[str, 
         path = Path(item).resolve()
         try:
             inside.append(path.relative_to(top).as_posix() or ".")
-        except ValueError:
-            outside.append(str(path))
+        except ValueError:  # dirty, and named without the folders above the project
+            outside.append(project_path(path, top))
     if inputs and not inside:
         changed: list[str] = []
     else:

@@ -27,6 +27,7 @@ from mlops.monitoring import cbpe
 from mlops.serving.rules import correct
 from mlops.serving.summary import input_counts, summary_rows
 from mlops.stages.drift import compare_counts, profile_reference
+from mlops.stages.reference import ReferenceSummary
 
 __all__ = ["Timeline", "canary_progress", "timeline", "plot_canary", "plot_drift",
            "plot_latency", "plot_quality", "plot_requests"]
@@ -108,7 +109,8 @@ def _quality(rows: pd.DataFrame, regression: bool) -> float | None:
 
 
 def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20,
-             window_s: float | None = None, reference: pd.DataFrame | None = None,
+             window_s: float | None = None,
+             reference: pd.DataFrame | ReferenceSummary | None = None,
              numeric: Sequence[str] = (), categorical: Sequence[str] = (),
              ledger: Iterable[Any] = (), models: Mapping[int, Any] | None = None,
              drift_alpha: float = 0.01, min_psi: float = 0.005, min_js: float = 0.01,
@@ -116,10 +118,11 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
     """The log ``frame`` (:func:`~mlops.serving.predlog.read_predictions`) as time series.
 
     ``windows`` equal windows over the log's span, or windows of ``window_s`` seconds.
-    ``reference`` (training features; ``numeric``/``categorical`` name its columns) turns
-    on drift per column; ``ledger`` (registry history) the canary's progress; ``models``
-    (version -> pipeline) lets CBPE score the inputs again when there are more than two
-    classes (two classes need only the log); ``summaries`` (the input summaries of routed
+    ``reference`` (training features, or a version's :class:`ReferenceSummary` of them;
+    ``numeric``/``categorical`` name its columns) turns on drift per column; ``ledger``
+    (registry history) the canary's progress; ``models`` (version -> pipeline) lets CBPE
+    score the inputs again when there are more than two classes (two classes need only
+    the log); ``summaries`` (the input summaries of routed
     batches logged as one record, :func:`~mlops.serving.predlog.read_input_summaries`)
     count in the drift of the window they were logged in.
     """
@@ -163,7 +166,7 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
 
 
 def _drift(rows: pd.DataFrame, summaries: pd.DataFrame | None,
-           reference: pd.DataFrame | None, numeric: Sequence[str],
+           reference: pd.DataFrame | ReferenceSummary | None, numeric: Sequence[str],
            categorical: Sequence[str], alpha: float, min_psi: float,
            min_js: float) -> pd.DataFrame:
     columns = ["ts", "column", "effect", "effect_name", "p_adjusted", "drifted"]
@@ -171,8 +174,12 @@ def _drift(rows: pd.DataFrame, summaries: pd.DataFrame | None,
         return pd.DataFrame(columns=columns)
     from mlops.serving.predlog import inputs_frame
 
-    profiles = profile_reference(reference, numeric=list(numeric),
-                                 categorical=list(categorical))
+    if isinstance(reference, ReferenceSummary):  # a version's stored profiles: no rows
+        profiles = {c: reference.profiles[c] for c in [*numeric, *categorical]
+                    if c in reference.profiles}
+    else:
+        profiles = profile_reference(reference, numeric=list(numeric),
+                                     categorical=list(categorical))
     batches: dict[float, list[Any]] = {}
     if summaries is not None and len(summaries):
         for ts, part in summaries.groupby("window", sort=True):

@@ -13,6 +13,7 @@ from mlops.core.exceptions import ModelMismatchError
 from mlops.core.feature_code import FEATURE_FILE
 from mlops.registry import ModelVersion, Registry, open_champion_registry, open_registry
 from mlops.stages.conversion import ONNX_FILE, Conversion, convert
+from mlops.stages.reference import REFERENCE_FILE, summarize_reference, write_reference
 
 __all__ = ["load_champion", "champion_mismatch", "compile_model", "find_by_fingerprint",
            "register_run", "RUN_FILES"]
@@ -119,6 +120,11 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any], 
         if (run_dir / stage["notebook"]).is_file():
             files[stage["notebook"]] = run_dir / stage["notebook"]
     files["manifest.json"] = run_dir / "manifest.json"
+    # What serving needs of the training rows, without one of them (the public Space reads
+    # it from the registry instead of shipping the data).
+    reference = _reference_summary(params, run_dir)
+    if reference is not None:
+        files[REFERENCE_FILE] = reference
     files.update(extra_files or {})
     metadata = {
         "metrics": evaluation.get("metrics", {}),
@@ -180,6 +186,28 @@ def _card_with_lineage(files: dict[str, Path], run_dir: Path, metadata: dict[str
     target = scratch / "README.md"
     target.write_text(card, encoding="utf-8")
     return target
+
+def _reference_summary(params: Params, run_dir: Path) -> Path | None:
+    """Write the run's :data:`~mlops.stages.reference.REFERENCE_FILE` from its training rows.
+
+    None, with a warning, when they cannot be summarised (the stages checked the data, so
+    only a run folder made by hand gets here): the version is registered without it, and
+    an app serving it needs the data next to it for typical values and drift.
+    """
+    from mlops.core.data import load_split
+    from mlops.core.exceptions import MLOpsError
+    from mlops.core.schema import load_schema
+
+    try:
+        schema = load_schema(params.resolve(params.data.schema))
+        summary = summarize_reference(load_split(params).train, schema)
+    except (OSError, MLOpsError) as exc:
+        import logging
+
+        logging.getLogger(__name__).warning("no %s for this version: %s", REFERENCE_FILE, exc)
+        return None
+    return write_reference(summary, run_dir / REFERENCE_FILE)
+
 
 def compile_model(params: Params, run_dir: str | Path) -> Conversion:
     """The ONNX twin of the run's model, checked on the held-out rows, or why there is none.

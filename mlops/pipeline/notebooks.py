@@ -13,7 +13,8 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["CHECK_MARK", "mark_checked_cells", "copy_checked_outputs", "refresh"]
+__all__ = ["CHECK_MARK", "mark_checked_cells", "copy_checked_outputs", "portable_notebook",
+           "refresh"]
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 
@@ -56,6 +57,23 @@ def copy_checked_outputs(source: nbformat.NotebookNode, executed: nbformat.Noteb
                 if not out.data:
                     continue
             cell.outputs.append(out)
+
+
+def portable_notebook(path: str | Path, prefixes: dict[str, str]) -> None:
+    """Rewrite the executed notebook ``path`` so that it names no absolute folder of
+    ``prefixes`` (see :func:`mlops.core.lineage.portable_strings`).
+
+    Papermill records the parameters it injected (the params file, the run folder) in the
+    injected cell and in the metadata, with its input and output paths; outputs may quote
+    a file path too. All of them become relative to the project, as the manifest records
+    them, because the notebook is published with the version it made.
+    """
+    from mlops.core.lineage import portable_strings
+
+    nb = nbformat.read(path, as_version=4)
+    portable = nbformat.from_dict(portable_strings(nb, prefixes))
+    if portable != nb:
+        nbformat.write(portable, path)
 
 
 def refresh(paths: list[Path], workdir: Path) -> None:

@@ -30,6 +30,7 @@ import yaml
 from mlops.core.exceptions import ConfigError, StageError
 from mlops.core.lineage import file_sha256, package_versions
 from mlops.stages.conversion import ONNX_FILE
+from mlops.stages.reference import REFERENCE_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,8 +41,9 @@ __all__ = ["FileVerdict", "Reproduction", "champion_at_registration", "reproduce
 
 # Stored files that are evidence of a run, not its results: they hold run ids and times.
 # The ONNX twin is derived from the model file at registration (which --no-register skips);
-# the model file it comes from is compared.
-_NOT_RESULTS = frozenset({"manifest.json", ONNX_FILE})
+# the model file it comes from is compared. So is reference.json, from the training rows
+# (mlops.stages.reference): the data they come from is checked by its hash.
+_NOT_RESULTS = frozenset({"manifest.json", ONNX_FILE, REFERENCE_FILE})
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,14 @@ from typing import Any
 
 from mlops.core.config import Params, to_dict
 from mlops.core.exceptions import ConfigError, MLOpsError, StageError, error_class
-from mlops.core.lineage import file_sha256, git_state, package_versions, write_json_atomic
+from mlops.core.lineage import (
+    OUTSIDE_PROJECT,
+    file_sha256,
+    git_state,
+    package_versions,
+    project_path,
+    write_json_atomic,
+)
 from mlops.core.threads import kernel_thread_env
 from mlops.pipeline.fingerprint import MODEL_CODE, inputs_fingerprint
 from mlops.pipeline.stages import NOTEBOOK_PARAMETERS, STAGES
@@ -93,12 +100,21 @@ def run_inputs(params: Params, params_file: str | Path, notebooks_dir: str | Pat
 
 
 def _project_relative(path: str | Path, notebooks_dir: str | Path) -> str:
-    """``path`` relative to the project folder when it is inside it (portable), else absolute."""
-    path, root = Path(path).resolve(), Path(notebooks_dir).resolve().parent
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    """``path`` relative to the project folder (the notebooks' parent), never absolute: run
+    evidence is published with the version (:func:`mlops.core.lineage.project_path`)."""
+    return project_path(path, Path(notebooks_dir).resolve().parent)
+
+
+def _portable_prefixes(notebooks_dir: Path, run_dir: Path, params_file: str | Path
+                       ) -> dict[str, str]:
+    """The absolute folders an executed notebook may name, and what it records instead."""
+    project = notebooks_dir.resolve().parent
+    prefixes = {str(Path.home()): "~", str(project): "."}
+    for folder in (run_dir, Path(params_file).resolve().parent):
+        prefixes[str(folder)] = (project_path(folder, project)
+                                 if folder.is_relative_to(project) else
+                                 f"{OUTSIDE_PROJECT}/{folder.name}")
+    return prefixes
 
 
 def new_run_id() -> str:
@@ -168,7 +184,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
         "params_file": _project_relative(params_file, notebooks_dir),
         "overrides": list(overrides),
         "seed": params.seed,
-        "data": {"path": str(data_path),
+        "data": {"path": _project_relative(data_path, notebooks_dir),
                  "sha256": file_sha256(data_path) if data_path.is_file() else None},
         "git": git_state(params.root, run_inputs(params, params_file, notebooks_dir, stages)),
         "python": sys.version.split()[0],
@@ -185,7 +201,8 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
             shutil.rmtree(run_dir, ignore_errors=True)
             raise ConfigError(f"--base-report {source}: no such file", file=str(source))
         shutil.copyfile(source, run_dir / BASE_REPORT_FILE)
-        manifest["base_report"] = {"path": str(source), "sha256": file_sha256(source)}
+        manifest["base_report"] = {"path": _project_relative(source, notebooks_dir),
+                                   "sha256": file_sha256(source)}
     write_json_atomic(manifest, manifest_path)
     notebook_params = {
         "params_path": str(Path(params_file).resolve()),
@@ -379,6 +396,8 @@ def _execute_stages(
     papermill = _papermill()
     from papermill.exceptions import PapermillExecutionError
 
+    from mlops.pipeline.notebooks import portable_notebook  # nbformat: after papermill
+
     for i, (stage, name) in enumerate(stages):
         say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
         source, output = notebooks_dir / name, run_dir / name
@@ -406,6 +425,9 @@ def _execute_stages(
             raise
         finally:
             if output.is_file():
+                # Published with the version: the project's paths relative, none absolute.
+                portable_notebook(output, _portable_prefixes(
+                    notebooks_dir, run_dir, notebook_params["params_path"]))
                 record["sha256"] = hashlib.sha256(output.read_bytes()).hexdigest()
         record.update(status="succeeded", seconds=round(time.perf_counter() - t0, 3))
         write_json_atomic(manifest, manifest_path)

@@ -41,6 +41,7 @@ from mlops.stages.drift import (
     current_counts,
     profile_reference,
 )
+from mlops.stages.reference import ReferenceSummary, serving_profiles
 
 __all__ = ["SUMMARY_CATEGORIES", "SUMMARY_ROWS", "input_counts", "input_drift",
            "reference_profiles", "summarize_inputs", "summary_rows"]
@@ -55,11 +56,14 @@ SUMMARY_CATEGORIES = 1000  # unseen categories kept per column; the rest pooled 
 SUMMARY_KEY_CHARS = 100  # an unseen category longer than this is stored as a digest
 
 
-def reference_profiles(reference: pd.DataFrame, schema: Schema) -> dict[str, Any]:
-    """The drift profiles of the serving columns of ``reference`` (training features)."""
-    cols = [c for c in schema.serving_columns if c in reference.columns]
-    return profile_reference(reference, numeric=[c for c in cols if schema.by_name[c].numeric],
-                             categorical=[c for c in cols if schema.by_name[c].categorical])
+def reference_profiles(reference: pd.DataFrame | ReferenceSummary, schema: Schema
+                       ) -> dict[str, Any]:
+    """The drift profiles of the serving columns of ``reference``: the training features, or
+    a version's stored summary of them (the same profiles, made from those rows)."""
+    if isinstance(reference, ReferenceSummary):
+        return {c: reference.profiles[c] for c in reference.profiles
+                if c in schema.serving_columns}
+    return serving_profiles(reference, schema)
 
 
 def _pack(values: np.ndarray, dtype: str) -> str:

@@ -13,9 +13,16 @@ Streamlit SDK in 2025, so Streamlit Spaces are Docker Spaces)::
     registry.json     where the app finds models (Hub repo id, or the bundled folder)
     app.py            the Streamlit app (its screens are in mlops/app/)
     mlops/            the package, as source
-    params.yaml, data/...  the params file and the files it names (schema, reference data)
+    params.yaml, data/schema.yaml  the params file and the schema it names
     registry/         only with --bundle-registry: the registry's own files, listed one by
                       one (never the folder, which may also hold a prediction log)
+
+No training row and no machine path goes into the bundle. What the app needs of the
+training data (typical values for the form, drift profiles, explanation backgrounds) it
+reads from the production version's ``reference.json`` in the registry
+(:mod:`mlops.stages.reference`), and run evidence records project-relative paths. The data
+file itself is shipped only on request (``include_data``, ``--include-training-data``),
+with a warning: a public Space publishes every row of it.
 
 The token comes from ``HF_TOKEN`` at push time only; nothing here prints or writes it.
 """
@@ -147,6 +154,7 @@ class SpaceBundle:
     folder: Path
     files: tuple[str, ...]
     registry: dict[str, str]
+    warnings: tuple[str, ...] = ()  # what the person building it must know (shown by the CLI)
 
 
 def streamlit_config(upload_mb: int = UPLOAD_LIMIT_MB) -> str:
@@ -282,6 +290,7 @@ def build_space(
     dataset_repo: str | None = None,
     title: str | None = None,
     force: bool = False,
+    include_data: bool = False,
 ) -> SpaceBundle:
     """Write the Space folder to ``out`` (replacing a bundle built there before) and return
     what is in it.
@@ -289,6 +298,8 @@ def build_space(
     ``project`` holds ``app.py``, ``mlops/`` and ``requirements.lock``.
     ``dataset_repo`` is where the app pushes its prediction log (``MLOPS_DATASET_REPO``).
     A non-empty ``out`` that this function did not write is refused unless ``force``.
+    ``include_data`` also ships the training data file (``data.path``), for registries
+    whose versions carry no ``reference.json`` yet; the bundle then says so in ``warnings``.
     """
     project = Path(project).resolve()
     out = Path(out).resolve()
@@ -312,7 +323,7 @@ def build_space(
     for folder in ("mlops",):
         if (project / folder).is_dir():
             shutil.copytree(project / folder, out / folder, ignore=_IGNORE)
-    _copy_params(params, project, out)
+    warnings = _copy_params(params, out, include_data=include_data)
     if bundle_registry:
         _copy_registry(params, out)
     (out / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
@@ -329,7 +340,7 @@ def build_space(
         command=" ".join(streamlit_command()),
     ), encoding="utf-8")
     files = tuple(sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()))
-    return SpaceBundle(out, files, registry)
+    return SpaceBundle(out, files, registry, tuple(warnings))
 
 
 def _copy_registry(params: Params, out: Path) -> list[str]:
@@ -358,16 +369,32 @@ def _copy_registry(params: Params, out: Path) -> list[str]:
     return files
 
 
-def _copy_params(params: Params, project: Path, out: Path) -> None:
-    """Copy params.yaml and the data files it names, at the same relative paths."""
+def _copy_params(params: Params, out: Path, *, include_data: bool = False) -> list[str]:
+    """Copy params.yaml and the schema it names (with ``include_data`` the training data
+    too) at the same relative paths; return the warnings for the person building it."""
     root = Path(params.root).resolve()
     shutil.copy2(root / "params.yaml", out / "params.yaml")
-    for rel in (params.data.schema, params.data.path):
+    warnings = []
+    names = [params.data.schema, *([params.data.path] if include_data else [])]
+    for rel in names:
         source = params.resolve(rel)
         if source.is_file() and source.is_relative_to(root):
             target = out / source.relative_to(root)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+            if rel == params.data.path:
+                warnings.append(
+                    f"the bundle carries the training data {rel} ({_data_rows(source)} rows): "
+                    "a public Space publishes every row of it. Leave out "
+                    "--include-training-data unless the data is public; the app reads what "
+                    "it needs from each version's reference.json")
+    return warnings
+
+
+def _data_rows(path: Path) -> str:
+    """How many data rows a CSV file has (lines after the header), for the warning."""
+    with path.open("rb") as handle:
+        return f"{max(sum(1 for _ in handle) - 1, 0):,}"
 
 
 def _dockerfile(registry: dict[str, str]) -> str:

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from mlops.core.exceptions import DataError
 from mlops.core.feature_code import FEATURE_FUNCTION, feature_function
 
-__all__ = ["DerivedFeatures", "date_parts", "unusable_columns"]
+__all__ = ["DerivedFeatures", "date_parts", "feature_table", "unusable_columns"]
 
 
 class DerivedFeatures(TransformerMixin, BaseEstimator):
@@ -94,3 +94,19 @@ def unusable_columns(frame: pd.DataFrame) -> list[str]:
 
     bad = [str(name) for name in frame.columns if unusable(frame[name])]
     return bad
+
+
+def feature_table(code: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """What ``code`` (``add_features``) makes of ``frame``, column by column: whether it is
+    new, its type, how many values are missing and distinct. Statistics, never rows: an
+    executed notebook is published with its version."""
+    out = code(frame.copy())
+    unusable = set(unusable_columns(out))
+    return pd.DataFrame({
+        "column": [str(c) for c in out.columns],
+        "made by add_features": [c not in frame.columns for c in out.columns],
+        "type": [str(out[c].dtype) for c in out.columns],
+        "missing": [int(out[c].isna().sum()) for c in out.columns],
+        "distinct": [int(out[c].nunique()) for c in out.columns],
+        "usable": [c not in unusable for c in out.columns],
+    }).set_index("column")
