@@ -27,6 +27,7 @@ __all__ = ["LEAK_HINT_AUC", "LEAK_HINT_R2", "register", "cmd_init"]
 # not perfectly, and at init a question costs only a review before production.
 LEAK_HINT_AUC = 0.9
 LEAK_HINT_R2 = 0.8
+MAX_LEAK_HINTS = 3  # the strongest are named one by one, the others on one line
 
 DESCRIPTION = """\
 Write a params file for your own CSV: the data path (relative to the params file), the
@@ -130,7 +131,7 @@ def _screen(params_file: Path, reports: list[ValidationReport]) -> Sequence[Hint
     :data:`LEAK_HINT_R2`), identifiers left out."""
     from mlops.core.config import load_params
     from mlops.core.data import load_split
-    from mlops.core.project import leak_hint
+    from mlops.core.project import Hint, leak_hint
     from mlops.core.schema import load_schema
     from mlops.stages.validation import check_drift, validate
 
@@ -143,7 +144,15 @@ def _screen(params_file: Path, reports: list[ValidationReport]) -> Sequence[Hint
     skip = {*params.data.id_columns, *params.data.drop_columns}
     measure, floor = ("ROC-AUC", LEAK_HINT_AUC) if schema.classification else \
         ("R²", LEAK_HINT_R2)
-    return [leak_hint(r.column, params.data.target, measure, float(r.observed))
-            for r in report.results
-            if r.check in ("leakage_auc", "leakage_r2") and r.column not in skip
-            and r.observed is not None and float(r.observed) >= floor]
+    strong = sorted(((float(r.observed), str(r.column)) for r in report.results
+                     if r.check in ("leakage_auc", "leakage_r2") and r.column not in skip
+                     and r.observed is not None and float(r.observed) >= floor), reverse=True)
+    hints = [leak_hint(column, params.data.target, measure, score)
+             for score, column in strong[:MAX_LEAK_HINTS]]
+    rest = strong[MAX_LEAK_HINTS:]
+    if rest:  # one line for the rest: the question is the same
+        names = ", ".join(repr(c) for _, c in rest)
+        hints.append(Hint("leak", names, f"{len(rest)} more column(s) alone predict "
+                          f"{params.data.target!r} with {measure} from {rest[-1][0]:.3f} to "
+                          f"{rest[0][0]:.3f}: {names}; the same question for each"))
+    return hints

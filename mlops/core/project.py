@@ -643,7 +643,7 @@ def _registry_block(plan: ProjectPlan, block: list[str]) -> list[str]:
         "  # Warnings of mlops init. When each is resolved (column dropped, or confirmed",
         "  # known at prediction time), set first_alias: production, or promote the",
         "  # candidate: mlops promote VERSION --to production --reason \"reviewed: ...\"",
-        *(f"  #   - {hint.kind}: {hint.message}" for hint in plan.hints),
+        *(f"  #   - {hint.kind}: {' '.join(hint.message.split())}" for hint in plan.hints),
     ]
 
 
