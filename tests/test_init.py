@@ -21,8 +21,8 @@ from sklearn.datasets import load_breast_cancer, load_wine
 
 from mlops.cli.main import main
 from mlops.core.config import load_params
-from mlops.core.exceptions import ConfigError, DataError, ModelMismatchError
 from mlops.core.data import INDEX_COLUMN
+from mlops.core.exceptions import ConfigError, DataError, ModelMismatchError
 from mlops.core.project import (
     detect_task,
     model_name,
@@ -369,7 +369,9 @@ def serve_a_held_out_row(tmp_path: Path, stem: str, overrides: tuple[str, ...] =
 
     params = load_params(tmp_path / f"params-{stem}.yaml",
                          [f"registry.path={tmp_path / 'registry'}", *overrides])
-    row = load_split(params).test.drop(columns=[params.data.target]).iloc[0].to_dict()
+    # identifiers and dropped columns are not request inputs
+    not_inputs = [params.data.target, *params.data.id_columns, *params.data.drop_columns]
+    row = load_split(params).test.drop(columns=not_inputs).iloc[0].to_dict()
     with Router.from_params(params, log_path=str(tmp_path / "log.sqlite")) as router:
         return router.predict(row)
 

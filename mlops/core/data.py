@@ -18,8 +18,8 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["CHUNK_ROWS", "INDEX_COLUMN", "DataSplit", "read_csv", "read_chunks", "read_sample", "is_parquet",
-           "split", "load_split", "class_balance",
+__all__ = ["CHUNK_ROWS", "INDEX_COLUMN", "DataSplit", "read_csv", "read_chunks", "read_sample",
+           "is_parquet", "split", "load_split", "class_balance",
            "target_summary"]
 
 CHUNK_ROWS = 65_536  # rows per chunk read: a few MB a column; larger chunks cost RSS, not speed

@@ -9,9 +9,10 @@ validation stage's leakage check) a column that alone predicts the target almost
 perfectly. With such a warning the params file says ``registry.first_alias: candidate``
 and lists the warnings: the first version waits for a person instead of going straight
 to production. Small data gets the blocking training checks relaxed to what it has, with a
-note saying which and why. :func:`render_params` writes the ``data``, ``model`` and ``evaluation`` sections
-and copies every other section from a template params file, so a change to those sections
-(validation, registry, deployment, monitoring) needs no change here.
+note saying which and why. :func:`render_params` writes the ``data``, ``model`` and
+``evaluation`` sections and copies every other section from a template params file, so a
+change to those sections (validation, registry, deployment, monitoring) needs no change
+here beyond the keys init sets in them (``registry.first_alias``, the relaxed limits).
 """
 
 from __future__ import annotations
@@ -331,7 +332,7 @@ def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, targe
     bins = {c: _quartile_edges(frame[c]) for c in sensitive
             if is_number(frame[c]) and frame[c].nunique() > 10}
     ids = tuple(suggest_id_columns(frame, target))
-    index = INDEX_COLUMN if INDEX_COLUMN in frame.columns and INDEX_COLUMN != target else None
+    index = INDEX_COLUMN if INDEX_COLUMN in frame.columns and target != INDEX_COLUMN else None
     hints = (*suggest_high_cardinality(frame, target, [c for c, _ in ids]),
              *suggest_date_columns(frame, target))
     if chosen == "regression":

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
-    balanced_accuracy_score,
     average_precision_score,
+    balanced_accuracy_score,
     f1_score,
     log_loss,
     mean_absolute_error,
