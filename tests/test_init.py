@@ -344,6 +344,16 @@ def test_init_names_a_validation_check_that_would_block_the_first_run(tmp_path):
     assert "change validation.thresholds in" in printed
 
 
+def test_init_names_a_split_that_would_fail_the_first_run(tmp_path):
+    data = tmp_path / "tiny.csv"
+    pd.DataFrame({"x": np.arange(10) % 3, "y": list("aabbccddee")}).to_csv(data, index=False)
+    code, printed, _ = run_init("--data", str(data), "--target", "y", "--out",
+                                str(tmp_path / "p.yaml"))
+    assert code == 0  # the files are written; what would fail is said
+    assert "BLOCKS the first run, splitting off data.test_size 0.25" in printed
+    assert "relaxed validation.training.min_rows from 100 to 10" in printed
+
+
 # --- end to end: init, then the pipeline, to a registered model ----------------------------
 
 def init_and_run(tmp_path: Path, frame: pd.DataFrame, stem: str, target: str,

@@ -17,7 +17,6 @@ from mlops.cli.common import HelpFormatter, exit_codes_text
 
 if TYPE_CHECKING:
     from mlops.core.project import Hint
-    from mlops.stages.verdicts import ValidationReport
 
 __all__ = ["LEAK_HINT_AUC", "LEAK_HINT_R2", "register", "cmd_init"]
 
@@ -83,11 +82,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     from mlops.stages.gates import check_config
     from mlops.stages.training import build_estimator
 
-    reports: list[ValidationReport] = []
+    blocks: list[str] = []
     plan, out, schema = init_project(args.data, args.target, out=args.out, task=args.task,
                                      name=args.name, schema=args.schema,
                                      template=args.template, force=args.force,
-                                     screen=lambda path: _screen(path, reports))
+                                     screen=lambda path: _screen(path, blocks))
     params = load_params(out)
     check_config(params)
     build_estimator(params)
@@ -116,21 +115,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     if plan.hints:
         print(f"  so registry.first_alias is candidate in {out}: the first version waits "
               "for your review (mlops promote VERSION --to production --reason ...)")
-    blocked = [r for report in reports for r in report.failures]
-    for result in blocked:
-        print(f"  BLOCKS the first run, validation check {result.check!r}: {result.message}. "
-              "Fix the data, or change validation.thresholds in "
-              f"{out} if the threshold is wrong for this data")
+    for block in blocks:
+        print(f"  BLOCKS the first run, {block}")
     print(f"next:\n  make pipeline PARAMS={out}")
     return 0
 
 
-def _screen(params_file: Path, reports: list[ValidationReport]) -> Sequence[Hint]:
-    """Validate the data as the first run will (kept in ``reports``); a warning per
-    feature whose single-feature score reaches :data:`LEAK_HINT_AUC` (R²:
-    :data:`LEAK_HINT_R2`), identifiers left out."""
+def _screen(params_file: Path, blocks: list[str]) -> Sequence[Hint]:
+    """Validate the data as the first run will; what would block it goes to ``blocks``,
+    with what to do. Returns a warning per feature whose single-feature score reaches
+    :data:`LEAK_HINT_AUC` (R²: :data:`LEAK_HINT_R2`), identifiers left out."""
     from mlops.core.config import load_params
     from mlops.core.data import load_split
+    from mlops.core.exceptions import MLOpsError
     from mlops.core.project import Hint, leak_hint
     from mlops.core.schema import load_schema
     from mlops.stages.validation import check_drift, validate
@@ -139,8 +136,16 @@ def _screen(params_file: Path, reports: list[ValidationReport]) -> Sequence[Hint
     data = load_split(params)
     schema = load_schema(params.resolve(params.data.schema))
     report = validate(data.frame, schema, params.validation, source=params.data.path)
-    reports.append(report.merge(check_drift(data.train, data.test, schema, params.validation,
-                                            source="held-out vs training split")))
+    try:
+        report = report.merge(check_drift(data.train, data.test, schema, params.validation,
+                                          source="held-out vs training split"))
+    except (MLOpsError, ValueError) as exc:  # the split itself fails: so would the run
+        blocks.append(f"splitting off data.test_size {params.data.test_size:g}: {exc}. Use "
+                      f"more rows, or a data.test_size in {params_file} that leaves every "
+                      "class a held-out row")
+    blocks.extend(f"validation check {r.check!r}: {r.message}. Fix the data, or change "
+                  f"validation.thresholds in {params_file} if the threshold is wrong for "
+                  "this data" for r in report.failures)
     skip = {*params.data.id_columns, *params.data.drop_columns}
     measure, floor = ("ROC-AUC", LEAK_HINT_AUC) if schema.classification else \
         ("R²", LEAK_HINT_R2)
