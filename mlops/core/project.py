@@ -33,6 +33,8 @@ from mlops.core.exceptions import ConfigError, DataError
 from mlops.core.schema import is_number
 
 __all__ = [
+    "FREQUENT_ROWS",
+    "HIGH_CARDINALITY",
     "ID_NAMES",
     "MAX_NUMERIC_CLASSES",
     "SENSITIVE_NAMES",
@@ -40,13 +42,15 @@ __all__ = [
     "Hint",
     "ProjectPlan",
     "detect_task",
-    "suggest_date_columns",
-    "suggest_high_cardinality",
+    "leak_hint",
     "model_name",
     "plan_project",
     "positive_class",
     "init_project",
+    "relax_training_checks",
     "render_params",
+    "suggest_date_columns",
+    "suggest_high_cardinality",
     "suggest_id_columns",
     "suggest_sensitive",
 ]
@@ -81,7 +85,8 @@ _REGRESSOR_HYPERPARAMETERS = {"ridge": {"alpha": 1.0}}
 _MIN_R2 = 0.1
 # A text column with more frequent values than this becomes that many one-hot columns.
 HIGH_CARDINALITY = 50
-# Rows a value needs to get its own one-hot column (the feature stage's min_frequency).
+# Rows a value needs to get its own one-hot column (as the feature stage's min_frequency
+# was when this was written; a hint, so it need not follow every change there).
 FREQUENT_ROWS = 5
 # Share of a text column's values that must read as dates for it to look like a date.
 _DATE_SHARE = 0.95
@@ -103,9 +108,6 @@ class Hint:
     kind: str
     column: str
     message: str
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
@@ -391,7 +393,7 @@ def render_params(plan: ProjectPlan, template: str) -> str:
         "",
         *_evaluation_section(plan, evaluation),
     ]
-    for block in _other_sections(template):
+    for block in _other_sections(template):  # params need a registry section: it is there
         if block[0].startswith("registry:"):
             block = _registry_block(plan, block)
         elif block[0].startswith("validation:") and plan.relaxed:
@@ -634,7 +636,7 @@ def _id_columns_line(plan: ProjectPlan) -> str:
 def _registry_block(plan: ProjectPlan, block: list[str]) -> list[str]:
     """The template's registry section with ``first_alias`` (and why) set for ``plan``."""
     kept = [line for line in block if not re.match(r"\s+first_alias:", line)]
-    if not plan.hints:
+    if plan.first_alias == "production":
         return [*kept, _line("first_alias", "production", "the first version whose gates "
                              "pass serves at once; mlops init found nothing to review")]
     return [
