@@ -757,6 +757,13 @@ def test_operator_view_disabled_when_no_token_is_configured(app_env, monkeypatch
     assert any("disabled" in i.value for i in at.info)
 
 
+def test_operator_screen_points_to_replacing_a_wrong_production(app_env) -> None:
+    at = _operator()
+    pointer = [c.value for c in at.caption if "champion gate" in c.value]
+    assert pointer and "mlops promote VERSION --to production --force --reason" in pointer[0]
+    assert "ledger" in pointer[0]
+
+
 def test_operator_rolls_back_and_promotes_as_app_after_confirmation(app_env) -> None:
     at = _operator()
     ledger = _frame_with(at, "actor")

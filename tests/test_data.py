@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops.core.data import read_csv
+from mlops.core.data import INDEX_COLUMN, read_csv
 from mlops.core.exceptions import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,10 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "html_named_csv": (b"<html><body>Not found</body></html>\n", "format"),
     "duplicate_columns": (b"a,b,a\n1,2,3\n", "unique_columns"),
     "duplicate_after_strip": (b"a, b,b \n1,2,3\n", "unique_columns"),
-    "blank_column_name": (b",a,b\n0,1,2\n", "column_names"),
+    "blank_column_name": (b"a,,b\n0,1,2\n", "column_names"),
+    # An unnamed first column is read as a pandas index only when it is one.
+    "unnamed_first_column_not_an_index": (b",a,b\nx,1,2\ny,3,4\n", "column_names"),
+    "unnamed_first_column_repeats": (b",a,b\n0,1,2\n0,3,4\n", "column_names"),
     "ragged_long_row": (HEADER + ROWS + b"1,male,2,own,little,little,1169,6,car,67,99\n",
                         "ragged_rows"),
     "ragged_short_row": (HEADER + ROWS + b"1,male,2,own\n" + ROWS, "ragged_rows"),
@@ -79,6 +82,14 @@ def test_reads_bundled_data():
     frame = read_csv(ROOT / "data" / "german.csv")
     assert frame.shape == (1000, 10)
     assert frame["risk"].isin([0, 1]).all()
+
+
+def test_an_unnamed_first_column_of_0_1_2_is_read_as_the_pandas_index(tmp_path):
+    path = tmp_path / "indexed.csv"
+    pd.DataFrame({"a": [5, 6, 7], "b": ["x", "y", "z"]}).to_csv(path)  # index written
+    frame = read_csv(path)
+    assert list(frame.columns) == [INDEX_COLUMN, "a", "b"]
+    assert frame[INDEX_COLUMN].tolist() == [0, 1, 2]
 
 
 def test_utf8_bom_is_accepted_and_stripped(tmp_path):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_ratio, equalized_odds_difference
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
 from sklearn.metrics import (
     accuracy_score,
@@ -295,6 +296,21 @@ def test_champion_comparison_and_gate(params, splits, model):
         champion["metrics"]["roc_auc"] - params.evaluation.champion_tolerance, abs=1e-6)
     assert roc["passed"] == (champion["difference"]["roc_auc"] >= -0.02)
     assert not result["passed"]
+    # A production model that was wrong must not block every honest successor: the
+    # message names the replacement, kept in the ledger.
+    with pytest.raises(GateFailedError) as caught:
+        stage_gates.raise_on_failed_gates(result)
+    message = caught.value.message
+    assert "evaluation.champion_tolerance=1" in message
+    assert "mlops promote VERSION --to production --force --reason" in message
+    assert "ledger" in message
+
+
+def test_a_failed_gate_without_a_champion_does_not_mention_replacing_production(model, splits):
+    params = german_params("evaluation.gates.min_accuracy=0.9", "evaluation.bootstrap_samples=0")
+    with pytest.raises(GateFailedError) as caught:
+        stage_gates.raise_on_failed_gates(ev.evaluate(model, splits[1], params))
+    assert "mlops promote" not in caught.value.message
 
 
 def test_identical_champion_passes_champion_gates(model, splits, params):
@@ -344,7 +360,8 @@ def test_multiclass_uses_macro_averages_and_one_vs_rest_auc():
     assert set(result["fairness"]["size"]["groups"]) == {"large", "small"}
     assert set(result["confidence_intervals"]) == set(stage_metrics.HEADLINE_METRICS)
     assert [g["gate"] for g in result["gates"]] == ["min_roc_auc", "min_f1",
-                                                    "baseline_roc_auc"]
+                                                    "baseline_roc_auc",
+                                                    "baseline_balanced_accuracy"]
     labels = {g["gate"]: g["label"] for g in result["gates"]}
     assert labels["min_f1"] == "macro F1"
     assert labels["min_roc_auc"] == "macro one-vs-rest ROC-AUC"
@@ -382,6 +399,72 @@ def test_frames_are_not_modified(model, splits, params):
     ev.evaluate(model, splits[1], dataclasses.replace(params, evaluation=dataclasses.replace(
         params.evaluation, bootstrap_samples=0)))
     pd.testing.assert_frame_equal(before, splits[1])
+
+
+# --- balanced-accuracy floor ---------------------------------------------------------------
+
+class MajorityVoter(ClassifierMixin, BaseEstimator):
+    """A fitted classifier whose probabilities keep its ranking of every class (so its
+    one-vs-rest ROC-AUC is the model's) but whose label is always the most frequent class:
+    what a model that never predicts the rare classes looks like to the gates."""
+
+    def __init__(self, model, majority_index: int) -> None:
+        self.model, self.majority_index = model, majority_index
+        self.classes_ = model.classes_
+        self.feature_names_in_ = model.feature_names_in_
+
+    def predict_proba(self, frame):
+        proba = 0.5 * self.model.predict_proba(frame)
+        proba[:, self.majority_index] += 0.5
+        return proba
+
+    def predict(self, frame):
+        return self.classes_[self.predict_proba(frame).argmax(axis=1)]
+
+    def fit(self, frame, y):
+        return self
+
+
+def test_multiclass_gets_a_balanced_accuracy_floor_over_the_dummy():
+    params, model, test = iris_setup()
+    result = ev.evaluate(model, test, params)
+    floor = {g["gate"]: g for g in result["gates"]}["baseline_balanced_accuracy"]
+    assert floor["metric"] == "balanced_accuracy" and floor["key"] == "evaluation.baseline.margin"
+    assert floor["threshold"] == pytest.approx(1 / 3 + params.evaluation.baseline.margin)
+    assert floor["passed"] and result["metrics"]["balanced_accuracy"] > 0.9
+    assert "DummyClassifier (1/3" in floor["label"]
+
+
+def test_a_multiclass_model_that_predicts_one_class_fails_the_floor_not_roc_auc():
+    params, model, test = iris_setup()
+    params = dataclasses.replace(params, evaluation=dataclasses.replace(
+        params.evaluation, gates={"min_roc_auc": 0.9}, bootstrap_samples=0))
+    result = ev.evaluate(MajorityVoter(model, 0), test, params)
+    gates = {g["gate"]: g for g in result["gates"]}
+    assert gates["min_roc_auc"]["passed"] and gates["baseline_roc_auc"]["passed"]
+    assert not gates["baseline_balanced_accuracy"]["passed"]
+    assert result["metrics"]["balanced_accuracy"] == pytest.approx(1 / 3, abs=1e-6)
+    with pytest.raises(GateFailedError, match="baseline_balanced_accuracy"):
+        stage_gates.raise_on_failed_gates(result)
+
+
+def test_the_floor_is_left_to_a_gate_the_params_name():
+    params, model, test = iris_setup()
+    params = dataclasses.replace(params, evaluation=dataclasses.replace(
+        params.evaluation, gates={"min_balanced_accuracy": 0.5}, bootstrap_samples=0))
+    names = [g["gate"] for g in ev.evaluate(model, test, params)["gates"]]
+    assert "min_balanced_accuracy" in names and "baseline_balanced_accuracy" not in names
+
+
+def test_an_imbalanced_binary_target_gets_the_floor_a_balanced_one_does_not(result, params):
+    assert "baseline_balanced_accuracy" not in {g["gate"] for g in result["gates"]}  # 30 % bad
+    matrix = [[5, 15], [0, 180]]  # 10 % positives, mostly missed
+    imbalanced = {**result, "confusion_matrix": {"labels": [0, 1], "matrix": matrix},
+                  "metrics": {**result["metrics"], "balanced_accuracy": 0.625}}
+    floor = {g["gate"]: g for g in stage_gates.gate_verdicts(imbalanced, params)}[
+        "baseline_balanced_accuracy"]
+    assert floor["threshold"] == pytest.approx(0.5 + params.evaluation.baseline.margin)
+    assert floor["passed"] and "the rarer 10%" in floor["label"]
 
 
 # --- baseline ------------------------------------------------------------------------------

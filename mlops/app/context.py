@@ -20,7 +20,7 @@ from mlops.app.cache import TTLCache
 from mlops.app.config import load_app_params
 from mlops.app.status import ServingStatus, serving_status
 from mlops.core.exceptions import DataError, NotFoundError
-from mlops.core.schema import Schema, load_schema
+from mlops.core.schema import Schema, request_schema
 
 if TYPE_CHECKING:  # imported when first used, not on the app's first page
     import pandas as pd
@@ -91,7 +91,7 @@ class AppContext:
         from mlops.registry import open_registry
 
         registry = open_registry(params.registry, params.root)
-        schema = load_schema(params.resolve(params.data.schema))
+        schema = request_schema(params)  # id and dropped columns are no request input
         log_path = Path(env.get("MLOPS_LOG_PATH") or params.resolve(params.monitoring.log_path))
         ctx = cls(params, registry, schema, log_path, clock=clock)
         if env.get("MLOPS_DATASET_REPO"):

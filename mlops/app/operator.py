@@ -92,6 +92,7 @@ def render_operator(ctx: AppContext, token: str | None,
     from mlops.serving.deployment import read_deployment
 
     dep, _ = read_deployment(ctx.registry, ctx.name)
+    st.caption(REPLACE_WRONG_PRODUCTION)
     _promote(ctx, status, token, dep)
     _rollback(ctx, status, token)
     _strategies(ctx, status, token, dep)
@@ -159,6 +160,16 @@ def _label(ctx: AppContext, status: ServingStatus, version: int) -> str:
     from mlops.app.story import version_entry
 
     return version_entry(ctx.version_info(version), status.aliases)
+
+
+# A production model that was wrong (it learned from a leak) fails every honest successor
+# on the champion gate: the operator is told the replacement, which the ledger keeps.
+REPLACE_WRONG_PRODUCTION = (
+    "Production was wrong (for example it learned from a column known only after the "
+    "outcome) and honest runs fail the champion gate against it? Replace it: register the "
+    "honest run with `mlops run --set evaluation.champion_tolerance=1`, then promote it "
+    "here with a reason, or `mlops promote VERSION --to production --force --reason "
+    "\"...\"`. The reason is kept in the ledger below (docs/registry.md).")
 
 
 def _promote(ctx: AppContext, status: ServingStatus, token: str | None, dep) -> None:

@@ -439,6 +439,9 @@ class RegistryConfig:
     # must not leave its home, and say why: the version records the reason.
     snapshot_data: bool = True
     no_snapshot_reason: str = ""
+    # Where the first version whose gates pass goes: production, or candidate when a person
+    # must review it first (mlops init writes candidate when it found a warning).
+    first_alias: Literal["production", "candidate"] = "production"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.core.config import Params
 
-__all__ = ["CHUNK_ROWS", "DataSplit", "read_csv", "read_chunks", "read_sample", "is_parquet",
-           "split", "load_split", "class_balance",
+__all__ = ["CHUNK_ROWS", "INDEX_COLUMN", "DataSplit", "read_csv", "read_chunks", "read_sample",
+           "is_parquet", "split", "load_split", "class_balance",
            "target_summary"]
 
 CHUNK_ROWS = 65_536  # rows per chunk read: a few MB a column; larger chunks cost RSS, not speed
@@ -42,6 +42,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xfe\xff", "UTF-16 encoded; re-save it as UTF-8"),
 )
 _DELIMITERS = (";", "\t", "|")
+# What pandas names an unnamed first column: the index that ``DataFrame.to_csv()`` writes.
+INDEX_COLUMN = "Unnamed: 0"
 
 
 def _fail(path: Path, message: str, rule: str, column: str | None = None) -> DataError:
@@ -86,7 +88,7 @@ def _check_structure(path: Path, text: str) -> None:
                             f"separated by {shown}, not commas; re-save it comma-separated",
                             "delimiter")
         for i, name in enumerate(names):
-            if not name:
+            if not name and i > 0:  # an unnamed first column may be an index: read_csv judges
                 raise _fail(path, f"column {i + 1} of the header has no name (was the "
                             "index written? use index=False)", "column_names")
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -138,7 +140,22 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError) as exc:
         raise _fail(path, f"cannot be read as CSV: {exc}", "format") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if not next(csv.reader(io.StringIO(text.lstrip("\r\n"))))[0].strip():
+        _check_index(path, frame)
     return frame
+
+
+def _check_index(path: Path, frame: pd.DataFrame) -> None:
+    """An unnamed first column is kept (as :data:`INDEX_COLUMN`) only when it holds a
+    different whole number in every row (0, 1, 2, ..., or what is left of them after rows
+    were filtered): the index that ``DataFrame.to_csv()`` writes, an identifier. Anything
+    else in a column without a name is refused: nobody can say what it means."""
+    values = frame.iloc[:, 0]
+    if not (pd.api.types.is_integer_dtype(values) and values.is_unique):
+        raise _fail(path, "column 1 of the header has no name and its values are not a "
+                    "pandas index (a different whole number in every row); name it, or "
+                    "write the file with index=False", "column_names")
+    frame.columns = [INDEX_COLUMN, *frame.columns[1:]]
 
 
 def is_parquet(path: str | Path) -> bool:

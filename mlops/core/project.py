@@ -3,9 +3,16 @@
 :func:`plan_project` reads a CSV and decides what it can (the task, the positive class, a
 model name, gate thresholds that fit the task) and what it can only suggest (sensitive
 features, identifier columns): suggestions go into the file as comments for a person to
-confirm. :func:`render_params` writes the ``data``, ``model`` and ``evaluation`` sections
-and copies every other section from a template params file, so a change to those sections
-(validation, registry, deployment, monitoring) needs no change here.
+confirm. It also warns (:class:`Hint`) about columns that make a dangerous first model:
+many distinct text values, dates stored as text, and (found by the caller with the
+validation stage's leakage check) a column that alone predicts the target almost
+perfectly. With such a warning the params file says ``registry.first_alias: candidate``
+and lists the warnings: the first version waits for a person instead of going straight
+to production. Small data gets the blocking training checks relaxed to what it has, with a
+note saying which and why. :func:`render_params` writes the ``data``, ``model`` and
+``evaluation`` sections and copies every other section from a template params file, so a
+change to those sections (validation, registry, deployment, monitoring) needs no change
+here beyond the keys init sets in them (``registry.first_alias``, the relaxed limits).
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +29,29 @@ import pandas as pd
 import yaml
 
 from mlops.core.config import SAFE_NAME
+from mlops.core.data import INDEX_COLUMN
 from mlops.core.exceptions import ConfigError, DataError
 from mlops.core.schema import is_number
 
 __all__ = [
+    "FREQUENT_ROWS",
+    "HIGH_CARDINALITY",
     "ID_NAMES",
     "MAX_NUMERIC_CLASSES",
     "SENSITIVE_NAMES",
     "TASKS",
+    "Hint",
     "ProjectPlan",
     "detect_task",
+    "leak_hint",
     "model_name",
     "plan_project",
     "positive_class",
     "init_project",
+    "relax_training_checks",
     "render_params",
+    "suggest_date_columns",
+    "suggest_high_cardinality",
     "suggest_id_columns",
     "suggest_sensitive",
 ]
@@ -69,6 +84,31 @@ _CLASSIFIER_ONLY = ("logistic_regression",)
 _REGRESSOR_HYPERPARAMETERS = {"ridge": {"alpha": 1.0}}
 # Regression gate: share of the target's variance the model must explain (R²).
 _MIN_R2 = 0.1
+# A text column with more frequent values than this becomes that many one-hot columns.
+HIGH_CARDINALITY = 50
+# Rows a value needs to get its own one-hot column (as the feature stage's min_frequency
+# was when this was written; a hint, so it need not follow every change there).
+FREQUENT_ROWS = 5
+# Share of a text column's values that must read as dates for it to look like a date.
+_DATE_SHARE = 0.95
+_DATE = re.compile(
+    r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?"
+    r"|\d{4}/\d{1,2}/\d{1,2}|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}( \d{1,2}:\d{2}(:\d{2})?)?")
+# The blocking training checks (validation.training) and their defaults.
+_TRAINING_DEFAULTS = {"min_rows": 100, "min_class_rows": 20, "min_class_share": 0.01}
+
+
+@dataclass(frozen=True)
+class Hint:
+    """A warning of ``mlops init`` about one column: what it found and what to do.
+
+    ``kind`` is ``leak`` (alone predicts the target almost perfectly),
+    ``high_cardinality`` (many distinct text values) or ``date`` (dates stored as text).
+    """
+
+    kind: str
+    column: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +133,16 @@ class ProjectPlan:
     # Regression: the target's range and the MAE of always predicting its median.
     value_range: tuple[float, float] | None = None
     median_mae: float | None = None
+    # Warnings that keep the first version a candidate; relaxed training checks
+    # (key under validation.training, default, written value, why); the pandas index.
+    hints: tuple[Hint, ...] = ()
+    relaxed: tuple[tuple[str, float, float, str], ...] = ()
+    index_column: str | None = None
+
+    @property
+    def first_alias(self) -> str:
+        """``candidate`` when a warning needs a person's review first, else ``production``."""
+        return "candidate" if self.hints else "production"
 
     @property
     def regression(self) -> bool:
@@ -164,10 +214,11 @@ def suggest_sensitive(frame: pd.DataFrame, target: str) -> list[str]:
 
 def suggest_id_columns(frame: pd.DataFrame, target: str) -> list[tuple[str, str]]:
     """``(column, why)`` for columns that look like identifiers rather than features: named
-    like one (``customer_id``, ``Unnamed: 0``) or an integer or text value unique per row."""
+    like one (``customer_id``, ``Unnamed: 0``) or an integer or text value unique per row.
+    The pandas index (:data:`~mlops.core.data.INDEX_COLUMN`) is not suggested: it is taken."""
     found = []
     for column in frame.columns:
-        if column == target:
+        if column in (target, INDEX_COLUMN):
             continue
         values = frame[column]
         integral = pd.api.types.is_integer_dtype(values) or (
@@ -178,6 +229,86 @@ def suggest_id_columns(frame: pd.DataFrame, target: str) -> list[tuple[str, str]
         if why:
             found.append((column, " and ".join(why)))
     return found
+
+
+def suggest_high_cardinality(frame: pd.DataFrame, target: str,
+                             skip: Sequence[str] = ()) -> list[Hint]:
+    """A hint per text column with more than :data:`HIGH_CARDINALITY` values seen at least
+    :data:`FREQUENT_ROWS` times: each becomes its own one-hot column (``skip``: columns
+    already suggested as identifiers)."""
+    hints = []
+    for column in frame.columns:
+        values = frame[column]
+        if column == target or column in skip or is_number(values) \
+                or pd.api.types.is_bool_dtype(values):
+            continue
+        counts = values.value_counts()
+        frequent = int((counts >= FREQUENT_ROWS).sum())
+        if frequent > HIGH_CARDINALITY:
+            hints.append(Hint("high_cardinality", str(column),
+                              f"{column!r} has {len(counts):,} distinct text values ({frequent:,} "
+                              f"with at least {FREQUENT_ROWS} rows, each a one-hot column): "
+                              "group them into fewer values in the data, or list it in "
+                              "data.drop_columns"))
+    return hints
+
+
+def suggest_date_columns(frame: pd.DataFrame, target: str) -> list[Hint]:
+    """A hint per text column whose values read as dates (``2024-05-01``, ``1/5/2024``,
+    ``2024-05-01 13:00``): as text, every date is a category of its own."""
+    hints = []
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if column == target or values.empty or is_number(values) \
+                or pd.api.types.is_bool_dtype(values):
+            continue
+        sample = values.astype(str).str.strip().head(1000)
+        dates = sample[sample.str.fullmatch(_DATE)]
+        parsed = pd.to_datetime(dates, errors="coerce", format="mixed").notna().sum()
+        if parsed >= _DATE_SHARE * len(sample):
+            hints.append(Hint("date", str(column),
+                              f"{column!r} holds dates as text (e.g. {sample.iloc[0]!r}): "
+                              "as text, every date is its own value. Turn it into numbers "
+                              "(year, month, day of year, weekday) in the training notebook's "
+                              f"add_features cell with date_parts(frame, {str(column)!r}) "
+                              "(docs/features.md; ISO dates such as 2024-05-01 also get the "
+                              "schema's date type), or list it in data.drop_columns"))
+    return hints
+
+
+def leak_hint(column: str, target: str, measure: str, score: float) -> Hint:
+    """The warning for a column that alone predicts ``target`` with ``score`` (a
+    single-feature ROC-AUC or R², from the validation stage's leakage check)."""
+    return Hint("leak", column,
+                f"{column!r} alone predicts {target!r} with {measure} {score:.3f}: is "
+                f"{column!r} known at prediction time? If it is recorded after the outcome "
+                "(or derived from it), list it in data.drop_columns")
+
+
+def relax_training_checks(counts: Sequence[int], rows: int,
+                          defaults: Mapping[str, Any] | None = None
+                          ) -> tuple[tuple[str, float, float, str], ...]:
+    """The blocking training checks (``validation.training``) that this data would fail
+    with ``defaults``, lowered to what the data has: ``(key, default, value, why)``.
+
+    ``counts`` are rows per class (empty for a numeric target). Small data can still train
+    a first model; the note in the params file says more data is the real fix.
+    """
+    limits = {**_TRAINING_DEFAULTS, **(defaults or {})}
+    relaxed = []
+    if rows < limits["min_rows"]:
+        relaxed.append(("min_rows", limits["min_rows"], rows,
+                        f"the data has {rows} rows"))
+    if counts:
+        rarest, total = min(counts), sum(counts)
+        if rarest < limits["min_class_rows"]:
+            relaxed.append(("min_class_rows", limits["min_class_rows"], rarest,
+                            f"the rarest class has {rarest} rows"))
+        share = math.floor(rarest / total * 10_000) / 10_000
+        if share < limits["min_class_share"]:
+            relaxed.append(("min_class_share", limits["min_class_share"], share,
+                            f"the rarest class is {rarest} of {total} rows"))
+    return tuple(relaxed)
 
 
 def model_name(data_path: str | Path, name: str | None = None) -> str:
@@ -205,16 +336,20 @@ def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, targe
     sensitive = tuple(suggest_sensitive(frame, target))
     bins = {c: _quartile_edges(frame[c]) for c in sensitive
             if is_number(frame[c]) and frame[c].nunique() > 10}
+    ids = tuple(suggest_id_columns(frame, target))
+    index = INDEX_COLUMN if INDEX_COLUMN in frame.columns and target != INDEX_COLUMN else None
+    hints = (*suggest_high_cardinality(frame, target, [c for c, _ in ids]),
+             *suggest_date_columns(frame, target))
     if chosen == "regression":
         values = labels.dropna().astype(float)
         return ProjectPlan(
             data_path=data_path, schema_path=schema_path, target=target, task=chosen,
             classes=(), counts=(), positive_class=None, positive_reason="",
             name=model_name(data_path, name), rows=len(frame), sensitive=sensitive,
-            id_columns=tuple(suggest_id_columns(frame, target)), max_brier=0.0,
-            prior_brier=0.0, bins=bins,
+            id_columns=ids, max_brier=0.0, prior_brier=0.0, bins=bins,
             value_range=(float(values.min()), float(values.max())),
-            median_mae=float((values - values.median()).abs().mean()))
+            median_mae=float((values - values.median()).abs().mean()), hints=hints,
+            index_column=index)
     counts = {_plain(k): int(v) for k, v in labels.dropna().value_counts().items()}
     classes = tuple(sorted(counts, key=_sort_key))
     rare = [c for c in classes if counts[c] < 2]
@@ -233,9 +368,9 @@ def plan_project(frame: pd.DataFrame, *, data_path: str, schema_path: str, targe
         data_path=data_path, schema_path=schema_path, target=target, task=chosen,
         classes=classes, counts=tuple(counts[c] for c in classes),
         positive_class=positive, positive_reason=why, name=model_name(data_path, name),
-        rows=len(frame), sensitive=sensitive,
-        id_columns=tuple(suggest_id_columns(frame, target)),
+        rows=len(frame), sensitive=sensitive, id_columns=ids,
         max_brier=_round_up(prior_brier, 3), prior_brier=prior_brier, bins=bins,
+        hints=hints, index_column=index,
     )
 
 
@@ -261,20 +396,30 @@ def render_params(plan: ProjectPlan, template: str) -> str:
         "",
         *_evaluation_section(plan, evaluation),
     ]
-    for block in _other_sections(template):
+    for block in _other_sections(template):  # params need a registry section: it is there
+        if block[0].startswith("registry:"):
+            block = _registry_block(plan, block)
+        elif block[0].startswith("validation:") and plan.relaxed:
+            block = _validation_block(plan, block)
         lines += ["", *block]
     return "\n".join(lines).rstrip() + "\n"
 
 
+Screen = Callable[[Path], Sequence[Hint]]
+
+
 def init_project(data: str | Path, target: str, *, out: str | Path | None = None,
                  task: str = "auto", name: str | None = None, schema: str | Path | None = None,
-                 template: str | Path | None = None, force: bool = False
-                 ) -> tuple[ProjectPlan, Path, Path]:
+                 template: str | Path | None = None, force: bool = False,
+                 screen: Screen | None = None) -> tuple[ProjectPlan, Path, Path]:
     """Write the params file and the schema for the CSV ``data``; return the plan and paths.
 
     ``out`` defaults to ``params-<name>.yaml`` in the current folder, ``schema`` to
     ``<data stem>.schema.yaml`` next to the data, ``template`` to the repository's
-    ``params.yaml``. Existing files are kept unless ``force``.
+    ``params.yaml``. Existing files are kept unless ``force``. ``screen`` is called with
+    the written params file and returns more warnings (the leakage check of the
+    validation stage, which this layer cannot import); with any, the file is written
+    again with them.
     """
     from mlops.core.data import read_csv
     from mlops.core.schema import infer_schema, schema_to_yaml
@@ -296,13 +441,22 @@ def init_project(data: str | Path, target: str, *, out: str | Path | None = None
     plan = plan_project(frame, data_path=relative_path(data, folder),
                         schema_path=relative_path(schema, folder), target=target, task=task,
                         name=name)
-    text = render_params(plan, template.read_text(encoding="utf-8"))
+    template_text = template.read_text(encoding="utf-8")
+    raw = yaml.safe_load(template_text) or {}
+    training = ((raw.get("validation") or {}).get("training") or {}) \
+        if isinstance(raw, Mapping) else {}
+    plan = replace(plan, relaxed=relax_training_checks(plan.counts, plan.rows, training))
+    text = render_params(plan, template_text)
     found = infer_schema(frame, target=target, source=plan.data_path,
                          regression=plan.regression)
     schema.parent.mkdir(parents=True, exist_ok=True)
     schema.write_text(schema_to_yaml(found), encoding="utf-8")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
+    more = tuple(screen(out)) if screen is not None else ()
+    if more:
+        plan = replace(plan, hints=(*plan.hints, *more))
+        out.write_text(render_params(plan, template_text), encoding="utf-8")
     return plan, out, schema
 
 
@@ -327,8 +481,6 @@ def _data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
                          f"multiclass ({len(plan.classes)} classes): metrics are macro "
                          "averages; name a class to measure fairness for it")
     sensitive = list(plan.sensitive)
-    ids = [c for c, _ in plan.id_columns]
-    why = "; ".join(f"{c}: {w}" for c, w in plan.id_columns)
     return [
         "data:",
         _line("path", plan.data_path, "CSV with a header row; relative to this file's folder"),
@@ -341,18 +493,15 @@ def _data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
         _line("test_size", template.get("test_size", 0.25),
               "held-out share, stratified by target"),
         _line("schema", plan.schema_path, "written by mlops init; review and commit it"),
-        _line("id_columns", [],
-              f"SUGGESTED: {_yaml(ids)} ({why}); identifiers are never features, confirm by "
-              "listing them here" if ids else "identifiers: kept in the data, never features"),
-        _line("drop_columns", [], "other columns that must not be features"),
+        _id_columns_line(plan),
+        _line("drop_columns", [], "other columns that must not be features (nor inputs "
+              "of a request)"),
     ]
 
 
 def _regression_data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> list[str]:
     low, high = plan.value_range or (0.0, 0.0)
     sensitive = list(plan.sensitive)
-    ids = [c for c, _ in plan.id_columns]
-    why = "; ".join(f"{c}: {w}" for c, w in plan.id_columns)
     return [
         "data:",
         _line("path", plan.data_path, "CSV with a header row; relative to this file's folder"),
@@ -367,10 +516,9 @@ def _regression_data_section(plan: ProjectPlan, template: Mapping[str, Any]) -> 
               "error is reported per group of each; none found by name"),
         _line("test_size", template.get("test_size", 0.25), "held-out share (random rows)"),
         _line("schema", plan.schema_path, "written by mlops init; review and commit it"),
-        _line("id_columns", [],
-              f"SUGGESTED: {_yaml(ids)} ({why}); identifiers are never features, confirm by "
-              "listing them here" if ids else "identifiers: kept in the data, never features"),
-        _line("drop_columns", [], "other columns that must not be features"),
+        _id_columns_line(plan),
+        _line("drop_columns", [], "other columns that must not be features (nor inputs "
+              "of a request)"),
         _line("class_labels", {}, "regression: no classes"),
     ]
 
@@ -469,6 +617,67 @@ def _other_sections(template: str) -> list[list[str]]:
         if keep and blocks and (line.strip() and (line[0].isspace() or match)):
             blocks[-1].append(line)
     return blocks
+
+
+def _id_columns_line(plan: ProjectPlan) -> str:
+    """``data.id_columns``: the pandas index taken, other identifiers only suggested."""
+    taken = [plan.index_column] if plan.index_column else []
+    ids = [c for c, _ in plan.id_columns]
+    why = "; ".join(f"{c}: {w}" for c, w in plan.id_columns)
+    notes = []
+    if taken:
+        notes.append(f"{plan.index_column!r} taken by mlops init: an unnamed first column "
+                     "with a different whole number in every row, the index that pandas' "
+                     "to_csv() writes")
+    if ids:
+        notes.append(f"SUGGESTED: {_yaml(ids)} ({why}); identifiers are never features, "
+                     "confirm by listing them here")
+    return _line("id_columns", taken, "; ".join(notes) if notes else
+                 "identifiers: kept in the data, never features nor request inputs")
+
+
+def _registry_block(plan: ProjectPlan, block: list[str]) -> list[str]:
+    """The template's registry section with ``first_alias`` (and why) set for ``plan``."""
+    kept = [line for line in block if not re.match(r"\s+first_alias:", line)]
+    if plan.first_alias == "production":
+        return [*kept, _line("first_alias", "production", "the first version whose gates "
+                             "pass serves at once; mlops init found nothing to review")]
+    return [
+        *kept,
+        _line("first_alias", "candidate", "mlops init found what a person must review "
+              "first (below): the first version waits as a candidate"),
+        "  # Warnings of mlops init. When each is resolved (column dropped, or confirmed",
+        "  # known at prediction time), set first_alias: production, or promote the",
+        "  # candidate: mlops promote VERSION --to production --reason \"reviewed: ...\"",
+        *(f"  #   - {hint.kind}: {' '.join(hint.message.split())}" for hint in plan.hints),
+    ]
+
+
+def _validation_block(plan: ProjectPlan, block: list[str]) -> list[str]:
+    """The template's validation section with the training checks ``plan`` relaxed."""
+    relaxed = {key: (value, why) for key, _, value, why in plan.relaxed}
+    out, section = [], None
+    for line in block:
+        sub = re.match(r"  ([A-Za-z_]\w*):", line)
+        if sub:
+            section = sub.group(1)
+        key = re.match(r"    ([A-Za-z_]\w*):", line)
+        if section == "training" and key and key.group(1) in relaxed:
+            out.append(_relaxed_line(key.group(1), *relaxed.pop(key.group(1)), plan))
+            continue
+        out.append(line)
+    if relaxed:  # the template does not list them: add them to its training section
+        if not any(re.match(r"  training:", line) for line in out):
+            out.append("  training:")
+        at = max(i for i, line in enumerate(out) if re.match(r"  training:", line)) + 1
+        out[at:at] = [_relaxed_line(k, v, why, plan) for k, (v, why) in relaxed.items()]
+    return out
+
+
+def _relaxed_line(key: str, value: float, why: str, plan: ProjectPlan) -> str:
+    default = next(d for k, d, _, _ in plan.relaxed if k == key)
+    return _line(key, value, f"relaxed by mlops init from {_yaml(default)}: {why}. More "
+                 "data is the real fix", indent=4)
 
 
 # --------------------------------------------------------------------------- helpers

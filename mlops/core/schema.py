@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,8 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:  # pandas is imported by inference only: the app reads schemas without it
     import pandas as pd
 
+    from mlops.core.config import Params
+
 __all__ = [
     "is_number",
     "SCHEMA_VERSION",
@@ -32,6 +34,8 @@ __all__ = [
     "schema_to_yaml",
     "save_schema",
     "load_schema",
+    "request_schema",
+    "without_inputs",
 ]
 
 SCHEMA_VERSION = 1
@@ -405,6 +409,21 @@ def _column_from(name: str, raw: Any, path: Path) -> ColumnSchema:
         allowed=tuple(str(c) for c in allowed) if allowed is not None else None,
         optional=optional, typical=typical, **bounds, **texts,
     )
+
+
+def without_inputs(schema: Schema, columns: Iterable[str]) -> Schema:
+    """``schema`` with ``columns`` out of its serving columns (the request contract)."""
+    left_out = set(columns)
+    return replace(schema, serving_columns=tuple(c for c in schema.serving_columns
+                                                 if c not in left_out))
+
+
+def request_schema(params: Params) -> Schema:
+    """The schema of ``params.data.schema`` as serving uses it: ``data.id_columns`` and
+    ``data.drop_columns`` are never a model's input, so they leave the request contract
+    (the API, the app's form, batch uploads, the prediction log and its monitoring)."""
+    schema = load_schema(params.resolve(params.data.schema))
+    return without_inputs(schema, (*params.data.id_columns, *params.data.drop_columns))
 
 
 def load_schema(path: str | Path) -> Schema:

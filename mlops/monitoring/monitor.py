@@ -382,7 +382,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     Returns ``(report, log frame, reference scores)`` for tables and plots.
     """
     from mlops.core.data import load_split
-    from mlops.core.schema import load_schema
+    from mlops.core.schema import request_schema
     from mlops.registry import open_registry
     from mlops.serving.predlog import read_input_summaries, read_predictions
 
@@ -393,7 +393,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     frame = read_predictions(path, model=name, missing_ok=True)
     summaries = read_input_summaries(path, model=name)
     reference = load_split(params).train.drop(columns=[params.data.target])
-    schema = load_schema(params.resolve(params.data.schema))
+    schema = request_schema(params)  # the columns the log holds
     production = reg.aliases(name).get("production")
     ref_proba = model = None
     if production is not None:

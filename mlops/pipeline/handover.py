@@ -104,11 +104,17 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any], 
                  extra_files: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Register the model of a successful run with its evidence and lineage.
 
-    The first validated version becomes ``production``; later ones become ``candidate``, to
-    be released by a deployment strategy (``Registry.publish``). ``candidate_only`` (a
-    sweep) never makes it production; ``extra_files`` are stored with it as evidence.
-    Returns what was done.
+    The first validated version becomes ``production`` (``candidate`` when
+    ``registry.first_alias`` says so: ``mlops init`` found something a person must review);
+    later ones become ``candidate``, to be released by a deployment strategy
+    (``Registry.publish``). ``candidate_only`` (a sweep) never makes it production;
+    ``extra_files`` are stored with it as evidence. Returns what was done.
     """
+    reason = f"registered by run {manifest['run_id']}"
+    if params.registry.first_alias == "candidate" and not candidate_only:
+        candidate_only = True
+        reason += ("; registry.first_alias is candidate: the warnings of mlops init in the "
+                   "params file need a review before production")
     run_dir = Path(run_dir)
     evaluation = _read_json(run_dir / "evaluation.json")
     validation = _read_json(run_dir / "validation.json")
@@ -159,8 +165,7 @@ def register_run(params: Params, run_dir: str | Path, manifest: dict[str, Any], 
             files["README.md"] = _card_with_lineage(files, run_dir, metadata, Path(scratch))
         version, move = registry.publish(params.model.name, run_dir / "model.skops",
                                          metadata=metadata, files=files,
-                                         reason=f"registered by run {manifest['run_id']}",
-                                         candidate_only=candidate_only)
+                                         reason=reason, candidate_only=candidate_only)
     return {"model": version.name, "version": version.version,
             "alias": move.alias if move else None, "backend": registry.backend}
 

@@ -161,15 +161,15 @@ class Router:
                     log_path: str | None = None, **kwargs: Any) -> Router:
         """A router for ``params.model.name`` logging to ``monitoring.log_path``."""
         from mlops.core.data import load_split
-        from mlops.core.schema import load_schema
+        from mlops.core.schema import request_schema
         from mlops.registry import open_registry
 
         registry = registry or open_registry(params.registry, params.root)
         plog = PredictionLog(log_path or params.resolve(params.monitoring.log_path))
         kwargs.setdefault("refresh_seconds", params.deployment.refresh_seconds)
         kwargs.setdefault("reference", lambda: load_split(params).train)
-        return cls(registry, params.model.name, load_schema(params.resolve(params.data.schema)),
-                   plog, positive_class=params.data.positive_class, task=params.data.task,
+        return cls(registry, params.model.name, request_schema(params), plog,
+                   positive_class=params.data.positive_class, task=params.data.task,
                    **kwargs)
 
     # ------------------------------------------------------------------ state

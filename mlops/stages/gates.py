@@ -1,6 +1,12 @@
 """The release gates: one verdict per threshold, the baseline, behavioural tests and the
 champion comparison.
 
+Multiclass and imbalanced binary targets also get a floor on balanced accuracy (recall
+averaged over classes): it must beat ``DummyClassifier``'s (any constant prediction scores
+1 / classes) by ``evaluation.baseline.margin``. ROC-AUC and Brier judge probabilities; a
+model that predicts only the frequent classes can pass both, and this floor catches it.
+It is left out when the gates name ``min_balanced_accuracy`` themselves.
+
 A fairness gate is decided only on groups with at least ``evaluation.min_group_size``
 rows; with fewer than two such groups it is reported as skipped (it passes, and the
 report says why) rather than decided by a handful of rows.
@@ -21,6 +27,8 @@ from mlops.stages.fairness import ALL_FAIRNESS_METRICS, fairness_metric_names
 from mlops.stages.metrics import CI_LEVEL, LOWER_IS_BETTER, metric_names
 
 __all__ = [
+    "IMBALANCED_SHARE",
+    "REPLACE_PRODUCTION",
     "check_config",
     "failed_gates",
     "flat_metrics",
@@ -29,6 +37,20 @@ __all__ = [
     "raise_on_failed_gates",
     "verdict_table",
 ]
+
+
+# Appended to a failed champion gate: when production is the model that is wrong (it
+# learned from a leak), loosening the gates for good is not the fix; replacing it is.
+REPLACE_PRODUCTION = (
+    "\nIf production is the model that is wrong (for example it learned from a column known "
+    "only after the outcome), replace it instead: register this model without the "
+    "comparison, `mlops run --set evaluation.champion_tolerance=1` (the override is "
+    "recorded in the version's lineage), then `mlops promote VERSION --to production "
+    "--force --reason \"production vN was wrong: ...\"`. The reason is kept in the "
+    "registry's ledger (`mlops registry history`). See docs/registry.md, \"Replacing a "
+    "wrong production model\".")
+# A binary target whose rarer class is under this share of the held-out rows is imbalanced.
+IMBALANCED_SHARE = 0.25
 
 
 def flat_metrics(result: Mapping[str, Any]) -> dict[str, float | None]:
@@ -71,12 +93,36 @@ def gate_verdicts(result: Mapping[str, Any], params: Params) -> list[dict[str, A
             threshold, baseline["direction"], "evaluation.baseline.margin",
             f"{labels.get(baseline['metric'], baseline['metric'])} vs "
             f"{baseline['estimator']}"))
+    floor = _balanced_accuracy_floor(result, params, labels)
+    if floor is not None:
+        rows.append(floor)
     for test in result["behaviour"]:
         rows.append(_verdict(f"{test['kind']}[{test['column']}]", "failed_share",
                              test["failed_share"], 0.0, "max", f"evaluation.{test['kind']}"))
     if result.get("champion"):
         rows += _champion_verdicts(result, params, labels)
     return rows
+
+
+def _balanced_accuracy_floor(result: Mapping[str, Any], params: Params,
+                             labels: Mapping[str, str]) -> dict[str, Any] | None:
+    """Balanced accuracy against the dummy's (1 / classes) plus the baseline margin, for a
+    multiclass or imbalanced binary target (module docstring); None where it does not
+    apply."""
+    value = result.get("metrics", {}).get("balanced_accuracy", "absent")
+    matrix = (result.get("confusion_matrix") or {}).get("matrix")
+    if value == "absent" or not matrix or "min_balanced_accuracy" in params.evaluation.gates:
+        return None
+    counts = [sum(row) for row in matrix if sum(row) > 0]
+    if len(counts) < 2 or (len(counts) == 2 and min(counts) / sum(counts) >= IMBALANCED_SHARE):
+        return None
+    chance = 1.0 / len(counts)
+    what = "classes" if len(counts) > 2 else f"classes, the rarer {min(counts) / sum(counts):.0%}"
+    return _verdict("baseline_balanced_accuracy", "balanced_accuracy", value,
+                    chance + params.evaluation.baseline.margin, "min",
+                    "evaluation.baseline.margin",
+                    f"{labels.get('balanced_accuracy', 'balanced accuracy')} vs "
+                    f"DummyClassifier (1/{len(counts)}: {len(counts)} {what})")
 
 
 def _champion_verdicts(result: Mapping[str, Any], params: Params,
@@ -160,7 +206,9 @@ def raise_on_failed_gates(result: Mapping[str, Any]) -> None:
     raise GateFailedError(
         f"{len(failed)} evaluation gate(s) failed: {names}\n" + "\n".join(lines) + "\n"
         "The model must not be registered. Improve the model or the data; change a "
-        "threshold in params.yaml only if the threshold itself is wrong.",
+        "threshold in params.yaml only if the threshold itself is wrong."
+        + (REPLACE_PRODUCTION if any(g["gate"].startswith("champion_") for g in failed)
+           else ""),
         gates=[g["gate"] for g in failed],
     )
 

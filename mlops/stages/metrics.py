@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    balanced_accuracy_score,
     f1_score,
     log_loss,
     mean_absolute_error,
@@ -64,7 +65,8 @@ LOWER_IS_BETTER: frozenset[str] = frozenset({
     "mae", "rmse", "mape", "mae_difference", "mae_ratio",
 })
 METRIC_NAMES: tuple[str, ...] = (
-    "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier",
+    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc",
+    "log_loss", "brier",
 )
 # Regression metrics; all four get an interval (MAPE when it is defined).
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "mape")
@@ -183,7 +185,8 @@ def predict(model: Any, frame: pd.DataFrame, params: Params) -> Predictions:
 
 
 def classification_metrics(pred: Predictions) -> dict[str, float | None]:
-    """Accuracy, precision, recall, F1, ROC-AUC, PR-AUC, log loss and Brier score.
+    """Accuracy, balanced accuracy (recall averaged over classes: any constant prediction
+    scores 1 / classes), precision, recall, F1, ROC-AUC, PR-AUC, log loss and Brier score.
 
     Binary targets score the positive class; multiclass targets use macro averages and
     one-vs-rest ROC-AUC and PR-AUC (see :func:`metric_label`). The Brier score is halved
@@ -204,6 +207,7 @@ def classification_metrics(pred: Predictions) -> dict[str, float | None]:
         brier = float(np.mean(np.sum((onehot - pred.proba) ** 2, axis=1))) / 2.0
     return {
         "accuracy": float(accuracy_score(y, pred.y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, pred.y_pred)),
         "precision": float(precision_score(y, pred.y_pred, zero_division=0, **avg)),
         "recall": float(recall_score(y, pred.y_pred, zero_division=0, **avg)),
         "f1": float(f1_score(y, pred.y_pred, zero_division=0, **avg)),
@@ -292,11 +296,13 @@ def metric_label(metric: str, *, task: str, positive_class: Any = None, unit: st
         of = f" of class {positive_class}"
         return {"precision": f"precision{of}", "recall": f"recall{of}", "f1": f"F1{of}",
                 "roc_auc": "ROC-AUC", "pr_auc": f"PR-AUC{of}", "log_loss": "log loss",
-                "brier": "Brier score", "accuracy": "accuracy"}.get(metric, metric)
+                "brier": "Brier score", "accuracy": "accuracy",
+                "balanced_accuracy": "balanced accuracy"}.get(metric, metric)
     return {"precision": "macro precision", "recall": "macro recall", "f1": "macro F1",
             "roc_auc": "macro one-vs-rest ROC-AUC", "pr_auc": "macro one-vs-rest PR-AUC",
             "log_loss": "log loss", "brier": "Brier score (summed over classes, halved)",
-            "accuracy": "accuracy"}.get(metric, metric)
+            "accuracy": "accuracy",
+            "balanced_accuracy": "balanced accuracy (macro recall)"}.get(metric, metric)
 
 
 def weighted_metrics(pred: Predictions, weights: np.ndarray) -> dict[str, np.ndarray]:
