@@ -247,3 +247,43 @@ def test_the_notebook_shows_what_the_code_makes_without_showing_rows():
     assert new["day_month"] and not new["x"]
     assert table.loc["x", "missing"] == 1 and not table.loc["when", "usable"]
     assert "2024-01-05" not in table.to_string()  # statistics, never a row
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_a_models_own_training_notebook_brings_its_features_to_the_served_model(tmp_path):
+    """A data scientist copies 02_train.ipynb into their model's folder, writes
+    add_features there, and runs: only that model changes, and it serves raw requests."""
+    import json
+
+    from mlops.pipeline.runner import run_pipeline
+
+    folder = tmp_path / "models" / "seasons"
+    (folder / "notebooks").mkdir(parents=True)
+    frame = seasonal()
+    frame.to_csv(folder / "data.csv", index=False)
+    save_schema(infer_schema(frame, target="busy"), folder / "schema.yaml")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(path="data.csv", target="busy", schema="schema.yaml",
+                       positive_class="yes", sensitive_features=[], class_labels={})
+    raw["model"]["name"] = "seasons"
+    raw["evaluation"]["gates"] = {}
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw))
+    notebook = json.loads((ROOT / "notebooks" / "02_train.ipynb").read_text())
+    (cell_json,) = [c for c in notebook["cells"] if "".join(c["source"]).startswith(MARK)]
+    cell_json["source"] = MONTHS.splitlines(keepends=True)
+    (folder / "notebooks" / "02_train.ipynb").write_text(json.dumps(notebook))
+
+    overrides = [f"registry.path={tmp_path / 'registry'}"]
+    params = load_params(folder / "params.yaml", overrides)
+    said: list[str] = []
+    result = run_pipeline(params, params_file=folder / "params.yaml", overrides=overrides,
+                          runs_dir=tmp_path / "runs", progress=said.append)
+    assert any("the model's own" in line and "02_train" in line for line in said)
+    assert not any("the model's own" in line and "03_evaluate" in line for line in said)
+    assert (result.run_dir / FEATURE_FILE).read_text() == MONTHS
+    registry = LocalRegistry(tmp_path / "registry")
+    assert FEATURE_FILE in registry.get("seasons", 1).files
+    with Router.from_params(params, log_path=str(tmp_path / "log.sqlite")) as router:
+        assert router.predict({"day": "2031-08-01", "noise": 0.0}).label == "yes"
+        assert router.predict({"day": "2031-02-01", "noise": 0.0}).label == "no"

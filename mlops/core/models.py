@@ -59,7 +59,9 @@ def find_model(root: str | Path, name: str) -> Path:
 
 
 def stage_notebook(params_file: str | Path, name: str, shared: str | Path) -> Path:
-    """The notebook ``name`` that a model runs: its own copy in ``notebooks/`` beside its
-    params file when it has one, else the repository's shared one in ``shared``."""
-    own = Path(params_file).resolve().parent / NOTEBOOKS_DIR / name
-    return own if own.is_file() else Path(shared).resolve() / name
+    """The notebook ``name`` that a model runs: a model folder's own copy
+    (``models/<folder>/notebooks/``) when it has one, else the shared one in ``shared``."""
+    folder = Path(params_file).resolve().parent
+    own = folder / NOTEBOOKS_DIR / name
+    return own if folder.parent.name == MODELS_DIR and own.is_file() \
+        else Path(shared).resolve() / name

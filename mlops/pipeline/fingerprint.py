@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,11 +57,12 @@ def _part(digest: hashlib._Hash, name: str, data: bytes) -> None:
 
 
 def inputs_fingerprint(params: Params, root: str | Path = ".", *,
-                       notebooks: tuple[str, ...] | None = None) -> str:
+                       notebooks: Sequence[str | Path] | None = None) -> str:
     """``sha256:<hex>`` over data, model-shaping params, code and stage notebooks.
 
     ``root`` is the project folder holding ``mlops/``, ``notebooks/`` and
-    ``requirements.lock``; ``notebooks`` defaults to the stage notebooks.
+    ``requirements.lock``; ``notebooks`` are the stage notebooks the model runs (paths, or
+    names in ``notebooks/``), by default the shared ones.
     """
     from mlops.core.config import to_dict
 
@@ -77,11 +79,17 @@ def inputs_fingerprint(params: Params, root: str | Path = ".", *,
         _part(digest, path.relative_to(root).as_posix(), _text(path.read_bytes()))
     lock = root / "requirements.lock"
     _part(digest, "requirements.lock", _text(lock.read_bytes()) if lock.is_file() else b"")
-    for name in sorted(notebooks):
-        path = root / "notebooks" / name
-        _part(digest, f"notebooks/{name}",
-              _notebook_source(path) if path.is_file() else b"<missing>")
+    # A model's own copy (models/<folder>/notebooks/) is named by its own path.
+    paths = {_label(root, p): p for p in (root / "notebooks" / n for n in notebooks)}
+    for label in sorted(paths):
+        path = paths[label]
+        _part(digest, label, _notebook_source(path) if path.is_file() else b"<missing>")
     return "sha256:" + digest.hexdigest()
+
+
+def _label(root: Path, path: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
 
 
 def _model_code(root: Path) -> list[Path]:

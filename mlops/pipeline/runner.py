@@ -44,6 +44,7 @@ from mlops.core.lineage import (
     project_path,
     write_json_atomic,
 )
+from mlops.core.models import stage_notebook
 from mlops.core.threads import kernel_thread_env
 from mlops.pipeline.fingerprint import MODEL_CODE, inputs_fingerprint
 from mlops.pipeline.stages import NOTEBOOK_PARAMETERS, STAGES
@@ -89,13 +90,20 @@ class RunResult:
     manifest: dict[str, Any]
 
 
+def stage_sources(params_file: str | Path, notebooks_dir: str | Path,
+                  stages: Sequence[tuple[str, str]] = STAGES) -> list[Path]:
+    """The notebook of each stage for this model: its own copy in ``notebooks/`` beside its
+    params file where it has one, else the shared one in ``notebooks_dir``."""
+    return [stage_notebook(params_file, name, notebooks_dir) for _, name in stages]
+
+
 def run_inputs(params: Params, params_file: str | Path, notebooks_dir: str | Path,
                stages: Sequence[tuple[str, str]] = STAGES) -> list[Path]:
     """The files a run reads: params, data, schema, stage notebooks, model code, lock."""
     root = Path(notebooks_dir).resolve().parent
     return [Path(params_file).resolve(), params.resolve(params.data.path),
             params.resolve(params.data.schema),
-            *(Path(notebooks_dir).resolve() / name for _, name in stages),
+            *stage_sources(params_file, notebooks_dir, stages),
             *(root / rel for rel in MODEL_CODE), root / "requirements.lock"]
 
 
@@ -176,6 +184,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
     """:func:`run_pipeline` in its new run folder, locked and stopped by signals."""
     run_id = run_dir.name
     data_path = params.resolve(params.data.path)
+    sources = stage_sources(params_file, notebooks_dir, stages)
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "status": "running",
@@ -189,7 +198,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
         "git": git_state(params.root, run_inputs(params, params_file, notebooks_dir, stages)),
         "python": sys.version.split()[0],
         "packages": package_versions(),
-        "fingerprint": inputs_fingerprint(params, notebooks_dir.parent),
+        "fingerprint": inputs_fingerprint(params, notebooks_dir.parent, notebooks=sources),
         "stages": {},
     }
     manifest_path = run_dir / "manifest.json"
@@ -241,9 +250,9 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
         # scikit-learn imported anyway.
         km = _start_kernel(notebooks_dir, kernel_thread_env(1))
         try:
-            _check_notebooks(notebooks_dir, stages)
+            _check_notebooks(sources)
             _run_in_kernel(km, _PREFLIGHT.format(**notebook_params))
-            _execute_stages(notebooks_dir, stages, notebook_params, run_dir, manifest,
+            _execute_stages(notebooks_dir, stages, sources, notebook_params, run_dir, manifest,
                             manifest_path, say, km)
         finally:
             _stop_kernel(km)
@@ -363,12 +372,11 @@ def _preflight(params: Params) -> None:
     build_estimator(params)  # importable, a classifier, takes its hyperparameters
 
 
-def _check_notebooks(notebooks_dir: Path, stages: Sequence[tuple[str, str]]) -> None:
+def _check_notebooks(sources: Sequence[Path]) -> None:
     """Fail before running anything when a notebook is missing or its parameters differ."""
     papermill = _papermill()
 
-    for _, name in stages:
-        path = notebooks_dir / name
+    for path in sources:
         if not path.is_file():
             raise ConfigError(f"stage notebook {path} is missing", file=str(path))
         declared = set(papermill.inspect_notebook(str(path)))
@@ -385,6 +393,7 @@ def _check_notebooks(notebooks_dir: Path, stages: Sequence[tuple[str, str]]) -> 
 def _execute_stages(
     notebooks_dir: Path,
     stages: Sequence[tuple[str, str]],
+    sources: Sequence[Path],
     notebook_params: dict[str, Any],
     run_dir: Path,
     manifest: dict[str, Any],
@@ -398,15 +407,17 @@ def _execute_stages(
 
     from mlops.pipeline.notebooks import portable_notebook  # nbformat: after papermill
 
-    for i, (stage, name) in enumerate(stages):
-        say(f"[{i + 1}/{len(stages)}] {stage}: {name}")
-        source, output = notebooks_dir / name, run_dir / name
+    for i, ((stage, name), source) in enumerate(zip(stages, sources, strict=True)):
+        own = "" if source.parent == notebooks_dir.resolve() else \
+            f" (the model's own, {_project_relative(source, notebooks_dir)})"
+        say(f"[{i + 1}/{len(stages)}] {stage}: {name}{own}")
+        output = run_dir / name
         t0 = time.perf_counter()
         record: dict[str, Any] = {"notebook": name, "status": "running"}
         manifest["stages"][stage] = record
         write_json_atomic(manifest, manifest_path)
         try:
-            _run_in_kernel(km, _RESET.format(cwd=str(notebooks_dir.resolve())))
+            _run_in_kernel(km, _RESET.format(cwd=str(source.parent)))
             papermill.execute_notebook(
                 str(source), str(output), parameters=notebook_params,
                 kernel_name="python3", progress_bar=False, km=km,
