@@ -64,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mlops.core.config import runs_dir
     from mlops.core.exceptions import ConfigError
     from mlops.core.models import model_files
+    from mlops.pipeline.run_summary import run_summary
     from mlops.pipeline.runner import run_pipeline
 
     if args.all and (args.model or args.run_id or args.params != "params.yaml"):
@@ -79,5 +80,5 @@ def cmd_run(args: argparse.Namespace) -> int:
             require_clean=args.require_clean, run_id=args.run_id,
             base_report=args.base_report,
         )
-        print(f"run {result.run_id}: {result.status} -> {result.run_dir}")
+        print(run_summary(result.manifest, result.run_dir))
     return 0

@@ -219,7 +219,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
         "run_dir": str(run_dir),
         "run_id": run_id,
     }
-    say(f"run {run_id} -> {run_dir}")
+    say(f"{params.model.name}: run {run_id} -> {run_dir}")
     started = time.perf_counter()
     try:
         git = manifest["git"]
@@ -269,7 +269,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
     manifest["status"] = "succeeded"
     manifest["seconds"] = round(time.perf_counter() - started, 3)
     write_json_atomic(manifest, manifest_path)
-    say(f"run {run_id} succeeded in {manifest['seconds']:.1f} s")
+    say(f"{params.model.name}: run {run_id} finished in {manifest['seconds']:.1f} s")
     return RunResult(run_id, run_dir, "succeeded", manifest)
 
 
