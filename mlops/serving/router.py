@@ -38,8 +38,13 @@ from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
 from mlops.serving.summary import SUMMARY_ROWS, reference_profiles
+from mlops.stages.reference import ReferenceSummary
 
 __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
+
+# What drift profiles of the inputs are made from: the training features, or a version's
+# stored summary of them (reference.json).
+Reference = pd.DataFrame | ReferenceSummary
 
 log = logging.getLogger(__name__)
 # How long the shadow worker gathers single requests before scoring them together.
@@ -129,7 +134,7 @@ class Router:
                  refresh_seconds: float = 2.0, clock: Callable[[], float] = time.time,
                  strict_categories: bool = True, shadow_queue: int = 10_000,
                  task: str = "classification",
-                 reference: pd.DataFrame | Callable[[], pd.DataFrame] | None = None) -> None:
+                 reference: Reference | Callable[[], Reference | None] | None = None) -> None:
         self.registry = registry
         self.name = name
         self.validator = RequestValidator(schema, strict_categories=strict_categories)
