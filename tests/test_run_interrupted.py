@@ -37,25 +37,28 @@ run_pipeline(load_params(params_file), params_file=params_file, runs_dir=runs,
 """
 
 
-def _notebooks(tmp_path: Path) -> Path:
-    """A stage notebook that writes its kernel's PID to ``kernel.pid``, then waits."""
+def _notebooks(tmp_path: Path, *, busy: bool) -> Path:
+    """A stage notebook that writes its kernel's PID to ``kernel.pid``, then waits: asleep,
+    or ``busy`` in one long C call that holds the GIL (as a heavy fit can)."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     parameters = new_code_cell("params_path = ''\noverrides = []\nrun_dir = ''\nrun_id = ''")
     parameters.metadata["tags"] = ["parameters"]
     wait = new_code_cell(f"import os, pathlib, time\n"
                          f"pathlib.Path({str(tmp_path / 'kernel.pid')!r})"
-                         ".write_text(str(os.getpid()))\ntime.sleep(300)")
+                         ".write_text(str(os.getpid()))\n"
+                         + ("sum(range(10**14))" if busy else "time.sleep(300)"))
     nbformat.write(new_notebook(cells=[parameters, wait], metadata={"kernelspec": {
         "name": "python3", "display_name": "Python 3", "language": "python"}}),
         folder / "wait.ipynb")
     return folder
 
 
-def _start_waiting_run(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+def _start_waiting_run(tmp_path: Path, *, busy: bool = False
+                       ) -> tuple[subprocess.Popen, int]:
     """A subprocess whose run is inside its notebook, and that notebook's kernel PID."""
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(PARAMS),
-                             str(_notebooks(tmp_path)), str(tmp_path / "runs")],
+                             str(_notebooks(tmp_path, busy=busy)), str(tmp_path / "runs")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     pid_file = tmp_path / "kernel.pid"
     deadline = time.monotonic() + 180
@@ -102,12 +105,17 @@ def test_a_signal_shuts_the_kernel_down_and_marks_the_run_interrupted(tmp_path, 
     assert not (run_dir / RUN_LOCK).exists()
 
 
-def test_the_next_run_marks_a_run_killed_outright_as_interrupted(tmp_path):
-    proc, kernel = _start_waiting_run(tmp_path)
+def test_a_run_killed_outright_takes_its_busy_kernel_along_and_the_next_run_marks_it(
+        tmp_path):
+    proc, kernel = _start_waiting_run(tmp_path, busy=True)
     proc.kill()  # kill -9: nothing of the run can clean up
     proc.communicate()
-    if _alive(kernel):  # the orphaned kernel would spin on the CPU for the rest of the suite
-        os.kill(kernel, signal.SIGKILL)
+    deadline = time.monotonic() + 60  # a wait for an event, never a measured time
+    while _alive(kernel) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _alive(kernel):
+        os.kill(kernel, signal.SIGKILL)  # ours: never leave it burning a core
+        pytest.fail("the kernel outlived a run killed outright")
     killed_dir, manifest = _manifest(tmp_path)
     assert manifest["status"] == "running"  # what it says until someone looks
 

@@ -68,6 +68,8 @@ _WARM_UP = ("pandas", "sklearn.pipeline", "matplotlib.figure", "mlops.api")
 _RESET = ("get_ipython().reset(new_session=True)\n"
           "import os as _os, warnings as _w\n_os.chdir({cwd!r})\n"
           "_f = _w.filters[:]\n_w.resetwarnings()\n_w.filters[:] = _f\ndel _os, _w, _f\n")
+# prctl(PR_SET_PDEATHSIG, SIGKILL) in the kernel, leaving no name in its namespace.
+_DIE_WITH_PARENT = "__import__('ctypes').CDLL(None).prctl(1, 9)"
 # Run once before the first notebook (a notebook gets the same two values).
 _PREFLIGHT = ("from mlops.core.config import load_params\n"
               "from mlops.pipeline.runner import _preflight\n"
@@ -487,12 +489,19 @@ def _start_kernel(cwd: Path, threads: dict[str, str] | None = None) -> Any:
            "MPLBACKEND": "Agg"}
     # find_spec of a dotted name imports its parent: look up top-level names only.
     modules = [m for m in _WARM_UP if importlib.util.find_spec(m.partition(".")[0])]
+    lines = [f"import {', '.join(modules)}",
+             # gc.freeze(): the imported modules' objects leave the collector's view, so
+             # the full collections of a run (IPython's reset does one before each
+             # notebook) no longer walk them (0.2-0.5 s each, measured).
+             "import gc; gc.freeze()"]
+    if sys.platform == "linux" and threading.current_thread() is threading.main_thread():
+        # The kernel is killed the moment this process dies, even by kill -9 and even in
+        # a cell that holds the GIL, where ipykernel's own check (a thread that polls its
+        # parent each second) cannot run. Only from the main thread: the signal comes when
+        # the thread that started the kernel ends, and a pool thread may end any time.
+        lines.append(_DIE_WITH_PARENT)
     km.start_kernel(cwd=str(cwd), env=env,
-                    # gc.freeze(): the imported modules' objects leave the collector's
-                    # view, so the full collections of a run (IPython's reset does one
-                    # before each notebook) no longer walk them (0.2-0.5 s each, measured).
-                    extra_arguments=[f"--IPKernelApp.exec_lines=['import {', '.join(modules)}',"
-                                     " 'import gc; gc.freeze()']"])
+                    extra_arguments=[f"--IPKernelApp.exec_lines={lines!r}"])
     return km
 
 
