@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ import yaml
 
 from mlops.core.exceptions import ConfigError
 from mlops.core.imports import check_import_path
+from mlops.core.names import SAFE_NAME
 
 __all__ = [
     "BaselineConfig",
@@ -68,9 +68,6 @@ PARAMS_ENV = "MLOPS_PARAMS"  # which model's params file the notebooks and the a
 # ``logistic_regression`` is for classification only and ``ridge`` for regression only; the
 # other two name a classifier or a regressor, as ``data.task`` says.
 SHORT_ESTIMATORS = ("logistic_regression", "hist_gradient_boosting", "random_forest", "ridge")
-# A name that is one safe path component (a registry model name, an alias, a file name
-# part): starts with a letter or digit, so "." and ".." can never match.
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # What a hyperparameter may be: data, never an object that YAML or Python code built.
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 

@@ -28,9 +28,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mlops.core.config import SAFE_NAME
 from mlops.core.data import INDEX_COLUMN
 from mlops.core.exceptions import ConfigError, DataError
+from mlops.core.names import SAFE_NAME
 from mlops.core.schema import is_number
 
 __all__ = [

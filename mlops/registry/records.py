@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.core.config import SAFE_NAME
 from mlops.core.exceptions import IntegrityError, RegistryError
 from mlops.core.lineage import file_sha256
+from mlops.core.names import SAFE_NAME
 
 __all__ = [
     "DEFAULT_ALIASES",
