@@ -26,7 +26,7 @@ __all__ = ["register", "cmd_predict", "output_columns"]
 EPILOG = """\
 examples:
   mlops predict --data new_rows.csv --out scored.csv
-  mlops predict --model credit-risk --data new_rows.parquet --out scored.csv
+  mlops predict --model NAME --data new_rows.parquet --out scored.csv
   mlops predict --data new_rows.csv --out scored.csv --version 3   # pinned, never routed
 
 The output holds request_id (for `mlops feedback`), prediction, the probability columns,
