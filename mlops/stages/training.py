@@ -33,7 +33,7 @@ from mlops.core.config import Params
 from mlops.core.exceptions import ConfigError, DataError, StageOrderError
 from mlops.core.schema import Schema, load_schema
 from mlops.core.threads import limited_threads
-from mlops.stages.features import build_preprocessor
+from mlops.stages.features import accepts_sparse, build_preprocessor
 from mlops.stages.metrics import positive_index
 
 __all__ = [
@@ -131,9 +131,11 @@ def build_estimator(params: Params) -> Any:
 
 
 def build_pipeline(params: Params, features: pd.DataFrame) -> Pipeline:
-    """Unfitted ``Pipeline`` of the feature transformer and the seeded estimator."""
-    return Pipeline([("features", build_preprocessor(features)),
-                     ("model", build_estimator(params))])
+    """Unfitted ``Pipeline`` of the feature transformer and the seeded estimator; the
+    features stay sparse when the estimator accepts a sparse matrix."""
+    estimator = build_estimator(params)
+    preprocessor = build_preprocessor(features, sparse=accepts_sparse(estimator))
+    return Pipeline([("features", preprocessor), ("model", estimator)])
 
 
 def feature_columns(params: Params, frame: pd.DataFrame, schema: Schema) -> list[str]:
