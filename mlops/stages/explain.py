@@ -181,7 +181,10 @@ class Explainer:
 
     def _explain_linear(self, row: pd.DataFrame, k: int | None, cls: Any) -> Explanation:
         pre, final, owners = self._linear
-        x = np.asarray(pre.transform(row) if pre is not None else row, dtype=float)[0]
+        x = pre.transform(row) if pre is not None else row
+        if hasattr(x, "toarray"):  # sparse features (mlops.stages.features, sparse=True)
+            x = x.toarray()
+        x = np.asarray(x, dtype=float)[0]
         coef = np.atleast_2d(np.asarray(final.coef_, dtype=float))
         intercept = np.atleast_1d(np.asarray(final.intercept_, dtype=float))
         # Binary logistic models keep one row of coefficients: the log-odds of classes_[1].

@@ -37,7 +37,7 @@ from mlops.core.imports import import_allowed
 from mlops.core.schema import Schema, load_schema
 from mlops.core.threads import limited_threads
 from mlops.stages.derived import DerivedFeatures, unusable_columns
-from mlops.stages.features import build_preprocessor
+from mlops.stages.features import accepts_sparse, build_preprocessor
 from mlops.stages.metrics import positive_index
 
 __all__ = [
@@ -143,7 +143,8 @@ def build_pipeline(params: Params, features: pd.DataFrame,
     ``code`` is the training notebook's ``add_features``: unless it leaves the training
     rows unchanged, it becomes the first step (:class:`DerivedFeatures`), and the
     transformer is built on its output. Columns it makes that cannot be encoded are left
-    out with a warning that names them.
+    out with a warning that names them. The features stay sparse when the estimator
+    accepts a sparse matrix.
     """
     steps: list[tuple[str, Any]] = []
     if code is not None:
@@ -159,8 +160,9 @@ def build_pipeline(params: Params, features: pd.DataFrame,
                               "numbers with date_parts (docs/features.md)", UserWarning,
                               stacklevel=3)
             features = derived.drop(columns=unusable)
-    return Pipeline([*steps, ("features", build_preprocessor(features)),
-                     ("model", build_estimator(params))])
+    estimator = build_estimator(params)
+    preprocessor = build_preprocessor(features, sparse=accepts_sparse(estimator))
+    return Pipeline([*steps, ("features", preprocessor), ("model", estimator)])
 
 
 def feature_columns(params: Params, frame: pd.DataFrame, schema: Schema) -> list[str]:
