@@ -300,6 +300,10 @@ class HubRegistry(Registry):
                 unsure.cause = exc  # type: ignore[attr-defined]
                 raise unsure from None
             raise self._error(f"commit ({message})", exc) from None
+        if all(op._remote_oid is not None and op._remote_oid == op._local_oid for op in ops):
+            # The client made no commit: main already held these bytes. Whether main is
+            # still ``parent`` decides: a no-op, or someone else's commit (re-read, retry).
+            return parent if info.oid == parent else None
         return info.oid
 
     @staticmethod
