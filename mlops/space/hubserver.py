@@ -229,6 +229,14 @@ def _error(status: int, code: str | None, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _private(body: dict[str, Any]) -> bool:
+    """Whether a create or settings request asks for a private repo (clients >= 1.0 send
+    ``visibility``; older ones ``private``)."""
+    if body.get("visibility"):
+        return body["visibility"] != "public"  # "protected" Spaces hide their files too
+    return bool(body.get("private"))
+
+
 class _Refused(Exception):
     """A request refused with ``response``."""
 
@@ -323,7 +331,7 @@ def build_app(state: HubState, calls: list[tuple[str, str]], base_url: list[str]
             return _error(401, None, "You must be authenticated to create a repo")
         if who.role != "write" or not who.owns(repo_id.split("/")[0]):
             return _error(403, None, f"You don't have the rights to create {repo_id}")
-        if not state.create(f"{kind}/{repo_id}", private=bool(body.get("private")),
+        if not state.create(f"{kind}/{repo_id}", private=_private(body),
                             sdk=body.get("sdk"), author=who.user):
             # The Hub sends the url with the 409 too; the client reads it when exist_ok=True.
             message = f"You already created this {kind} repo: {repo_id}"
@@ -336,8 +344,8 @@ def build_app(state: HubState, calls: list[tuple[str, str]], base_url: list[str]
         _, repo = repo_of(request, write=True)
         body = await request.json()
         with state.lock:
-            if "private" in body and body["private"] is not None:
-                repo.private = bool(body["private"])
+            if body.get("visibility") or body.get("private") is not None:
+                repo.private = _private(body)
         return JSONResponse({"private": repo.private})
 
     @record("validate-yaml")
