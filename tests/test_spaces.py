@@ -481,3 +481,28 @@ def test_bundle_starts_the_way_its_dockerfile_starts_it(tmp_path: Path, hub) -> 
     finally:
         stop(proc)
         log.close()
+
+
+def test_the_prediction_log_dataset_is_created_private(hub_auth_server, tmp_path) -> None:
+    """Issue 27 item 6: every request and its inputs would be public otherwise."""
+    import sqlite3
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from mlops.space.logpush import start_push
+
+    log = tmp_path / "logs" / "predictions.sqlite"
+    log.parent.mkdir()
+    with sqlite3.connect(log) as conn:
+        conn.execute("CREATE TABLE predictions (request_id TEXT)")
+    api = HfApi(endpoint=hub_auth_server.url, token="hf_alice_write")
+    scheduler = start_push(log, "alice/live-log", every_minutes=60, hf_api=api)
+    try:
+        scheduler.trigger().result(timeout=30)
+    finally:
+        scheduler.stop()
+    assert hub_auth_server.state.repos["dataset/alice/live-log"].private
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub_auth_server.url, token=False).list_repo_files(
+            "alice/live-log", repo_type="dataset")

@@ -64,5 +64,5 @@ def start_push(log_path: str | Path, repo_id: str, *, every_minutes: float | Non
     return _SnapshotScheduler(
         repo_id=repo_id, repo_type="dataset", folder_path=folder, path_in_repo=PATH_IN_REPO,
         every=every, token=token or os.environ.get("HF_TOKEN") or None,
-        allow_patterns=["*.sqlite"], hf_api=hf_api, private=True,  # requests and inputs
+        allow_patterns=["*.sqlite"], hf_api=hf_api, private=True,  # it holds requests and their inputs
     )
