@@ -78,3 +78,34 @@ def test_space_secrets_variables_and_runtime_stages(hub_auth_server) -> None:
     with pytest.raises(HfHubHTTPError) as caught:
         _api(hub_auth_server, "hf_alice_read").restart_space("alice/app")
     assert caught.value.response.status_code == 403
+
+
+def test_a_private_registry_read_without_token_is_never_a_first_release(
+        hub_auth_server, monkeypatch, tmp_path) -> None:
+    """Issue 27 item 4: CI reads the private registry without a token; it must say so."""
+    from pathlib import Path
+
+    from mlops.core.config import load_params
+    from mlops.core.data import read_csv, split
+    from mlops.pipeline.compare import production_comparison
+    from mlops.stages import evaluation as ev
+    from mlops.stages.reporting import render_report
+    from mlops.stages.training import train
+
+    _api(hub_auth_server, "hf_alice_write").create_repo("alice/registry", private=True)
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params.yaml", ["evaluation.bootstrap_samples=20",
+                                                f"registry.path={tmp_path / 'reg'}"])
+    frame = read_csv(params.resolve(params.data.path))
+    train_frame, test_frame = split(frame, params.data.target,
+                                    test_size=params.data.test_size, seed=params.seed)
+    result = ev.evaluate(train(params, train_frame), test_frame, params)
+    monkeypatch.setenv("HF_ENDPOINT", hub_auth_server.url)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("MLOPS_CHAMPION_REGISTRY", "hub:alice/registry")
+    production = production_comparison(params, None, result=result)
+    assert "HTTP 401" in production["error"] and "HF_TOKEN" in production["error"]
+    text = render_report(result, production=production)
+    assert "could not be read" in text
+    assert "this is the first release" not in text
+    assert "is **not** known to be the first release" in text

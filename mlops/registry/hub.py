@@ -214,7 +214,14 @@ class HubRegistry(Registry):
         """
         try:
             refs = self.api.list_repo_refs(self.repo_id)
-        except RepositoryNotFoundError:
+        except RepositoryNotFoundError as exc:
+            if self.token is None and _status(exc) == 401:
+                # Without a token the Hub answers 401 for a private repo and for a missing
+                # one alike: "no versions yet" would be a guess, so say that it is unreadable.
+                raise RegistryError(
+                    f"Hub registry {self.repo_id} at {self.endpoint}: cannot read it without "
+                    "a token (HTTP 401: the repository is private, or does not exist). Set "
+                    "HF_TOKEN to a token that can read it", repo=self.repo_id) from None
             return None, {}
         except Exception as exc:
             error = self._error("list the repository's refs", exc)
