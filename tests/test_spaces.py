@@ -512,8 +512,8 @@ def test_the_log_survives_a_restart_of_the_space(hub_auth_server, tmp_path) -> N
     """Issue 27 item 7: after a restart (an empty disk) the log is restored, then appended."""
     import sqlite3
 
-    from huggingface_hub import HfApi
     from hubextra import files_at_head
+    from huggingface_hub import HfApi
 
     from mlops.space.logpush import start_push
 
