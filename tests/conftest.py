@@ -71,6 +71,20 @@ def hub_server():
         yield server
 
 
+# Tokens of the authenticating local Hub (test values, no secrets): alice writes, reads, bob.
+HUB_TOKENS = {"hf_alice_write": ("alice", "write"), "hf_alice_read": ("alice", "read"),
+              "hf_bob_write": ("bob", "write")}
+
+
+@pytest.fixture(scope="session")
+def hub_auth_server():
+    """A local Hub that enforces tokens and private repositories (:data:`HUB_TOKENS`)."""
+    from hubserver import HubServer, HubToken
+
+    with HubServer({t: HubToken(u, r) for t, (u, r) in HUB_TOKENS.items()}) as server:
+        yield server
+
+
 # --------------------------------------------------------------------------- app
 @pytest.fixture(scope="session")
 def app_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

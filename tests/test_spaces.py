@@ -647,3 +647,74 @@ def test_training_data_ships_only_on_request_with_a_warning(project: Path, tmp_p
     assert (tmp_path / "with-data" / "data" / "german.csv").is_file()
     err = capsys.readouterr().err
     assert "warning: the bundle carries the training data data/german.csv (1,000 rows)" in err
+
+
+def test_the_prediction_log_dataset_is_created_private(hub_auth_server, tmp_path) -> None:
+    """Issue 27 item 6: every request and its inputs would be public otherwise."""
+    import sqlite3
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from mlops.space.logpush import start_push
+
+    log = tmp_path / "logs" / "predictions.sqlite"
+    log.parent.mkdir()
+    with sqlite3.connect(log) as conn:
+        conn.execute("CREATE TABLE predictions (request_id TEXT)")
+    api = HfApi(endpoint=hub_auth_server.url, token="hf_alice_write")
+    scheduler = start_push(log, "alice/live-log", every_minutes=60, hf_api=api)
+    try:
+        scheduler.trigger().result(timeout=30)
+    finally:
+        scheduler.stop()
+    assert hub_auth_server.state.repos["dataset/alice/live-log"].private
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub_auth_server.url, token=False).list_repo_files(
+            "alice/live-log", repo_type="dataset")
+
+
+def test_the_log_survives_a_restart_of_the_space(hub_auth_server, tmp_path) -> None:
+    """Issue 27 item 7: after a restart (an empty disk) the log is restored, then appended."""
+    import sqlite3
+
+    from hubextra import files_at_head
+    from huggingface_hub import HfApi
+
+    from mlops.space.logpush import start_push
+
+    api = HfApi(endpoint=hub_auth_server.url, token="hf_alice_write")
+
+    def run_space(disk, request_ids):
+        log = disk / "logs" / "predictions.sqlite"
+        log.parent.mkdir(parents=True)
+        scheduler = start_push(log, "alice/kept-log", every_minutes=60, hf_api=api)
+        with sqlite3.connect(log) as conn:  # the app's writes: appended to what is there
+            conn.execute("CREATE TABLE IF NOT EXISTS predictions (request_id TEXT)")
+            conn.executemany("INSERT INTO predictions VALUES (?)", [(r,) for r in request_ids])
+        try:
+            scheduler.trigger().result(timeout=30)
+        finally:
+            scheduler.stop()
+
+    run_space(tmp_path / "first-disk", ["r1", "r2"])
+    run_space(tmp_path / "after-restart", ["r3"])  # a new, empty disk
+    pushed = tmp_path / "pushed.sqlite"
+    pushed.write_bytes(files_at_head(hub_auth_server, "dataset/alice/kept-log")[
+        "live/predictions.sqlite"])
+    with sqlite3.connect(pushed) as conn:
+        ids = [r for (r,) in conn.execute("SELECT request_id FROM predictions ORDER BY 1")]
+    assert ids == ["r1", "r2", "r3"]
+
+
+def test_an_unreadable_log_dataset_is_never_pushed_over(hub_auth_server, tmp_path) -> None:
+    from huggingface_hub import HfApi
+
+    from mlops.space.logpush import start_push
+
+    HfApi(endpoint=hub_auth_server.url, token="hf_alice_write").create_repo(
+        "alice/hidden-log", repo_type="dataset", private=True)
+    anonymous = HfApi(endpoint=hub_auth_server.url, token=False)
+    log = tmp_path / "logs" / "predictions.sqlite"
+    log.parent.mkdir()
+    assert start_push(log, "alice/hidden-log", every_minutes=60, hf_api=anonymous) is None

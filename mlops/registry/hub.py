@@ -214,7 +214,14 @@ class HubRegistry(Registry):
         """
         try:
             refs = self.api.list_repo_refs(self.repo_id)
-        except RepositoryNotFoundError:
+        except RepositoryNotFoundError as exc:
+            if self.token is None and _status(exc) == 401:
+                # Without a token the Hub answers 401 for a private repo and for a missing
+                # one alike: "no versions yet" would be a guess, so say that it is unreadable.
+                raise RegistryError(
+                    f"Hub registry {self.repo_id} at {self.endpoint}: cannot read it without "
+                    "a token (HTTP 401: the repository is private, or does not exist). Set "
+                    "HF_TOKEN to a token that can read it", repo=self.repo_id) from None
             return None, {}
         except Exception as exc:
             error = self._error("list the repository's refs", exc)
@@ -300,6 +307,10 @@ class HubRegistry(Registry):
                 unsure.cause = exc  # type: ignore[attr-defined]
                 raise unsure from None
             raise self._error(f"commit ({message})", exc) from None
+        if all(op._remote_oid is not None and op._remote_oid == op._local_oid for op in ops):
+            # The client made no commit: main already held these bytes. Whether main is
+            # still ``parent`` decides: a no-op, or someone else's commit (re-read, retry).
+            return parent if info.oid == parent else None
         return info.oid
 
     @staticmethod

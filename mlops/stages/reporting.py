@@ -120,7 +120,7 @@ def render_report(
         "",
         "### Metrics",
         "",
-        *_metric_table(result),
+        *_metric_table(result, unreadable=bool((production or {}).get("error"))),
         "",
         "### Baseline",
         "",
@@ -351,7 +351,9 @@ def _gate_table(result: Mapping[str, Any]) -> list[str]:
     return rows
 
 
-def _metric_table(result: Mapping[str, Any]) -> list[str]:
+def _metric_table(result: Mapping[str, Any], *, unreadable: bool = False) -> list[str]:
+    """The metrics against production; ``unreadable``: production's registry could not be
+    read, so its absence says nothing about a first release."""
     champion = result.get("champion")
     intervals = result.get("confidence_intervals", {})
     labels = result.get("metric_labels", {})
@@ -371,7 +373,10 @@ def _metric_table(result: Mapping[str, Any]) -> list[str]:
                     f"{_num(base)} | {_num(delta, signed=True)} | {dci_text} |")
     for metric, why in (result.get("metric_notes") or {}).items():
         rows += ["", f"_{_cell(labels.get(metric, metric))}: {_cell(why)}._"]
-    if not champion:
+    if not champion and unreadable:
+        rows += ["", "_No comparison with production: its registry could not be read (see "
+                     "above), so this run cannot tell whether it is the first release._"]
+    elif not champion:
         rows += ["", "_No production model to compare with: this is the first release._"]
     return rows
 
@@ -455,6 +460,10 @@ def _production_section(result: Mapping[str, Any],
             "",
             *_params_table(base.get("params")),
         ]
+    elif production.get("error"):
+        # Never "first release" when production could not be read: it may well exist.
+        lines += ["", "Without production, this run is compared with nothing: it is **not** "
+                      "known to be the first release."]
     elif base:
         lines += ["", f"The base report `{_cell(Path(base['path']).name)}` could not be used: "
                       f"{_cell(base.get('reason', ''))}. This is treated as the first release."]
