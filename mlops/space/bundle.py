@@ -64,7 +64,7 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 MARKER = ".mlops-space-bundle"
 # The Space's base image, pinned by digest so a rebuild gets the same Python and Debian;
 # renovate.json's custom manager moves the digest (and the tag) in a pull request.
-BASE_IMAGE = "python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7"
+BASE_IMAGE = "python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7"  # noqa: E501
 # The upload limit Streamlit enforces, in MB of 2**20 bytes: the smallest that holds the
 # app's own limit (mlops.app.batch.MAX_UPLOAD_BYTES, 2 MB; a test keeps the two in step).
 UPLOAD_LIMIT_MB = 2
