@@ -75,9 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "BUILD_ERROR, RUNTIME_ERROR, a timeout or a failed health check, the "
                     "Space is put back on its previous commit and variables and the command "
                     "fails. The token is read from HF_TOKEN.",
-        epilog="example:\n  mlops space deploy --repo-id user/my-space --folder space "
-               "--secret HF_TOKEN=SPACE_HF_TOKEN \\\n    --secret-if-set "
-               "MLOPS_ADMIN_TOKEN=SPACE_ADMIN_TOKEN",
+        epilog="examples:\n  mlops space deploy --repo-id user/my-space --folder space\n"
+               "  mlops space deploy --repo-id user/my-space --secret HF_TOKEN=SPACE_TOKEN",
         formatter_class=HelpFormatter,
     )
     c.add_argument("--repo-id", required=True, metavar="SPACE_REPO", help="e.g. user/my-space")
