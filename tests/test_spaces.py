@@ -289,7 +289,8 @@ def test_dockerfile_runs_as_non_root_with_healthcheck(project: Path, tmp_path: P
     bundle = _build(project, tmp_path / "space", repo_id="a/b")
     steps = _instructions((bundle.folder / "Dockerfile").read_text())
     kinds = [i for i, _ in steps]
-    assert steps[0] == ("FROM", "python:3.11-slim")
+    # Pinned by digest: a rebuild of the Space gets the same Python and Debian.
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", steps[0][1]), steps[0]
     users = [a for i, a in steps if i == "USER"]
     assert users == ["user"], "one USER, never root"
     # Everything after the last USER runs as that user, and the app starts after it.

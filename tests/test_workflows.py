@@ -47,8 +47,9 @@ def _commands(scripts: list[str]) -> list[list[str]]:
     return found
 
 
-def test_the_three_workflows_exist() -> None:
-    assert [p.name for p in FILES] == ["cd.yml", "ci.yml", "monitor.yml"]
+def test_the_workflows_exist() -> None:
+    # cd-model.yml is one model's CD, called by cd.yml once per model.
+    assert [p.name for p in FILES] == ["cd-model.yml", "cd.yml", "ci.yml", "monitor.yml"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -179,7 +180,7 @@ def test_no_pull_request_target_and_secrets_only_where_forks_cannot_reach(path: 
         # Fork pull requests run this workflow: it must not reference any secret at all.
         assert secrets == [], f"{path.name} runs for forks but reads {secrets}"
     else:
-        assert set(secrets) <= {"HF_TOKEN"}
+        assert set(secrets) <= {"HF_TOKEN", "HF_SPACE_TOKEN", "MLOPS_ADMIN_TOKEN"}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -200,7 +201,8 @@ def test_pr_comment_job_is_same_repo_only_and_updates_one_comment() -> None:
     assert any(s.get("uses", "").startswith("iterative/setup-cml@") for s in job["steps"])
     comment = [a for a in _commands(_runs(WORKFLOWS / "ci.yml")) if a[:1] == ["cml"]]
     assert comment and comment[0][:3] == ["cml", "comment", "update"]
-    assert "--pr" in comment[0] and any(a.startswith("--watermark-title=") for a in comment[0])
+    assert "--target=pr/$PR" in comment[0] and "--repo=$SERVER_URL/$REPO" in comment[0]
+    assert any(a.startswith("--watermark-title=") for a in comment[0])
 
 
 def test_ci_caches_pip_on_the_lock_and_uploads_the_run() -> None:
@@ -231,22 +233,23 @@ def test_cd_runs_only_after_ci_succeeded_on_main_and_never_overlaps() -> None:
     trigger = doc["on"]["workflow_run"]
     assert trigger == {"workflows": ["CI"], "types": ["completed"], "branches": ["main"]}
     assert _load(WORKFLOWS / "ci.yml")["name"] == "CI"
-    condition = doc["jobs"]["models"]["if"]  # deploy and production need it
-    assert doc["jobs"]["deploy"]["needs"] == "models"
-    assert "models" in doc["jobs"]["production"]["needs"]
+    condition = doc["jobs"]["models"]["if"]  # every model's release needs it
+    assert doc["jobs"]["release"]["needs"] == "models"
     for needed in ("github.event.workflow_run.conclusion == 'success'",
                    "github.event.workflow_run.head_branch == 'main'",
                    "github.event.workflow_run.head_repository.full_name == github.repository"):
         assert needed in condition
     assert doc["concurrency"] == {"group": "cd-production", "cancel-in-progress": False}
-    argv = [a for a in _commands(_runs(WORKFLOWS / "cd.yml")) if a[:2] == ["make", "pipeline"]]
+    commands = _commands(_runs(WORKFLOWS / "cd-model.yml"))
+    argv = [a for a in commands if a[:2] == ["make", "pipeline"]]
     assert argv and "registry.backend=hub" in argv[0][3] and argv[0][2] == "PARAMS=$PARAMS_FILE"
-    pushes = [a for a in _commands(_runs(WORKFLOWS / "cd.yml")) if a[1:3] == ["space", "push"]]
-    assert pushes, "cd.yml deploys the Space with `mlops space push`"
-    for job in ("deploy", "production"):  # each model released on its own
-        assert doc["jobs"][job]["strategy"]["matrix"]["model"] == (
-            "${{ fromJSON(needs.models.outputs.models) }}")
-        assert doc["jobs"][job]["env"]["PARAMS_FILE"] == "${{ matrix.model.params }}"
+    deploys = [a for a in commands if a[1:3] == ["space", "deploy"]]
+    assert deploys, "CD deploys the Space with `mlops space deploy` (waits until it runs)"
+    release = doc["jobs"]["release"]  # each model released on its own
+    assert release["strategy"]["matrix"]["model"] == "${{ fromJSON(needs.models.outputs.models) }}"
+    assert release["with"]["params"] == "${{ matrix.model.params }}"
+    for job in _load(WORKFLOWS / "cd-model.yml")["jobs"].values():
+        assert job["env"]["PARAMS_FILE"] == "${{ inputs.params }}"
 
 
 def test_monitor_runs_on_schedule_and_only_retrain_may_start_workflows() -> None:
@@ -290,7 +293,8 @@ def test_monitor_runs_one_job_per_model() -> None:
 
 
 def test_cd_pushes_and_reads_each_models_log_where_monitor_fetches_it() -> None:
-    steps = [s for job in _load(WORKFLOWS / "cd.yml")["jobs"].values() for s in job["steps"]]
+    steps = [s for path in (WORKFLOWS / "cd.yml", WORKFLOWS / "cd-model.yml")
+             for job in _load(path)["jobs"].values() for s in job.get("steps", [])]
     build = next(s for s in steps if s.get("name") == "Build the Space bundle")
     live = next(s for s in steps if s.get("name", "").startswith("Add the labelled live"))
     for step in (build, live):
@@ -373,9 +377,11 @@ def test_cd_releases_only_the_models_it_is_asked_for(tmp_path: Path, only, expec
 
 def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
     pinned = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+    # A reusable workflow of this repository ($/.github/workflows/...) is pinned by being here.
     uses = [(path.name, line.split("uses:", 1)[1].strip())
             for path in FILES for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip().startswith(("uses:", "- uses:"))]
+            if line.strip().startswith(("uses:", "- uses:"))
+            and not line.split("uses:", 1)[1].strip().startswith("$/")]
     assert uses, "no action found: the check would pass vacuously"
     assert [u for u in uses if not pinned.match(u[1])] == []
 
@@ -433,3 +439,145 @@ def test_the_comment_links_images_absolutely_and_runs_on_failure() -> None:
     post = report["steps"][-1]
     assert "comments/report-comment-*/comment.md" in post["run"]
     assert '"$publish"' in post["run"] and '"$comment"' in post["run"]
+
+
+# --- issue 27: a fork's first push ---------------------------------------------------------
+
+def test_the_comment_job_tells_cml_the_repository_it_cannot_find_without_a_checkout(
+        tmp_path: Path) -> None:
+    """The report job checks nothing out; CML, told no repository, reads it from
+    `git config remote.origin.url` (iterative/cml src/cml.js) and fails there."""
+    post = _load(WORKFLOWS / "ci.yml")["jobs"]["report"]["steps"][-1]
+    comment = tmp_path / "comments" / "report-comment-credit" / "comment.md"
+    comment.parent.mkdir(parents=True)
+    comment.write_text("report\n")
+    _fake_bin(tmp_path, "cml", f"""
+printf '%s\\n' "$@" > "{tmp_path}/cml-argv"
+for a in "$@"; do case "$a" in --repo=*) exit 0;; esac; done
+git config --get remote.origin.url >/dev/null || {{ echo "fatal: no remote" >&2; exit 1; }}
+""")
+    env = {"REPO_TOKEN": "x", "IMAGES": "", "SERVER_URL": "https://github.com",
+           "REPO": "acme/credit", "PR": "7", "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    done = _run_step(post["run"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    argv = (tmp_path / "cml-argv").read_text().splitlines()
+    assert "--repo=https://github.com/acme/credit" in argv and "--target=pr/7" in argv
+
+
+def test_setup_cml_installs_no_vega_and_runs_on_a_current_node() -> None:
+    job = _load(WORKFLOWS / "ci.yml")["jobs"]["report"]
+    setup = next(s for s in job["steps"] if s.get("uses", "").startswith("iterative/setup-cml@"))
+    assert setup.get("with", {}).get("vega") is False
+    # Its action.yml says node16; GitHub's switch runs it on Node 24.
+    assert job["env"]["FORCE_JAVASCRIPT_ACTIONS_TO_NODE24"] == "true"
+
+
+def test_no_scheduled_or_automatic_job_waits_for_an_approval() -> None:
+    # production has required reviewers: a scheduled monitor there waits forever.
+    for name, job in _load(WORKFLOWS / "monitor.yml")["jobs"].items():
+        assert "environment" not in job, f"monitor.yml job {name} would wait for reviewers"
+
+
+def _docs_secrets() -> dict[str, str]:
+    """``{name: kind}`` of the secrets in docs/cicd.md's "Secrets and variables" table."""
+    text = (ROOT / "docs" / "cicd.md").read_text(encoding="utf-8")
+    rows = re.findall(r"(?m)^\| `(\w+)` \| ([^|]+) \|", text)
+    return {name: kind.strip() for name, kind in rows if "secret" in kind}
+
+
+def test_every_secret_has_one_place_that_reaches_every_job_that_reads_it() -> None:
+    documented = _docs_secrets()
+    for path in FILES:
+        for name, job in _load(path)["jobs"].items():
+            for secret in set(re.findall(r"secrets\.(\w+)", yaml.safe_dump(job))):
+                kind = documented.get(secret)
+                assert kind, f"{path.name} {name} reads {secret}, not in docs/cicd.md"
+                places = re.findall(r"repository|environment `(\w+)`", kind)
+                assert len(places) == 1, f"{secret}: one place, not {kind!r}"
+                if places[0]:  # an environment secret reaches only jobs in it
+                    assert job.get("environment") == places[0], (path.name, name, secret)
+
+
+def test_each_models_production_needs_only_its_own_staging() -> None:
+    """A job that needs a matrix job waits for, and is skipped with, every one of its
+    members: one model's failed gate must not hold back the others."""
+    for path in FILES:
+        jobs = _load(path)["jobs"]
+        for name, job in jobs.items():
+            needs = job.get("needs", [])
+            for need in [needs] if isinstance(needs, str) else needs:
+                if "strategy" in jobs[need]:
+                    assert "uses" not in jobs[need] and "strategy" not in job and need in (
+                        "pipeline", "monitor"), f"{path.name}: {name} needs matrix {need}"
+    release = _load(WORKFLOWS / "cd.yml")["jobs"]["release"]
+    assert release["uses"] == "$/.github/workflows/cd-model.yml"
+    assert release["strategy"]["fail-fast"] is False
+    model = _load(WORKFLOWS / "cd-model.yml")["jobs"]
+    assert model["production"]["needs"] == "deploy"
+    assert model["deploy"]["environment"] == "staging"
+    assert model["production"]["environment"] == "production"
+
+
+def test_the_venv_cache_key_has_the_exact_python() -> None:
+    found = 0
+    for path in FILES:
+        for job in _load(path)["jobs"].values():
+            steps = job.get("steps", [])
+            for i, step in enumerate(steps):
+                if step.get("uses", "").startswith("actions/cache@") and (
+                        step["with"]["path"] == ".venv"):
+                    setup = next(s for s in steps[:i]
+                                 if s.get("uses", "").startswith("actions/setup-python@"))
+                    assert f"steps.{setup['id']}.outputs.python-version" in step["with"]["key"]
+                    found += 1
+    assert found >= 5
+
+
+def test_the_token_docs_name_every_repo_the_flow_writes() -> None:
+    text = (ROOT / "docs" / "cicd.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `HF_TOKEN` |"))
+    for repo in ("HF_MODEL_REPO", "HF_MODEL_REPO`-data", "HF_SPACE_REPO",
+                 "HF_SPACE_REPO-<model name>", "HF_DATASET_REPO",
+                 "HF_DATASET_REPO-<model name>"):
+        assert repo in row, repo
+
+
+def test_renovate_relocks_when_it_bumps_requirements_in() -> None:
+    import json
+
+    config = json.loads((ROOT / "renovate.json").read_text(encoding="utf-8"))
+    rules = config["packageRules"]
+    relock = [r for r in rules if "requirements.in" in r.get("matchFileNames", [])]
+    assert relock and relock[0]["postUpgradeTasks"]["commands"] == ["make lock"]
+    assert "requirements.lock" in relock[0]["postUpgradeTasks"]["fileFilters"]
+    assert any(r.get("matchFileNames") == ["requirements.lock"] and r.get("enabled") is False
+               for r in rules), "the lock is never bumped pin by pin"
+    assert "lock:" in (ROOT / "Makefile").read_text(encoding="utf-8")
+
+
+def test_renovate_keeps_the_space_base_image_digest_current() -> None:
+    import json
+
+    from mlops.space import bundle
+
+    manager = json.loads((ROOT / "renovate.json").read_text())["customManagers"][0]
+    pattern = manager["matchStrings"][0].replace("(?<", "(?P<")
+    found = re.search(pattern, (ROOT / "mlops" / "space" / "bundle.py").read_text())
+    assert found and found["depName"] == "python" and found["currentValue"] == "3.11-slim"
+    assert f"{found['depName']}:{found['currentValue']}@{found['currentDigest']}" == (
+        bundle.BASE_IMAGE)
+
+
+def test_the_lock_satisfies_requirements_in() -> None:
+    """What a renovate bump of requirements.in without `make lock` would break."""
+    from packaging.requirements import Requirement
+
+    from mlops.space.bundle import read_lock
+
+    pins = read_lock(ROOT / "requirements.lock")
+    for line in (ROOT / "requirements.in").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            req = Requirement(line)
+            name = re.sub(r"[-_.]+", "-", req.name).lower()
+            assert name in pins and req.specifier.contains(pins[name], prereleases=True), line

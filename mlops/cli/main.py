@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from mlops.cli import (
+    cicd,
     deploy,
     init,
     loop,
@@ -35,7 +36,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # In the order `mlops --help` lists their commands.
 COMMAND_MODULES = (init, run, models, sweep, validate, predict, registry, reproduce, deploy,
-                   monitor, space, report, loop)
+                   monitor, space, report, cicd, loop)
 
 DESCRIPTION = """\
 mlops: validate data, train, evaluate, register, deploy and monitor a model -- the command
