@@ -42,6 +42,7 @@ QUICK_ARGS = {
     "cbpe": ["--reps", "5", "--rows", "300"],
     "chunked": ["--rows", "1000000", "--small", "200000"],
     "sweep": ["--sets", "2"],
+    "categoricals": ["--rows", "20000"],
 }
 
 

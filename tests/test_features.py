@@ -168,3 +168,10 @@ def test_the_bundled_data_keeps_every_category_and_dense_features() -> None:
     assert not any("infrequent" in n for n in names)
     assert len(names) == 26
     assert not sparse.issparse(pipeline[:-1].transform(features))
+
+
+def test_init_warns_at_the_width_the_feature_stage_keeps():
+    from mlops.core.project import HIGH_CARDINALITY
+
+    assert HIGH_CARDINALITY == MAX_CATEGORIES
+

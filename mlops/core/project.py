@@ -84,7 +84,8 @@ _CLASSIFIER_ONLY = ("logistic_regression",)
 _REGRESSOR_HYPERPARAMETERS = {"ridge": {"alpha": 1.0}}
 # Regression gate: share of the target's variance the model must explain (R²).
 _MIN_R2 = 0.1
-# A text column with more frequent values than this becomes that many one-hot columns.
+# A text column with more frequent values than this loses most of them to the feature
+# stage's "infrequent" group (its MAX_CATEGORIES, which a test keeps equal).
 HIGH_CARDINALITY = 50
 # Rows a value needs to get its own one-hot column (as the feature stage's min_frequency
 # was when this was written; a hint, so it need not follow every change there).
@@ -234,8 +235,9 @@ def suggest_id_columns(frame: pd.DataFrame, target: str) -> list[tuple[str, str]
 def suggest_high_cardinality(frame: pd.DataFrame, target: str,
                              skip: Sequence[str] = ()) -> list[Hint]:
     """A hint per text column with more than :data:`HIGH_CARDINALITY` values seen at least
-    :data:`FREQUENT_ROWS` times: each becomes its own one-hot column (``skip``: columns
-    already suggested as identifiers)."""
+    :data:`FREQUENT_ROWS` times: the model keeps only the most frequent ones apart, which
+    is seldom what a column of ids or timestamps means (``skip``: columns already suggested
+    as identifiers)."""
     hints = []
     for column in frame.columns:
         values = frame[column]
@@ -246,10 +248,11 @@ def suggest_high_cardinality(frame: pd.DataFrame, target: str,
         frequent = int((counts >= FREQUENT_ROWS).sum())
         if frequent > HIGH_CARDINALITY:
             hints.append(Hint("high_cardinality", str(column),
-                              f"{column!r} has {len(counts):,} distinct text values ({frequent:,} "
-                              f"with at least {FREQUENT_ROWS} rows, each a one-hot column): "
-                              "group them into fewer values in the data, or list it in "
-                              "data.drop_columns"))
+                              f"{column!r} has {len(counts):,} distinct text values: the model "
+                              f"keeps the {HIGH_CARDINALITY - 1} most frequent apart and groups "
+                              f"the other {len(counts) - HIGH_CARDINALITY + 1:,} as one; if it "
+                              "identifies a row, a unit or a time, list it in "
+                              "data.drop_columns or make features of it (docs/features.md)"))
     return hints
 
 
