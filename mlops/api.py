@@ -22,8 +22,8 @@ from mlops.stages.drift_plots import plot_drift
 from mlops.stages.evaluation import evaluate
 from mlops.stages.feature_checks import check_features
 from mlops.stages.gates import metrics_table, raise_on_failed_gates, verdict_table
+from mlops.stages.outputs import write_outputs
 from mlops.stages.plots import plot_target_balance
-from mlops.stages.reporting import write_outputs
 from mlops.stages.training import describe, load_trained, train
 from mlops.stages.validation import check_drift, validate
 from mlops.stages.verdicts import ValidationReport

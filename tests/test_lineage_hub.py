@@ -77,7 +77,7 @@ def test_hub_stores_and_restores_evidence_and_data_snapshots(
     from mlops.pipeline.handover import register_run
     from mlops.registry.hub import HubRegistry
     from mlops.registry.records import lineage_rows
-    from mlops.stages.reporting import without_lineage
+    from mlops.stages.model_card import without_lineage
 
     params, args, data = hub_params
     name = params.model.name
@@ -202,7 +202,7 @@ def test_the_card_says_why_data_was_not_kept(tmp_path, registry_model_dir):
 
 def test_the_lineage_section_is_replaced_not_repeated():
     from mlops.registry.records import LineageRow
-    from mlops.stages.reporting import with_lineage, without_lineage
+    from mlops.stages.model_card import with_lineage, without_lineage
 
     card = "---\nx: 1\n---\n\n# m\n\ntext | with a pipe\n"
     once = with_lineage(card, [LineageRow("Data", "sha256 ab…", "`d.csv`")])

@@ -24,13 +24,9 @@ from mlops.registry import open_champion_registry
 from mlops.registry.local import LocalRegistry
 from mlops.stages import evaluation as ev
 from mlops.stages import plots
-from mlops.stages.reporting import (
-    absolute_image_links,
-    image_links,
-    read_report_summary,
-    render_report,
-    write_outputs,
-)
+from mlops.stages.markdown_links import absolute_image_links, image_links
+from mlops.stages.outputs import write_outputs
+from mlops.stages.pr_report import read_report_summary, render_report
 from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -272,7 +272,7 @@ def test_target_drift_takes_the_numeric_path(fitted):
 
 
 def test_plots_report_and_card_speak_regression(fitted, tmp_path):
-    from mlops.stages.reporting import write_outputs
+    from mlops.stages.outputs import write_outputs
 
     params, data, model = fitted
     result = evaluate(model, data.test, params, train_frame=data.train)

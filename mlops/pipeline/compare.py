@@ -27,7 +27,7 @@ from mlops.registry.champion import (
     open_champion_registry,
 )
 from mlops.stages.gates import flat_metrics
-from mlops.stages.reporting import read_report_summary
+from mlops.stages.pr_report import read_report_summary
 
 __all__ = ["BASE_REPORT_FILE", "IGNORED_PARAMS", "params_diff", "production_comparison"]
 

@@ -179,7 +179,7 @@ def _card_with_lineage(files: dict[str, Path], run_dir: Path, metadata: dict[str
     """
     from mlops.core.lineage import file_sha256
     from mlops.registry.records import ModelVersion, lineage_rows
-    from mlops.stages.reporting import with_lineage
+    from mlops.stages.model_card import with_lineage
 
     model = run_dir / "model.skops"
     draft = ModelVersion(name="", version=0, created="", sha256=file_sha256(model),
