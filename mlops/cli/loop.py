@@ -279,7 +279,8 @@ class Loop:
         return json.loads(runs[-1].read_text(encoding="utf-8"))
 
     def pull_request(self) -> tuple[str, Any, Any]:
-        from mlops.core.config import load_params, parse_overrides
+        from mlops.core.config import load_params
+        from mlops.core.typed_yaml import parse_overrides
 
         key, value = next(iter(parse_overrides([self.change]).items()))
         self.out.head("A pull request changes a parameter", "a developer")
