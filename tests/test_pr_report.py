@@ -101,7 +101,7 @@ def test_champion_registry_spec_is_checked(monkeypatch, spec) -> None:
 
 def test_champion_from_a_public_hub_repo_needs_no_token(monkeypatch, tmp_path, models,
                                                         hub_server) -> None:
-    from mlops.pipeline.handover import load_champion
+    from mlops.pipeline.registration import load_champion
     from mlops.registry.hub import HubRegistry
 
     writer = HubRegistry("acme/prod-registry", endpoint=hub_server.url, token="hf_writer",
@@ -121,7 +121,7 @@ def test_champion_from_a_public_hub_repo_needs_no_token(monkeypatch, tmp_path, m
 def test_an_unreadable_champion_registry_is_reported_not_fatal(monkeypatch, models) -> None:
     """CI's comparison degrades (the report says why); CD's own registry stays strict."""
     from mlops.core.exceptions import UnavailableError
-    from mlops.pipeline.handover import load_champion
+    from mlops.pipeline.registration import load_champion
 
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("MLOPS_CHAMPION_REGISTRY", "hub:acme/unreachable")

@@ -99,7 +99,7 @@ def test_report_without_champion_or_validation(bundle):
 
 
 def test_report_takes_a_validation_report_dict(bundle):
-    from mlops.stages.verdicts import CheckResult, ValidationReport
+    from mlops.stages.validation_report import CheckResult, ValidationReport
 
     _, _, _, result = bundle
     report = ValidationReport((

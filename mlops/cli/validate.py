@@ -17,7 +17,7 @@ from mlops.core.exceptions import DataError
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
-    from mlops.stages.verdicts import ValidationReport
+    from mlops.stages.validation_report import ValidationReport
 
 __all__ = ["register", "run_validate", "cmd_validate", "cmd_schema_infer"]
 

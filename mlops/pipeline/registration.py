@@ -1,4 +1,5 @@
-"""The hand-over from a pipeline run to the registry: the champion in, the new version out."""
+"""Registration of a pipeline run: the champion read from the registry before it, the run
+registered (and compiled to ONNX) after it."""
 
 from __future__ import annotations
 
