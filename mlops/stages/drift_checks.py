@@ -6,29 +6,33 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
 from mlops.core.config import ValidationConfig
-from mlops.core.schema import Schema
+from mlops.core.schema import Schema, is_number
+from mlops.stages.colstats import FrameStats
 from mlops.stages.column_checks import ColumnChecker, label_key
 from mlops.stages.drift import (
     CategoricalProfile,
     DriftResult,
     DriftThresholds,
+    NumericCounts,
     NumericProfile,
     compare_counts,
+    current_counts,
     label_drift_counts,
     label_drift_numeric,
     profile_reference,
 )
 
-__all__ = ["drift_checks", "numeric_target", "reference_profiles"]
+__all__ = ["drift_checks", "frame_counts", "numeric_target", "reference_profiles",
+           "stats_counts"]
 
 
 def reference_profiles(schema: Schema, cfg: ValidationConfig, reference: pd.DataFrame,
-              columns: Iterable[str]) -> dict[str, NumericProfile | CategoricalProfile]:
+                       columns: Iterable[str]) -> dict[str, NumericProfile | CategoricalProfile]:
     """The reference's drift profiles of the serving columns that ``columns`` has."""
     present = set(columns)
     usable = [c for c in schema.serving_columns if c in present and c in reference.columns]
@@ -48,16 +52,41 @@ def numeric_target(schema: Schema) -> bool:
             and schema.by_name[schema.target].numeric)
 
 
+def stats_counts(stats: FrameStats, profiles: Mapping[str, NumericProfile | CategoricalProfile]
+                 ) -> dict[str, NumericCounts | pd.Series]:
+    """What the drift tests read of summarised data: per profiled column, its histogram on
+    the profile's edges or its category counts. A numeric column stored as text is left
+    out: the schema check reports it."""
+    found = {c: stats.stats[c] for c in profiles if c in stats.stats}
+    return {c: st.hist if isinstance(profiles[c], NumericProfile) else st.counts
+            for c, st in found.items() if not st.text}
+
+
+def frame_counts(frame: pd.DataFrame, profiles: Mapping[str, NumericProfile | CategoricalProfile]
+                 ) -> dict[str, NumericCounts | pd.Series]:
+    """:func:`stats_counts` read straight from ``frame``, without summarising anything
+    else (:func:`mlops.stages.drift.current_counts`)."""
+    measured = {c: p for c, p in profiles.items()
+                if not (isinstance(p, NumericProfile) and not is_number(frame[c]))}
+    return current_counts(measured, frame)
+
+
 def drift_checks(checker: ColumnChecker, reference: pd.DataFrame,
-                 profiles: dict[str, NumericProfile | CategoricalProfile]) -> DriftResult | None:
-    """Grade the drift of ``checker``'s data against ``reference`` (its ``profiles``):
-    every tested column, the share that drifted, and the label."""
-    cfg, schema, stats = checker.cfg, checker.schema, checker.stats.stats
-    usable = set(checker.usable())
-    tested = {c: p for c, p in profiles.items() if c in usable}
-    current = {c: stats[c].hist if isinstance(p, NumericProfile) else stats[c].counts
-               for c, p in tested.items()}
-    result = compare_counts(tested, current, DriftThresholds.from_config(cfg, blocking=True))
+                 profiles: dict[str, NumericProfile | CategoricalProfile],
+                 current: Mapping[str, NumericCounts | pd.Series],
+                 labels: pd.Series | None) -> DriftResult | None:
+    """Grade the drift of the current data against ``reference`` (its ``profiles``): every
+    tested column, the share that drifted, and the label.
+
+    ``current`` is what the tests read of the current data (:func:`stats_counts` or
+    :func:`frame_counts`); ``labels`` the target's value counts, None when the data has no
+    target column.
+    """
+    cfg, schema = checker.cfg, checker.schema
+    target = schema.target
+    tested = {c: p for c, p in profiles.items() if c != target and c in current}
+    result = compare_counts(tested, {c: current[c] for c in tested},
+                            DriftThresholds.from_config(cfg, blocking=True))
     for col in result.columns:
         check = "drift_psi" if col.effect_name == "psi" else "drift_js"
         size = "strongly " if col.grade == "block" else ""
@@ -71,23 +100,22 @@ def drift_checks(checker: ColumnChecker, reference: pd.DataFrame,
                     f"{len(result.drifted_columns)} of {len(result.columns)} columns drifted"
                     + (f": {', '.join(result.drifted_columns)}" if result.drifted_columns
                        else ""))
-    target = schema.target
-    if (target and target in stats and target in reference.columns
+    if (target and labels is not None and target in reference.columns
             and checker.on("label_drift")):
-        _label_drift(checker, reference[target], profiles.get(target))
+        _label_drift(checker, reference[target], profiles.get(target), current.get(target),
+                     labels)
     return result
 
 
 def _label_drift(checker: ColumnChecker, reference: pd.Series,
-                 profile: NumericProfile | CategoricalProfile | None) -> None:
+                 profile: NumericProfile | CategoricalProfile | None,
+                 current: NumericCounts | pd.Series | None, counts: pd.Series) -> None:
     cfg, target = checker.cfg, str(reference.name)
     limits = cfg.limits("label_drift")
     floor, block = _first_set(limits.warn, limits.block), limits.block
-    counts = checker.label_counts()
     if numeric_target(checker.schema):
         # A regression target: KS and PSI as for numeric columns, on its histogram.
-        current = checker.stats.stats[target].hist
-        if not isinstance(profile, NumericProfile) or current is None:
+        if not isinstance(profile, NumericProfile) or not isinstance(current, NumericCounts):
             return  # stored as text: the schema check reports it
         lab = label_drift_numeric(profile, current, alpha=cfg.drift_alpha, min_psi=floor,
                                   block_psi=block)

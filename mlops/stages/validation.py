@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from mlops.core.config import CHECK_UNITS, ValidationConfig
@@ -37,7 +38,12 @@ from mlops.core.schema import Schema
 from mlops.stages.colstats import FrameStats, summarize
 from mlops.stages.column_checks import ColumnChecker
 from mlops.stages.drift import CategoricalProfile, NumericProfile
-from mlops.stages.drift_checks import drift_checks, reference_profiles
+from mlops.stages.drift_checks import (
+    drift_checks,
+    frame_counts,
+    reference_profiles,
+    stats_counts,
+)
 from mlops.stages.validation_report import ValidationReport
 
 __all__ = ["CHECKS", "PURPOSES", "validate", "validate_chunks", "check_drift"]
@@ -140,7 +146,8 @@ def _grade(stats: FrameStats, schema: Schema, cfg: ValidationConfig,
             checker.leakage(checker.usable())
     drift = None
     if reference is not None:
-        drift = drift_checks(checker, reference, profiles or {})
+        drift = drift_checks(checker, reference, profiles or {},
+                             stats_counts(stats, profiles or {}), checker.label_counts())
     return ValidationReport(checker.results(), drift, source, purpose)
 
 
@@ -158,6 +165,11 @@ def check_drift(
     and ``merge`` the two reports.
     """
     profiles = reference_profiles(schema, cfg, reference, current.columns)
-    checker = ColumnChecker(summarize(current, schema, profiles), schema, cfg, source)
-    drift = drift_checks(checker, reference, profiles)
+    # Only what the drift tests read is counted: no statistics pass over every column.
+    checker = ColumnChecker(FrameStats(len(current), [str(c) for c in current.columns], {}),
+                            schema, cfg, source)
+    target = schema.target
+    labels = (current[target].value_counts(dropna=True, sort=False).astype(np.int64)
+              if target is not None and target in current.columns else None)
+    drift = drift_checks(checker, reference, profiles, frame_counts(current, profiles), labels)
     return ValidationReport(checker.results(), drift, source)
