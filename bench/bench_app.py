@@ -25,16 +25,16 @@ import dataclasses
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from _summary import record
+
+from mlops.core.processes import free_port, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -104,21 +104,8 @@ def build_registry(folder: Path) -> Path:
     return folder / "registry"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(url)
+def _healthy(url: str, proc: subprocess.Popen) -> None:
+    wait_for_http(f"{url}/_stcore/health", proc=proc, interval=0.02)
 
 
 PEER_APP = 'import streamlit as st\nst.markdown("**Serving:** `peer`")\n'
@@ -128,7 +115,7 @@ def peer_cold_start(browser, tmp: Path) -> float:
     """The floor: the same steps for a one-line Streamlit page, measured in the same run."""
     script = tmp / "peer_app.py"
     script.write_text(PEER_APP, encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
@@ -137,7 +124,7 @@ def peer_cold_start(browser, tmp: Path) -> float:
         cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        _healthy(url)
+        _healthy(url, proc)
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.goto(url)
         page.wait_for_selector(READY, timeout=30_000)
@@ -146,13 +133,12 @@ def peer_cold_start(browser, tmp: Path) -> float:
         page.close()
         return cold
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def one_run(browser, registry: Path, tmp: Path) -> dict[str, float]:
     """Start a fresh server, time the first page, then time a switch to a loaded version."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLOPS_REGISTRY_PATH": str(registry), "MLOPS_REGISTRY_BACKEND": "local",
            "MLOPS_LOG_PATH": str(tmp / "predictions.sqlite")}
     env.pop("MLOPS_DATASET_REPO", None)
@@ -164,7 +150,7 @@ def one_run(browser, registry: Path, tmp: Path) -> dict[str, float]:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        _healthy(url)
+        _healthy(url, proc)
         healthy = time.perf_counter() - start
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.goto(url)
@@ -190,8 +176,7 @@ def one_run(browser, registry: Path, tmp: Path) -> dict[str, float]:
         # server_ready_s: the part spent before the browser could even ask for the page.
         return {"cold_start_s": cold, "version_switch_s": warm, "server_ready_s": healthy}
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def bench_explain(reps: int = 50) -> dict[str, float]:

@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,15 +42,17 @@ import pandas as pd  # noqa: E402
 from _summary import record  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from mlops.stages.drift import detect_drift  # noqa: E402
+from mlops.stages.drift import DriftThresholds, detect_drift  # noqa: E402
 from mlops.stages.synthetic import PLANTED, synthetic_frame  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 EVIDENTLY_VENV = ROOT / "bench" / ".venv-evidently"
 EVIDENTLY_PY = EVIDENTLY_VENV / "bin" / "python"
 SETUP = ROOT / "bench" / "setup_evidently.sh"
-THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}  # params.yaml defaults
-BLOCK = {"block_psi": 0.25, "block_js": 0.2}  # params.yaml: validation.thresholds block
+# params.yaml defaults
+THRESHOLDS = DriftThresholds(alpha=0.01, min_psi=0.005, min_js=0.01)
+# params.yaml: validation.thresholds block
+BLOCKING = replace(THRESHOLDS, block_psi=0.25, block_js=0.2)
 SIZES = (10_000, 100_000, 1_000_000)
 SPEED_BUDGET_S = 3.0  # detect_drift on --rows rows (1M by default)
 EVIDENTLY_GOAL = 20.0  # Evidently seconds / mlops seconds, at least
@@ -88,15 +91,15 @@ def graded(frames: dict) -> dict:
     """Grades with the block thresholds: each planted column, and non-pass counts."""
     reference = frames["clean"][0]
     resample = reference.sample(frac=1, replace=True, random_state=0)
-    shifted = detect_drift(*frames["shifted"], **THRESHOLDS, **BLOCK)
+    shifted = detect_drift(*frames["shifted"], thresholds=BLOCKING)
     planted = {c.column: c.grade for c in shifted.columns if c.column in PLANTED}
     return {"planted": planted,
             "other_not_pass": sum(c.grade != "pass" for c in shifted.columns
                                   if c.column not in PLANTED),
             "clean_not_pass": sum(c.grade != "pass" for c in detect_drift(
-                *frames["clean"], **THRESHOLDS, **BLOCK).columns),
+                *frames["clean"], thresholds=BLOCKING).columns),
             "resample_not_pass": sum(c.grade != "pass" for c in detect_drift(
-                reference, resample, **THRESHOLDS, **BLOCK).columns)}
+                reference, resample, thresholds=BLOCKING).columns)}
 
 
 def run_evidently(ref_path: Path, cur_path: Path) -> dict:
@@ -140,9 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
         timings = []
         for _ in range(args.reps if n == args.rows else 1):
             start = time.perf_counter()
-            ours = detect_drift(*frames["shifted"], **THRESHOLDS)
+            ours = detect_drift(*frames["shifted"], thresholds=THRESHOLDS)
             timings.append(time.perf_counter() - start)
-        clean = detect_drift(*frames["clean"], **THRESHOLDS)
+        clean = detect_drift(*frames["clean"], thresholds=THRESHOLDS)
         row["mlops"] = quality(list(ours.drifted_columns), list(clean.drifted_columns))
         results.setdefault("grades", {})[n] = graded(frames)
         start = time.perf_counter()

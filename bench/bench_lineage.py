@@ -83,7 +83,7 @@ def folder_bytes(folder: Path) -> int:
 def growth(proj: Path, versions: int) -> dict[str, float]:
     """Register v1's run folder until there are ``versions`` versions; bytes per version."""
     from mlops.core.config import load_params
-    from mlops.pipeline.handover import register_run
+    from mlops.pipeline.registration import register_run
 
     params = load_params(proj / "params.yaml")
     (run_dir,) = [p for p in (proj / "runs").iterdir() if p.is_dir()]
@@ -105,7 +105,7 @@ def hub_growth(proj: Path, versions: int) -> dict[str, int]:
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     from mlops.core.config import load_params
-    from mlops.pipeline.handover import register_run
+    from mlops.pipeline.registration import register_run
     from mlops.space.hubserver import HubServer
 
     (run_dir,) = [p for p in (proj / "runs").iterdir() if p.is_dir()]

@@ -16,17 +16,17 @@ from mlops.monitoring.plots import plot_accuracy, plot_latency, plot_scores
 from mlops.monitoring.timeline import Timeline, timeline
 from mlops.monitoring.view import MonitorView, monitor_view
 from mlops.pipeline.compare import production_comparison
-from mlops.pipeline.handover import load_champion
+from mlops.pipeline.registration import load_champion
 from mlops.stages.derived import date_parts, feature_table
 from mlops.stages.drift_plots import plot_drift
 from mlops.stages.evaluation import evaluate
 from mlops.stages.feature_checks import check_features
 from mlops.stages.gates import metrics_table, raise_on_failed_gates, verdict_table
+from mlops.stages.outputs import write_outputs
 from mlops.stages.plots import plot_target_balance
-from mlops.stages.reporting import write_outputs
 from mlops.stages.training import describe, load_trained, train
 from mlops.stages.validation import check_drift, validate
-from mlops.stages.verdicts import ValidationReport
+from mlops.stages.validation_report import ValidationReport
 
 __all__ = [
     "DataSplit", "MonitorView", "Params", "ValidationReport", "check_drift", "check_features",

@@ -15,7 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from procs import free_port, stop
+
+from mlops.core.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 # Debian's Chromium (.ci/run); CI on GitHub points CHROMIUM_PATH at the runner's Chrome.

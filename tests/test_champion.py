@@ -12,7 +12,7 @@ from mlops.core.data import split
 from mlops.core.exceptions import ModelMismatchError
 from mlops.core.modelio import save_model
 from mlops.core.project import init_project
-from mlops.pipeline.handover import champion_mismatch, load_champion
+from mlops.pipeline.registration import champion_mismatch, load_champion
 from mlops.registry import open_registry
 from mlops.stages.training import train
 

@@ -190,7 +190,7 @@ def test_a_twin_of_another_model_is_never_trusted_even_with_a_good_hash(
 
 
 def test_registering_a_run_stores_the_twin_with_its_hash(trained, tmp_path, monkeypatch):
-    from mlops.pipeline.handover import compile_model
+    from mlops.pipeline.registration import compile_model
 
     params = load_params(ROOT / "params.yaml")
     run_dir = tmp_path / "run"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.core.config import DEFAULT_THRESHOLDS, Thresholds, load_params, parse_overrides, to_dict
+from mlops.core.config import DEFAULT_THRESHOLDS, Thresholds, load_params, to_dict
 from mlops.core.exceptions import ConfigError
+from mlops.core.typed_yaml import parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"

@@ -16,7 +16,7 @@ import yaml
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from mlops.cli.main import main
-from mlops.core.config import load_params, parse_overrides, safe_load_yaml
+from mlops.core.config import load_params
 from mlops.core.exceptions import ConfigError
 from mlops.core.imports import (
     TRUSTED_IMPORTS,
@@ -25,6 +25,7 @@ from mlops.core.imports import (
     import_allowed,
     read_listed,
 )
+from mlops.core.typed_yaml import parse_overrides, safe_load_yaml
 from mlops.stages.training import build_estimator
 
 ROOT = Path(__file__).resolve().parents[1]

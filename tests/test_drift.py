@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from mlops.stages.drift import (
+    DriftThresholds,
     compare,
     detect_drift,
     holm,
@@ -19,7 +22,7 @@ from mlops.stages.drift import (
 )
 from mlops.stages.synthetic import PLANTED, synthetic_frame
 
-THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}
+THRESHOLDS = DriftThresholds(alpha=0.01, min_psi=0.005, min_js=0.01)
 
 
 @pytest.mark.parametrize("n", [10_000, 100_000])
@@ -27,7 +30,7 @@ THRESHOLDS = {"alpha": 0.01, "min_psi": 0.005, "min_js": 0.01}
 def test_planted_shifts_all_flagged_and_nothing_else(n, seed):
     reference = synthetic_frame(n, seed=10 * seed)
     current = synthetic_frame(n, seed=10 * seed + 1, shifted=True)
-    result = detect_drift(reference, current, **THRESHOLDS)
+    result = detect_drift(reference, current, thresholds=THRESHOLDS)
     assert set(result.drifted_columns) == set(PLANTED), result.to_frame()
     assert len(result.columns) == 20
     assert result.drifted_share == pytest.approx(5 / 20)
@@ -39,30 +42,34 @@ def test_planted_shifts_all_flagged_and_nothing_else(n, seed):
 def test_clean_batches_raise_no_alarm(n, seed):
     reference = synthetic_frame(n, seed=100 + seed)
     current = synthetic_frame(n, seed=200 + seed)
-    assert detect_drift(reference, current, **THRESHOLDS).drifted_columns == ()
+    assert detect_drift(reference, current, thresholds=THRESHOLDS).drifted_columns == ()
 
 
 def test_bootstrap_resample_of_reference_is_clean():
     reference = synthetic_frame(20_000, seed=5)
     resample = reference.sample(frac=1, replace=True, random_state=0)
-    assert detect_drift(reference, resample, **THRESHOLDS).drifted_columns == ()
+    assert detect_drift(reference, resample, thresholds=THRESHOLDS).drifted_columns == ()
 
 
 def test_effect_floor_silences_tiny_but_significant_shift():
     rng = np.random.default_rng(0)
     ref = pd.DataFrame({"x": rng.normal(0, 1, 400_000)})
     cur = pd.DataFrame({"x": rng.normal(0.03, 1, 400_000)})  # PSI ~ 0.001
-    col = detect_drift(ref, cur, **THRESHOLDS).columns[0]
+    col = detect_drift(ref, cur, thresholds=THRESHOLDS).columns[0]
     assert col.p_adjusted < 1e-6 and col.effect < 0.005 and not col.drifted
-    loud = detect_drift(ref, cur, alpha=0.01, min_psi=0.0, min_js=0.0).columns[0]
+    loud = detect_drift(ref, cur, thresholds=DriftThresholds(min_psi=0.0, min_js=0.0)).columns[0]
     assert loud.drifted, "without the floor the same shift is flagged"
 
 
 def test_dataset_drift_rule():
     reference = synthetic_frame(10_000, seed=0)
     current = synthetic_frame(10_000, seed=1, shifted=True)
-    assert detect_drift(reference, current, max_drifted_share=0.2).dataset_drift
-    assert not detect_drift(reference, current, max_drifted_share=0.25).dataset_drift
+    def at(share: float) -> bool:
+        return detect_drift(reference, current,
+                            thresholds=DriftThresholds(max_drifted_share=share)).dataset_drift
+
+    assert at(0.2)
+    assert not at(0.25)
 
 
 def test_binned_ks_matches_scipy():
@@ -166,13 +173,14 @@ def test_validation_modules_do_not_import_matplotlib():
 def test_drifted_columns_are_graded_by_effect_size():
     reference = synthetic_frame(20_000, seed=3)
     current = synthetic_frame(20_000, seed=4, shifted=True)
-    result = detect_drift(reference, current, **THRESHOLDS, block_psi=0.25, block_js=0.2)
+    result = detect_drift(reference, current,
+                          thresholds=replace(THRESHOLDS, block_psi=0.25, block_js=0.2))
     grades = {c.column: c.grade for c in result.columns}
     assert set(result.blocked_columns) == {"mean_shift_large", "cat_skew"}, "large shifts"
     assert {grades[c] for c in ("mean_shift_small", "scale_change", "cat_share_5pt")} == {
         "warn"}, "small shifts only warn"
     assert {g for c, g in grades.items() if c not in PLANTED} == {"pass"}
-    assert detect_drift(reference, current, **THRESHOLDS).blocked_columns == (), (
+    assert detect_drift(reference, current, thresholds=THRESHOLDS).blocked_columns == (), (
         "without block thresholds nothing blocks")
 
 

@@ -15,7 +15,7 @@ from mlops.core.config import Thresholds, load_params
 from mlops.core.data import read_csv, split
 from mlops.stages.feature_checks import check_features
 from mlops.stages.training import train
-from mlops.stages.verdicts import ValidationReport
+from mlops.stages.validation_report import ValidationReport
 
 ROOT = Path(__file__).resolve().parents[1]
 

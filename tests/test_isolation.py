@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlops.core.config import load_params, runs_dir
-from mlops.pipeline.handover import load_champion
+from mlops.pipeline.registration import load_champion
 from mlops.registry import open_registry
 from mlops.registry.local import LocalRegistry
 

@@ -74,10 +74,10 @@ def test_hub_stores_and_restores_evidence_and_data_snapshots(
     from hubextra import commits_on_main, files_at_head
 
     from mlops.cli.main import main
-    from mlops.pipeline.handover import register_run
+    from mlops.pipeline.registration import register_run
     from mlops.registry.hub import HubRegistry
     from mlops.registry.records import lineage_rows
-    from mlops.stages.reporting import without_lineage
+    from mlops.stages.model_card import without_lineage
 
     params, args, data = hub_params
     name = params.model.name
@@ -158,7 +158,7 @@ def test_hub_stores_and_restores_evidence_and_data_snapshots(
 def test_a_tampered_snapshot_on_the_hub_is_refused(hub_params, hub_server, registry_model_dir,
                                                    tmp_path):
     from mlops.core.exceptions import IntegrityError
-    from mlops.pipeline.handover import register_run
+    from mlops.pipeline.registration import register_run
     from mlops.registry.hub import HubRegistry
 
     params, _, data = hub_params
@@ -177,7 +177,7 @@ def test_a_tampered_snapshot_on_the_hub_is_refused(hub_params, hub_server, regis
 
 def test_the_card_says_why_data_was_not_kept(tmp_path, registry_model_dir):
     from mlops.core.config import load_params
-    from mlops.pipeline.handover import register_run
+    from mlops.pipeline.registration import register_run
     from mlops.registry import open_registry
     from mlops.registry.records import lineage_rows
 
@@ -202,7 +202,7 @@ def test_the_card_says_why_data_was_not_kept(tmp_path, registry_model_dir):
 
 def test_the_lineage_section_is_replaced_not_repeated():
     from mlops.registry.records import LineageRow
-    from mlops.stages.reporting import with_lineage, without_lineage
+    from mlops.stages.model_card import with_lineage, without_lineage
 
     card = "---\nx: 1\n---\n\n# m\n\ntext | with a pipe\n"
     once = with_lineage(card, [LineageRow("Data", "sha256 ab…", "`d.csv`")])

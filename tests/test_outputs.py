@@ -12,7 +12,7 @@ from mlops.core.data import read_csv, split
 from mlops.core.exceptions import GateFailedError
 from mlops.stages.evaluation import evaluate
 from mlops.stages.gates import raise_on_failed_gates
-from mlops.stages.reporting import write_outputs
+from mlops.stages.outputs import write_outputs
 from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,13 +24,9 @@ from mlops.registry import open_champion_registry
 from mlops.registry.local import LocalRegistry
 from mlops.stages import evaluation as ev
 from mlops.stages import plots
-from mlops.stages.reporting import (
-    absolute_image_links,
-    image_links,
-    read_report_summary,
-    render_report,
-    write_outputs,
-)
+from mlops.stages.markdown_links import absolute_image_links, image_links
+from mlops.stages.outputs import write_outputs
+from mlops.stages.pr_report import read_report_summary, render_report
 from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +101,7 @@ def test_champion_registry_spec_is_checked(monkeypatch, spec) -> None:
 
 def test_champion_from_a_public_hub_repo_needs_no_token(monkeypatch, tmp_path, models,
                                                         hub_server) -> None:
-    from mlops.pipeline.handover import load_champion
+    from mlops.pipeline.registration import load_champion
     from mlops.registry.hub import HubRegistry
 
     writer = HubRegistry("acme/prod-registry", endpoint=hub_server.url, token="hf_writer",
@@ -125,7 +121,7 @@ def test_champion_from_a_public_hub_repo_needs_no_token(monkeypatch, tmp_path, m
 def test_an_unreadable_champion_registry_is_reported_not_fatal(monkeypatch, models) -> None:
     """CI's comparison degrades (the report says why); CD's own registry stays strict."""
     from mlops.core.exceptions import UnavailableError
-    from mlops.pipeline.handover import load_champion
+    from mlops.pipeline.registration import load_champion
 
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("MLOPS_CHAMPION_REGISTRY", "hub:acme/unreachable")

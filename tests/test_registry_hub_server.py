@@ -89,7 +89,7 @@ def test_a_private_registry_read_without_token_is_never_a_first_release(
     from mlops.core.data import read_csv, split
     from mlops.pipeline.compare import production_comparison
     from mlops.stages import evaluation as ev
-    from mlops.stages.reporting import render_report
+    from mlops.stages.pr_report import render_report
     from mlops.stages.training import train
 
     _api(hub_auth_server, "hf_alice_write").create_repo("alice/registry", private=True)

@@ -272,7 +272,7 @@ def test_target_drift_takes_the_numeric_path(fitted):
 
 
 def test_plots_report_and_card_speak_regression(fitted, tmp_path):
-    from mlops.stages.reporting import write_outputs
+    from mlops.stages.outputs import write_outputs
 
     params, data, model = fitted
     result = evaluate(model, data.test, params, train_frame=data.train)
@@ -332,7 +332,7 @@ def test_init_then_run_registers_a_regressor_that_predicts_numbers(project, tmp_
 
 
 def test_a_classifier_in_production_is_not_the_champion_of_a_regression_run():
-    from mlops.pipeline.handover import champion_mismatch
+    from mlops.pipeline.registration import champion_mismatch
 
     class Fitted:
         feature_names_in_ = np.array(["a"])

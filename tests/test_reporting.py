@@ -15,7 +15,8 @@ from mlops.core.data import read_csv, split
 from mlops.stages import evaluation as ev
 from mlops.stages import gates as stage_gates
 from mlops.stages import plots
-from mlops.stages.reporting import build_model_card, render_report, write_model_card, write_report
+from mlops.stages.model_card import build_model_card, write_model_card
+from mlops.stages.pr_report import render_report, write_report
 from mlops.stages.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +99,7 @@ def test_report_without_champion_or_validation(bundle):
 
 
 def test_report_takes_a_validation_report_dict(bundle):
-    from mlops.stages.verdicts import CheckResult, ValidationReport
+    from mlops.stages.validation_report import CheckResult, ValidationReport
 
     _, _, _, result = bundle
     report = ValidationReport((

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from procs import free_port, stop
 
 from mlops.cli.main import main
 from mlops.core.config import load_params
 from mlops.core.exceptions import ConfigError, PublishError
+from mlops.core.processes import free_port, stop
 from mlops.registry.local import LocalRegistry
 from mlops.space.bundle import build_space, read_lock, runtime_requirements
 

@@ -16,7 +16,7 @@ from mlops.core.data import read_csv, split
 from mlops.core.exceptions import ConfigError, DataError, DataValidationError
 from mlops.core.schema import Schema, infer_schema, load_schema, save_schema, schema_to_yaml
 from mlops.stages.validation import CHECKS, check_drift, validate
-from mlops.stages.verdicts import ValidationReport
+from mlops.stages.validation_report import ValidationReport
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = load_params(ROOT / "params.yaml").validation  # the defaults, as shipped

@@ -81,6 +81,7 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
     only with ``drift``: it reads the reference summary)."""
     from mlops.monitoring.timeline import timeline
     from mlops.serving.predlog import read_input_summaries, read_predictions
+    from mlops.stages.drift import DriftThresholds
 
     params = ctx.params
     if log is None:
@@ -100,9 +101,7 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
         kwargs = {"reference": reference,
                   "numeric": [c for c in cols if ctx.schema.by_name[c].numeric],
                   "categorical": [c for c in cols if ctx.schema.by_name[c].categorical],
-                  "drift_alpha": params.validation.drift_alpha,
-                  "min_psi": params.validation.drift_min_psi,
-                  "min_js": params.validation.drift_min_js,
+                  "thresholds": DriftThresholds.from_config(params.validation),
                   "summaries": read_input_summaries(ctx.log_path, model=ctx.name)}
     return timeline(log, regression=regression, windows=windows, models=models,
                     ledger=ctx.registry.history(ctx.name), **kwargs)

@@ -30,18 +30,17 @@ import re
 import secrets
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mlops.cli.common import HelpFormatter
 from mlops.core.exceptions import StageError
+from mlops.core.processes import free_port, stop, wait_for_http
 
 __all__ = ["register", "cmd_loop", "edit_param"]
 
@@ -142,31 +141,8 @@ def edit_param(text: str, key: str, value: Any) -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (127.0.0.1 only)
-        return response.status, response.read().decode("utf-8", "replace")
-
-
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop a process this command started, by its own id: politely, then for good."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -279,7 +255,8 @@ class Loop:
         return json.loads(runs[-1].read_text(encoding="utf-8"))
 
     def pull_request(self) -> tuple[str, Any, Any]:
-        from mlops.core.config import load_params, parse_overrides
+        from mlops.core.config import load_params
+        from mlops.core.typed_yaml import parse_overrides
 
         key, value = next(iter(parse_overrides([self.change]).items()))
         self.out.head("A pull request changes a parameter", "a developer")
@@ -360,7 +337,7 @@ class Loop:
         self.out.say(f"-> {folder.relative_to(self.work)}/: " + ", ".join(files))
         from mlops.space.bundle import streamlit_command
 
-        port = _free_port()
+        port = free_port()
         cmd = streamlit_command(port)
         exe = Path(sys.executable).with_name("streamlit")
         cmd[:1] = [str(exe)] if exe.is_file() else [sys.executable, "-m", "streamlit"]
@@ -377,23 +354,19 @@ class Loop:
             self.space_proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=log,
                                                stderr=subprocess.STDOUT,
                                                stdin=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    health = _get(f"http://127.0.0.1:{port}/_stcore/health")
-                    break
-                except OSError:
-                    if self.space_proc.poll() is not None or time.monotonic() > deadline:
-                        raise StageError("the Space did not start:\n" + (
-                            self.work / "space.log").read_text(errors="replace")[-2000:],
-                            stage="loop") from None
-                    time.sleep(0.2)
-            page = _get(f"http://127.0.0.1:{port}/")
+            try:
+                health = wait_for_http(f"http://127.0.0.1:{port}/_stcore/health",
+                                       proc=self.space_proc, timeout=60, interval=0.2)
+            except (ChildProcessError, TimeoutError):
+                raise StageError("the Space did not start:\n" + (
+                    self.work / "space.log").read_text(errors="replace")[-2000:],
+                    stage="loop") from None
+            page = wait_for_http(f"http://127.0.0.1:{port}/", proc=self.space_proc)
             self.out.say(f"-> GET /_stcore/health: {health[0]} {health[1]!r}; GET /: "
                          f"{page[0]} ({len(page[1])} bytes); pid {self.space_proc.pid}")
         finally:
             if self.space_proc is not None:
-                _stop(self.space_proc)
+                stop(self.space_proc)
                 self.out.say(f"-> stopped (pid {self.space_proc.pid}, exit "
                              f"{self.space_proc.returncode})")
             log.close()
@@ -495,7 +468,7 @@ class Loop:
 
     def close(self) -> None:
         if self.space_proc is not None:
-            _stop(self.space_proc)
+            stop(self.space_proc)
         if self.hub is not None:
             self.hub.__exit__(None, None, None)
             self.hub = None

@@ -224,11 +224,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Stream a data file through the router: canary, shadow, automatic rollback."""
-    from mlops.core.data import read_csv
+    from mlops.core.data import read_table
     from mlops.monitoring.simulation import simulate
 
     params = load_params(args)
-    frame = read_csv(args.data or params.resolve(params.data.path))
+    frame = read_table(args.data or params.resolve(params.data.path))
     summary = simulate(params, frame, args.out, drift=args.drift, label_noise=args.label_noise)
     for entry in summary["ledger"]:
         moved = (f" {entry['alias']}: v{entry['from_version']} -> v{entry['to_version']}"

@@ -285,21 +285,16 @@ def cmd_environment_promote(args: argparse.Namespace) -> int:
                      else [params.model.name, args.target[0]])
     if args.force and not (args.reason or "").strip():
         raise RegistryError("--force needs --reason TEXT: the reason is recorded in the ledger")
-    reg = registry_for(params)
-    if args.if_new:
-        from mlops.registry import parse_version
-        from mlops.registry.records import is_version
+    from mlops.registry.base import Unmoved
 
-        aliases = reg.aliases(name)
-        number = parse_version(version) if is_version(version) else aliases.get(version)
-        if number is None or aliases.get(args.to) == number:
-            held = f"v{number}" if number else f"{version!r} is not set"
-            print(f"{name}: nothing to move on to {args.to} ({held}; {args.to} holds "
-                  f"{_v(aliases.get(args.to))})")
-            return 0
-    entry = reg.promote_environment(
+    entry = registry_for(params).promote_environment(
         name, version, args.to, actor=actor_of(args), force=args.force,
-        reason=args.reason or f"moved on to {args.to}")
+        reason=args.reason or f"moved on to {args.to}", if_new=args.if_new)
+    if isinstance(entry, Unmoved):
+        held = f"v{entry.version}" if entry.version else f"{version!r} is not set"
+        print(f"{name}: nothing to move on to {args.to} ({held}; {args.to} holds "
+              f"{_v(entry.held)})")
+        return 0
     before = f"v{entry.from_version}" if entry.from_version else "nothing"
     print(f"{name}: {args.to} {before} -> v{entry.to_version} by {entry.actor} "
           f"({entry.action} #{entry.seq})")

@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_comment(args: argparse.Namespace) -> int:
     """Write the comment and say how many image links it holds."""
     from mlops.core.exceptions import ConfigError
-    from mlops.stages.reporting import absolute_image_links, image_links
+    from mlops.stages.markdown_links import absolute_image_links, image_links
 
     source, out = Path(args.report), Path(args.out)
     try:

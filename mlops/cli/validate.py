@@ -17,7 +17,7 @@ from mlops.core.exceptions import DataError
 
 if TYPE_CHECKING:
     from mlops.core.config import Params
-    from mlops.stages.verdicts import ValidationReport
+    from mlops.stages.validation_report import ValidationReport
 
 __all__ = ["register", "run_validate", "cmd_validate", "cmd_schema_infer"]
 
@@ -100,15 +100,15 @@ def run_validate(
     ``data`` in chunks in bounded memory; the reference is read whole. Raises
     :class:`DataError` for unusable files.
     """
-    from mlops.core.data import is_parquet, read_chunks, read_csv
+    from mlops.core.data import is_parquet, read_chunks, read_csv, read_table
     from mlops.core.schema import load_schema
     from mlops.stages.validation import validate, validate_chunks
 
     schema = load_schema(params.resolve(params.data.schema))
     ref_frame = None
     if drift:
-        ref_frame = read_csv(reference if reference is not None
-                             else params.resolve(params.data.path))
+        ref_frame = read_table(reference if reference is not None
+                               else params.resolve(params.data.path))
     kind = "training" if purpose == "training" else "batch"
     if chunked or is_parquet(data):
         chunks = read_chunks(data)
@@ -149,13 +149,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_schema_infer(args: argparse.Namespace) -> int:
     """Infer the schema from ``--data`` (default ``data.path``) and write it to ``--out``."""
-    from mlops.core.data import read_csv
+    from mlops.core.data import read_table
     from mlops.core.schema import infer_schema, keep_hand_written, load_schema, save_schema
 
     params = load_params(args)
     data_path = Path(args.data) if args.data is not None else params.resolve(params.data.path)
     out_path = Path(args.out) if args.out is not None else params.resolve(params.data.schema)
-    frame = read_csv(data_path)
+    frame = read_table(data_path)
     source = data_path.as_posix() if args.data is not None else params.data.path
     schema = infer_schema(frame, target=params.data.target, source=source,
                           regression=params.data.regression)

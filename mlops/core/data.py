@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlops.core.config import Params
 
 __all__ = ["CHUNK_ROWS", "INDEX_COLUMN", "DataSplit", "read_csv", "read_chunks", "read_sample",
+           "read_table", "write_table",
            "is_parquet", "split", "load_split", "class_balance",
            "target_summary"]
 
@@ -170,6 +171,42 @@ def is_parquet(path: str | Path) -> bool:
         return False
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a whole data file: Parquet (by its name or magic bytes) or CSV (:func:`read_csv`).
+
+    Everything that accepts a CSV file reads it through here, so it accepts Parquet too.
+    Raises :class:`DataError` naming the file and the rule broken.
+    """
+    path = Path(path)
+    if not is_parquet(path):
+        return read_csv(path)
+    import pyarrow as pa
+
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a data file", "is_file")
+    try:
+        frame = pd.read_parquet(path)
+    except FileNotFoundError:
+        raise _fail(path, "no such file", "exists") from None
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise _fail(path, f"cannot be read as Parquet: {exc}", "format") from None
+    if frame.empty:
+        raise _fail(path, "has no data rows", "non_empty")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as Parquet when ``path`` is named ``*.parquet`` (or ``*.pq``), else
+    as CSV; without the index either way."""
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
 def _like_read_csv(series: pd.Series) -> pd.Series:
     """A text column as ``pandas.read_csv`` would type it: numbers, true/false, or text."""
     present = int(series.notna().sum())
@@ -307,16 +344,36 @@ def read_sample(path: str | Path, rows: int, *, seed: int,
 
 
 def load_split(params: Params) -> DataSplit:
-    """Read ``params.data.path``, to be split as every stage does (target, test size, seed).
+    """Read ``params.data.path`` (CSV or Parquet), to be split as every stage does (target,
+    test size, seed).
 
     With ``data.sample_rows`` only a seeded sample of that many rows is read
-    (:func:`read_sample`), for data larger than memory.
+    (:func:`read_sample`), for data larger than memory, and only once per process while
+    the file is unchanged: the stages of a run all call this.
     """
     path = params.resolve(params.data.path)
-    frame = (read_csv(path) if params.data.sample_rows is None
-             else read_sample(path, params.data.sample_rows, seed=params.seed))
+    frame = (read_table(path) if params.data.sample_rows is None
+             else _sample_once(path, params.data.sample_rows, params.seed))
     return DataSplit(path, frame, params.data.target, params.data.test_size, params.seed,
                      stratify=not params.data.regression)
+
+
+# The last sample read, by what decides it: the file (path, size, modification time), the
+# number of rows and the seed. One is kept: a sample may be large.
+_SAMPLE: dict[tuple[str, int, int, int, int], pd.DataFrame] = {}
+
+
+def _sample_once(path: Path, rows: int, seed: int) -> pd.DataFrame:
+    """:func:`read_sample` of ``path``, read again only when the file or the request changed."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return read_sample(path, rows, seed=seed)  # read_sample says what is wrong
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, rows, seed)
+    if key not in _SAMPLE:
+        _SAMPLE.clear()
+        _SAMPLE[key] = read_sample(path, rows, seed=seed)
+    return _SAMPLE[key].copy()  # a caller may change its frame; the kept one stays as read
 
 
 def class_balance(parts: dict[str, pd.DataFrame], target: str) -> pd.DataFrame:

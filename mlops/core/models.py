@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from mlops.core.config import safe_load_yaml
 from mlops.core.exceptions import ConfigError
+from mlops.core.typed_yaml import safe_load_yaml
 
 __all__ = ["MODELS_DIR", "NOTEBOOKS_DIR", "find_model", "model_files", "params_files",
            "stage_notebook"]

@@ -424,11 +424,11 @@ def init_project(data: str | Path, target: str, *, out: str | Path | None = None
     validation stage, which this layer cannot import); with any, the file is written
     again with them.
     """
-    from mlops.core.data import read_csv
+    from mlops.core.data import read_table
     from mlops.core.schema import infer_schema, schema_to_yaml
 
     data = Path(data)
-    frame = read_csv(data)
+    frame = read_table(data)
     out = Path(out) if out is not None else Path(f"params-{model_name(data, name)}.yaml")
     schema = Path(schema) if schema is not None else data.with_name(f"{data.stem}.schema.yaml")
     template = Path(template) if template is not None else _REPO_PARAMS

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mlops.core.config import safe_load_yaml
 from mlops.core.exceptions import DataError
+from mlops.core.typed_yaml import safe_load_yaml
 
 if TYPE_CHECKING:  # pandas is imported by inference only: the app reads schemas without it
     import pandas as pd

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops.core.config import Params
-from mlops.core.data import read_csv
+from mlops.core.data import read_table, write_table
 from mlops.core.schema import load_schema
 from mlops.serving.predlog import labelled_inputs, read_predictions
 from mlops.stages.validation import validate
@@ -41,7 +41,7 @@ def merge_live_data(params: Params, log_path: str | Path | None = None, *,
     :class:`~mlops.core.exceptions.DataValidationError` when a blocking check fails on the
     merged data (``source`` names it in the report).
     """
-    data = read_csv(params.resolve(params.data.path))
+    data = read_table(params.resolve(params.data.path))
     log = read_predictions(log_path or params.resolve(params.monitoring.log_path),
                            model=params.model.name, missing_ok=True)
     live = labelled_inputs(log, params.data.target)
@@ -55,7 +55,8 @@ def merge_live_data(params: Params, log_path: str | Path | None = None, *,
 
 def write_live_data(params: Params, out: str | Path,
                     log_path: str | Path | None = None) -> LiveData:
-    """:func:`merge_live_data` written to the CSV ``out`` (only when it passed validation)."""
+    """:func:`merge_live_data` written to ``out``, CSV or Parquet by its name (only when it
+    passed validation)."""
     result = merge_live_data(params, log_path, source=str(out))
-    result.frame.to_csv(out, index=False)
+    write_table(result.frame, out)
     return result

@@ -42,7 +42,7 @@ from mlops.serving.rules import (
     version_stats,
 )
 from mlops.serving.summary import input_drift, summary_rows
-from mlops.stages.drift import detect_drift
+from mlops.stages.drift import DriftThresholds, detect_drift
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
            "estimated_performance", "monitor_report", "reference_scores", "versions_table"]
@@ -199,7 +199,7 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
     regression = params.data.regression
     refused = production_refusals(frame, production, canary=canary)
     primary_ok = frame[(frame["role"] == "primary") & frame["error"].isna()]
-    v = params.validation
+    thresholds = DriftThresholds.from_config(params.validation)
     report: dict[str, Any] = {
         "rows": len(frame), "primary": int((frame["role"] == "primary").sum()),
         "shadow_rows": int((frame["role"] == "shadow").sum()),
@@ -218,16 +218,13 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
     report["input_summaries"] = {"batches": len(batches), "rows": summary_rows(batches)}
     if (len(live) or batches) and len(reference):
         drift = input_drift(reference, live, batches, numeric=list(numeric) or None,
-                            categorical=list(categorical) or None, alpha=v.drift_alpha,
-                            min_psi=v.drift_min_psi, min_js=v.drift_min_js,
-                            max_drifted_share=v.max_drifted_share)
+                            categorical=list(categorical) or None, thresholds=thresholds)
         report["input_drift"] = drift.to_dict()
     if reference_proba is not None and len(primary_ok):
         score = "prediction" if regression else "proba"
         pred = detect_drift(pd.DataFrame({score: np.asarray(reference_proba, dtype=float)}),
                             pd.DataFrame({score: primary_ok[score].astype(float)}),
-                            numeric=[score], categorical=[], alpha=v.drift_alpha,
-                            min_psi=v.drift_min_psi, min_js=v.drift_min_js)
+                            numeric=[score], categorical=[], thresholds=thresholds)
         report["prediction_drift"] = pred.to_dict()
     if production is not None:
         cur = version_stats(frame, production, regression=regression, refused=refused)

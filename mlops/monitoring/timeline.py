@@ -26,7 +26,7 @@ import pandas as pd
 from mlops.monitoring import cbpe
 from mlops.serving.rules import correct
 from mlops.serving.summary import input_counts, summary_rows
-from mlops.stages.drift import compare_counts, profile_reference
+from mlops.stages.drift import DriftThresholds, compare_counts, profile_reference
 from mlops.stages.reference import ReferenceSummary
 
 __all__ = ["Timeline", "canary_progress", "timeline", "plot_canary", "plot_drift",
@@ -113,13 +113,14 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
              reference: pd.DataFrame | ReferenceSummary | None = None,
              numeric: Sequence[str] = (), categorical: Sequence[str] = (),
              ledger: Iterable[Any] = (), models: Mapping[int, Any] | None = None,
-             drift_alpha: float = 0.01, min_psi: float = 0.005, min_js: float = 0.01,
-             seed: int = 0, summaries: pd.DataFrame | None = None) -> Timeline:
+             thresholds: DriftThresholds | None = None, seed: int = 0,
+             summaries: pd.DataFrame | None = None) -> Timeline:
     """The log ``frame`` (:func:`~mlops.serving.predlog.read_predictions`) as time series.
 
     ``windows`` equal windows over the log's span, or windows of ``window_s`` seconds.
     ``reference`` (training features, or a version's :class:`ReferenceSummary` of them;
-    ``numeric``/``categorical`` name its columns) turns on drift per column; ``ledger``
+    ``numeric``/``categorical`` name its columns) turns on drift per column, graded by
+    ``thresholds`` (:class:`~mlops.stages.drift.DriftThresholds` defaults when None); ``ledger``
     (registry history) the canary's progress; ``models`` (version -> pipeline) lets CBPE
     score the inputs again when there are more than two classes (two classes need only
     the log); ``summaries`` (the input summaries of routed
@@ -159,16 +160,15 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
     if summaries is not None and len(summaries):
         summaries = summaries.assign(
             window=start + ((summaries["ts"].astype(float) - start) // width) * width)
-    drift = _drift(rows, summaries, reference, numeric, categorical, drift_alpha, min_psi,
-                   min_js)
+    drift = _drift(rows, summaries, reference, numeric, categorical,
+                   thresholds or DriftThresholds())
     return Timeline(per_version, drift, canary_progress(ledger),
                     "MAE" if regression else "accuracy", width)
 
 
 def _drift(rows: pd.DataFrame, summaries: pd.DataFrame | None,
            reference: pd.DataFrame | ReferenceSummary | None, numeric: Sequence[str],
-           categorical: Sequence[str], alpha: float, min_psi: float,
-           min_js: float) -> pd.DataFrame:
+           categorical: Sequence[str], thresholds: DriftThresholds) -> pd.DataFrame:
     columns = ["ts", "column", "effect", "effect_name", "p_adjusted", "drifted"]
     if reference is None or not (numeric or categorical) or rows.empty:
         return pd.DataFrame(columns=columns)
@@ -190,8 +190,7 @@ def _drift(rows: pd.DataFrame, summaries: pd.DataFrame | None,
         summary = batches.get(float(ts), [])
         if len(live) + summary_rows(summary) < MIN_DRIFT_ROWS:
             continue
-        result = compare_counts(profiles, input_counts(profiles, live, summary),
-                                alpha=alpha, min_psi=min_psi, min_js=min_js)
+        result = compare_counts(profiles, input_counts(profiles, live, summary), thresholds)
         out += [{"ts": float(ts), "column": c.column, "effect": c.effect,
                  "effect_name": c.effect_name, "p_adjusted": c.p_adjusted,
                  "drifted": c.drifted} for c in result.columns]

@@ -27,7 +27,7 @@ from mlops.registry.champion import (
     open_champion_registry,
 )
 from mlops.stages.gates import flat_metrics
-from mlops.stages.reporting import read_report_summary
+from mlops.stages.pr_report import read_report_summary
 
 __all__ = ["BASE_REPORT_FILE", "IGNORED_PARAMS", "params_diff", "production_comparison"]
 
@@ -83,7 +83,7 @@ def production_comparison(params: Params, champion_version: Any | None, *,
                           base_report: str | Path | None = None) -> dict[str, Any]:
     """What the report says about production besides the metric deltas.
 
-    ``champion_version`` is what :func:`~mlops.pipeline.handover.load_champion` returned;
+    ``champion_version`` is what :func:`~mlops.pipeline.registration.load_champion` returned;
     ``result`` this run's evaluation (for deltas against a base report). The base report is
     ``base_report`` or ``run_dir/base-report.md`` when it exists.
     """
@@ -204,7 +204,7 @@ def _train_drift(params: Params, raw: bytes, prod_params: Mapping[str, Any]) -> 
 
     from mlops.core.data import load_split, split
     from mlops.core.schema import load_schema
-    from mlops.stages.drift import detect_drift
+    from mlops.stages.drift import DriftThresholds, detect_drift
 
     data = prod_params.get("data") or {}
     target = params.data.target
@@ -217,13 +217,11 @@ def _train_drift(params: Params, raw: bytes, prod_params: Mapping[str, Any]) -> 
     ours = load_split(params).train
     schema = load_schema(params.resolve(params.data.schema))
     shared = [c for c in schema.serving_columns if c in prod_train and c in ours]
-    v = params.validation
     drift = detect_drift(
         prod_train[shared], ours[shared],
         numeric=[c for c in shared if schema.by_name[c].numeric],
         categorical=[c for c in shared if schema.by_name[c].categorical],
-        alpha=v.drift_alpha, min_psi=v.drift_min_psi, min_js=v.drift_min_js,
-        max_drifted_share=v.max_drifted_share)
+        thresholds=DriftThresholds.from_config(params.validation))
     return {"rows": {"production": len(prod_train), "candidate": len(ours)},
             "identical": bool(prod_train.reset_index(drop=True).equals(
                 ours.reset_index(drop=True))),

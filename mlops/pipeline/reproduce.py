@@ -229,7 +229,7 @@ def _compare(registry: Registry, mv: ModelVersion, run_dir: Path) -> list[FileVe
         if name == "README.md" and rebuilt is not None:
             # The registered card gained its lineage section at registration; the rest
             # of it is the evaluation's output, compared byte for byte.
-            from mlops.stages.reporting import without_lineage
+            from mlops.stages.model_card import without_lineage
 
             card = registry.file_path(mv.name, mv.version, name).read_text(encoding="utf-8")
             ours = local.read_text(encoding="utf-8")

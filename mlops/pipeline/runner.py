@@ -237,7 +237,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
                 "registered model must be rebuildable from the git history), or run without "
                 "--require-clean", rule="dirty")
         if register and not force:
-            from mlops.pipeline.handover import find_by_fingerprint
+            from mlops.pipeline.registration import find_by_fingerprint
 
             same = find_by_fingerprint(params, manifest["fingerprint"])
             if same is not None:
@@ -259,7 +259,7 @@ def _run(params: Params, *, params_file: str | Path, overrides: Sequence[str], r
         finally:
             _stop_kernel(km)
         if register:
-            from mlops.pipeline.handover import register_run
+            from mlops.pipeline.registration import register_run
 
             manifest["registry"] = register_run(params, run_dir, manifest)
     except BaseException as exc:

@@ -239,7 +239,7 @@ def run_sweep(
 def _register_best(params_file: str, best: dict[str, Any], summary: dict[str, Any]
                    ) -> dict[str, Any]:
     """Register the best run as ``candidate`` with the sweep summary as evidence."""
-    from mlops.pipeline.handover import find_by_fingerprint, register_run
+    from mlops.pipeline.registration import find_by_fingerprint, register_run
 
     run_dir = Path(best["run_dir"])
     params = load_params(params_file, best["overrides"])

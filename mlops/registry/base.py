@@ -14,6 +14,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "ModelVersion",
     "Refs",
     "Registry",
+    "Unmoved",
     "default_actor",
     "file_sha256",
     "parse_version",
@@ -63,6 +65,26 @@ PUBLISH_TIMEOUT = 30.0  # seconds publish keeps retrying its alias move under co
 
 class _NoAlias(Exception):
     """publish: neither production nor candidate is a configured alias."""
+
+
+class _NothingToMove(Exception):
+    """promote_environment(if_new=True): the environment holds the version already, or
+    the alias to move is not set; ``version`` and ``held`` say which."""
+
+    def __init__(self, version: int | None, held: int | None) -> None:
+        super().__init__()
+        self.version, self.held = version, held
+
+
+@dataclass(frozen=True)
+class Unmoved:
+    """What :meth:`Registry.promote_environment` found when there was nothing to move:
+    ``version`` (None: the alias given is not set) and what ``environment`` holds."""
+
+    name: str
+    environment: str
+    version: int | None
+    held: int | None
 
 
 class Registry(ABC):
@@ -331,6 +353,14 @@ class Registry(ABC):
         alias = self._check_alias(name, alias)
         mv = self.get(name, version)
         expected = None if expected is None else parse_version(expected)
+        self._check_promotion(mv, alias, reason=reason, force=force)
+        return LedgerEntry.from_dict(self._append(name, lambda refs: self._promotion(
+            refs, mv, alias, expected=expected, actor=actor, reason=reason,
+            evidence=evidence, force=force)))
+
+    @staticmethod
+    def _check_promotion(mv: ModelVersion, alias: str, *, reason: str, force: bool) -> None:
+        """``production`` takes only versions whose gates passed, unless forced for a reason."""
         if force and not (reason or "").strip():
             raise RegistryError(f"{mv.label}: --force needs a --reason, which is recorded")
         if alias == PROTECTED_ALIAS and not mv.gates_passed and not force:
@@ -339,54 +369,79 @@ class Registry(ABC):
                 f"{mv.label}: cannot become {alias!r}: its gates did not pass "
                 f"(failed: {failed or 'no gate verdicts recorded'}). Promote a validated "
                 "version (--latest-validated) or use --force with a --reason",
-                model=name, version=mv.version, alias=alias,
+                model=mv.name, version=mv.version, alias=alias,
             )
+
+    def _promotion(self, refs: Refs, mv: ModelVersion, alias: str, *, expected: int | None,
+                   actor: str | None, reason: str, evidence: Mapping[str, Any] | None,
+                   force: bool) -> dict[str, Any]:
+        """The ledger entry that points ``alias`` at ``mv``, checked against ``refs`` (read
+        by the write itself): compare-and-swap on ``expected``."""
         forced = force and alias == PROTECTED_ALIAS and not mv.gates_passed
         if evidence is None:
             evidence = {"gates": mv.metadata.get("gates", []), "gates_passed": mv.gates_passed}
-
-        def make(refs: Refs) -> dict[str, Any]:
-            current = refs.aliases.get(alias)
-            self._check_expected(name, alias, current, expected)
-            if current == mv.version:
-                raise RegistryError(f"{name}: alias {alias!r} already points to v{current}")
-            return self._entry(
-                refs, name, "force-promote" if forced else "promote", alias, current,
-                mv.version, actor, reason, evidence,
-            )
-
-        return LedgerEntry.from_dict(self._append(name, make))
+        current = refs.aliases.get(alias)
+        self._check_expected(mv.name, alias, current, expected)
+        if current == mv.version:
+            raise RegistryError(f"{mv.name}: alias {alias!r} already points to v{current}")
+        return self._entry(
+            refs, mv.name, "force-promote" if forced else "promote", alias, current,
+            mv.version, actor, reason, evidence,
+        )
 
     def promote_environment(
         self, name: str, version: int | str, environment: str, *, actor: str | None = None,
-        reason: str, force: bool = False,
-    ) -> LedgerEntry:
+        reason: str, force: bool = False, if_new: bool = False,
+    ) -> LedgerEntry | Unmoved:
         """Move ``version`` (a number or an alias) on to ``environment`` (:data:`ENVIRONMENTS`).
 
         A version reaches an environment only from the one before it: ``production`` takes
         the version ``staging`` holds now, unless ``force`` with a reason (a hotfix). The
         move is a compare-and-swap on the environment's current version, and its ledger
-        entry records who, when, why and where the version came from.
+        entry records who, when, why and where the version came from. ``if_new``: when
+        the environment holds the version already, or the alias given is not set, nothing
+        is written and :class:`Unmoved` says so.
+
+        The aliases are read once, by the write itself: the alias given is resolved and
+        every rule checked against the refs that the compare-and-swap writes on.
         """
         validate_name(name)
         if environment not in ENVIRONMENTS:
             raise RegistryError(f"{name}: {environment!r} is not an environment; use one of "
                                 f"{list(ENVIRONMENTS)}", alias=environment)
-        mv = self.resolve(name, version)
-        current = self.aliases(name)
+        alias = None if is_version(version) else validate_name(str(version), "alias")
         index = ENVIRONMENTS.index(environment)
         source = ENVIRONMENTS[index - 1] if index else "candidate"
-        if index and current.get(source) != mv.version and not force:
-            held = f"v{current[source]}" if source in current else "nothing"
-            raise RegistryError(
-                f"{mv.label}: cannot move on to {environment!r}: {source!r} holds {held}. "
-                f"Release it to {source!r} first (mlops registry promote {name} "
-                f"{mv.version} --to {source}), or use --force with a --reason",
-                model=name, version=mv.version, alias=environment)
-        evidence = {"from_environment": source, "from_version": current.get(source),
-                    "gates": mv.metadata.get("gates", []), "gates_passed": mv.gates_passed}
-        return self.promote(name, mv.version, environment, expected=current.get(environment),
-                            actor=actor, reason=reason, evidence=evidence, force=force)
+
+        def make(refs: Refs) -> dict[str, Any]:
+            current = refs.aliases
+            number = parse_version(version) if alias is None else current.get(alias)
+            if if_new and (number is None or current.get(environment) == number):
+                raise _NothingToMove(number, current.get(environment))
+            if number is None:
+                raise NotFoundError(
+                    f"{name}: alias {alias!r} is not set (set: {dict(current) or 'none'}); "
+                    f"promote a version first: mlops promote VERSION --to {alias}",
+                    model=name, alias=alias)
+            mv = self.get(name, number)
+            if index and current.get(source) != mv.version and not force:
+                held = f"v{current[source]}" if source in current else "nothing"
+                raise RegistryError(
+                    f"{mv.label}: cannot move on to {environment!r}: {source!r} holds {held}. "
+                    f"Release it to {source!r} first (mlops registry promote {name} "
+                    f"{mv.version} --to {source}), or use --force with a --reason",
+                    model=name, version=mv.version, alias=environment)
+            self._check_alias(name, environment)
+            self._check_promotion(mv, environment, reason=reason, force=force)
+            evidence = {"from_environment": source, "from_version": current.get(source),
+                        "gates": mv.metadata.get("gates", []), "gates_passed": mv.gates_passed}
+            return self._promotion(refs, mv, environment, expected=current.get(environment),
+                                   actor=actor, reason=reason, evidence=evidence, force=force)
+
+        try:
+            return LedgerEntry.from_dict(self._append(name, make))
+        except _NothingToMove as nothing:
+            return Unmoved(name, environment, nothing.version, nothing.held)
 
     def rollback(
         self, name: str, *, alias: str = PROTECTED_ALIAS, actor: str | None = None,

@@ -35,6 +35,7 @@ from mlops.stages.colstats import OTHER
 from mlops.stages.drift import (
     CategoricalProfile,
     DriftResult,
+    DriftThresholds,
     NumericCounts,
     NumericProfile,
     compare_counts,
@@ -184,13 +185,13 @@ def summary_rows(summaries: Iterable[Mapping[str, Any]]) -> int:
 def input_drift(reference: pd.DataFrame, rows: pd.DataFrame | None,
                 summaries: Iterable[Mapping[str, Any]] = (), *,
                 numeric: Iterable[str] | None = None, categorical: Iterable[str] | None = None,
-                **thresholds: Any) -> DriftResult:
+                thresholds: DriftThresholds | None = None) -> DriftResult:
     """Drift of live inputs against ``reference`` (training features): the requests
     logged row by row (``rows``, their inputs) and the batch ``summaries`` together.
 
     Without ``numeric``/``categorical``, the reference columns that the live inputs have
-    are split by dtype, as :func:`mlops.stages.drift.detect_drift` does. ``thresholds``
-    go to :func:`mlops.stages.drift.compare_counts`.
+    are split by dtype, as :func:`mlops.stages.drift.detect_drift` does; ``thresholds``
+    default to :class:`~mlops.stages.drift.DriftThresholds`' defaults.
     """
     summaries = list(summaries)
     if numeric is None or categorical is None:
@@ -203,4 +204,5 @@ def input_drift(reference: pd.DataFrame, rows: pd.DataFrame | None,
             else categorical
     profiles = profile_reference(reference, numeric=list(numeric),
                                  categorical=list(categorical))
-    return compare_counts(profiles, input_counts(profiles, rows, summaries), **thresholds)
+    return compare_counts(profiles, input_counts(profiles, rows, summaries),
+                          thresholds or DriftThresholds())

@@ -147,7 +147,7 @@ def _examples(stats: ColumnStats, key: str, values: Any) -> None:
 
 
 def _numeric(stats: ColumnStats, series: pd.Series, spec: ColumnSchema, target: bool) -> None:
-    """Rule counts and range findings of a numeric column (see ``_Checker.numeric_values``)."""
+    """Rule counts and range findings of a numeric column (see ``ColumnChecker.numeric_values``)."""
     # Numbers stored as text are parsed, so only the cells that are not numbers fail.
     stored_as_text = not is_number(series)
     cells = check_column(series, spec, text=stored_as_text

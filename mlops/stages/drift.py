@@ -27,15 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mlops.core.config import ValidationConfig
 from mlops.core.schema import is_number
 
 __all__ = [
+    "DriftThresholds",
     "NumericCounts",
     "NumericProfile",
     "CategoricalProfile",
@@ -139,6 +140,37 @@ class DriftResult:
             "dataset_drift": self.dataset_drift,
             "columns": [c.to_dict() for c in self.columns],
         }
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a column drifts and when its drift blocks (see the module docstring).
+
+    ``alpha``: Holm-adjusted p-value below which a difference is significant; ``min_psi`` /
+    ``min_js``: the effect a significant column must reach to drift; ``max_drifted_share``:
+    the share of drifted columns above which the data set drifted; ``block_psi`` /
+    ``block_js``: the effect above which a drifted column blocks (None: never).
+    """
+
+    alpha: float = 0.01
+    min_psi: float = 0.005
+    min_js: float = 0.01
+    max_drifted_share: float = 0.3
+    block_psi: float | None = None
+    block_js: float | None = None
+
+    @classmethod
+    def from_config(cls, cfg: ValidationConfig, *, blocking: bool = False) -> DriftThresholds:
+        """The thresholds of ``params.validation``; ``blocking`` adds the block thresholds
+        of ``drift_psi`` and ``drift_js`` (the validation gate grades them, monitoring
+        only reports drift)."""
+        return cls(alpha=cfg.drift_alpha, min_psi=cfg.drift_min_psi, min_js=cfg.drift_min_js,
+                   max_drifted_share=cfg.max_drifted_share,
+                   block_psi=cfg.limits("drift_psi").block if blocking else None,
+                   block_js=cfg.limits("drift_js").block if blocking else None)
+
+
+_DEFAULTS = DriftThresholds()
 
 
 def _numeric_values(series: pd.Series) -> np.ndarray:
@@ -286,13 +318,10 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
 
 
 def compare(profiles: Mapping[str, NumericProfile | CategoricalProfile],
-            current: pd.DataFrame, **thresholds: Any) -> DriftResult:
-    """Test each profiled column of ``current`` for drift; Holm-correct over all of them.
-
-    ``thresholds`` are :func:`compare_counts`'s (``alpha``, ``min_psi``, ``min_js``,
-    ``max_drifted_share``, ``block_psi``, ``block_js``).
-    """
-    return compare_counts(profiles, current_counts(profiles, current), **thresholds)
+            current: pd.DataFrame, thresholds: DriftThresholds = _DEFAULTS
+            ) -> DriftResult:
+    """Test each profiled column of ``current`` for drift; Holm-correct over all of them."""
+    return compare_counts(profiles, current_counts(profiles, current), thresholds)
 
 
 def current_counts(profiles: Mapping[str, NumericProfile | CategoricalProfile],
@@ -308,32 +337,28 @@ def current_counts(profiles: Mapping[str, NumericProfile | CategoricalProfile],
 def compare_counts(
     profiles: Mapping[str, NumericProfile | CategoricalProfile],
     current: Mapping[str, NumericCounts | pd.Series],
-    *,
-    alpha: float = 0.01,
-    min_psi: float = 0.005,
-    min_js: float = 0.01,
-    max_drifted_share: float = 0.3,
-    block_psi: float | None = None,
-    block_js: float | None = None,
+    thresholds: DriftThresholds = _DEFAULTS,
 ) -> DriftResult:
     """:func:`compare` on the current columns' counts (:class:`NumericCounts` for numeric
     columns, value counts for categorical ones): what a chunked read merges."""
+    th = thresholds
     raw: list[tuple[str, str, str, float, float, str, float, float, float | None]] = []
     for column, profile in profiles.items():
         if isinstance(profile, NumericProfile):
             stat, p, effect = _numeric_test(profile, current[column])
-            raw.append((column, "numeric", "ks", stat, p, "psi", effect, min_psi, block_psi))
+            raw.append((column, "numeric", "ks", stat, p, "psi", effect, th.min_psi,
+                        th.block_psi))
         else:
             stat, p, effect = _categorical_test(profile.counts, current[column])
-            raw.append((column, "categorical", "chi2", stat, p, "js", effect, min_js,
-                        block_js))
+            raw.append((column, "categorical", "chi2", stat, p, "js", effect, th.min_js,
+                        th.block_js))
     adjusted = holm([r[4] for r in raw])
     columns = tuple(
-        _graded(col, kind, test, stat, p, float(p_adj), name, effect, floor, block, alpha)
+        _graded(col, kind, test, stat, p, float(p_adj), name, effect, floor, block, th.alpha)
         for (col, kind, test, stat, p, name, effect, floor, block), p_adj in zip(
             raw, adjusted, strict=True)
     )
-    return DriftResult(columns, alpha, max_drifted_share)
+    return DriftResult(columns, th.alpha, th.max_drifted_share)
 
 
 def _graded(column: str, kind: str, test: str, stat: float, p: float, p_adj: float,
@@ -351,12 +376,7 @@ def detect_drift(
     *,
     numeric: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
-    alpha: float = 0.01,
-    min_psi: float = 0.005,
-    min_js: float = 0.01,
-    max_drifted_share: float = 0.3,
-    block_psi: float | None = None,
-    block_js: float | None = None,
+    thresholds: DriftThresholds = _DEFAULTS,
 ) -> DriftResult:
     """Drift of ``current`` against ``reference`` over the given (or all shared) columns.
 
@@ -370,9 +390,7 @@ def detect_drift(
         categorical = ([c for c in shared if c not in auto_num]
                        if categorical is None else categorical)
     profiles = profile_reference(reference, numeric=numeric, categorical=categorical)
-    return compare(profiles, current, alpha=alpha, min_psi=min_psi, min_js=min_js,
-                   max_drifted_share=max_drifted_share, block_psi=block_psi,
-                   block_js=block_js)
+    return compare(profiles, current, thresholds)
 
 
 def label_drift(

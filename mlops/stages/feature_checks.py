@@ -23,7 +23,7 @@ import pandas as pd
 
 from mlops.core.config import DEFAULT_THRESHOLDS, ValidationConfig
 from mlops.stages.features import split_columns
-from mlops.stages.verdicts import CheckResult
+from mlops.stages.validation_report import CheckResult
 
 __all__ = ["UNSEEN", "check_features"]
 

@@ -1,4 +1,5 @@
-"""The hand-over from a pipeline run to the registry: the champion in, the new version out."""
+"""Registration of a pipeline run: the champion read from the registry before it, the run
+registered (and compiled to ONNX) after it."""
 
 from __future__ import annotations
 
@@ -179,7 +180,7 @@ def _card_with_lineage(files: dict[str, Path], run_dir: Path, metadata: dict[str
     """
     from mlops.core.lineage import file_sha256
     from mlops.registry.records import ModelVersion, lineage_rows
-    from mlops.stages.reporting import with_lineage
+    from mlops.stages.model_card import with_lineage
 
     model = run_dir / "model.skops"
     draft = ModelVersion(name="", version=0, created="", sha256=file_sha256(model),
