@@ -207,7 +207,7 @@ def feedback_table(feedback: pd.DataFrame, class_name: Callable[[object], str]) 
     """Recorded outcomes (:func:`~mlops.serving.predlog.read_feedback`) in words."""
     when = pd.to_datetime(feedback["ts"].astype(float), unit="s").dt.strftime("%Y-%m-%d %H:%M")
     return pd.DataFrame({
-        "request id": feedback["request_id"].astype(str).str[:8],
+        "request id": feedback["request_id"].astype(str),
         "outcome": [class_name(v) for v in feedback["label"]],
         "recorded (UTC)": when,
         "from": [{"app:public": "public visitor", "app:operator": "operator"}.get(str(v), str(v))
@@ -224,11 +224,13 @@ def _chart(wide: pd.DataFrame, window: Window, y_title: str, y_format: str = "",
 
     long = wide.reset_index(names="time").melt("time", var_name="series",
                                                value_name="value").dropna()
+    # Times as text in UTC: Vega reads them as they are, whatever the browser's zone.
+    long["time"] = pd.to_datetime(long["time"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    ticks = {"interval": window.interval, "step": window.step} \
+        if long["time"].nunique() > 1 else 1
     encode: dict = {
         "x": alt.X("time:T", title=f"time (UTC), one point per {window.words}",
-                   axis=alt.Axis(format=window.time_format, labelAngle=0,
-                                 tickCount={"interval": window.interval,
-                                            "step": window.step})),
+                   axis=alt.Axis(format=window.time_format, labelAngle=0, tickCount=ticks)),
         "y": alt.Y("value:Q", title=y_title,
                    axis=alt.Axis(format=y_format) if y_format else alt.Axis()),
         "color": alt.Color("series:N", title=None,
