@@ -257,7 +257,6 @@ def _input_as_shown(spec: FieldSpec | None, column: str, value: Any) -> str:
 
 def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None:
     """Score an uploaded (or pasted) CSV after validating it; offer the results."""
-    import pandas as pd
 
     from mlops.app.batch import (
         MAX_UPLOAD_BYTES,
@@ -266,7 +265,6 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
         to_csv_bytes,
         validate_batch,
     )
-
     from mlops.app.refusals import file_type_problem, refusal
 
     st.subheader("Score a CSV file")

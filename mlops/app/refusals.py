@@ -114,8 +114,8 @@ def refusal(data: bytes, result: BatchResult, schema: Schema, *, target: str = "
         parts.append(f"Missing {'column' if len(missing) == 1 else 'columns'}: "
                      f"{', '.join(named)}.")
         if unknown:
-            parts.append(f"This model does not know {'the column' if len(unknown) == 1 else 'the columns'} "
-                         f"{_listed(unknown)}.")
+            noun = "the column" if len(unknown) == 1 else "the columns"
+            parts.append(f"This model does not know {noun} {_listed(unknown)}.")
     cells = [{"row": i.row, "column": labels.get(i.column or "", i.column or ""),
               "problem": i.message} for i in result.issues if i.row is not None]
     n_cells = result.total_issues - len(missing)
