@@ -58,9 +58,11 @@ def page() -> None:
     """The sidebar, the header and the chosen screen."""
     models = model_choices()
     chosen = ""
+    with st.sidebar:
+        st.header("Model")
     if len(models) > 1:  # one model: no picker, nothing to choose
         with st.sidebar:
-            chosen = models[st.selectbox("Model", list(models), key="model_choice")]
+            chosen = models[st.selectbox("Which model", list(models), key="model_choice")]
         if st.session_state.get("model_shown", chosen) != chosen:
             # Another model: its form, prediction and choices start afresh (two models may
             # share a column name, whose widget would otherwise keep the other's value).
@@ -78,15 +80,15 @@ def page() -> None:
     status = ctx.status(fresh=st.session_state.get("screen") == "Operator")
 
     def entry(v: int | str) -> str:
-        from mlops.app.story import version_entry
-
+        # Short enough for the sidebar's width: the number and its aliases (the Compare
+        # screen's selectors name the estimator and the date too).
         if v == SERVING:
             return (f"serving now (v{status.production})" if status.production
                     else "serving now (none yet)")
-        return version_entry(ctx.version_info(int(v)), status.aliases)
+        held = [a for a, n in sorted(status.aliases.items()) if n == int(v)]
+        return f"v{v} ({', '.join(held)})" if held else f"v{v}"
 
     with st.sidebar:
-        st.header("Model")
         choice = version_select(st, "Version (read-only: try or compare)",
                                 [SERVING, *reversed(status.versions)], "version_choice",
                                 status.aliases, entry)

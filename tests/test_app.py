@@ -668,18 +668,18 @@ def test_batch_view_scores_and_reports_problems(app_env) -> None:
     at.run()
     assert not at.exception, at.exception
     assert any("Scored 2 rows with v2" in s.value for s in at.success)
-    results = _frame_with(at, "predicted_class")
-    # Prediction columns first, inputs after.
-    assert list(results.columns[:4]) == ["request_id", "predicted_class", "probability",
-                                         "version"]
+    results = _frame_with(at, "predicted risk")
+    # Prediction columns first, in the Predict screen's words; inputs after.
+    assert list(results.columns[:4]) == ["request id", "predicted risk",
+                                         "chance of good credit", "answered by"]
     assert list(results.columns[4:]) == list(load_schema(ROOT / 'data' / 'schema.yaml')
                                              .serving_columns)
     at.text_area(key="batch_text").set_value(GOOD_ROW.replace("own", "castle"))
     _button(at, "batch_score").click()
     at.run()
-    assert "1 problem" in at.error[0].value
+    assert "1 cell needs fixing" in at.error[0].value
     problems = _frame_with(at, "problem")
-    assert problems.iloc[0]["column"] == "housing" and problems.iloc[0]["row"] == 1
+    assert problems.iloc[0]["column"] == "Housing" and problems.iloc[0]["row"] == 1
 
 
 def test_a_paste_over_the_upload_cap_is_refused_in_words(app_env) -> None:
@@ -922,16 +922,19 @@ def test_operator_monitoring_charts(app_env) -> None:
     ctx.predict(pd.concat([row] * 3, ignore_index=True), version=None, session_key="s")
     ctx.log.flush()
     at = _operator()
-    table = _frame_with(at, "p99_ms")
-    assert table.set_index("version").loc["v2", "requests"] == 3
+    table = _frame_with(at, "latency p99")
+    assert table.set_index("version").loc["v2", "requests"] == "3"
     requests, errors, latency, quality = _charts(at)[:4]  # over time, one line per version
-    assert requests["v2"].sum() == 3 and errors["v2"].sum() == 0
-    assert set(latency["color -- streamlit-generated"]) == {"v2 p50", "v2 p99"}
+    assert requests["value"].sum() == 3 and set(requests["series"]) == {"v2"}
+    assert errors["value"].sum() == 0
+    assert set(latency["series"]) == {"v2 p50", "v2 p99"}
     # No labels yet: quality is the CBPE estimate alone, a probability.
-    assert 0 <= quality["v2 estimated (CBPE)"].iloc[-1] <= 1
+    estimated = quality[quality["series"] == "v2 estimated"]
+    assert len(estimated) and 0 <= estimated["value"].iloc[-1] <= 1
     at.toggle(key="mon_drift").set_value(True).run()
-    drift = _frame_with(at, "effect")
-    assert set(drift["column"]) == set(ctx.schema.serving_columns)
+    # Three requests are far below the one minimum sample: no verdict, no bars.
+    assert any("Not enough requests to judge drift (3 of the 30 needed)" in m.value
+               for m in at.markdown)
     ctx.close()
 
 

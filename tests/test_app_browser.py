@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -311,3 +312,288 @@ def test_a_model_with_text_labels_predicts_scores_and_downloads(text_label_serve
     assert len(result) == 3 and set(result.iloc[:, 1]) <= classes
     logged = read_predictions(log_path)
     assert set(logged["prediction"]) <= classes and len(logged) == 4
+
+
+# ----------------------------------------------------------- every screen, in words
+# Field names of the code a person must never read in a table; a user's own column names
+# are shown as the schema labels them.
+INTERNAL_NAMES = ("p50_ms", "p95_ms", "p99_ms", "effect_floor", "effect_block", "p_adjusted",
+                  "untrusted_labels", "predicted_class", "predicted_value", "request_id",
+                  "error_rate", "effect_name", "saving_accounts", "checking_account",
+                  "credit_amount")
+TABLES_JS = """Array.from(document.querySelectorAll(
+    '[data-testid="stMain"] [data-testid="stDataFrame"] table[role=grid]')).map(t => ({
+    headers: Array.from(t.querySelectorAll('th[role=columnheader]')).map(h => h.innerText),
+    rows: Array.from(t.querySelectorAll('tbody tr')).map(
+        r => Array.from(r.querySelectorAll('td')).map(c => c.innerText))}))"""
+# Screenshots the README and docs/app.md show (docs/screenshots/NAME.png).
+DOC_SHOTS = {"prediction-explained", "batch-renamed-column", "batch-wrong-type",
+             "compare-verdict", "operator-monitoring", "operator-drift"}
+
+
+class _Charts:
+    """The Vega-Lite charts the server sends, read from the websocket (a chart is drawn on
+    a canvas: its spec and data are what a test can check)."""
+
+    def __init__(self) -> None:
+        self.by_hash: dict[str, object] = {}
+        self.seen: list[object] = []
+        self.checked = 0  # charts that went through _check_screen
+
+    def listen(self, page) -> None:
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        if msg.ref_hash:  # a message the browser has cached: the server sends its hash
+            msg = self.by_hash.get(msg.ref_hash, msg)
+        elif msg.hash:
+            self.by_hash[msg.hash] = msg
+        if msg.WhichOneof("type") == "delta" and msg.delta.WhichOneof("type") == "new_element" \
+                and msg.delta.new_element.WhichOneof("type") == "vega_lite_chart":
+            self.seen.append(msg.delta.new_element.vega_lite_chart)
+
+    def take(self) -> list[tuple[dict, object]]:
+        """The charts sent since the last call: (spec, data frame of all its datasets)."""
+        import json
+
+        import pandas as pd
+        import pyarrow as pa
+
+        out = []
+        for chart in self.seen:
+            frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.datasets]
+            if chart.data.data:
+                frames.append(pa.ipc.open_stream(chart.data.data).read_pandas())
+            out.append((json.loads(chart.spec),
+                        pd.concat(frames) if frames else pd.DataFrame()))
+        self.seen = []
+        self.checked += len(out)
+        return out
+
+
+GRIDS_DRAWN = """Array.from(document.querySelectorAll(
+    '[data-testid="stMain"] [data-testid="stDataFrame"]')).every(
+    d => d.querySelector('table[role=grid] th[role=columnheader]'))"""
+
+
+def _tables(page) -> list[dict]:
+    page.wait_for_function(GRIDS_DRAWN, timeout=20_000)  # a grid draws after the script
+    return page.evaluate(TABLES_JS)
+
+
+def _check_screen(page, charts: _Charts, where: str) -> list[dict]:
+    """No None cell or internal field name in a visible table, a legend on every chart
+    that shows several series; returns the tables."""
+    page.wait_for_selector(READY)
+    tables = _tables(page)
+    for table in tables:
+        for text in table["headers"] + [c for row in table["rows"] for c in row]:
+            assert text.strip() not in ("None", "nan", "NaN", "<NA>"), (where, table)
+            assert text.strip() not in INTERNAL_NAMES, (where, text, table["headers"])
+    for spec, data in charts.take():
+        color = (spec.get("encoding") or {}).get("color") or {}
+        field = color.get("field")
+        series = set(data[field]) if field and field in data else set()
+        if len(series) > 1:
+            assert color.get("legend", {}) is not None, (where, "no legend", series)
+        for layer in spec.get("layer") or []:  # several marks and no colour to tell them
+            assert "color" in (layer.get("encoding") or {}), (where, "layer without colour")
+    main = page.get_by_test_id("stMain").inner_text()
+    assert "went wrong" not in main and "(s)" not in main, (where, main[:500])
+    return tables
+
+
+def _table_with(tables: list[dict], header: str, page=None) -> dict:
+    """The table with ``header``; with ``page``, waits for it to be drawn first."""
+    if page is not None:
+        page.locator('[data-testid="stDataFrame"] th[role=columnheader]').filter(
+            has_text=header).first.wait_for(state="attached", timeout=20_000)
+        tables = _tables(page)
+    return next(t for t in tables if header in t["headers"])
+
+
+def _column(table: dict, header: str) -> list[str]:
+    i = table["headers"].index(header)
+    return [row[i] for row in table["rows"]]
+
+
+def _upload(page, path: Path) -> None:
+    from playwright.sync_api import expect
+
+    uploader = page.get_by_test_id("stFileUploader")
+    uploader.locator('input[type="file"]').set_input_files(str(path))
+    expect(uploader).to_contain_text(path.name)
+    # The upload's rerun starts a moment after the file shows; a click before it ends
+    # would be lost in it (the pause only orders events, no assertion depends on it).
+    page.wait_for_timeout(500)
+    page.wait_for_selector(READY)
+
+
+def _score(page) -> None:
+    page.get_by_role("button", name="Score", exact=True).click()
+    page.wait_for_selector(READY)
+
+
+def _traffic(app_env: dict[str, str], rows: int) -> None:
+    """``rows`` routed predictions, some with a trusted outcome, as the app logs them."""
+    import pandas as pd
+
+    from mlops.app.batch import validate_batch
+    from mlops.app.context import AppContext
+
+    ctx = AppContext.create(ROOT)
+    frame = validate_batch(GOOD_ROWS.encode(), ctx.schema).frame
+    result = ctx.predict(pd.concat([frame] * (rows // 2), ignore_index=True),
+                         version=None, session_key="walk")
+    head = result.frame.head(10)
+    for i, (request, predicted) in enumerate(zip(head["request_id"],
+                                                 head["predicted_class"], strict=True)):
+        # Most outcomes as predicted, one in four not: a live accuracy of 70 %.
+        ctx.record_feedback(request, int(predicted) if i % 4 else 1 - int(predicted),
+                            token=TOKEN)
+    ctx.log.flush()
+    ctx.close()
+
+
+def test_every_screen_speaks_plainly_with_a_bad_upload_of_each_kind(
+        app_server: str, app_env, tmp_path: Path) -> None:
+    """Walks every screen as a stakeholder and an operator, with a bad upload of each kind:
+    no None cell or internal field name in a table, a legend wherever a chart shows several
+    series, verdicts that agree with their numbers, every refusal in words."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _traffic(app_env, 40)
+    files = tmp_path / "uploads"
+    files.mkdir()
+    header = GOOD_ROWS.splitlines()[0]
+    (files / "good.csv").write_text(GOOD_ROWS)
+    (files / "renamed.csv").write_text(GOOD_ROWS.replace(",age\n", ",years_old\n", 1))
+    (files / "note.csv").write_text("Dear team, the numbers you asked for are below\n"
+                                    "We will send the rest next week\nThanks\n")
+    (files / "bad-cells.csv").write_text(
+        f"{header}\nmale,2,castle,little,moderate,1000,12,car,35\n"
+        "female,1,rent,little,little,,36,boat,23\n")
+    (files / "notes.txt").write_text("some notes\n")
+    shots = _Shots(_artifact_dir(tmp_path))
+    docs = ROOT / "docs" / "screenshots" if os.environ.get("MLOPS_UPDATE_SCREENSHOTS") \
+        else None
+    charts = _Charts()
+
+    def shot(page, name: str) -> None:
+        shots(page, name)
+        if docs is not None and name in DOC_SHOTS:
+            docs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shots.paths[-1], docs / f"{name}.png")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            charts.listen(page)
+            page.goto(app_server)
+            page.wait_for_selector(READY, timeout=30_000)
+
+            # --- Predict: the explanation in plain words
+            page.get_by_role("button", name="Predict", exact=True).click()
+            expect(page.get_by_text("Why?", exact=False)).to_be_visible(timeout=20_000)
+            _check_screen(page, charts, "predict")
+            shot(page, "prediction-explained")
+
+            # --- Batch: a good file, then a bad upload of each kind
+            _screen(page, "Batch")
+            _upload(page, files / "good.csv")
+            _score(page)
+            expect(page.get_by_text("Scored 2 rows with v2")).to_be_visible(timeout=20_000)
+            tables = _check_screen(page, charts, "batch scored")
+            results = _table_with(tables, "predicted risk", page)
+            assert set(_column(results, "predicted risk")) <= {"good credit", "bad credit"}
+            assert results["headers"][:4] == ["request id", "predicted risk",
+                                              "chance of good credit", "answered by"]
+            shot(page, "batch-scored")
+
+            _upload(page, files / "renamed.csv")
+            _score(page)
+            error = page.get_by_test_id("stAlert").filter(has_text="cannot be scored")
+            expect(error).to_contain_text("Missing column: age (did you mean years_old?)",
+                                          timeout=20_000)
+            expect(error).to_contain_text("does not know the column years_old")
+            _check_screen(page, charts, "renamed column")
+            shot(page, "batch-renamed-column")
+
+            _upload(page, files / "note.csv")
+            _score(page)
+            expect(page.get_by_text("This file is not a CSV of this model's inputs")
+                   ).to_be_visible(timeout=20_000)
+            assert page.get_by_test_id("stAlert").count() == 1  # one message, not nine
+            _check_screen(page, charts, "prose note")
+
+            _upload(page, files / "bad-cells.csv")
+            _score(page)
+            expect(page.get_by_text("3 cells need fixing", exact=False)).to_be_visible(
+                timeout=20_000)
+            problems = _table_with(_check_screen(page, charts, "bad cells"), "problem", page)
+            assert set(_column(problems, "column")) == {"Housing", "Credit amount (DM)",
+                                                        "Purpose"}
+            shot(page, "batch-bad-cells")
+
+            _upload(page, files / "notes.txt")  # no Score: the type is refused at once
+            expect(page.get_by_text("notes.txt is a .txt file, not a CSV file", exact=False)
+                   ).to_be_visible(timeout=20_000)
+            assert not any("problem" in t["headers"] for t in _tables(page)), \
+                "the last file's problems are gone"
+            _check_screen(page, charts, "wrong type")
+            shot(page, "batch-wrong-type")
+
+            # --- Model card, every part
+            _screen(page, "Model card")
+            for part in ("Summary", "Plots", "Fairness", "Lineage", "Model card text"):
+                _part(page, part)
+                _check_screen(page, charts, f"card {part}")
+
+            # --- Compare: the verdict line agrees with the table
+            _screen(page, "Compare")
+            tables = _check_screen(page, charts, "compare")
+            verdicts = _column(_table_with(tables, "verdict", page), "verdict")
+            better = sum(v.endswith("better") for v in verdicts)
+            worse = sum(v.endswith("worse") for v in verdicts)
+            expect(page.get_by_text(
+                f"v1 against v2: {better} better, {worse} worse, "
+                f"{len(verdicts) - better - worse} within noise")).to_be_visible()
+            shot(page, "compare-verdict")
+            for part in ("Gates", "Fairness", "Plots", "Params", "Lineage", "Timeline"):
+                _part(page, part)
+                _check_screen(page, charts, f"compare {part}")
+
+            # --- Operator: monitoring for a person
+            token = page.get_by_label("Operator token")
+            token.fill(TOKEN)
+            token.press("Enter")
+            page.wait_for_selector(READY)
+            _screen(page, "Operator")
+            expect(page.get_by_text("Promotion ledger")).to_be_visible()
+            page.get_by_text("Drift per input over time", exact=False).click()
+            page.wait_for_selector(READY)
+            before = charts.checked
+            tables = _check_screen(page, charts, "operator")
+            assert charts.checked - before >= 4, "the time charts were read and checked"
+            figures = _table_with(tables, "latency p99", page)
+            assert all(v.endswith(" ms") for v in _column(figures, "latency p50"))
+            shot(page, "operator-monitoring")
+            page.get_by_text("Drift against the training data", exact=True).click()
+            page.wait_for_selector(READY)
+            expect(page.get_by_text("Live inputs:", exact=False)).to_be_visible(
+                timeout=30_000)
+            tables = _check_screen(page, charts, "operator drift")
+            drift = _table_with(tables, "drifted", page)
+            drifted = _column(drift, "drifted").count("yes")
+            expect(page.get_by_text(f"({drifted} of {len(drift['rows'])} inputs drifted",
+                                    exact=False)).to_be_visible()
+            shot(page, "operator-drift")
+        finally:
+            browser.close()

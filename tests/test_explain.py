@@ -21,7 +21,7 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from mlops.app.story import compare_metrics, gates_frame, headline
+from mlops.app.describe import compare_metrics, gates_frame, headline
 from mlops.registry.records import ModelVersion
 from mlops.stages.explain import Explainer, column_map, shapley_values
 from mlops.stages.features import build_preprocessor
@@ -241,7 +241,7 @@ def test_gates_and_comparison_tables_speak_plainly() -> None:
                           "threshold": 0.22, "value": 0.17, "passed": True},
                          {"direction": "min", "metric": "mae", "threshold": 5,
                           "value": 7.5, "passed": False}], unit="days")
-    assert list(gates["rule"]) == ["≤ 0.220", "≥ 5.000 days"]
+    assert list(gates["rule"]) == ["≤ 0.220", "≥ 5 days"]
     assert list(gates["check"]) == ["Brier score", "Mean absolute error"]
     assert list(gates["result"]) == ["✅ passed", "❌ failed"]
     a = {"metrics": {"brier": 0.20, "accuracy": 0.70},
@@ -276,7 +276,8 @@ def test_a_regression_prediction_is_shown_as_a_value_with_its_unit_and_why() -> 
         explainer = Explainer(model, x)
         ctx = SimpleNamespace(
             params=SimpleNamespace(data=SimpleNamespace(
-                target="progression", unit="points", class_labels={}, positive_class=None)),
+                target="progression", unit="points", class_labels={}, positive_class=None,
+                sensitive_features=("sex",))),
             regression=True, schema=infer_schema(x, target=None),
             explain=lambda version, row: explainer.explain(row))
         row = x.iloc[0].to_dict()
@@ -297,7 +298,7 @@ def test_a_regression_prediction_is_shown_as_a_value_with_its_unit_and_why() -> 
 
 
 def test_lineage_links_to_the_hub_and_timeline_reads_releases() -> None:
-    from mlops.app.story import lineage_rows, timeline_frame, version_entry
+    from mlops.app.describe import lineage_rows, timeline_frame, version_entry
     from mlops.registry.records import LedgerEntry
 
     mv = ModelVersion("m", 3, "2026-11-29T10:00:00+00:00", "a" * 64, True,

@@ -137,11 +137,13 @@ def switch_blue_green(registry: Registry, name: str, *, token: str | None, reaso
 
 
 def ledger_frame(entries: Sequence[LedgerEntry]) -> pd.DataFrame:
-    """The promotion ledger, newest first, as a table."""
+    """The promotion ledger, newest first, as a table people read: versions as ``vN`` and
+    a dash where an entry has none (a first promotion comes from no version)."""
     rows = [{
-        "seq": e.seq, "time": e.time, "actor": e.actor, "action": e.action,
-        "alias": e.alias or e.key or "", "from": e.from_version, "to": e.to_version,
-        "reason": e.reason,
+        "#": e.seq, "when (UTC)": e.time.replace("T", " ")[:16], "actor": e.actor,
+        "action": e.action, "alias": e.alias or e.key or "",
+        "from": f"v{e.from_version}" if e.from_version else "–",
+        "to": f"v{e.to_version}" if e.to_version else "–", "reason": e.reason or "–",
     } for e in reversed(entries)]
-    columns = ["seq", "time", "actor", "action", "alias", "from", "to", "reason"]
+    columns = ["#", "when (UTC)", "actor", "action", "alias", "from", "to", "reason"]
     return pd.DataFrame(rows, columns=columns)

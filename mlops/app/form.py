@@ -12,7 +12,7 @@ from mlops.core.schema import Schema
 if TYPE_CHECKING:  # pandas is imported when a row is scored, not to draw the first page
     import pandas as pd
 
-__all__ = ["FieldSpec", "form_spec", "needs_reference", "row_from_form"]
+__all__ = ["FieldSpec", "form_spec", "needs_reference", "option_words", "row_from_form"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,12 @@ class FieldSpec:
     integer: bool = False
     options: tuple[str, ...] = ()
     help: str = ""
+
+
+def option_words(value: Any) -> str:
+    """A category as the form shows it: ``not_known`` -> ``not known`` (the value sent
+    to the model stays the category itself)."""
+    return str(value).replace("_", " ")
 
 
 def _label(name: str, unit: str | None = None) -> str:

@@ -15,11 +15,13 @@ version carries) and the canary's steps from the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from mlops.app.labels import words
 from mlops.core.exceptions import DataError
 
 if TYPE_CHECKING:
@@ -27,7 +29,41 @@ if TYPE_CHECKING:
     from mlops.monitoring.timeline import Timeline
     from mlops.serving.rules import Evidence, VersionStats
 
-__all__ = ["LiveSummary", "live_summary", "live_timeline", "show_timeline"]
+__all__ = ["LiveSummary", "Window", "drift_table", "feedback_table", "live_summary",
+           "live_timeline", "readable_window", "show_timeline", "version_table"]
+
+# Window widths the charts use, each with its words and the tick step of its axis: the
+# first that cuts the log's span into at most ``windows`` points.
+_WINDOWS = ((60, "minute", "minute", 1), (300, "5 minutes", "minute", 5),
+            (900, "15 minutes", "minute", 15), (3600, "hour", "hour", 1),
+            (3 * 3600, "3 hours", "hour", 3), (6 * 3600, "6 hours", "hour", 6),
+            (86400, "day", "day", 1), (7 * 86400, "week", "day", 7))
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window width of the time charts: ``seconds``, in words (``5 minutes``), and how
+    the time axis ticks (``interval``, ``step``) and reads (``time_format``)."""
+
+    seconds: int
+    words: str
+    interval: str
+    step: int
+
+    @property
+    def time_format(self) -> str:
+        """``13:05`` within a day, ``Dec 05`` for daily windows."""
+        return "%b %d" if self.interval == "day" else "%H:%M"
+
+
+def readable_window(span_s: float, windows: int = 24) -> Window:
+    """The window that cuts ``span_s`` seconds into at most ``windows`` points: a minute for
+    a short log, hours or days for longer ones (never a second: one request per point)."""
+    for seconds, name, interval, step in _WINDOWS:
+        if span_s / seconds <= windows:
+            return Window(seconds, name, interval, step)
+    seconds, name, interval, step = _WINDOWS[-1]
+    return Window(seconds, name, interval, step)
 
 
 @dataclass(frozen=True)
@@ -103,8 +139,114 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
                   "categorical": [c for c in cols if ctx.schema.by_name[c].categorical],
                   "thresholds": DriftThresholds.from_config(params.validation),
                   "summaries": read_input_summaries(ctx.log_path, model=ctx.name)}
-    return timeline(log, regression=regression, windows=windows, models=models,
-                    ledger=ctx.registry.history(ctx.name), **kwargs)
+    routed = log[(log["role"] == "primary") & log["version"].notna()]
+    span = float(routed["ts"].max() - routed["ts"].min()) if len(routed) else 0.0
+    return timeline(log, regression=regression, window_s=readable_window(span, windows).seconds,
+                    models=models, ledger=ctx.registry.history(ctx.name), **kwargs)
+
+
+def _percent(value: float | None) -> str:
+    """``0 %``, ``12.5 %``, ``100 %``; a dash when there is no figure yet."""
+    if value is None or value != value:  # None or NaN
+        return "–"
+    return f"{100 * value:.3g} %"
+
+
+def _ms(value: float | None) -> str:
+    """``5.8 ms``, ``212 ms``; a dash when no request was timed."""
+    if value is None or value != value:
+        return "–"
+    return f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def version_table(summary: LiveSummary, *, regression: bool, unit: str = "") -> pd.DataFrame:
+    """The operator's per-version figures as people read them: named columns with their
+    units, and a dash where a figure cannot be computed yet (no labelled request)."""
+    from mlops.app.labels import fmt_number
+
+    rows = []
+    for i, s in enumerate(summary.stats):
+        row = {"version": f"v{s.version}", "requests": f"{s.requests:,}",
+               "errors": f"{s.errors:,}", "error rate": _percent(s.error_rate),
+               "latency p50": _ms(s.p50_ms), "latency p95": _ms(s.p95_ms),
+               "latency p99": _ms(s.p99_ms), "with a known outcome": f"{s.labelled:,}"}
+        if regression:
+            row["mean absolute error"] = fmt_number(s.mae, unit)
+        else:
+            row["right"] = f"{s.correct:,}"
+            row["accuracy"] = _percent(s.accuracy)
+        row["refused before routing"] = f"{s.refused:,}"
+        if len(summary.evidence) == len(summary.stats):
+            e = summary.evidence[i]
+            row["public outcomes (not used)"] = f"{e.untrusted_labels:,}"
+            row["pinned (version selector)"] = f"{e.pinned_requests:,}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def drift_table(columns: list[dict], labels: dict[str, str]) -> pd.DataFrame:
+    """Drift per input (:meth:`~mlops.stages.drift.ColumnDrift.to_dict` rows) in words:
+    the input as the form labels it, the measure, the effect, the adjusted p-value and the
+    verdict, with no field names of the drift test."""
+    from mlops.app.labels import fmt_number
+
+    measure = {"psi": "PSI", "js": "Jensen-Shannon"}
+    return pd.DataFrame([{
+        "input": labels.get(c["column"], c["column"]),
+        "measure": measure.get(c["effect_name"], c["effect_name"]),
+        "effect": fmt_number(c["effect"]),
+        "smallest effect that counts": fmt_number(c.get("effect_floor")),
+        "p-value (adjusted)": fmt_number(c.get("p_adjusted"), digits=3),
+        "drifted": "yes" if c["drifted"] else "no",
+    } for c in columns], columns=["input", "measure", "effect", "smallest effect that counts",
+                                  "p-value (adjusted)", "drifted"])
+
+
+def feedback_table(feedback: pd.DataFrame, class_name: Callable[[object], str]) -> pd.DataFrame:
+    """Recorded outcomes (:func:`~mlops.serving.predlog.read_feedback`) in words."""
+    when = pd.to_datetime(feedback["ts"].astype(float), unit="s").dt.strftime("%Y-%m-%d %H:%M")
+    return pd.DataFrame({
+        "request id": feedback["request_id"].astype(str),
+        "outcome": [class_name(v) for v in feedback["label"]],
+        "recorded (UTC)": when,
+        "from": [{"app:public": "public visitor", "app:operator": "operator"}.get(str(v), str(v))
+                 for v in feedback["source"]],
+        "used by the rules": ["yes" if t else "no" for t in feedback["trusted"]],
+    })
+
+
+def _chart(wide: pd.DataFrame, window: Window, y_title: str, y_format: str = "",
+           dash: dict[str, str] | None = None):
+    """A line chart of ``wide`` (one column per series, time index) with a legend always,
+    readable time ticks, and ``dash`` (series -> kind) drawing kinds as solid or dashed."""
+    import altair as alt
+
+    long = wide.reset_index(names="time").melt("time", var_name="series",
+                                               value_name="value").dropna()
+    # Times as text in UTC: Vega reads them as they are, whatever the browser's zone.
+    long["time"] = pd.to_datetime(long["time"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
+    ticks = {"interval": window.interval, "step": window.step} \
+        if long["time"].nunique() > 1 else 1
+    encode: dict = {
+        "x": alt.X("time:T", title=f"time (UTC), one point per {window.words}",
+                   axis=alt.Axis(format=window.time_format, labelAngle=0, tickCount=ticks)),
+        "y": alt.Y("value:Q", title=y_title,
+                   axis=alt.Axis(format=y_format) if y_format else alt.Axis()),
+        "color": alt.Color("series:N", title=None,
+                           legend=alt.Legend(orient="bottom", labelLimit=400)),
+        "tooltip": [alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), "series:N",
+                    alt.Tooltip("value:Q", format=y_format or ",.3~f")],
+    }
+    if dash:
+        long["kind"] = long["series"].map(dash)
+        encode["strokeDash"] = alt.StrokeDash("kind:N", title=None,
+                                              legend=alt.Legend(orient="bottom"))
+    return alt.Chart(long).mark_line(point=True).encode(**encode).properties(height=260)
+
+
+def _window_of(seconds: float) -> Window:
+    return next((Window(*w) for w in _WINDOWS if w[0] == int(seconds)),
+                Window(int(seconds), f"{seconds:,.0f} s", "minute", 1))
 
 
 def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
@@ -112,53 +254,84 @@ def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
     model's log when the caller has read it already."""
     import streamlit as st
 
+    from mlops.monitoring.timeline import MIN_DRIFT_ROWS
+
     if not ctx.log_path.is_file():
         st.info("No predictions logged yet.")
         return
-    drift = st.toggle("Drift per column over time (against the training data's profile)",
+    drift = st.toggle("Drift per input over time (against the training data's profile)",
                       key="mon_timeline_drift")
     tl = live_timeline(ctx, log, drift=drift)
     if tl.per_version.empty:
         st.info("No routed predictions yet.")
         return
-    st.caption(f"Each point is a window of {tl.window_s:,.0f} s; one line per version "
-               "(routed traffic and trusted labels only, as the rules count them).")
+    window = _window_of(tl.window_s)
+    st.caption(f"One point per {window.words}; one line per version (routed traffic and "
+               "trusted outcomes only, as the rules count them).")
     c1, c2 = st.columns(2)
-    c1.caption("Requests")
-    c1.line_chart(tl.series("requests"))
-    c2.caption("Error rate")
-    c2.line_chart(tl.series("error_rate"))
+    c1.altair_chart(_chart(tl.series("requests"), window, f"requests per {window.words}",
+                           "d"), width="stretch")
+    c2.altair_chart(_chart(tl.series("error_rate"), window, "error rate", ".0%"),
+                    width="stretch")
     latency = pd.concat({"p50": tl.series("p50_ms"), "p99": tl.series("p99_ms")}, axis=1)
     latency.columns = [f"{v} {p}" for p, v in latency.columns]
-    st.caption("Latency p50 / p99 (ms); a model load is never counted")
-    st.line_chart(latency)
-    unit = f" ({ctx.params.data.unit})" if ctx.params.data.regression and \
-        ctx.params.data.unit else ""
-    quality = tl.series("quality").add_suffix(" realised")
+    st.caption("Latency: half of the requests are answered within p50, 99 in 100 within "
+               "p99; a model load is never counted")
+    st.altair_chart(_chart(latency, window, "latency (ms)",
+                           dash={c: c.rsplit(" ", 1)[1] for c in latency.columns}),
+                    width="stretch")
+    regression = ctx.params.data.regression
+    unit = f" ({ctx.params.data.unit})" if regression and ctx.params.data.unit else ""
+    measured = tl.series("quality").add_suffix(" measured")
     estimated = tl.series("estimated")
+    quality_name = "mean absolute error" if regression else "accuracy"
     if not estimated.empty and estimated.notna().any().any():
-        quality = pd.concat([quality, estimated.add_suffix(" estimated (CBPE)")], axis=1)
-        st.caption(f"Live {tl.quality} on labelled predictions, and the {tl.quality} "
-                   "estimated before labels from the model's probabilities (CBPE: assumes "
-                   "they are calibrated; an early warning, never a rollback)")
+        quality = pd.concat([measured, estimated.add_suffix(" estimated")], axis=1)
+        st.caption(f"Live {quality_name}: measured on predictions whose outcome is known "
+                   "(solid), and estimated before outcomes are known from the model's "
+                   "probabilities (dashed; CBPE assumes they are calibrated: an early "
+                   "warning, never a rollback)")
     else:
-        st.caption(f"Live {tl.quality}{unit} on labelled predictions"
-                   + (" (no estimate before labels for regression: see docs/serving.md)"
-                      if ctx.params.data.regression else ""))
-    st.line_chart(quality)
+        quality = measured
+        st.caption(f"Live {quality_name}{unit}, measured on predictions whose outcome is known"
+                   + (" (no estimate before outcomes for regression: see docs/serving.md)"
+                      if regression else ""))
+    if quality.notna().any().any():
+        st.altair_chart(_chart(quality, window, f"{quality_name}{unit}",
+                               "" if regression else ".0%",
+                               dash={c: c.rsplit(" ", 1)[1] for c in quality.columns}),
+                        width="stretch")
+    else:
+        st.info(f"No {quality_name} yet: no outcome has been recorded for a routed "
+                "prediction.")
     if drift:
         if tl.drift.empty:
-            st.info("Too few inputs per window to test for drift yet.")
+            most = int(tl.per_version.groupby("ts")["requests"].sum().max())
+            st.info(f"Not enough requests to judge drift in any {window.words} "
+                    f"({most} of the {MIN_DRIFT_ROWS} needed).")
         else:
-            wide = tl.drift.pivot_table(index="ts", columns="column", values="effect")
+            labels = {c: words(c) for c in tl.drift["column"].unique()}
+            wide = tl.drift.assign(column=tl.drift["column"].map(labels)).pivot_table(
+                index="ts", columns="column", values="effect")
             wide.index = pd.to_datetime(wide.index, unit="s")
-            st.caption("Drift effect per column (PSI for numbers, Jensen-Shannon for "
-                       "categories) against the training data")
-            st.line_chart(wide)
+            st.caption("Drift effect per input (PSI for numbers, Jensen-Shannon for "
+                       "categories) against the training data; windows with fewer than "
+                       f"{MIN_DRIFT_ROWS} requests are not tested")
+            st.altair_chart(_chart(wide, window, "drift effect"), width="stretch")
     canary = tl.canary[tl.canary["strategy"] == "canary"]
     if not canary.empty:
         st.caption("Canary: traffic to the candidate (%) at each ledger decision")
         steps = canary.assign(when=pd.to_datetime(canary["ts"], unit="s"))
-        st.line_chart(steps.set_index("when")[["weight"]])
-        st.dataframe(steps[["when", "candidate", "step", "weight", "action", "status",
-                            "reason"]], hide_index=True, key="mon_canary_steps")
+        wide = steps.set_index("when")[["weight"]].rename(
+            columns={"weight": "traffic to the candidate (%)"})
+        st.altair_chart(_chart(wide, window, "traffic to the candidate (%)"),
+                        width="stretch")
+        shown = pd.DataFrame({
+            "when (UTC)": steps["when"].dt.strftime("%Y-%m-%d %H:%M"),
+            "candidate": [f"v{int(v)}" if pd.notna(v) else "–" for v in steps["candidate"]],
+            "step": [f"{int(v) + 1}" if pd.notna(v) else "–" for v in steps["step"]],
+            "traffic": [f"{v:g} %" if pd.notna(v) else "–" for v in steps["weight"]],
+            "decision": steps["action"].fillna("–").astype(str),
+            "status": steps["status"].fillna("–").astype(str),
+            "reason": steps["reason"].fillna("").astype(str).replace("", "–")})
+        st.dataframe(shown, hide_index=True, key="mon_canary_steps")

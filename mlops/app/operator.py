@@ -30,12 +30,18 @@ from mlops.app.auth import (
 )
 from mlops.app.context import AppContext
 from mlops.app.guard import operator_verdict
-from mlops.app.live import live_summary, show_timeline
+from mlops.app.live import (
+    drift_table,
+    feedback_table,
+    live_summary,
+    show_timeline,
+    version_table,
+)
 from mlops.app.public import version_select
 from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
 
-__all__ = ["Pending", "render_operator"]
+__all__ = ["Pending", "drift_verdict", "render_operator"]
 
 PENDING = "op_pending"  # session key of the action waiting for confirmation
 
@@ -157,7 +163,7 @@ def _act(ctx: AppContext, what: str, action: Callable[[], object]) -> None:
 
 
 def _label(ctx: AppContext, status: ServingStatus, version: int) -> str:
-    from mlops.app.story import version_entry
+    from mlops.app.describe import version_entry
 
     return version_entry(ctx.version_info(version), status.aliases)
 
@@ -323,10 +329,8 @@ def _monitoring(ctx: AppContext) -> None:
     if not summary.stats:
         st.info("No predictions logged yet.")
         return
-    table = summary.per_version.drop(columns=["regression"], errors="ignore")
-    # Only the live-quality figures of this model's task.
-    unused = ["accuracy", "correct"] if ctx.regression else ["mae", "abs_error_sd"]
-    st.dataframe(table.drop(columns=unused, errors="ignore"), hide_index=True, key="mon_table")
+    st.dataframe(version_table(summary, regression=ctx.regression, unit=ctx.params.data.unit),
+                 hide_index=True, key="mon_table")
     show_timeline(ctx, log)
     _feedback(ctx)
     _drift(ctx)
@@ -334,6 +338,7 @@ def _monitoring(ctx: AppContext) -> None:
 
 def _feedback(ctx: AppContext) -> None:
     """Every recorded outcome with its source; only trusted ones feed the automatic rules."""
+    from mlops.app.public import class_name
     from mlops.serving.predlog import read_feedback
 
     feedback = read_feedback(ctx.log_path)
@@ -341,8 +346,24 @@ def _feedback(ctx: AppContext) -> None:
         return
     trusted = int(feedback["trusted"].sum())
     st.caption(f"Recorded outcomes: {trusted} trusted (used by the rollback and canary "
-               f"rules), {len(feedback) - trusted} untrusted (public: shown, never used)")
-    st.dataframe(feedback.head(200), hide_index=True, key="mon_feedback")
+               f"rules), {len(feedback) - trusted} from public visitors (shown, never used)")
+    st.dataframe(feedback_table(feedback.head(200), lambda v: class_name(ctx, v)),
+                 hide_index=True, key="mon_feedback")
+
+
+def drift_verdict(drift: dict | None, rows: int) -> str:
+    """The operator's drift verdict in words; below the one minimum sample
+    (:data:`mlops.monitoring.timeline.MIN_DRIFT_ROWS`) it judges nothing."""
+    from mlops.monitoring.timeline import MIN_DRIFT_ROWS
+
+    if rows < MIN_DRIFT_ROWS or not drift:
+        return (f"Not enough requests to judge drift ({rows} of the {MIN_DRIFT_ROWS} "
+                "needed).")
+    drifted = drift["drifted_columns"]
+    verdict = "drifted" if drift["dataset_drift"] else "stable"
+    listed = f": {', '.join(c.replace('_', ' ') for c in drifted)}" if drifted else ""
+    return (f"Live inputs: **{verdict}** ({len(drifted)} of {len(drift['columns'])} inputs "
+            f"drifted{listed}).")
 
 
 def _drift(ctx: AppContext) -> None:
@@ -350,21 +371,39 @@ def _drift(ctx: AppContext) -> None:
     it loads the training data and scores it, about a second)."""
     if not st.toggle("Drift against the training data", key="mon_drift"):
         return
-    from mlops.monitoring.monitor import monitor_report
+    import altair as alt
 
-    report, _, _ = monitor_report(ctx.params, log_path=ctx.log_path, registry=ctx.registry)
+    from mlops.app.form import form_spec
+    from mlops.monitoring.monitor import monitor_report
+    from mlops.monitoring.timeline import MIN_DRIFT_ROWS
+
+    report, frame, _ = monitor_report(ctx.params, log_path=ctx.log_path, registry=ctx.registry)
+    # The rows the drift test saw: routed answers with their inputs, and the rows of the
+    # batches logged as a summary.
+    rows = int(((frame["role"] == "primary") & frame["error"].isna()).sum()) + int(
+        (report.get("input_summaries") or {}).get("rows", 0))
     drift = report.get("input_drift")
-    if not drift:
-        st.info("Not enough live inputs to test for drift yet.")
-        return
-    verdict = "drifted" if drift["dataset_drift"] else "stable"
-    st.markdown(f"Live inputs: **{verdict}** ({len(drift['drifted_columns'])} of "
-                f"{len(drift['columns'])} columns drifted: "
-                f"{', '.join(drift['drifted_columns']) or 'none'})")
-    table = pd.DataFrame(drift["columns"])
+    st.markdown(drift_verdict(drift, rows))
+    if rows < MIN_DRIFT_ROWS or not drift:
+        return  # no bars either: a tall bar on a handful of rows says nothing
+    labels = {spec.name: spec.label for spec in form_spec(ctx.schema, {})}
+    table = drift_table(drift["columns"], labels)
     st.dataframe(table, hide_index=True, key="mon_drift_table")
-    st.caption("Effect size per column (PSI for numbers, Jensen-Shannon for categories)")
-    st.bar_chart(table.set_index("column")[["effect"]])
+    bars = pd.DataFrame({"input": table["input"],
+                         "effect": [float(c["effect"]) for c in drift["columns"]],
+                         "drifted": table["drifted"]})
+    st.caption("Effect size per input (PSI for numbers, Jensen-Shannon for categories); "
+               "an input counts as drifted when its change is both significant and at "
+               "least the smallest effect that counts")
+    st.altair_chart(alt.Chart(bars).mark_bar().encode(
+        x=alt.X("input:N", sort=None, title=None, axis=alt.Axis(labelAngle=-30,
+                                                                labelLimit=200)),
+        y=alt.Y("effect:Q", title="drift effect"),
+        color=alt.Color("drifted:N", title="drifted",
+                        scale=alt.Scale(domain=["yes", "no"], range=["#c62828", "#90a4ae"]),
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=["input", alt.Tooltip("effect:Q", format=".3f"), "drifted"],
+    ).properties(height=260), width="stretch")
 
 
 def _who(token: str | None) -> dict[str, str | None]:

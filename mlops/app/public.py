@@ -13,8 +13,9 @@ from typing import Any
 import streamlit as st
 
 from mlops.app.context import AppContext
-from mlops.app.form import FieldSpec, form_spec, needs_reference, row_from_form
+from mlops.app.form import FieldSpec, form_spec, needs_reference, option_words, row_from_form
 from mlops.app.guard import operator_verdict
+from mlops.app.labels import OutcomeWords, fmt_number, words
 from mlops.core.exceptions import MLOpsError
 
 __all__ = ["render_batch", "render_headline", "render_lineage", "render_model_card",
@@ -66,11 +67,11 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
 
 def render_headline(ctx: AppContext, version: int) -> None:
     """The plain-words header: what the model does and how good it is."""
-    from mlops.app.story import headline
+    from mlops.app.describe import headline
 
     mv = ctx.version_info(version)
     data = ctx.params.data
-    st.info(headline(mv, ctx.evaluation(version), target=_words(data.target),
+    st.info(headline(mv, ctx.evaluation(version), target=words(data.target),
                      task="regression" if ctx.regression else "classification",
                      class_labels={str(k): v for k, v in data.class_labels.items()},
                      unit=data.unit, n_inputs=len(ctx.schema.serving_columns)),
@@ -95,10 +96,6 @@ def version_select(where: Any, label: str, options: list[Any], key: str,
     return choice
 
 
-def _words(name: str) -> str:
-    return name.replace("_", " ")
-
-
 def _widget(spec: FieldSpec, model: str) -> Any:
     # Keyed by model too: two models may share a column name, and a browser keeps a
     # widget's value by its key.
@@ -108,7 +105,7 @@ def _widget(spec: FieldSpec, model: str) -> Any:
                                value=spec.default, step=spec.step, key=key,
                                help=spec.help or None)
     if spec.widget == "select":
-        return st.selectbox(spec.label, spec.options, key=key,
+        return st.selectbox(spec.label, spec.options, key=key, format_func=option_words,
                             index=spec.options.index(spec.default), help=spec.help or None)
     if spec.widget == "checkbox":
         return st.checkbox(spec.label, value=spec.default, key=key, help=spec.help or None)
@@ -126,16 +123,14 @@ def _plain(value: Any) -> Any:
 
 def class_name(ctx: AppContext, value: Any) -> str:
     """A class as people call it (``data.class_labels``), else the class itself."""
-    return ctx.params.data.class_labels.get(str(value)) or str(value)
+    return OutcomeWords.of(ctx.params.data).class_name(value)
 
 
 def _show_prediction(ctx: AppContext, last: dict[str, Any], token: str | None) -> None:
-    from mlops.app.story import fmt_number
-
     value, proba = last["value"], last["probability"]
     c1, c2, c3 = st.columns(3)
     if proba is None:  # a number (regression)
-        c1.metric(f"Predicted {_words(ctx.params.data.target)}",
+        c1.metric(f"Predicted {words(ctx.params.data.target)}",
                   fmt_number(float(value), ctx.params.data.unit))
     else:
         c1.metric("Prediction", class_name(ctx, value))
@@ -186,10 +181,10 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
         st.caption(f"No explanation: {exc.message}")
         return
     if explanation.explained_class is None:
-        towards = f"a higher {_words(ctx.params.data.target)}"
+        towards = f"a higher {words(ctx.params.data.target)}"
     else:
         towards = class_name(ctx, explanation.explained_class)
-    names = {c: _words(c) for c in explanation.columns}
+    names = {c: words(c) for c in explanation.columns}
     st.markdown("**Why?** " + explanation.sentence(towards, names))
     top = explanation.frame(6)
     if top.empty:
@@ -197,41 +192,71 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
     import altair as alt
 
     up, down = f"towards {towards}", f"away from {towards}"
+    labels = {spec.name: spec for spec in form_spec(ctx.schema, {})}
     data = pd.DataFrame({
-        "input": [f"{names[c]} = {_fmt_input(ctx, c, last['row'][c])}" for c in top["column"]],
+        "input": [_input_as_shown(labels.get(c), c, last["row"][c]) for c in top["column"]],
         "effect": top["contribution"].round(4),
-        "direction": [up if v > 0 else down for v in top["contribution"]],
+        "direction": [f"pushes {up}" if v > 0 else f"pushes {down}"
+                      for v in top["contribution"]],
     })
+    # The numbers are log-odds or Shapley values: a stakeholder reads the direction and the
+    # length, so a classifier's axis says which way, without numbers; a regression's
+    # numbers are in the target's unit and stay.
+    if explanation.explained_class is None:
+        unit = f" ({ctx.params.data.unit})" if ctx.params.data.unit else ""
+        axis = alt.Axis(title=f"← lowers · raises the predicted {words(ctx.params.data.target)}"
+                              f"{unit} →")
+    else:
+        axis = alt.Axis(title=f"← pushes {down} · pushes {up} →", labels=False, ticks=False)
     # Largest push first; labels may be long ("checking account = little"), so the axis
     # gets room for them instead of Vega's default cut.
     chart = alt.Chart(data).mark_bar().encode(
-        x=alt.X("effect:Q", title=_scale_words(explanation.scale)),
-        y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=220)),
+        x=alt.X("effect:Q", axis=axis),
+        y=alt.Y("input:N", sort=None, title=None, axis=alt.Axis(labelLimit=260)),
         color=alt.Color("direction:N", title=None,
-                        scale=alt.Scale(domain=[up, down], range=["#2e7d32", "#c62828"]),
+                        scale=alt.Scale(domain=[f"pushes {up}", f"pushes {down}"],
+                                        range=["#2e7d32", "#c62828"]),
                         legend=alt.Legend(orient="bottom", direction="vertical",
                                           labelLimit=400)),
-        tooltip=["input", "effect"],
+        tooltip=["input", "direction"],
     ).properties(height=alt.Step(30))
     st.altair_chart(chart, width="stretch")
     method = ("exact contributions of this linear model" if explanation.method == "linear"
               else "Shapley values against typical cases drawn from the training data's summary")
     st.caption(f"Computed as {method}; longer bars moved the result more.")
+    sensitive = [c for c in top["column"] if c in ctx.params.data.sensitive_features]
+    if sensitive:
+        st.info(fairness_note(sensitive), icon="⚖️")
 
 
-def _fmt_input(ctx: AppContext, column: str, value: Any) -> str:
-    unit = ctx.schema.by_name[column].unit if column in ctx.schema.by_name else None
-    return f"{value} {unit}" if unit else str(value)
+def fairness_note(columns: list[str]) -> str:
+    """One plain sentence when a sensitive feature moved a prediction: where to read how
+    the model treats each group."""
+    named = " and ".join(words(c) for c in columns)
+    verb = "is" if len(columns) == 1 else "are"
+    return (f"{named[0].upper() + named[1:]} {verb} among the inputs that moved this "
+            f"prediction most. How the model does for each group of {named} is in the "
+            "model card, under Fairness.")
 
 
-def _scale_words(scale: str) -> str:
-    return {"log-odds": "effect on the log-odds", "probability": "effect on the chance",
-            "value": "effect on the predicted value"}.get(scale, scale)
+def _input_as_shown(spec: FieldSpec | None, column: str, value: Any) -> str:
+    """An input as the form shows it: its label without the unit, the value with it
+    (``Credit amount = 1,000 DM``, ``Checking account = not known``)."""
+    if spec is None:
+        return f"{words(column)} = {value}"
+    unit = spec.label[spec.label.rfind(" (") + 2:-1] if spec.label.endswith(")") else ""
+    label = spec.label[:spec.label.rfind(" (")] if unit else spec.label
+    if spec.widget == "number":
+        shown = fmt_number(value, unit)
+    elif spec.widget == "checkbox":
+        shown = "yes" if value else "no"
+    else:
+        shown = f"{option_words(value)} {unit}".strip()
+    return f"{label} = {shown}"
 
 
 def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None:
     """Score an uploaded (or pasted) CSV after validating it; offer the results."""
-    import pandas as pd
 
     from mlops.app.batch import (
         MAX_UPLOAD_BYTES,
@@ -240,12 +265,18 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
         to_csv_bytes,
         validate_batch,
     )
+    from mlops.app.refusals import file_type_problem, refusal
 
     st.subheader("Score a CSV file")
     st.caption(f"Columns: {', '.join(ctx.schema.serving_columns)}. At most "
                f"{MAX_UPLOAD_ROWS:,} rows and {MAX_UPLOAD_BYTES // 1000:,} kB, for a file "
                "or pasted text.")
-    upload = st.file_uploader("CSV file", type=["csv"], key="batch_file")
+    # Any file type is taken and checked here: the uploader's own filter only marks a
+    # wrong file red, without a word, and leaves the last result on screen.
+    upload = st.file_uploader("CSV file", key="batch_file")
+    if upload is not None and (wrong := file_type_problem(upload.name)):
+        st.error(wrong)
+        return
     # One character over the cap: a longer paste, cut there by the browser or by Streamlit,
     # is still over it and refused below, never scored with its last rows missing.
     pasted = st.text_area("…or paste CSV text", key="batch_text", height=120,
@@ -260,15 +291,15 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
         return
     result = validate_batch(data, ctx.schema)
     if not result.ok:
-        st.error(f"The file cannot be scored: {result.total_issues} problem(s).")
-        st.dataframe(pd.DataFrame([{"row": i.row, "column": i.column, "problem": i.message}
-                                   for i in result.issues]), hide_index=True)
-        if result.total_issues > len(result.issues):
-            st.caption(f"Showing the first {len(result.issues)} problems.")
+        refused = refusal(data, result, ctx.schema, target=ctx.params.data.target)
+        st.error(refused.message)
+        if refused.cells:
+            st.dataframe(refused.cells_frame(), hide_index=True, key="batch_problems")
         return
-    if result.ignored_columns:
-        shown = [c if len(c) <= 64 else c[:64] + "…" for c in result.ignored_columns]
-        st.info(f"Ignored columns: {', '.join(shown)}")
+    unknown = [c for c in result.ignored_columns if c != ctx.params.data.target]
+    if unknown:
+        shown = [c if len(c) <= 64 else c[:64] + "…" for c in unknown]
+        st.info(f"Not used by the model, left out: {', '.join(shown)}")
     note = out_of_range_note(result.frame, ctx.schema)
     if note:
         st.warning(note)
@@ -277,9 +308,19 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
     except MLOpsError as exc:
         st.error(exc.message)
         return
-    st.success(f"Scored {len(scored.frame)} rows with v{scored.version}.")
-    st.dataframe(scored.frame, hide_index=True, key="batch_results")
-    st.download_button("Download results", to_csv_bytes(scored.frame),
+    outcome = OutcomeWords.of(ctx.params.data)
+    binary = not ctx.regression and len(ctx.schema.labels) == 2
+    table = outcome.batch_table(scored.frame, binary=binary)
+    st.success(f"Scored {len(table)} rows with v{scored.version}.")
+    # The inputs keep their names in the download (they are the user's own columns); on
+    # screen they read as the form labels them.
+    config: dict[str, Any] = {spec.name: st.column_config.Column(spec.label)
+                              for spec in form_spec(ctx.schema, {})}
+    chance = outcome.chance_column(binary)
+    if chance in table.columns:
+        config[chance] = st.column_config.NumberColumn(chance, format="percent")
+    st.dataframe(table, hide_index=True, key="batch_results", column_config=config)
+    st.download_button("Download results", to_csv_bytes(table),
                        file_name="predictions.csv", mime="text/csv", key="batch_download")
 
 
@@ -292,7 +333,7 @@ def render_model_card(ctx: AppContext, version: int | None) -> None:
     Only the chosen part is drawn (a radio, not tabs), so the plots are read only when
     someone opens them.
     """
-    from mlops.app import story
+    from mlops.app import describe
 
     number = version if version is not None else ctx.status().production
     if number is None:
@@ -307,19 +348,21 @@ def render_model_card(ctx: AppContext, version: int | None) -> None:
     view = st.radio("Part", CARD_VIEWS, horizontal=True, key="card_view",
                     label_visibility="collapsed")
     unit = ctx.params.data.unit
+    outcome = OutcomeWords.of(ctx.params.data)
     if view == "Summary":
-        metrics = story.metrics_frame(evaluation, mv.metadata, unit)
+        metrics = describe.metrics_frame(evaluation, mv.metadata, unit, outcome)
         if not metrics.empty:
             st.markdown("**How good it is** (on held-out data, with 95 % bootstrap intervals)")
             st.dataframe(metrics.drop(columns="key"), hide_index=True, key="card_metrics")
         gates = mv.metadata.get("gates") or evaluation.get("gates") or []
         if gates:
             st.markdown("**Quality gates** (every one must pass before release)")
-            st.dataframe(story.gates_frame(gates, unit), hide_index=True, key="card_gates")
+            st.dataframe(describe.gates_frame(gates, unit, outcome), hide_index=True,
+                         key="card_gates")
     elif view == "Plots":
         render_plots(ctx, number, st.container())
     elif view == "Fairness":
-        fairness = story.fairness_frame(evaluation)
+        fairness = describe.fairness_frame(evaluation)
         if fairness.empty:
             st.info("No fairness figures for this version (data.sensitive_features).")
         else:
@@ -373,13 +416,13 @@ def _aspect(path: Any) -> float:
 
 def render_lineage(ctx: AppContext, version: int, where: Any) -> None:
     """Where the version's data, code and evidence live (links on the Hub)."""
-    from mlops.app import story
+    from mlops.app import describe
 
     registry = ctx.registry
     hub_url = None
     if registry.backend == "hub":
         hub_url = f"{getattr(registry, 'endpoint', '')}/{getattr(registry, 'repo_id', '')}"
-    table = story.lineage_rows(ctx.version_info(version), backend=registry.backend,
+    table = describe.lineage_rows(ctx.version_info(version), backend=registry.backend,
                                hub_url=hub_url)
     config = {"where": st.column_config.LinkColumn("where")} if hub_url else None
     where.dataframe(table, hide_index=True, column_config=config,

@@ -2,7 +2,7 @@
 
 Metrics with intervals and the change, gates, fairness by group, plots next to each other,
 the params diff, each version's lineage, and the ledger as a timeline of who moved what,
-when, why and on what evidence. Layout only; the tables come from ``mlops.app.story``.
+when, why and on what evidence. Layout only; the tables come from ``mlops.app.describe``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlops.app import story
+from mlops.app import describe
 from mlops.app.context import AppContext
+from mlops.app.labels import OutcomeWords
 from mlops.app.public import render_lineage
 from mlops.app.status import ServingStatus
 
@@ -26,7 +27,8 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
     if not versions:
         st.info("No version to compare yet: run `make pipeline`.")
         return
-    entries = {v: story.version_entry(ctx.version_info(v), status.aliases) for v in versions}
+    entries = {v: describe.version_entry(ctx.version_info(v), status.aliases)
+               for v in versions}
     a_default = status.production if status.production in versions else versions[0]
     others = [v for v in versions if v != a_default]
     c1, c2 = st.columns(2)
@@ -37,14 +39,17 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
     la, lb = f"v{a}", f"v{b}" if b != a else f"v{b} (B)"
     if a == b:
         st.caption("Both sides show the same version; pick another one to compare.")
-    view = st.radio("Compare", COMPARE_VIEWS, horizontal=True, key="cmp_view",
-                    label_visibility="collapsed")
     ea, eb = ctx.evaluation(a), ctx.evaluation(b)
     ma, mb = ctx.version_info(a), ctx.version_info(b)
     unit = ctx.params.data.unit
+    outcome = OutcomeWords.of(ctx.params.data)
+    table = describe.compare_metrics({**ma.metadata, **ea}, {**mb.metadata, **eb}, la, lb,
+                                     unit, outcome)
+    # The verdict comes first, whatever part is open: it is what a reader came for.
+    st.markdown(f"**{describe.compare_verdict(table, la, lb)}** (95 % intervals)")
+    view = st.radio("Compare", COMPARE_VIEWS, horizontal=True, key="cmp_view",
+                    label_visibility="collapsed")
     if view == "Metrics":
-        table = story.compare_metrics({**ma.metadata, **ea}, {**mb.metadata, **eb}, la, lb,
-                                      unit)
         st.caption("Value (95 % interval) on each version's held-out data; the change is "
                    f"{lb} minus {la}. 'Within noise' means each value lies inside the "
                    "other's interval.")
@@ -53,9 +58,9 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
         for col, mv, ev in zip(st.columns(2), (ma, mb), (ea, eb), strict=True):
             col.markdown(f"**v{mv.version}**: gates {'passed' if mv.gates_passed else 'FAILED'}")
             gates = mv.metadata.get("gates") or ev.get("gates") or []
-            col.dataframe(story.gates_frame(gates, unit), hide_index=True)
+            col.dataframe(describe.gates_frame(gates, unit, outcome), hide_index=True)
     elif view == "Fairness":
-        fa, fb = story.fairness_frame(ea), story.fairness_frame(eb)
+        fa, fb = describe.fairness_frame(ea), describe.fairness_frame(eb)
         if fa.empty and fb.empty:
             st.info("No fairness figures for these versions.")
         else:
@@ -65,7 +70,7 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
     elif view == "Params":
         pa = (ma.metadata.get("lineage") or {}).get("params") or {}
         pb = (mb.metadata.get("lineage") or {}).get("params") or {}
-        diff = story.params_diff(pa, pb, la, lb)
+        diff = describe.params_frame(pa, pb, la, lb)
         if diff.empty:
             st.info("Both versions were trained with the same params.")
         else:
@@ -76,7 +81,7 @@ def render_compare(ctx: AppContext, status: ServingStatus) -> None:
             render_lineage(ctx, v, st.container())
     else:
         st.caption("Every alias move and release step, newest first (the registry's ledger).")
-        st.dataframe(story.timeline_frame(ctx.registry.history(ctx.name)), hide_index=True,
+        st.dataframe(describe.timeline_frame(ctx.registry.history(ctx.name)), hide_index=True,
                      key="cmp_timeline")
 
 
@@ -88,7 +93,8 @@ def _side_by_side(fa: pd.DataFrame, fb: pd.DataFrame, la: str, lb: str) -> pd.Da
         columns=keys)
     right = fb[keys + [c for c in shown if c in fb]] if not fb.empty else pd.DataFrame(
         columns=keys)
-    return left.merge(right, on=keys, how="outer", suffixes=(f" {la}", f" {lb}"))
+    # A group one version lacks reads as a dash, never "None".
+    return left.merge(right, on=keys, how="outer", suffixes=(f" {la}", f" {lb}")).fillna("–")
 
 
 def _plots(ctx: AppContext, a: int, b: int) -> None:

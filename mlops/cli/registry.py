@@ -161,9 +161,23 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"no models registered yet in {reg!r}")
     for row in rows if not as_json else []:
         aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(row["aliases"].items())) or "-"
-        envs = " -> ".join(f"{e} {_v(row['aliases'].get(e))}" for e in ENVIRONMENTS)
-        print(f"{row['model']}\t{row['versions']} versions\t{aliases}\t{envs}")
+        print(f"{row['model']}\t{_count(row['versions'], 'version')}\t{aliases}\t"
+              f"{_environments(row['environments'])}")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _environments(held: dict[str, int | None]) -> str:
+    """``staging v2 -> production v2``; an environment without a version is named apart
+    (``production v1 (no staging version)``), never drawn as ``staging -``."""
+    have = [f"{e} v{v}" for e, v in held.items() if v]
+    empty = [e for e, v in held.items() if not v]
+    if not have:
+        return f"no {' or '.join(empty)} version"
+    return " -> ".join(have) + (f" (no {' or '.join(empty)} version)" if empty else "")
 
 
 def _v(version: int | None) -> str:

@@ -1,4 +1,4 @@
-"""What the app says about a version, in plain words and tidy tables. No Streamlit here.
+"""Describes a version in plain words and tables for the app's screens. No Streamlit here.
 
 Everything comes from a version's record (``version.json`` metadata) and its
 ``evaluation.json``: the headline for a stakeholder, metric tables with intervals, the gates
@@ -8,9 +8,10 @@ ledger and where each piece of lineage lives.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from mlops.app.labels import OutcomeWords, fmt_number
 
 if TYPE_CHECKING:  # pandas only for the tables: the first page needs just the headline
     import pandas as pd
@@ -18,8 +19,8 @@ if TYPE_CHECKING:  # pandas only for the tables: the first page needs just the h
     from mlops.registry import LedgerEntry, ModelVersion
 
 __all__ = [
-    "LOWER_IS_BETTER",
     "compare_metrics",
+    "compare_verdict",
     "fairness_frame",
     "fmt_number",
     "gates_frame",
@@ -27,12 +28,11 @@ __all__ = [
     "lineage_rows",
     "metric_name",
     "metrics_frame",
-    "params_diff",
+    "params_frame",
     "timeline_frame",
     "version_entry",
 ]
 
-LOWER_IS_BETTER = frozenset({"brier", "log_loss", "mae", "rmse", "mse", "mape", "max_error"})
 _NAMES = {"accuracy": "Accuracy", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "f1": "F1",
           "precision": "Precision", "recall": "Recall", "brier": "Brier score",
           "log_loss": "Log loss", "mae": "Mean absolute error", "rmse": "Root mean squared error",
@@ -40,23 +40,16 @@ _NAMES = {"accuracy": "Accuracy", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "f1"
 _IN_UNITS = frozenset({"mae", "rmse", "max_error"})  # metrics in the target's unit
 
 
-def metric_name(key: str, labels: Mapping[str, str] | None = None) -> str:
-    """A human name: the evaluation's own label (``F1 of class 1``), else a known name."""
+def metric_name(key: str, labels: Mapping[str, str] | None = None,
+                outcome: OutcomeWords | None = None) -> str:
+    """A human name: the evaluation's own label (``F1 of class 1``) with the classes in
+    ``outcome``'s words (``F1 of good credit``), else a known name."""
     label = (labels or {}).get(key)
     if label and label != key:
+        if outcome is not None:
+            label = outcome.metric_label(label)
         return label[0].upper() + label[1:]
     return _NAMES.get(key, key.replace("_", " ").capitalize())
-
-
-def fmt_number(value: Any, unit: str = "", digits: int = 3) -> str:
-    """``0.752``, ``1,234 DM``; blanks for missing values."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}" if abs(
-        value) >= 10 else f"{value:.{digits}f}"
-    return f"{text} {unit}".strip()
 
 
 def _metric_unit(key: str, unit: str) -> str:
@@ -64,9 +57,12 @@ def _metric_unit(key: str, unit: str) -> str:
 
 
 def metrics_frame(evaluation: Mapping[str, Any], metadata: Mapping[str, Any],
-                  unit: str = "") -> pd.DataFrame:
-    """One row per metric: name, value, 95 % interval and whether higher is better."""
+                  unit: str = "", outcome: OutcomeWords | None = None) -> pd.DataFrame:
+    """One row per metric: name (classes in ``outcome``'s words), value, 95 % interval and
+    whether higher is better."""
     import pandas as pd
+
+    from mlops.stages.metrics import LOWER_IS_BETTER  # with numpy: not on the first page
 
     metrics = evaluation.get("metrics") or metadata.get("metrics") or {}
     intervals = evaluation.get("confidence_intervals") or {}
@@ -78,7 +74,7 @@ def metrics_frame(evaluation: Mapping[str, Any], metadata: Mapping[str, Any],
         ci = intervals.get(key) or {}
         u = _metric_unit(key, unit)
         rows.append({
-            "metric": metric_name(key, labels), "value": fmt_number(value, u),
+            "metric": metric_name(key, labels, outcome), "value": fmt_number(value, u),
             "95% interval": (f"{fmt_number(ci['low'], u)} – {fmt_number(ci['high'], u)}"
                              if ci.get("low") is not None else ""),
             "better": "lower" if key in LOWER_IS_BETTER else "higher", "key": key,
@@ -87,13 +83,15 @@ def metrics_frame(evaluation: Mapping[str, Any], metadata: Mapping[str, Any],
 
 
 def compare_metrics(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, label_b: str,
-                    unit: str = "") -> pd.DataFrame:
+                    unit: str = "", outcome: OutcomeWords | None = None) -> pd.DataFrame:
     """Metrics of two evaluations side by side, with the change from ``a`` to ``b``.
 
     ``verdict`` says whether ``b`` is better, worse or the same, in the metric's direction;
     "within noise" when the change is inside both 95 % intervals.
     """
     import pandas as pd
+
+    from mlops.stages.metrics import LOWER_IS_BETTER
 
     ma, mb = a.get("metrics") or {}, b.get("metrics") or {}
     ia, ib = a.get("confidence_intervals") or {}, b.get("confidence_intervals") or {}
@@ -102,7 +100,7 @@ def compare_metrics(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, la
     for key in [k for k in ma if k in mb] + [k for k in mb if k not in ma]:
         va, vb = ma.get(key), mb.get(key)
         u = _metric_unit(key, unit)
-        row = {"metric": metric_name(key, labels),
+        row = {"metric": metric_name(key, labels, outcome),
                label_a: _with_interval(va, ia.get(key), u),
                label_b: _with_interval(vb, ib.get(key), u), "change": "", "verdict": ""}
         if isinstance(va, int | float) and isinstance(vb, int | float):
@@ -114,6 +112,18 @@ def compare_metrics(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, la
                               else f"{label_b} better" if better else f"{label_b} worse")
         rows.append(row)
     return pd.DataFrame(rows, columns=["metric", label_a, label_b, "change", "verdict"])
+
+
+def compare_verdict(table: pd.DataFrame, label_a: str, label_b: str) -> str:
+    """The Compare screen's first line, counted from :func:`compare_metrics`' verdicts:
+    ``v1 against v2: 1 better, 3 worse, 4 within noise``."""
+    verdicts = [str(v) for v in table["verdict"] if v]
+    if not verdicts:
+        return f"{label_b} against {label_a}: no metric recorded for both to compare."
+    better = sum(v.endswith(" better") for v in verdicts)
+    worse = sum(v.endswith(" worse") for v in verdicts)
+    noise = len(verdicts) - better - worse  # "within noise", and "same"
+    return f"{label_b} against {label_a}: {better} better, {worse} worse, {noise} within noise"
 
 
 def _with_interval(value: Any, ci: Mapping[str, Any] | None, unit: str) -> str:
@@ -129,7 +139,8 @@ def _inside(value: float, ci: Mapping[str, Any] | None) -> bool:
     return bool(ci and ci.get("low") is not None and ci["low"] <= value <= ci["high"])
 
 
-def gates_frame(gates: Sequence[Mapping[str, Any]], unit: str = "") -> pd.DataFrame:
+def gates_frame(gates: Sequence[Mapping[str, Any]], unit: str = "",
+                outcome: OutcomeWords | None = None) -> pd.DataFrame:
     """The quality gates as people read them: check, rule (``≥ 0.70``), value, result."""
     import pandas as pd
 
@@ -140,6 +151,8 @@ def gates_frame(gates: Sequence[Mapping[str, Any]], unit: str = "") -> pd.DataFr
         metric = str(g.get("metric") or "")
         u = _metric_unit(metric, unit)
         label = g.get("label") or metric_name(metric) or g.get("gate") or g.get("key")
+        if label and outcome is not None:
+            label = outcome.metric_label(str(label))
         rows.append({
             "check": str(label)[0].upper() + str(label)[1:] if label else "",
             "rule": f"{sign} {fmt_number(g.get('threshold'), u)}".strip(),
@@ -158,34 +171,33 @@ def fairness_frame(evaluation: Mapping[str, Any]) -> pd.DataFrame:
     rows = []
     for feature, info in (evaluation.get("fairness") or {}).items():
         for group, stats in (info.get("groups") or {}).items():
-            row = {"feature": feature, "group": str(group)}
-            row.update({k.replace("_", " "): v for k, v in stats.items()})
+            row = {"feature": feature.replace("_", " "), "group": str(group)}
+            # Formatted here: a figure a group lacks reads as a dash, never "None".
+            row.update({k.replace("_", " "): fmt_number(v) for k, v in stats.items()})
             rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
-def params_diff(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, label_b: str
-                ) -> pd.DataFrame:
-    """The params keys whose values differ between two versions (dotted keys)."""
+def params_frame(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, label_b: str
+                 ) -> pd.DataFrame:
+    """The params keys whose values differ between two versions (dotted keys), from
+    :func:`mlops.pipeline.compare.params_diff`: where a run kept its state (registry, log
+    path) is left out, and ``1`` equals ``1.0``."""
     import pandas as pd
 
-    fa, fb = _flat(a), _flat(b)
-    keys = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
-    return pd.DataFrame({"params key": keys, label_a: [_show(fa.get(k, "–")) for k in keys],
-                         label_b: [_show(fb.get(k, "–")) for k in keys]})
+    from mlops.pipeline.compare import params_diff
+
+    rows = params_diff(a, b)
+    return pd.DataFrame({"params key": [r["key"] for r in rows],
+                         label_a: [_show(r["production"]) for r in rows],
+                         label_b: [_show(r["candidate"]) for r in rows]},
+                        columns=["params key", label_a, label_b])
 
 
 def _show(value: Any) -> str:
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if value is None:
+        return "–"
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
 
 
 def timeline_frame(entries: Sequence[LedgerEntry]) -> pd.DataFrame:
@@ -217,7 +229,9 @@ def _what(e: LedgerEntry) -> str:
 def _evidence(evidence: Mapping[str, Any] | None) -> str:
     if not evidence:
         return ""
-    items = list(_flat(evidence).items())[:4]
+    from mlops.pipeline.compare import flatten
+
+    items = list(flatten(evidence).items())[:4]
     return "; ".join(f"{k}: {_brief(v)}" for k, v in items)
 
 
