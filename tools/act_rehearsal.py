@@ -129,6 +129,44 @@ def write_standins(pins: dict[str, str], out: Path) -> Path:
     return out
 
 
+def job_venv(project_venv: Path, out: Path) -> Path:
+    """A venv for the jobs: the project venv's packages, ``mlops`` from the job's checkout.
+
+    On GitHub the venv that actions/cache restores holds an editable install of the job's
+    own checkout (the workspace path is the same in every job). act's host mode gives each
+    job a new workspace, so this venv reads the project venv's site-packages (a path line:
+    its editable install of the project is not loaded) and puts ``$GITHUB_WORKSPACE`` first
+    on ``sys.path`` when it holds the package. Its scripts are the project venv's, each with
+    this venv's interpreter."""
+    py = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    base = Path(sys.base_prefix) / "bin" / py
+    subprocess.run([str(base), "-m", "venv", "--without-pip", str(out)], check=True)
+    site = out / "lib" / py / "site-packages"
+    (site / "zz_rehearsal.pth").write_text(
+        f"{project_venv / 'lib' / py / 'site-packages'}\n"
+        "import os, sys; w = os.environ.get('GITHUB_WORKSPACE', ''); "
+        "w and os.path.isfile(os.path.join(w, 'mlops', '__init__.py')) and sys.path.insert(0, w)\n",
+        encoding="utf-8")
+    old = str(project_venv / "bin" / "python")
+    for script in sorted((project_venv / "bin").iterdir()):
+        dest = out / "bin" / script.name
+        if dest.exists() or dest.is_symlink() or script.name.startswith(("python", "activate")):
+            continue
+        head = script.read_bytes()[:2]
+        if head == b"#!":
+            text = script.read_text(encoding="utf-8", errors="surrogateescape")
+            dest.write_text(text.replace(old, str(out / "bin" / "python")), encoding="utf-8",
+                            errors="surrogateescape")
+            dest.chmod(0o755)
+        else:
+            dest.symlink_to(script)
+    for stamp in project_venv.glob(".installed-*"):
+        shutil.copy2(stamp, out / stamp.name)
+    if (project_venv / "share").is_dir():
+        (out / "share").symlink_to(project_venv / "share")
+    return out
+
+
 class Rehearsal:
     """The temporary world: a clone, a bare origin, the two servers, act's folders."""
 
@@ -171,6 +209,7 @@ class Rehearsal:
                        check=True, env=self._git_env())
         self.git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=self.origin)
         self.git("config", "http.receivepack", "true", cwd=self.origin)
+        self.venv = job_venv(ROOT / ".venv", self.work / "venv")
         tools = self.work / "toolcache"
         version = "{}.{}.{}".format(*sys.version_info[:3])
         (tools / "Python" / version).mkdir(parents=True)
@@ -252,7 +291,7 @@ class Rehearsal:
         ci = yaml.safe_load((self.repo / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
         steps = [s for s in ci["jobs"]["build"]["steps"] if "uses" in s]
         steps.append({"name": "The venv that the cache step saves",
-                      "run": f"ln -s {ROOT / '.venv'} .venv && test -x .venv/bin/mlops"})
+                      "run": f"ln -s {self.venv} .venv && test -x .venv/bin/mlops"})
         seed = {"name": "seed", "on": "workflow_dispatch",
                 "jobs": {"seed": {"runs-on": "ubuntu-latest", "steps": steps}}}
         path = self.repo / ".github" / "workflows" / "rehearsal-seed.yml"
