@@ -452,7 +452,8 @@ def _get(url: str) -> tuple[int, str]:
 # Run first in a Python started inside the bundle: drops the project's editable install,
 # so that every mlops module comes from the bundle or not at all.
 _NO_EDITABLE = ("import sys\n"
-                "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n")
+                "sys.meta_path[:] = [f for f in sys.meta_path\n"
+                "                    if 'editable' not in repr(f).lower()]\n")
 
 
 @pytest.mark.slow
