@@ -670,11 +670,14 @@ print(json.dumps({"version": scored.version, "rows": len(scored.frame), "files":
 """
 
 
-def test_the_bundle_alone_serves_a_prediction(run_project: Path, tmp_path: Path) -> None:
+def test_the_bundle_alone_serves_a_prediction(run_project: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A Python whose only mlops is the slimmed bundle's scores rows with the bundled
     registry's production version (issue 27 item 8)."""
     from mlops.core.data import load_split
 
+    for var in ENV_STATE:
+        monkeypatch.delenv(var, raising=False)
     params = load_params(run_project / "params.yaml")
     bundle = build_space(params, tmp_path / "space", project=run_project, bundle_registry=True)
     rows = load_split(params).test.drop(columns=[params.data.target]).head(5)

@@ -266,7 +266,7 @@ class Rehearsal:
         text = log_path.read_text(encoding="utf-8", errors="replace")
         jobs = re.findall(r"^\[([^\]]+)\] 🏁  Job (succeeded|failed)", text, re.M)
         for name, result in jobs:
-            self.say(f"  job {name}: {result}")
+            self.say(f"  job {name.strip()}: {result}")
         if done.returncode != 0:
             tail = "\n".join(text.splitlines()[-60:])
             raise RehearsalError(f"{shown} failed (exit {done.returncode}); log {log_path}:\n"
@@ -379,6 +379,20 @@ class Story:
         _check("HF_TOKEN" in secrets, "CD did not set the Space's HF_TOKEN secret")
         return state
 
+    def private_registry(self) -> None:
+        """The registry CD created is private: the local Hub refuses a tokenless read (CI
+        reads without a token, so its report must say it could not read production)."""
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        try:
+            HfApi(endpoint=self.hub.url, token=False).repo_info(VARS["HF_MODEL_REPO"])
+        except RepositoryNotFoundError:
+            self.r.say(f"  {VARS['HF_MODEL_REPO']} is private: a read without a token is "
+                       "refused (401)")
+            return
+        raise RehearsalError(f"{VARS['HF_MODEL_REPO']} can be read without a token")
+
     def pull_request(self, message: str, changes: dict[str, Any]) -> dict[str, Any]:
         from mlops.cli.loop import edit_param
 
@@ -421,6 +435,54 @@ class Story:
         return comments
 
 
+    def merge(self) -> None:
+        self.r.git("checkout", "-q", "main")
+        self.r.git("merge", "-q", "--ff-only", "feature")
+        self.r.git("update-ref", "refs/remotes/origin/main", "HEAD")
+        self.r.push("main")
+        self.r.say(f"merged: main is {self.r.git('rev-parse', 'HEAD')[:12]}")
+
+    def plant_breach(self, requests: int = 160) -> None:
+        """Live traffic through the router (the Space's serving path) on production, every
+        label wrong; the log pushed to the Space's private dataset, where monitor.yml reads
+        it."""
+        from huggingface_hub import HfApi
+
+        from mlops.core.config import load_params
+        from mlops.core.data import load_split
+        from mlops.monitoring.simulation import send_traffic
+        from mlops.registry.hub import HubRegistry
+        from mlops.serving.router import Router
+
+        params = load_params(self.r.repo / "params.yaml")
+        log = self.r.work / "planted" / "live" / "predictions.sqlite"
+        log.parent.mkdir(parents=True)
+        registry = HubRegistry(VARS["HF_MODEL_REPO"], endpoint=self.hub.url, token=HF_TOKEN,
+                               cache_dir=self.r.work / "router-cache",
+                               aliases=tuple(params.registry.aliases))
+        router = Router.from_params(params, registry=registry, log_path=str(log))
+        try:
+            sent = send_traffic(router, load_split(params).test, params.data.target,
+                                n=requests, seed=params.seed, label_noise=1.0)
+        finally:
+            router.close()
+        api = HfApi(endpoint=self.hub.url, token=HF_TOKEN)
+        api.create_repo(VARS["HF_DATASET_REPO"], repo_type="dataset", private=True,
+                        exist_ok=True)
+        api.upload_folder(repo_id=VARS["HF_DATASET_REPO"], repo_type="dataset",
+                          folder_path=str(log.parent.parent), commit_message="planted breach")
+        self.r.say(f"planted: {sent['requests']} requests served by {sent['by_version']}, "
+                   f"{sent['labelled']} labels, all wrong, in {VARS['HF_DATASET_REPO']} "
+                   "(private)")
+
+    def monitor(self) -> None:
+        text = self.r.run_act("workflow_dispatch", "monitor.yml", {"inputs": {}},
+                              job="monitor", **self.kw)
+        _check(f"from dataset {VARS['HF_DATASET_REPO']}" in text,
+               "monitor.yml did not fetch the Space's log")
+        _check("production: rollback" in text, "the monitor did not decide a rollback")
+
+
 def _hub_api(endpoint: str) -> Any:
     from huggingface_hub import HfApi
 
@@ -433,6 +495,7 @@ def story(r: Rehearsal, github: GitHubStandIn, hub: Any, kw: dict[str, Any],
     r.say(f"1. cd.yml on main: the first release of {s.model}")
     first = s.cd("rehearsal: first release")
     _check(first["production"] == 1, f"production is v{first['production']} after CD, not v1")
+    s.private_registry()
 
     r.say("2. ci.yml on a pull request; then a second push to it")
     event = s.pull_request("Lower C; release directly",
@@ -442,6 +505,19 @@ def story(r: Rehearsal, github: GitHubStandIn, hub: Any, kw: dict[str, Any],
     event = s.pull_request("Lower C further", {"model.hyperparameters.logistic_regression.C": 0.2})
     [comment] = s.ci(event)
     _check(comment.edits == 1, "the second push did not update the comment in place")
+
+    r.say("3. The merge, then cd.yml: v2 released directly to production")
+    s.merge()
+    second = s.cd("rehearsal: the merged pull request")
+    _check(second["production"] == 2, f"production is v{second['production']} after CD, not v2")
+
+    r.say("4. A planted breach, then monitor.yml: log fetched, monitor run, rollback")
+    s.plant_breach()
+    s.monitor()
+    after = s.status()
+    r.say(f"  registry: production v{after['production']}")
+    _check(after["production"] == 1, f"production is v{after['production']} after the "
+                                     "breach, not rolled back to v1")
 
 if __name__ == "__main__":
     sys.exit(main())
