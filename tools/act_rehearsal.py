@@ -61,6 +61,16 @@ STANDIN_ACTIONS = {"actions/upload-artifact": "upload-artifact",
                    "actions/download-artifact": "download-artifact",
                    "iterative/setup-cml": "setup-cml"}
 ACT_TIMEOUT = 900  # seconds for one act run
+NOT_EXERCISED = """\
+Not exercised by this rehearsal (see docs/cicd.md, "The act rehearsal"):
+  - ci.yml's build job (make lint, make test): .ci/run runs them itself;
+  - monitor.yml's retrain job: it calls the Actions API through gh (workflow dispatch);
+  - cd.yml's workflow_run trigger: CD is dispatched by hand here, as monitor.yml does;
+  - the real artifact actions and setup-cml (local stand-ins at the pinned SHAs), the real
+    cml binary, GitHub's environments (required reviewers), concurrency groups, schedules;
+  - the Space's Docker build: the local Hub decides its stage (tests/test_spaces.py starts
+    the bundle the way its Dockerfile does);
+  - a venv per job: the jobs share the project's venv, restored through actions/cache."""
 
 
 class RehearsalError(RuntimeError):
@@ -333,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             rehearsal.seed_venv_cache(**kw)
             story(rehearsal, github, hub, kw, args.only)
         ok = True
+        print(NOT_EXERCISED)
+        print(f"act rehearsal: {len(CHECKS)} checks held, {rehearsal.runs} act runs", flush=True)
     finally:
         rehearsal.say(f"{'done' if ok else 'FAILED'}; work folder {work}"
                       + ("" if args.keep or not ok else " (removed)"))
@@ -341,9 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+CHECKS: list[str] = []
+
+
 def _check(ok: bool, what: str) -> None:
     if not ok:
         raise RehearsalError(what)
+    CHECKS.append(what)
 
 
 class Story:
