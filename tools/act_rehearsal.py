@@ -17,7 +17,7 @@ they are, with act in host mode, in a temporary clone of the committed project:
    Space's private log dataset; ``monitor.yml`` (jobs ``models``, ``monitor``) fetches the
    log, runs the monitor and its notebook, and rolls production back to v1.
 
-What it stands in, and why (docs/cicd.md, "The act rehearsal"): the actions come from
+What it stands in, and why (docs/cicd.md, "The workflow files themselves"): the actions come from
 ``$MLOPS_ACT_ACTIONS`` (``owner/name@sha`` folders; unset: act clones them from GitHub);
 upload/download-artifact and setup-cml are local stand-ins (tools/act_standins/) mapped at
 the SHAs the workflows pin; the venv is the project's own, handed to the jobs through
@@ -62,7 +62,7 @@ STANDIN_ACTIONS = {"actions/upload-artifact": "upload-artifact",
                    "iterative/setup-cml": "setup-cml"}
 ACT_TIMEOUT = 900  # seconds for one act run
 NOT_EXERCISED = """\
-Not exercised by this rehearsal (see docs/cicd.md, "The act rehearsal"):
+Not exercised by this rehearsal (see docs/cicd.md, "The workflow files themselves"):
   - ci.yml's build job (make lint, make test): .ci/run runs them itself;
   - monitor.yml's retrain job: it calls the Actions API through gh (workflow dispatch);
   - cd.yml's workflow_run trigger: CD is dispatched by hand here, as monitor.yml does;
@@ -324,8 +324,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="where to work (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--act", help="the act binary (default: act on PATH or beside python)")
-    parser.add_argument("--only", choices=["seed", "ci", "cd", "monitor"], action="append",
-                        help="debugging: run only these parts")
     args = parser.parse_args(argv)
     actions = os.environ.get("MLOPS_ACT_ACTIONS")
     work = Path(args.workdir or tempfile.mkdtemp(prefix="act-rehearsal-"))
@@ -341,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             kw = {"github": github, "hub_url": hub.url,
                   "secrets": {"GITHUB_TOKEN": GITHUB_TOKEN, "HF_TOKEN": HF_TOKEN}}
             rehearsal.seed_venv_cache(**kw)
-            story(rehearsal, github, hub, kw, args.only)
+            story(rehearsal, github, hub, kw)
         ok = True
         print(NOT_EXERCISED)
         print(f"act rehearsal: {len(CHECKS)} checks held, {rehearsal.runs} act runs", flush=True)
@@ -505,8 +503,8 @@ def _hub_api(endpoint: str) -> Any:
     return HfApi(endpoint=endpoint, token=HF_TOKEN)
 
 
-def story(r: Rehearsal, github: GitHubStandIn, hub: Any, kw: dict[str, Any],
-          only: list[str] | None) -> None:
+def story(r: Rehearsal, github: GitHubStandIn, hub: Any, kw: dict[str, Any]) -> None:
+    """CD v1, CI on a pull request pushed twice, the merge and CD v2, breach and monitor."""
     s = Story(r, github, hub, kw)
     r.say(f"1. cd.yml on main: the first release of {s.model}")
     first = s.cd("rehearsal: first release")
