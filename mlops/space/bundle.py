@@ -12,7 +12,9 @@ Streamlit SDK in 2025, so Streamlit Spaces are Docker Spaces)::
     requirements.txt  the runtime closure, pinned exactly as in requirements.lock
     registry.json     where the app finds models (Hub repo id, or the bundled folder)
     app.py            the Streamlit app (its screens are in mlops/app/)
-    mlops/            the package, as source
+    mlops/            the modules app.py imports, directly or not (:func:`serving_files`),
+                      as source, with their package data; not the CLI, the pipeline,
+                      training stages or the local Hub
     params.yaml, data/schema.yaml  the params file and the schema it names
     registry/         only with --bundle-registry: the registry's own files, listed one by
                       one (never the folder, which may also hold a prediction log)
@@ -55,18 +57,24 @@ __all__ = [
     "build_space",
     "push_space",
     "runtime_requirements",
+    "serving_files",
 ]
 
 APP_PORT = 8501
 
-# Direct runtime imports of mlops and the app; their closure is taken from the installed
-# metadata and pinned from the lock. Notebook, test and lint tools stay out of the image.
+# Direct runtime imports of the bundled modules (serving_files); their closure is taken
+# from the installed metadata and pinned from the lock. Notebook, test and lint tools stay
+# out of the image, and so does fairlearn (only the evaluation stage imports it).
+# Optional imports that the bundled modules guard (onnxruntime/skl2onnx: the compiled
+# scorer falls back to scikit-learn; pyarrow and altair arrive with streamlit) are not
+# listed; tests/space/test_bundle_slim.py checks the list against the bundled imports.
 RUNTIME_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "matplotlib", "pyyaml", "skops",
-    "fairlearn", "huggingface_hub", "streamlit",
+    "huggingface_hub", "streamlit",
 )
+# The package the bundle ships (only what app.py imports of it).
+PACKAGE = "mlops"
 
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 MARKER = ".mlops-space-bundle"
 # The Space's base image, pinned by digest so a rebuild gets the same Python and Debian;
@@ -283,6 +291,68 @@ def registry_settings(params: Params, *, repo_id: str | None, bundle_registry: b
     return {"backend": "local", "path": params.registry.path}
 
 
+def _module_file(project: Path, module: str) -> Path | None:
+    """The source file of ``module`` under ``project``, or None (not ours, or absent)."""
+    base = project.joinpath(*module.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(source: Path, module: str) -> set[str]:
+    """Every module name ``source`` imports, anywhere in it (lazy imports in functions
+    too), with ``from a import b`` also giving ``a.b`` (b may be a submodule)."""
+    import ast
+
+    try:
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+    except SyntaxError as exc:
+        raise ConfigError(f"{source}: cannot be parsed ({exc.msg}, line {exc.lineno})",
+                          file=str(source)) from None
+    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def serving_files(project: str | Path, app: str = "app.py") -> list[str]:
+    """The package files the Space needs: every module of ``mlops`` that ``app`` imports,
+    directly or through another such module (each import statement counts, also one inside
+    a function), the ``__init__.py`` of each package on the way, and the data files
+    (non-Python, e.g. ``core/trusted_types.txt``) of the packages it uses. Relative to
+    ``project``, sorted. What nothing imports (the CLI, the pipeline, training stages, the
+    local Hub) stays out."""
+    project = Path(project).resolve()
+    seen: dict[str, Path] = {}
+    todo = sorted(_imported_modules(project / app, ""))
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        if parts[0] != PACKAGE:
+            continue
+        for i in range(1, len(parts) + 1):
+            module = ".".join(parts[:i])
+            source = _module_file(project, module)
+            if source is not None and module not in seen:
+                seen[module] = source
+                todo += sorted(_imported_modules(source, module))
+    files = {source.relative_to(project).as_posix() for source in seen.values()}
+    for folder in {source.parent for source in seen.values() if source.name == "__init__.py"}:
+        files |= {p.relative_to(project).as_posix() for p in folder.iterdir()
+                  if p.is_file() and p.suffix not in (".py", ".pyc")}
+    return sorted(files)
+
+
 def build_space(
     params: Params,
     out: str | Path,
@@ -323,9 +393,9 @@ def build_space(
     (out / MARKER).write_text("Written by `mlops space build`: the next build replaces this "
                               "folder.\n", encoding="utf-8")
     shutil.copy2(app, out / "app.py")
-    for folder in ("mlops",):
-        if (project / folder).is_dir():
-            shutil.copytree(project / folder, out / folder, ignore=_IGNORE)
+    for rel in serving_files(project):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(project / rel, out / rel)
     warnings = _copy_params(params, out, include_data=include_data)
     if bundle_registry:
         _copy_registry(params, out)
