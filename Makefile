@@ -70,13 +70,13 @@ test-fast: $(STAMP) ## Run the tests that take less than a few seconds
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 lint: $(STAMP) ## Lint code, notebooks and the layers (import-linter); fails when a notebook carries outputs
-	$(BIN)/ruff check mlops tests bench notebooks app.py
+	$(BIN)/ruff check mlops tests bench tools notebooks app.py
 	$(BIN)/lint-imports
 	$(BIN)/zizmor --offline --quiet .github/workflows
 	$(BIN)/nbstripout --keep-id --keep-count --verify notebooks/*.ipynb
 
 format: $(STAMP) ## Fix lint where it can and strip notebook outputs
-	$(BIN)/ruff check --fix mlops tests bench notebooks
+	$(BIN)/ruff check --fix mlops tests bench tools notebooks app.py
 	$(BIN)/nbstripout --keep-id --keep-count notebooks/*.ipynb
 
 notebook-outputs: $(STAMP) ## Re-run the notebooks and store the outputs that nbval checks
