@@ -58,10 +58,10 @@ def test_operator_timeline_shows_versions_estimate_and_canary(serving_registry, 
     assert set(charts[0].iloc[:, 1]) == {"v1", "v2"}  # long form: time, series, value
     requests = charts[0].groupby(charts[0].columns[1])[charts[0].columns[2]].sum()
     assert requests.sum() == 4 * 40 + len(serving_models.test)
-    assert {"v1 realised", "v1 estimated (CBPE)"} <= set(charts[3].iloc[:, 1])
-    steps = next(d.value for d in at.dataframe if "action" in d.value)
-    assert steps["action"].tolist() == ["start"] and steps["candidate"].tolist() == [2]
-    assert steps["weight"].tolist() == [float(params.deployment.canary_steps[0])]
+    assert {"v1 measured", "v1 estimated"} <= set(charts[3].iloc[:, 1])
+    steps = next(d.value for d in at.dataframe if "decision" in d.value)
+    assert steps["decision"].tolist() == ["start"] and steps["candidate"].tolist() == ["v2"]
+    assert steps["traffic"].tolist() == [f"{float(params.deployment.canary_steps[0]):g} %"]
     at.toggle(key="mon_timeline_drift").set_value(True).run()
     assert not at.exception
     assert len(_charts(at)) == 6  # and the drift per column

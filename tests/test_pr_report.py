@@ -19,7 +19,8 @@ from mlops.core.data import read_csv, split
 from mlops.core.exceptions import ConfigError, RegistryError
 from mlops.core.lineage import file_sha256
 from mlops.core.modelio import save_model
-from mlops.pipeline.compare import params_diff, production_comparison
+from mlops.core.params_diff import params_diff
+from mlops.pipeline.compare import production_comparison
 from mlops.registry import open_champion_registry
 from mlops.registry.local import LocalRegistry
 from mlops.stages import evaluation as ev

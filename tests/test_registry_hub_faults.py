@@ -113,7 +113,7 @@ def test_cli_with_the_hub_down_reads_the_cache(tmp_path, monkeypatch, capsys, ca
         capsys.readouterr()
     with caplog.at_level(logging.WARNING, logger="mlops.registry"):
         assert _cli_hub(monkeypatch, tmp_path, hub.url, "registry", "list") == 0
-    assert "credit-risk\t1 versions\tproduction=v1" in capsys.readouterr().out
+    assert "credit-risk\t1 version\tproduction=v1" in capsys.readouterr().out
     assert "unreachable" in caplog.text and hub.url in caplog.text
 
 

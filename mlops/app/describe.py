@@ -181,11 +181,11 @@ def fairness_frame(evaluation: Mapping[str, Any]) -> pd.DataFrame:
 def params_frame(a: Mapping[str, Any], b: Mapping[str, Any], label_a: str, label_b: str
                  ) -> pd.DataFrame:
     """The params keys whose values differ between two versions (dotted keys), from
-    :func:`mlops.pipeline.compare.params_diff`: where a run kept its state (registry, log
+    :func:`mlops.core.params_diff.params_diff`: where a run kept its state (registry, log
     path) is left out, and ``1`` equals ``1.0``."""
     import pandas as pd
 
-    from mlops.pipeline.compare import params_diff
+    from mlops.core.params_diff import params_diff
 
     rows = params_diff(a, b)
     return pd.DataFrame({"params key": [r["key"] for r in rows],
@@ -229,7 +229,7 @@ def _what(e: LedgerEntry) -> str:
 def _evidence(evidence: Mapping[str, Any] | None) -> str:
     if not evidence:
         return ""
-    from mlops.pipeline.compare import flatten
+    from mlops.core.params_diff import flatten
 
     items = list(flatten(evidence).items())[:4]
     return "; ".join(f"{k}: {_brief(v)}" for k, v in items)

@@ -87,6 +87,12 @@ def refusal(data: bytes, result: BatchResult, schema: Schema, *, target: str = "
     ``target`` is the model's target column: a file may carry it (it is dropped), so it is
     never called unknown.
     """
+    # Validation's own file-level reason (an unreadable header, say) comes first: the
+    # peek below reads only the start of the file.
+    file_level = [i for i in result.issues if i.row is None and i.column is None]
+    if file_level:
+        text = file_level[0].message
+        return Refusal(f"This file cannot be scored: {text[0].lower() + text[1:]}.")
     serving = list(schema.serving_columns)
     header = _header(data)
     if header is not None and any(header) and not set(header) & set(serving):
@@ -96,10 +102,6 @@ def refusal(data: bytes, result: BatchResult, schema: Schema, *, target: str = "
             "This file is not a CSV of this model's inputs: none of its column names is "
             f"one the model needs. Its first row must name the columns {_listed(serving, 20)}"
             f"; it reads {_listed([h for h in header if h] or ['(nothing)'], 4)}.")
-    file_level = [i for i in result.issues if i.row is None and i.column is None]
-    if file_level:
-        text = file_level[0].message
-        return Refusal(f"This file cannot be scored: {text[0].lower() + text[1:]}.")
     missing = [i.column for i in result.issues if i.row is None and i.column]
     labels = {spec.name: spec.label for spec in form_spec(schema, {})}
     parts = []

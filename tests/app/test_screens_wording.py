@@ -215,7 +215,7 @@ def test_compare_opens_with_a_verdict_line_that_counts_the_table(app_env) -> Non
                            ) == "v2 against v1: 1 better, 2 worse, 2 within noise"
 
 
-def test_params_diff_is_pipeline_compares_and_leaves_out_where_state_lives() -> None:
+def test_params_diff_is_the_pr_reports_and_leaves_out_where_state_lives() -> None:
     from mlops.app.describe import params_frame
 
     a = {"registry": {"path": "a"}, "model": {"C": 1}, "seed": 1}
