@@ -43,6 +43,7 @@ from mlops.serving.rules import (
 )
 from mlops.serving.summary import input_drift, summary_rows
 from mlops.stages.drift import detect_drift
+from mlops.stages.metrics import positive_column
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
            "estimated_performance", "monitor_report", "reference_scores", "versions_table"]
@@ -63,9 +64,7 @@ def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndar
     if params.data.regression:
         return np.asarray(model.predict(frame), dtype=float)
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
-    positive = params.data.positive_class
-    return model.predict_proba(frame)[:, classes.index(positive) if positive in classes
-                                      else len(classes) - 1]
+    return model.predict_proba(frame)[:, positive_column(classes, params.data.positive_class)]
 
 
 def _labelled_metrics(rows: pd.DataFrame, regression: bool = False, *,

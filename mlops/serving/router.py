@@ -38,6 +38,7 @@ from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
 from mlops.serving.request_check import RequestValidator
 from mlops.serving.summary import SUMMARY_ROWS, reference_profiles
+from mlops.stages.metrics import positive_column
 from mlops.stages.reference import ReferenceSummary
 
 __all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
@@ -238,8 +239,7 @@ class Router:
                                    f"{'regression' if self.regression else 'classification'}")
             classes = () if self.regression else tuple(
                 c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
-            positive = classes.index(self.positive_class) if self.positive_class in classes \
-                else len(classes) - 1
+            positive = positive_column(classes, self.positive_class) if classes else 0
         except Exception as exc:  # missing file, hash mismatch, untrusted types, ...
             message = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
             self.load_errors[version] = message
