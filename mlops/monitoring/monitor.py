@@ -43,7 +43,6 @@ from mlops.serving.rules import (
 )
 from mlops.serving.summary import input_drift, summary_rows
 from mlops.stages.drift import detect_drift
-from mlops.stages.metrics import positive_column
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
            "estimated_performance", "monitor_report", "reference_scores", "versions_table"]
@@ -63,6 +62,8 @@ def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndar
     class (the router's choice of column), or the predicted value for regression."""
     if params.data.regression:
         return np.asarray(model.predict(frame), dtype=float)
+    from mlops.stages.metrics import positive_column
+
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     return model.predict_proba(frame)[:, positive_column(classes, params.data.positive_class)]
 
