@@ -549,8 +549,9 @@ def test_context_loads_each_model_once_per_process(app_env, monkeypatch) -> None
     ctx = AppContext.create(ROOT)
     loads: list[int] = []
     original = ctx.registry.load_model
-    monkeypatch.setattr(ctx.registry, "load_model",
-                        lambda name, version: loads.append(version) or original(name, version))
+    monkeypatch.setattr(ctx.registry, "load_model",  # a number, or the record already read
+                        lambda name, version: loads.append(getattr(version, "version", version))
+                        or original(name, version))
     row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
     ctx.predict(row, version=None, session_key="s1")
     assert loads == [2]

@@ -265,6 +265,9 @@ class ColumnCheck:
         if not self.ok:
             raise ValueError(f"column {self.spec.name!r} has refused cells; report them "
                              "(bad_positions, error) instead of converting")
+        if len(self.values) != len(self.codes):
+            raise ValueError(f"column {self.spec.name!r} was checked without parsing "
+                             "(check_column(..., parse=False)): it has no typed values")
         values, kind = self.values, self.spec.kind
         missing = pd.isna(values)  # None, NaN and NA alike
         if kind == "float" or (kind == "int" and missing.any()):
@@ -294,11 +297,13 @@ def _outside_hard(numbers: np.ndarray, spec: ColumnSchema) -> np.ndarray:
 
 
 def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
-                 strict_categories: bool = True) -> ColumnCheck:
+                 strict_categories: bool = True, parse: bool = True) -> ColumnCheck:
     """Check every cell of ``series`` against ``spec`` (the verdicts of :func:`check_cell`).
 
     Numeric and text columns of the expected dtype are checked with numpy at once; other
-    columns (mixed objects, text to parse) cell by cell with the same rules.
+    columns (mixed objects, text to parse) cell by cell with the same rules. ``parse=False``
+    skips making Python objects of a text column's values when the caller only needs the
+    verdicts (its ``values`` are then empty and :meth:`ColumnCheck.typed` unavailable).
     """
     n = len(series)
     out_of_range = np.zeros(n, dtype=bool)
@@ -353,6 +358,8 @@ def check_column(series: pd.Series, spec: ColumnSchema, *, text: bool = False,
             codes[~nulls & ~values.isin(spec.categories).to_numpy()] = _CODE["unknown_category"]
         if spec.allowed is not None:
             codes[~nulls & ~values.isin(spec.allowed).to_numpy()] = _CODE["hard_bound"]
+        if not parse:  # the verdicts alone: no Python string per row
+            return ColumnCheck(spec, codes, out_of_range, np.empty(0, dtype=object), text)
         parsed = values.to_numpy(dtype=object, na_value=None)
         parsed[nulls] = None
         return ColumnCheck(spec, codes, out_of_range, parsed, text)

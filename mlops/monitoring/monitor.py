@@ -62,10 +62,10 @@ def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndar
     class (the router's choice of column), or the predicted value for regression."""
     if params.data.regression:
         return np.asarray(model.predict(frame), dtype=float)
+    from mlops.stages.metrics import positive_column
+
     classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
-    positive = params.data.positive_class
-    return model.predict_proba(frame)[:, classes.index(positive) if positive in classes
-                                      else len(classes) - 1]
+    return model.predict_proba(frame)[:, positive_column(classes, params.data.positive_class)]
 
 
 def _labelled_metrics(rows: pd.DataFrame, regression: bool = False, *,
@@ -381,15 +381,16 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     from mlops.core.data import load_split
     from mlops.core.schema import request_schema
     from mlops.registry import open_registry
-    from mlops.serving.predlog import read_input_summaries, read_predictions
+    from mlops.serving.predlog import read_log
 
     reg = registry or open_registry(params.registry, params.root)
     name = params.model.name
     path = log_path or params.resolve(params.monitoring.log_path)
     # Nothing served yet is a valid state (a fresh clone): the report says 0 predictions.
-    frame = read_predictions(path, model=name, missing_ok=True)
-    summaries = read_input_summaries(path, model=name)
-    reference = load_split(params).train.drop(columns=[params.data.target])
+    logged = read_log(path, model=name, missing_ok=True)  # one read: rows and summaries
+    frame, summaries = logged.predictions, logged.summaries
+    data = load_split(params)  # read and split once: train is the reference, test calibrates
+    reference = data.train.drop(columns=[params.data.target])
     schema = request_schema(params)  # the columns the log holds
     production = reg.aliases(name).get("production")
     ref_proba = model = None
@@ -410,7 +411,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
         est = estimated_performance(frame, production, model=model)
         if est is not None:
             # CBPE assumes calibrated probabilities: how well that holds on held-out rows.
-            test = load_split(params).test
+            test = data.test
             est["calibration"] = cbpe.calibration_check(
                 model.predict_proba(test.drop(columns=[params.data.target])),
                 test[params.data.target].to_numpy(), model.classes_)

@@ -224,9 +224,17 @@ class Registry(ABC):
         validate_name(name)
         return dict(self._read_refs(name).aliases)
 
-    def resolve(self, name: str, alias_or_version: int | str) -> ModelVersion:
-        """The version an alias points to, or the version given by number."""
+    def resolve(self, name: str, alias_or_version: int | str | ModelVersion) -> ModelVersion:
+        """The version an alias points to, or the version given by number.
+
+        A :class:`ModelVersion` already read is returned as it is (versions never change),
+        so a caller that holds the record reads ``version.json`` once for all its files.
+        """
         validate_name(name)
+        if isinstance(alias_or_version, ModelVersion):
+            if alias_or_version.name != name:
+                raise ValueError(f"{alias_or_version.label} is not a version of {name}")
+            return alias_or_version
         if is_version(alias_or_version):
             return self.get(name, alias_or_version)
         alias = validate_name(str(alias_or_version), "alias")
@@ -246,7 +254,7 @@ class Registry(ABC):
                 return version
         return None
 
-    def load_model(self, name: str, version: int | str) -> Any:
+    def load_model(self, name: str, version: int | str | ModelVersion) -> Any:
         """The verified, safely loaded model of a version (hash and trusted types checked)."""
         from mlops.core.feature_code import FEATURE_FILE
         from mlops.core.modelio import load_model  # skops is imported only when a model is loaded
@@ -254,7 +262,7 @@ class Registry(ABC):
         mv = self.resolve(name, version)
         path = self._local_file(name, mv.version, mv.model_file, mv.sha256)
         # The feature code the version was trained with, checked against its recorded hash.
-        code = self.file_path(name, mv.version, FEATURE_FILE) if FEATURE_FILE in mv.files \
+        code = self.file_path(name, mv, FEATURE_FILE) if FEATURE_FILE in mv.files \
             else None
         return load_model(path, sha256=mv.sha256, what=mv.label, feature_code=code)
 
@@ -274,8 +282,26 @@ class Registry(ABC):
         the version's revision); None when the backend has no web view (a local folder)."""
         return None
 
-    def file_path(self, name: str, version: int | str, filename: str) -> Path:
+    def file_path(self, name: str, version: int | str | ModelVersion, filename: str) -> Path:
         """Local path of a stored file of a version, checked against its recorded hash."""
+        mv, path, expected = self._stored_file(name, version, filename)
+        self._check_hash(mv, filename, file_sha256(path), expected)
+        return path
+
+    def read_verified(self, name: str, version: int | str | ModelVersion, filename: str
+                      ) -> bytes:
+        """The bytes of a stored file of a version, read once and checked against its
+        recorded hash: the bytes checked are the bytes returned, so the file cannot change
+        between the check and its use, and it is not read a second time."""
+        import hashlib
+
+        mv, path, expected = self._stored_file(name, version, filename)
+        data = path.read_bytes()
+        self._check_hash(mv, filename, hashlib.sha256(data).hexdigest(), expected)
+        return data
+
+    def _stored_file(self, name: str, version: int | str | ModelVersion, filename: str
+                     ) -> tuple[ModelVersion, Path, str]:
         mv = self.resolve(name, version)
         validate_filename(filename)
         expected = mv.sha256 if filename == mv.model_file else mv.files.get(filename)
@@ -284,15 +310,16 @@ class Registry(ABC):
                 f"{mv.label}: no stored file {filename!r} (stored: "
                 f"{[mv.model_file, *sorted(mv.files)]})", model=name, version=mv.version,
             )
-        path = self._local_file(name, mv.version, filename, expected)
-        actual = file_sha256(path)
+        return mv, self._local_file(name, mv.version, filename, expected), expected
+
+    @staticmethod
+    def _check_hash(mv: ModelVersion, filename: str, actual: str, expected: str) -> None:
         if actual != expected:
             raise IntegrityError(
                 f"{mv.label}: file {filename!r} hash {actual[:12]}… does not match the recorded "
                 f"{expected[:12]}…; it was changed after registration. Re-register the model "
-                "or restore the file", model=name, version=mv.version, file=filename,
+                "or restore the file", model=mv.name, version=mv.version, file=filename,
             )
-        return path
 
     # ------------------------------------------------------------ aliases, ledger
     def store_blob(self, path: str | Path) -> str:

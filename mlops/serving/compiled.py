@@ -16,7 +16,6 @@ stays the source of truth: a twin is never used on its own word.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ import pandas as pd
 
 from mlops.core.schema import Schema
 from mlops.core.threads import thread_budget
+from mlops.registry.records import ModelVersion
 from mlops.stages.conversion import (
     MISSING_TEXT,
     ONNX_FILE,
@@ -119,9 +119,12 @@ class CompiledScorer:
         return (proba if all_classes else proba[:, self.positive]), labels
 
 
-def load_scorer(registry: Any, name: str, version: int, model: Any, *, schema: Schema,
-                positive: int) -> tuple[CompiledScorer | None, dict[str, Any]]:
+def load_scorer(registry: Any, name: str, version: int | ModelVersion, model: Any, *,
+                schema: Schema, positive: int) -> tuple[CompiledScorer | None, dict[str, Any]]:
     """``(scorer or None, status)`` for ``name`` v``version``, whose skops ``model`` is loaded.
+
+    ``version`` may be the version's record, already read: then ``version.json`` is not
+    read again, and the ONNX file is read and hashed once (``Registry.read_verified``).
 
     ``status`` is ``{"engine": "onnxruntime" | "scikit-learn", "reason": None | why}``, with
     ``refused: True`` when a registered twin is not trusted. A twin that is absent, tampered
@@ -129,19 +132,16 @@ def load_scorer(registry: Any, name: str, version: int, model: Any, *, schema: S
     serves through scikit-learn.
     """
     try:
-        mv = registry.get(name, version)
+        mv = registry.resolve(name, version)
         record = mv.metadata.get("compiled")
         if not isinstance(record, Mapping):
             return None, _fallback("registered without a compiled twin", refused=False)
         if record.get("engine") != "onnxruntime":
             return None, _fallback(f"not compiled at registration: {record.get('reason')}",
                                    refused=False)
-        expected = mv.files.get(ONNX_FILE)
-        if expected is None:
+        if mv.files.get(ONNX_FILE) is None:
             return None, _fallback(f"the record names no hash for {ONNX_FILE}; not trusted")
-        data = registry.file_path(name, version, ONNX_FILE).read_bytes()
-        if hashlib.sha256(data).hexdigest() != expected:  # changed between check and read
-            return None, _fallback(f"{ONNX_FILE} does not match its recorded hash")
+        data = registry.read_verified(name, mv, ONNX_FILE)  # the bytes checked are served
         kinds = _kinds(record.get("inputs"), model)
         session = make_session(data)
         _check_inputs(session, kinds)

@@ -93,7 +93,8 @@ class RequestValidator:
                                column=unknown[0][:MAX_NAME_CHARS], rule="unknown_field")
         for spec in self.specs:
             col = frame[spec.name]
-            cells = check_column(col, spec, strict_categories=self.strict_categories)
+            cells = check_column(col, spec, strict_categories=self.strict_categories,
+                                 parse=False)  # the frame itself is scored, not the parse
             bad = cells.bad_positions()
             if len(bad):
                 first = cells.error(col, int(bad[0]))

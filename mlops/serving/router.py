@@ -1,5 +1,9 @@
 """The router: validates requests, picks a model version, scores, and logs every prediction.
 
+Routing is this module; scoring a loaded version is :mod:`mlops.serving.scoring`, the shadow
+worker :mod:`mlops.serving.shadow`, and what the log keeps of a refused request
+:mod:`mlops.serving.refusal`.
+
 What serves is decided by the registry: the ``production`` alias, plus the ``deployment``
 state (canary weight, shadow share, blue-green slots; see :mod:`mlops.serving.deployment`). The
 router caches that decision for ``deployment.refresh_seconds`` and keeps every version it
@@ -19,11 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,21 +37,27 @@ from mlops.core.exceptions import MLOpsError, RequestError, ServingError
 from mlops.core.schema import Schema
 from mlops.registry.base import Registry
 from mlops.serving import deployment
-from mlops.serving.compiled import CompiledScorer, load_scorer
 from mlops.serving.predlog import LogRecord, PredictionLog
+from mlops.serving.refusal import (
+    MAX_KEY_CHARS,
+    MAX_REFUSAL_CHARS,
+    loggable_text,
+    refusal_summary,
+)
 from mlops.serving.request_check import RequestValidator
+from mlops.serving.scoring import LoadedModel, load_version, plain
+from mlops.serving.shadow import ShadowWorker
 from mlops.serving.summary import SUMMARY_ROWS, reference_profiles
 from mlops.stages.reference import ReferenceSummary
 
-__all__ = ["Prediction", "Router", "bucket", "batch_request_ids"]
+__all__ = ["MAX_KEY_CHARS", "MAX_REFUSAL_CHARS", "Prediction", "Router", "bucket",
+           "batch_request_ids", "refusal_summary"]
 
 # What drift profiles of the inputs are made from: the training features, or a version's
 # stored summary of them (reference.json).
 Reference = pd.DataFrame | ReferenceSummary
 
 log = logging.getLogger(__name__)
-# How long the shadow worker gathers single requests before scoring them together.
-SHADOW_WINDOW_S = 0.1
 
 
 def bucket(key: str, salt: int | str) -> float:
@@ -62,6 +71,20 @@ def bucket(key: str, salt: int | str) -> float:
 def batch_request_ids(batch_id: str, n: int) -> list[str]:
     """Request ids of the rows of a scored batch (``{batch_id}-{row number}``)."""
     return [f"{batch_id}-{i}" for i in range(n)]
+
+
+def _request_id_array(batch_id: str, n: int) -> pd.api.extensions.ExtensionArray:
+    """:func:`batch_request_ids` as a text array, made by Arrow without a Python string
+    per row (a 100,000-row batch would spend a tenth of its scoring time on them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    joined = pc.binary_join_element_wise(pa.scalar(f"{batch_id}-", text),
+                                         pc.cast(pa.array(np.arange(n)), text),
+                                         pa.scalar("", text))
+    return pd.array(joined.to_pandas(types_mapper=lambda _: pd.StringDtype(
+        "pyarrow", na_value=np.nan)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,51 +101,13 @@ class Prediction:
 
 
 @dataclass(frozen=True, slots=True)
-class _Model:
-    version: int
-    pipeline: Any
-    positive: int  # column of the positive class in predict_proba
-    classes: tuple[Any, ...]  # empty for a regression model
-    compiled: CompiledScorer | None = None  # the verified ONNX twin, if it may serve
-
-    def score_row(self, row: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray]:
-        """One validated request: through onnxruntime when compiled, with no DataFrame."""
-        if self.compiled is not None:
-            try:
-                return self.compiled.score_row(row)
-            except Exception as exc:  # the skops model is the source of truth: ask it
-                log.warning("v%s: the ONNX twin failed (%s); scoring with scikit-learn",
-                            self.version, exc)
-        return self.score(pd.DataFrame([row]), compiled=False)
-
-    def score(self, frame: pd.DataFrame, *, compiled: bool = True, all_classes: bool = False
-              ) -> tuple[np.ndarray | None, np.ndarray]:
-        """(probability of the positive class, class) per row; (None, value) for regression.
-
-        ``all_classes``: every class's probability (rows x classes) in place of the
-        positive class's.
-        """
-        if compiled and self.compiled is not None:
-            try:
-                return self.compiled.score(frame, all_classes=all_classes)
-            except Exception as exc:
-                log.warning("v%s: the ONNX twin failed on a batch (%s); scoring with "
-                            "scikit-learn", self.version, exc)
-        if not self.classes:
-            return None, np.asarray(self.pipeline.predict(frame), dtype=float)
-        proba = self.pipeline.predict_proba(frame)
-        labels = np.asarray(self.classes)[proba.argmax(axis=1)]
-        return (proba if all_classes else proba[:, self.positive]), labels
-
-
-@dataclass(frozen=True, slots=True)
 class _Table:
     """One immutable routing decision; swapped whole so readers never see half of one."""
 
-    production: _Model | None
-    candidate: _Model | None
+    production: LoadedModel | None
+    candidate: LoadedModel | None
     weight: float  # canary percent
-    shadow: _Model | None
+    shadow: LoadedModel | None
     shadow_share: float
 
 
@@ -147,13 +132,11 @@ class Router:
         self.load_errors: dict[int, str] = {}
         self.load_ms: dict[int, float] = {}  # per version: kept out of latency_ms
         self.scoring: dict[int, dict[str, Any]] = {}  # per version: engine, and why not ONNX
-        self.shadow_dropped = 0
-        self._models: dict[int, _Model] = {}
+        self._models: dict[int, LoadedModel] = {}
         self._table = _Table(None, None, 0.0, None, 0.0)
         self._refresh_lock = threading.Lock()
         self._next_refresh = 0.0
-        self._shadow_q: queue.Queue[Any] = queue.Queue(maxsize=shadow_queue)
-        self._shadow_thread: threading.Thread | None = None
+        self._shadow = ShadowWorker(log, name, capacity=shadow_queue)
         # The training features (or how to read them): large batches are logged as
         # histograms on their drift profile's edges (see mlops.serving.summary).
         self._reference = reference
@@ -224,22 +207,17 @@ class Router:
         self._models = {v: m for v, m in self._models.items() if v in keep}
         self._table = _Table(production, candidate, weight, shadow, share)
         if shadow is not None:
-            self._ensure_shadow_worker()
+            self._shadow.start()
 
-    def _load(self, version: int, *, role: str) -> _Model | None:
+    def _load(self, version: int, *, role: str) -> LoadedModel | None:
         if version in self._models:
             return self._models[version]
         start = time.perf_counter()
         try:
-            pipeline = self.registry.load_model(self.name, version)
-            if self.regression == hasattr(pipeline, "classes_"):  # classifiers have classes
-                kind = "classifier" if self.regression else "regressor"
-                raise ServingError(f"v{version} is a {kind}, but data.task is "
-                                   f"{'regression' if self.regression else 'classification'}")
-            classes = () if self.regression else tuple(
-                c.item() if hasattr(c, "item") else c for c in pipeline.classes_)
-            positive = classes.index(self.positive_class) if self.positive_class in classes \
-                else len(classes) - 1
+            model, scoring = load_version(self.registry, self.name, version,
+                                          regression=self.regression,
+                                          positive_class=self.positive_class,
+                                          schema=self.validator.schema)
         except Exception as exc:  # missing file, hash mismatch, untrusted types, ...
             message = f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
             self.load_errors[version] = message
@@ -248,13 +226,10 @@ class Router:
                 self.log.event(self.name, version, "load_error", f"{role}: {message}",
                                ts=self.clock())
             return None
-        compiled, self.scoring[version] = load_scorer(
-            self.registry, self.name, version, pipeline, schema=self.validator.schema,
-            positive=positive)
-        if self.scoring[version]["refused"] and self.log is not None:
+        self.scoring[version] = scoring
+        if scoring["refused"] and self.log is not None:
             self.log.event(self.name, version, "compiled_refused",
-                           f"{role}: {self.scoring[version]['reason']}", ts=self.clock())
-        model = _Model(version, pipeline, positive, classes, compiled)
+                           f"{role}: {scoring['reason']}", ts=self.clock())
         self._models[version] = model
         # The load is timed apart: a request that waits for it is not slower to score.
         self.load_ms[version] = (time.perf_counter() - start) * 1000.0
@@ -301,7 +276,7 @@ class Router:
         start = time.perf_counter()
         rid = request_id or uuid.uuid4().hex
         ts = self.clock()
-        routing_key = _text(routing_key, MAX_KEY_CHARS)
+        routing_key = loggable_text(routing_key, MAX_KEY_CHARS)
         try:
             clean, warnings = self.validator.check(row)
         except RequestError as exc:
@@ -331,13 +306,13 @@ class Router:
                                    version=model.version) from exc
         latency = (time.perf_counter() - start) * 1000.0
         result = Prediction(rid, model.version, None if proba is None else float(proba[0]),
-                            _plain(labels[0]), latency, variant, warnings)
+                            plain(labels[0]), latency, variant, warnings)
         if self.log is not None:
             self.log.log(LogRecord(rid, ts, self.name, model.version, "primary", routing_key,
                                    inputs, result.proba, result.label, latency))
         if table.shadow is not None and (table.shadow_share >= 1.0 or
                                          bucket(rid, "shadow") < table.shadow_share * 100):
-            self._enqueue_shadow((table.shadow, [rid], ts, routing_key, [inputs], clean))
+            self._shadow.submit_row(table.shadow, rid, ts, routing_key, inputs, clean)
         return result
 
     def predict_batch(self, frame: pd.DataFrame, *, routing_keys: Sequence[str] | None = None,
@@ -393,9 +368,13 @@ class Router:
         for model, mask in ((table.production, ~to_candidate), (table.candidate, to_candidate)):
             if model is None or not mask.any():
                 continue
-            part = X if mask.all() else X[mask]
-            p, y = model.score(part, all_classes=True)
-            labels[mask], versions[mask] = y, model.version
+            whole = bool(mask.all())
+            p, y = model.score(X if whole else X[mask], all_classes=True)
+            if whole:  # one model scored every row: its classes as they are, not boxed
+                labels = y
+            else:
+                labels[mask] = y
+            versions[mask] = model.version
             if p is None:
                 continue
             if matrix is not None and model.classes == table.production.classes:
@@ -403,7 +382,8 @@ class Router:
             elif model is table.candidate:  # other classes: no common columns to keep
                 matrix = None
             proba[mask], confidence[mask] = p[:, model.positive], p.max(axis=1)
-        if not self.regression:  # one dtype for the classes: text, integers or booleans
+        if not self.regression and (labels.dtype == object or not n):
+            # One dtype for the classes: text, integers or booleans.
             labels = np.asarray(labels.tolist()) if n else np.asarray(
                 table.production.classes)[:0]
         latency = (time.perf_counter() - start) * 1000.0
@@ -415,8 +395,8 @@ class Router:
                                profiles=self.input_profiles, class_proba=matrix,
                                role="primary" if version is None else "pinned")
         if table.shadow is not None and n:
-            self._enqueue_shadow((table.shadow, batch_id, self.clock(), None, None, X))
-        result = pd.DataFrame({"request_id": batch_request_ids(batch_id, n),
+            self._shadow.submit_batch(table.shadow, batch_id, self.clock(), X)
+        result = pd.DataFrame({"request_id": _request_id_array(batch_id, n),
                                "prediction": labels, "proba": proba,
                                "confidence": confidence, "version": versions},
                               index=frame.index)
@@ -439,7 +419,7 @@ class Router:
         return self.log.add_feedback(clean, ts=self.clock(), source=source, trusted=trusted)
 
     def _label(self, rid: str, value: Any) -> Any:
-        value = _plain(value)
+        value = plain(value)
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if self.regression:
             if not number or not np.isfinite(value):
@@ -482,19 +462,20 @@ class Router:
             "shadow_dropped": self.shadow_dropped,
         }
 
+    @property
+    def shadow_dropped(self) -> int:
+        """Shadow jobs dropped because the shadow worker was too far behind."""
+        return self._shadow.dropped
+
     def close(self) -> None:
         """Finish shadow work and flush and close the log."""
-        if self._shadow_thread is not None:
-            self._shadow_q.put(None)
-            self._shadow_thread.join(timeout=30)
-            self._shadow_thread = None
+        self._shadow.close()
         if self.log is not None:
             self.log.close()
 
     def flush(self) -> None:
         """Wait for queued shadow scoring and log writes."""
-        if self._shadow_thread is not None:
-            self._shadow_q.join()
+        self._shadow.flush()
         if self.log is not None:
             self.log.flush()
 
@@ -511,7 +492,7 @@ class Router:
             return
         self.log.log(LogRecord(rid, ts, self.name, None, "primary", key, refusal_summary(row),
                                None, None, None,
-                               _text(f"RequestError: {exc.message}", MAX_REFUSAL_CHARS)))
+                               loggable_text(f"RequestError: {exc.message}", MAX_REFUSAL_CHARS)))
 
     def _log_error(self, rid: str, ts: float, version: int, key: str | None, inputs: str,
                    start: float, exc: Exception) -> None:
@@ -520,162 +501,3 @@ class Router:
             self.log.log(LogRecord(rid, ts, self.name, version, "primary", key, inputs, None,
                                    None, (time.perf_counter() - start) * 1000.0,
                                    f"{type(exc).__name__}: {exc}"))
-
-    def _enqueue_shadow(self, job: tuple[Any, ...]) -> None:
-        try:
-            self._shadow_q.put_nowait(job)
-        except queue.Full:  # shadow must never slow users down: drop and count
-            self.shadow_dropped += 1
-
-    def _ensure_shadow_worker(self) -> None:
-        if self._shadow_thread is None:
-            self._shadow_thread = threading.Thread(target=self._shadow_loop,
-                                                   name="router-shadow", daemon=True)
-            self._shadow_thread.start()
-
-    def _shadow_loop(self) -> None:
-        while True:
-            jobs = [self._shadow_q.get()]
-            if jobs[0] is not None:
-                # Gather the requests of a short window and score them in one call: a
-                # predict_proba on many rows costs about as much as on one, so the shadow
-                # seldom holds the GIL while a user's request waits for it.
-                time.sleep(SHADOW_WINDOW_S)
-                while True:
-                    try:
-                        jobs.append(self._shadow_q.get_nowait())
-                    except queue.Empty:
-                        break
-            try:
-                real = [j for j in jobs if j is not None]
-                for job in real:
-                    if isinstance(job[1], str):  # a scored batch: its own call
-                        self._score_shadow_batch(*job)
-                singles: dict[int, list[tuple[Any, ...]]] = {}
-                for job in real:
-                    if not isinstance(job[1], str):
-                        singles.setdefault(job[0].version, []).append(job)
-                for group in singles.values():
-                    self._score_shadow_rows(group)
-            except Exception as exc:  # the shadow is off the user's path: log and go on
-                log.warning("shadow scoring failed: %s", exc)
-            finally:
-                for _ in jobs:
-                    self._shadow_q.task_done()
-            if None in jobs:
-                return
-
-    def _score_shadow_rows(self, jobs: list[tuple[Any, ...]]) -> None:
-        """Score single requests of one shadow model together and log one row each."""
-        model = jobs[0][0]
-        start = time.perf_counter()
-        try:
-            if model.compiled is not None:  # row by row: short calls that release the GIL
-                scored = [model.score_row(job[5]) for job in jobs]
-                labels = np.concatenate([y for _, y in scored])
-                proba = None if scored[0][0] is None else np.concatenate(
-                    [p for p, _ in scored])
-            else:
-                proba, labels = model.score(pd.DataFrame([job[5] for job in jobs]))
-            error = None
-        except Exception as exc:
-            proba = labels = None
-            error = f"{type(exc).__name__}: {exc}"
-        latency = (time.perf_counter() - start) * 1000.0 / len(jobs)  # per row, amortised
-        if self.log is None:
-            return
-        for i, (_, rids, ts, key, inputs, _) in enumerate(jobs):
-            if error is not None:
-                record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
-                                   inputs[0], None, None, None, error)
-            else:
-                record = LogRecord(rids[0], ts, self.name, model.version, "shadow", key,
-                                   inputs[0], None if proba is None else float(proba[i]),
-                                   _plain(labels[i]), latency)
-            self.log.log(record)
-
-    def _score_shadow_batch(self, model: _Model, batch_id: str, ts: float, key: str | None,
-                            inputs: None, frame: pd.DataFrame) -> None:
-        """Score a batch in shadow; its rows get ids derived from the batch id."""
-        start = time.perf_counter()
-        proba, labels = model.score(frame)
-        if self.log is not None:
-            self.log.log_batch(batch_id=batch_id, ts=ts, model=self.name,
-                               versions=np.full(len(frame), model.version), frame=frame,
-                               proba=proba, prediction=labels,
-                               latency_ms=(time.perf_counter() - start) * 1000.0,
-                               role="shadow")
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-MAX_REFUSAL_CHARS = 4096  # the most a refused request adds to the log (inputs, error)
-MAX_KEY_CHARS = 200  # a routing key is an id; longer ones are cut (routing and log)
-_FIELDS_SHOWN = 16
-_VALUE_CHARS = 120
-
-
-def _bounded(text: str | None, limit: int) -> str | None:
-    if text is None or len(text) <= limit:
-        return text
-    return text[:limit - 1] + "…"
-
-
-def _text(value: Any, limit: int) -> str | None:
-    """``value`` as loggable text: cut to ``limit``, lone surrogates escaped (SQLite and
-    UTF-8 refuse them)."""
-    if value is None:
-        return None
-    text = _bounded(str(value), limit) or ""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _preview(value: Any) -> Any:
-    """A JSON-safe, bounded stand-in for one field of a refused request."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int) and -2**63 <= value < 2**63:
-        return value
-    if isinstance(value, float) and np.isfinite(value):
-        return value
-    if isinstance(value, str):
-        return _bounded(value, _VALUE_CHARS)
-    size = len(value) if isinstance(value, Sized) and not isinstance(value, bytes | str) \
-        else None
-    described: dict[str, Any] = {"type": type(value).__name__}
-    if size is not None:
-        described["size"] = size
-    elif isinstance(value, float | int):  # nan, inf, a huge int: their kind, not their digits
-        described["value"] = "non-finite" if isinstance(value, float) else "huge"
-    return described
-
-
-def refusal_summary(row: Any) -> str:
-    """What the log keeps of a refused request: at most ``MAX_REFUSAL_CHARS`` of JSON.
-
-    The field count, the first field names and their values (long values cut, nested ones
-    replaced by their type and size), never the whole payload: a request with 100,000
-    fields costs the log a few hundred bytes.
-    """
-    if not isinstance(row, Mapping):
-        summary: dict[str, Any] = {"refused": type(row).__name__}
-        if isinstance(row, Sized):
-            summary["size"] = len(row)
-        return json.dumps(summary)
-    fields: list[tuple[str, Any]] = []
-    for i, (name, value) in enumerate(row.items()):
-        if i == _FIELDS_SHOWN:
-            break
-        fields.append((_bounded(str(name), 64) or "", _preview(value)))
-    while True:  # drop fields until the JSON fits (escaped text can be 6x longer)
-        summary = {"fields": len(row), "shown": dict(fields)}
-        if len(row) > len(fields):
-            summary["more_fields"] = len(row) - len(fields)
-        text = json.dumps(summary, default=str)
-        if len(text) <= MAX_REFUSAL_CHARS or not fields:
-            return text
-        fields.pop()

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops.stages.metrics import positive_column
+
 __all__ = ["Explanation", "Explainer", "column_map", "shapley_values"]
 
 BACKGROUND_ROWS = 50  # reference rows absent columns come from: enough for a stable base
@@ -163,8 +165,8 @@ class Explainer:
         """Index into ``classes`` of the explained class, and the class (None, None: value)."""
         if self.classes is None:
             return None, None
-        if len(self.classes) == 2 and self.positive_class in self.classes:
-            k = self.classes.index(self.positive_class)
+        if len(self.classes) == 2:  # the probability the router logs and the app shows
+            k = positive_column(self.classes, self.positive_class)
         else:
             predicted = np.asarray(self.model.predict(row))[0]
             k = self.classes.index(predicted.item() if hasattr(predicted, "item")

@@ -11,6 +11,7 @@ summed over classes, halved, so it runs from 0 to 1 and equals
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ __all__ = [
     "metric_names",
     "model_inputs",
     "percentile_interval",
+    "positive_column",
     "positive_index",
     "predict",
     "quality_metrics",
@@ -390,11 +392,33 @@ def positive_index(classes: tuple[Any, ...], positive: Any) -> int | None:
                 "recall and F1 score and that fairness treats as favourable (mlops init "
                 "picks the minority class)", key="data.positive_class")
         return None
+    found = _class_index(classes, positive)
+    if found is None:
+        raise ConfigError(
+            f"data.positive_class is {positive!r} but the model's classes are "
+            f"{list(classes)}; set data.positive_class to the favourable class (or null for "
+            "a multiclass target)", key="data.positive_class",
+        )
+    return found
+
+
+def positive_column(classes: Sequence[Any], positive: Any) -> int:
+    """The column of ``predict_proba`` that serving logs as ``proba``, monitoring compares
+    and explanations explain: ``positive``'s, matched as :func:`positive_index` does (equal,
+    or the same text), else the last class's.
+
+    The fallback never raises, because serving must answer: a multiclass target without a
+    positive class (or a ``positive`` the model never saw) reports the last class, and a
+    model fitted on a single class reports that class.
+    """
+    if not len(classes):
+        raise ValueError("a classifier without classes has no probability column")
+    found = None if positive is None else _class_index(classes, positive)
+    return len(classes) - 1 if found is None else found
+
+
+def _class_index(classes: Sequence[Any], positive: Any) -> int | None:
     for i, label in enumerate(classes):
         if label == positive or str(label) == str(positive):
             return i
-    raise ConfigError(
-        f"data.positive_class is {positive!r} but the model's classes are {list(classes)}; "
-        "set data.positive_class to the favourable class (or null for a multiclass target)",
-        key="data.positive_class",
-    )
+    return None
