@@ -58,11 +58,13 @@ class _State:
     root: Path
     comments: dict[int, Comment] = field(default_factory=dict)
     calls: list[tuple[str, str, int]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Re-entrant: a handler holding it to change state also records its answer's status.
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    _call: tuple[str, str] = ("", "")  # until a request line is parsed
 
     def log_message(self, *args: Any) -> None:  # quiet: the rehearsal prints what matters
         pass
@@ -78,10 +80,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str) -> None:
         path, _, query = self.path.partition("?")
+        self._call = (method, path)
         git = _GIT.match(path)
-        status = self._git(method, git, query) if git else self._rest(method, path)
+        if git:
+            self._git(method, git, query)
+        else:
+            self._rest(method, path)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Recorded before the client can read the answer, so a test never races it.
         with self.server.state.lock:
-            self.server.state.calls.append((method, path, status))
+            self.server.state.calls.append((*self._call, code))
+        super().send_response(code, message)
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
