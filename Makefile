@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?=
 ARGS ?=
 
-.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app lab loop rehearsal report-baseline
+.PHONY: help install pipeline test test-slow test-all lint format notebook-outputs bench lock clean app lab loop rehearsal report-baseline
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,11 +63,14 @@ app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipel
 	$(if $(PARAMS),MLOPS_PARAMS=$(PARAMS)) $(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \
 		--server.address $(or $(HOST),127.0.0.1) --browser.gatherUsageStats false
 
-test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP) ## The fast tier, in minutes: units, nbval on every model's notebooks (HYPOTHESIS_PROFILE=dev)
+	$(BIN)/python -m pytest -m "not slow" --durations=15 $(ARGS)
 
-test-fast: $(STAMP) ## Run the tests that take less than a few seconds
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+test-slow: $(STAMP) ## The slow tier: whole runs, the loop, crash loops, the browser, load
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m slow --durations=15 $(ARGS)
+
+test-all: $(STAMP) ## Both tiers in one run, Hypothesis at full strength (what CI runs)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest --durations=25 $(ARGS)
 
 lint: $(STAMP) ## Lint code, notebooks and the layers (import-linter); fails when a notebook carries outputs
 	$(BIN)/ruff check mlops tests bench tools notebooks app.py
