@@ -1,6 +1,9 @@
 """The README's "Your first ten minutes", run as a newcomer pastes it: every ```bash block of
 that section, in order, in one shell, on a fresh clone of the project.
 
+Step 2's *Run All Cells* is run with nbclient on the clone's training notebook, and step 5's
+browser column through Streamlit's AppTest on the clone's app.
+
 How the two commands that never return are run: `make lab` and `make app` are started in
 the background (on free ports, the README's line plus `LAB_PORT=` or `PORT=`), and the test
 waits until each answers on its port: JupyterLab's `/api`, Streamlit's `/_stcore/health`.
@@ -183,7 +186,20 @@ def test_the_first_ten_minutes_work_when_pasted(tmp_path: Path, monkeypatch) -> 
     for var in state:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MLOPS_ADMIN_TOKEN", token)
+    run_all_cells(clone / "notebooks" / "02_train.ipynb")
     the_app_steps(clone / "app.py", token)
+
+
+def run_all_cells(path: Path) -> None:
+    """Step 2's *Run All Cells*: the training notebook, top to bottom, with its defaults,
+    on the project's kernel (results in runs/notebook/)."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    assert (path.parent.parent / "runs" / "notebook" / "model.skops").is_file()
 
 
 def the_app_steps(app: Path, token: str) -> None:
