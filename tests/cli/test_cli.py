@@ -105,13 +105,13 @@ def test_validate_help_lists_its_exit_codes_from_the_same_table() -> None:
     assert f"  3  {EXIT_CODES[3]}" not in text
 
 
-def test_exit_code_table_matches_the_exceptions_and_the_readme() -> None:
+def test_exit_code_table_matches_the_exceptions_and_the_docs() -> None:
     classes = [c for c in vars(exceptions).values()
                if isinstance(c, type) and issubclass(c, exceptions.MLOpsError)
                and c is not exceptions.MLOpsError]
     assert {c.exit_code for c in classes} | {0} == set(EXIT_CODES)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = dict(re.findall(r"(?m)^\| (\d+) \| (.+?) \|$", readme))
+    table = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"(?m)^\| (\d+) \| (.+?) \|$", table))
     assert {int(k): v for k, v in rows.items()} == EXIT_CODES
 
 

@@ -130,7 +130,7 @@ def test_cd_releases_to_staging_and_production_waits_for_its_environment():
     assert staging["environment"] == "staging" and production["environment"] == "production"
     assert "deploy" in production["needs"]
     runs = "\n".join(s.get("run", "") for s in staging["steps"])
-    assert "mlops registry promote candidate --to staging --if-new" in " ".join(runs.split())
+    assert "mlops registry advance candidate --to staging --if-new" in " ".join(runs.split())
     assert "deploy start" not in runs
     assert any("deploy start" in s.get("run", "") for s in production["steps"])
 
