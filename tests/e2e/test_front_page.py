@@ -88,7 +88,7 @@ def test_the_readme_is_a_front_page() -> None:
     # A screenshot that the browser test writes, so it stays current.
     shots = re.findall(r"!\[[^\]]*\]\((docs/screenshots/([\w-]+)\.png)\)", text)
     assert shots
-    browser_test = (ROOT / "tests" / "test_app_browser.py").read_text(encoding="utf-8")
+    browser_test = (ROOT / "tests" / "e2e" / "test_app_browser.py").read_text(encoding="utf-8")
     for path, name in shots:
         assert (ROOT / path).is_file()
         assert f'"{name}"' in browser_test, f"{name}.png is not made by the browser test"
