@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from mlops.stages.calibration import Calibrator
+
 __all__ = ["Estimate", "calibration_check", "estimate", "expected_auc", "log_probabilities"]
 
 SAMPLES = 400  # label draws for the interval
@@ -90,11 +92,16 @@ def _auc_of_draws(ranks: np.ndarray, hits: np.ndarray) -> np.ndarray:
 
 
 def estimate(proba: np.ndarray, *, samples: int = SAMPLES, level: float = LEVEL,
-             seed: int = 0) -> Estimate:
+             seed: int = 0, calibrator: Calibrator | None = None) -> Estimate:
     """CBPE of predictions whose class probabilities are the rows of ``proba`` (n x k).
 
     The predicted class is each row's most probable one (what the router returns). ROC-AUC
     is that of the last column for two classes, else the macro one-vs-rest average.
+
+    ``calibrator`` (fitted on the held-out rows, :mod:`mlops.stages.calibration`) maps the
+    probabilities to calibrated ones for the estimate; the predicted class and the score
+    the ROC-AUC ranks stay the model's own. Each label draw goes through one of the
+    calibrator's bootstrap fits, so the interval covers the calibrator's error as well.
     """
     proba = np.asarray(proba, dtype=float)
     n = len(proba)
@@ -103,16 +110,24 @@ def estimate(proba: np.ndarray, *, samples: int = SAMPLES, level: float = LEVEL,
     proba = np.clip(proba, 0, None)
     proba = proba / proba.sum(axis=1, keepdims=True)
     predicted = proba.argmax(axis=1)
+    k = proba.shape[1]
     rng = np.random.default_rng(seed)
-    samples = max(50, min(samples, 20_000_000 // (n * proba.shape[1])))  # bounded memory
+    samples = max(50, min(samples, 20_000_000 // (n * k)))  # bounded memory
+    # Each draw's probabilities: the calibrator's fits in turn (draws x rows x classes).
+    members = proba[None] if calibrator is None else calibrator.apply_all(proba)
+    point_proba = members[0]
+    which = np.arange(samples) % len(members)
     # Draw each row's label from its probabilities: draws x rows class indices.
-    cum = np.cumsum(proba, axis=1)
-    drawn = (rng.random((samples, n, 1)) > cum[None, :, :-1]).sum(axis=2)
+    if k == 2:
+        drawn = (rng.random((samples, n), dtype=np.float32) < members[which, :, 1]
+                 ).astype(np.int8)
+    else:
+        cum = np.cumsum(members, axis=2)[which]
+        drawn = (rng.random((samples, n, 1), dtype=np.float32) > cum[:, :, :-1]).sum(axis=2)
     tail = (1 - level) / 2
     accs = (drawn == predicted).mean(axis=1)
-    k = proba.shape[1]
     columns = [k - 1] if k == 2 else range(k)
-    point = [expected_auc(proba[:, c], proba[:, c]) for c in columns]
+    point = [expected_auc(proba[:, c], point_proba[:, c]) for c in columns]
     per_class = np.stack([_auc_of_draws(rankdata(proba[:, c]), drawn == c) for c in columns])
     defined = np.isfinite(per_class).sum(axis=0)  # classes present in each draw
     with np.errstate(invalid="ignore"):
@@ -121,7 +136,8 @@ def estimate(proba: np.ndarray, *, samples: int = SAMPLES, level: float = LEVEL,
     finite = aucs[np.isfinite(aucs)]
     auc_interval = (float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))) \
         if roc_auc is not None and len(finite) else None
-    return Estimate(n, float(proba.max(axis=1).mean()),
+    accuracy = float(point_proba[np.arange(n), predicted].mean())
+    return Estimate(n, accuracy,
                     (float(np.quantile(accs, tail)), float(np.quantile(accs, 1 - tail))),
                     roc_auc, auc_interval, level)
 
