@@ -35,7 +35,7 @@ __all__ = ["BOOTSTRAP", "CALIBRATION_FILE", "Calibrator", "ISOTONIC_MIN_ROWS", "
 
 CALIBRATION_FILE = "calibration.json"
 ISOTONIC_MIN_ROWS = 1000  # per calibrated column; fewer: a sigmoid
-BOOTSTRAP = 40  # resampled fits kept for the interval
+BOOTSTRAP = 25  # resampled fits kept for the interval
 MIN_ROWS = 50  # fewer held-out rows: no calibrator, no estimate
 MAX_ECE = 0.10  # cross-fitted expected calibration error above this: estimate not shown
 FOLDS = 5
@@ -99,14 +99,33 @@ class Calibrator:
         if self.n_classes == 2:
             q = np.clip(_apply_one(proba[:, 1], self.fits[member][0]), 0, 1)
             return np.column_stack([1 - q, q])
+        fits = self.fits[member][:len(self.columns)]
         q = np.column_stack([_apply_one(proba[:, c], f)
-                             for c, f in zip(self.columns, self.fits[member], strict=True)])
+                             for c, f in zip(self.columns, fits, strict=True)])
         total = q.sum(axis=1, keepdims=True)
         return np.where(total > 0, q / np.where(total > 0, total, 1), proba)
 
     def apply_all(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated probabilities by every member: members x n x k."""
-        return np.stack([self.apply(proba, m) for m in range(self.members)])
+        proba = np.asarray(proba, dtype=float)
+        if self.method != "sigmoid" or self.n_classes != 2:
+            return np.stack([self.apply(proba, m) for m in range(self.members)])
+        a = np.array([member[0]["a"] for member in self.fits])[:, None]
+        b = np.array([member[0]["b"] for member in self.fits])[:, None]
+        q = 1 / (1 + np.exp(-(a * _logit(proba[:, 1])[None, :] + b)))
+        return np.stack([1 - q, q], axis=2)
+
+    def right(self, proba: np.ndarray) -> np.ndarray:
+        """Chance that each row's served class (its most probable) is right, by every
+        member: members x n. Two classes read it off the calibrated probabilities; more
+        classes have a map of their own from the top probability (top-label calibration),
+        which is what accuracy needs and what renormalised one-vs-rest maps bias."""
+        proba = np.asarray(proba, dtype=float)
+        served = proba.argmax(axis=1)
+        if self.n_classes == 2:
+            return self.apply_all(proba)[:, np.arange(len(proba)), served]
+        top = proba[np.arange(len(proba)), served]
+        return np.stack([np.clip(_apply_one(top, member[-1]), 0, 1) for member in self.fits])
 
     def to_dict(self) -> dict[str, Any]:
         """Plain numbers (JSON-ready)."""
@@ -146,7 +165,9 @@ def fit_calibrator(proba: np.ndarray, y_true: np.ndarray, classes: Sequence[Any]
     rng = np.random.default_rng(seed)
     samples = [np.arange(len(proba))] + [rng.integers(0, len(proba), len(proba))
                                          for _ in range(bootstrap)]
+    top, hit = proba.max(axis=1), onehot[np.arange(len(proba)), proba.argmax(axis=1)]
     fits = tuple(tuple(_fit_one(proba[idx, c], onehot[idx, c], method) for c in columns)
+                 + ((_fit_one(top[idx], hit[idx], method),) if k > 2 else ())
                  for idx in samples)
     return Calibrator(method, k, columns, fits)
 
@@ -168,24 +189,29 @@ def expected_calibration_error(proba: np.ndarray, y_true: np.ndarray, classes: S
     proba = np.asarray(proba, dtype=float)
     predicted = proba.argmax(axis=1) if predicted is None else np.asarray(predicted)
     hit = np.asarray(classes)[predicted] == np.asarray(y_true)
-    conf = proba[np.arange(len(proba)), predicted]
+    return _ece(proba[np.arange(len(proba)), predicted], hit, bins)
+
+
+def _ece(conf: np.ndarray, hit: np.ndarray, bins: int = 10) -> float:
     which = np.minimum((conf * bins).astype(int), bins - 1)
     return float(sum(abs(hit[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
                      for b in range(bins) if (which == b).any()))
 
 
 def _cross_fitted(proba: np.ndarray, y: np.ndarray, classes: np.ndarray, method: str,
-                  seed: int) -> np.ndarray:
-    """Each fold calibrated by a map fitted on the other folds."""
+                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold calibrated by a map fitted on the other folds: the probabilities, and the
+    chance that the served class is right."""
     from sklearn.model_selection import StratifiedKFold
 
-    out = np.empty_like(proba)
+    out, right = np.empty_like(proba), np.empty(len(proba))
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     for fit_rows, rows in folds.split(proba, y):
         cal = fit_calibrator(proba[fit_rows], y[fit_rows], classes, bootstrap=0,
                              method=method)
         out[rows] = cal.apply(proba[rows])
-    return out
+        right[rows] = cal.right(proba[rows])[0]
+    return out, right
 
 
 def calibration_result(proba: np.ndarray, y_true: np.ndarray, classes: Sequence[Any], *,
@@ -214,13 +240,12 @@ def calibration_result(proba: np.ndarray, y_true: np.ndarray, classes: Sequence[
                          "outcomes are known")
         return out
     cal = fit_calibrator(proba, y, classes, seed=seed)
-    crossed = _cross_fitted(proba, y, classes, cal.method, seed)
-    after = {"brier": brier_score(crossed, y, classes),
-             "ece": expected_calibration_error(crossed, y, classes, predicted=served)}
+    crossed, q = _cross_fitted(proba, y, classes, cal.method, seed)
+    hit = classes[served] == y
+    after = {"brier": brier_score(crossed, y, classes), "ece": _ece(q, hit)}
     # The realised held-out accuracy against the cross-fitted estimate's 95 % interval
     # (label noise, normal approximation): a calibrated estimate lands in it.
-    q = crossed[np.arange(len(y)), served]
-    estimated, realised = float(q.mean()), float((classes[served] == y).mean())
+    estimated, realised = float(q.mean()), float(hit.mean())
     half = 1.96 * float(np.sqrt((q * (1 - q)).sum())) / len(y) + 0.5 / len(y)
     within = abs(realised - estimated) <= half
     out.update(after=after, method=cal.method, calibrator=cal.to_dict(),
