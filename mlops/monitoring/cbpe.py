@@ -174,19 +174,28 @@ def log_probabilities(rows: pd.DataFrame, model: Any = None) -> np.ndarray | Non
 
 
 def calibration_check(proba: np.ndarray, y_true: np.ndarray, classes: Any, *,
-                      bins: int = 10) -> dict[str, Any]:
+                      bins: int = 10, calibration: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
     """How well CBPE's assumption holds on labelled data (the held-out set).
 
     The estimate from ``proba`` next to the realised accuracy and ROC-AUC, whether the
     realised values fall in the intervals, and the expected calibration error of the
-    predicted class's probability (``bins`` equal-width bins).
+    predicted class's probability (``bins`` equal-width bins). ``calibration`` (the
+    version's ``calibration.json``) calibrates the estimate and the error measured, and
+    its verdict (``trusted``, ``reason``: whether the estimate is shown) is passed on; the
+    calibrator was fitted on these rows, so its figures here are in-sample (the
+    cross-fitted ones are in the file's ``after``).
     """
+    from mlops.stages.calibration import Calibrator
+
     proba = np.asarray(proba, dtype=float)
     classes = np.asarray(classes)
     y = np.asarray(y_true)
-    est = estimate(proba)
+    calibrator = Calibrator.from_dict(calibration["calibrator"]) \
+        if calibration and calibration.get("calibrator") else None
+    est = estimate(proba, calibrator=calibrator)
     hit = classes[proba.argmax(axis=1)] == y
-    conf = proba.max(axis=1)
+    conf = proba.max(axis=1) if calibrator is None else calibrator.right(proba)[0]
     which = np.minimum((conf * bins).astype(int), bins - 1)
     ece = float(sum(abs(hit[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
                     for b in range(bins) if (which == b).any()))
@@ -208,4 +217,7 @@ def calibration_check(proba: np.ndarray, y_true: np.ndarray, classes: Any, *,
     return {"estimate": est.to_dict(), "realised_accuracy": acc, "realised_roc_auc": realised_auc,
             "accuracy_within_interval": inside(acc, est.accuracy_interval),
             "roc_auc_within_interval": inside(realised_auc, est.roc_auc_interval),
-            "expected_calibration_error": ece, "rows": len(y)}
+            "expected_calibration_error": ece, "rows": len(y),
+            "calibrated": calibrator is not None,
+            **({"trusted": bool(calibration.get("trusted")),
+                "reason": calibration.get("reason")} if calibration else {})}

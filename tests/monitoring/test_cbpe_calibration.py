@@ -223,3 +223,28 @@ def test_monitoring_screen_says_why_there_is_no_estimate_line(serving_models, tm
         assert "v1 estimated" not in series and "v1 measured" in series
         assert warnings == [f"No estimate of v1's accuracy before outcomes are known: "
                             f"{FAILED['reason']}."]
+
+
+def test_monitor_report_uses_the_versions_stored_calibration(serving_models, tmp_path):
+    from mlops.monitoring.monitor import estimated_performance, stored_calibration
+
+    params = serving_models.params
+    name, target = params.model.name, params.data.target
+    model = load_model(serving_models.files["good"])
+    test = serving_models.test
+    trusted = calibration_result(model.predict_proba(test.drop(columns=[target])),
+                                 test[target].to_numpy(), model.classes_, seed=params.seed)
+    assert trusted["trusted"], trusted["reason"]
+    for calibration in (trusted, FAILED):
+        folder = tmp_path / str(calibration["trusted"])
+        folder.mkdir()
+        root, log_path = _served_log(serving_models, folder, calibration)
+        stored = stored_calibration(LocalRegistry(root), name, 1)
+        assert stored == json.loads(json.dumps(calibration))
+        est = estimated_performance(PredictionLog(log_path).frame(), 1, calibration=stored)
+        if calibration["trusted"]:
+            assert est["calibrated"] and est["accuracy"] is not None
+            assert est["accuracy_interval"][0] <= est["realised_accuracy"] \
+                <= est["accuracy_interval"][1]
+        else:
+            assert est["accuracy"] is None and est["withheld"] == FAILED["reason"]
