@@ -7,11 +7,14 @@ ROC-AUC follows from expected true and false positives at every threshold (as Na
 CBPE computes them). Neither needs a label, so the estimate is there the moment traffic
 is scored, long before labels come back.
 
-The interval is that of the *realised* metric: labels are drawn from the probabilities
-(``samples`` times) and the metric is computed on each draw; under calibration the
-realised accuracy of these rows lies within it with the stated probability. It does not
-cover miscalibration, which is why :func:`calibration_check` measures the same estimate
-against the labels of the held-out set and reports both.
+The probabilities are first calibrated by a map fitted on the held-out rows at evaluation
+(:mod:`mlops.stages.calibration`, stored with the version as ``calibration.json``); the
+served predictions never see it. The interval is that of the *realised* metric: labels are
+drawn from the calibrated probabilities (``samples`` times), each draw through one of the
+calibrator's bootstrap fits, and the metric is computed on each draw; so it covers the
+label noise of these rows and the calibrator's own error. When the calibration check on
+the held-out rows fails there is no estimate at all (the timeline and the monitoring screen
+say why); :func:`calibration_check` measures the estimate against the held-out labels.
 
 What CBPE cannot see: a change in how the target depends on the inputs (concept drift)
 leaves the probabilities as they were, so the estimate stays put while accuracy falls.
