@@ -70,6 +70,8 @@ def ensure_nannyml_venv() -> str | None:
                               check=False)
         if proc.returncode != 0:
             return f"setup_nannyml.sh failed: {proc.stderr.strip()[-500:]}"
+    if not NANNYML_PY.exists():
+        return f"{NANNYML_VENV} was not created"
     proc = subprocess.run([str(NANNYML_PY), "-c", "import nannyml"], capture_output=True,
                           text=True, check=False)
     return None if proc.returncode == 0 else f"nannyml does not import: {proc.stderr[-300:]}"

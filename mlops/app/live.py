@@ -307,8 +307,8 @@ def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
         quality = pd.concat([measured, estimated.add_suffix(" estimated")], axis=1)
         st.caption(f"Live {quality_name}: measured on predictions whose outcome is known "
                    "(solid), and estimated before outcomes are known from the model's "
-                   "probabilities (dashed; CBPE assumes they are calibrated: an early "
-                   "warning, never a rollback)")
+                   "probabilities, calibrated on the held-out rows (dashed; CBPE: an "
+                   "early warning, never a rollback)")
     else:
         quality = measured
         st.caption(f"Live {quality_name}{unit}, measured on predictions whose outcome is known"
