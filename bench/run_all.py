@@ -39,7 +39,7 @@ QUICK_ARGS = {
     "registry": ["--reps", "2", "--no-mlflow"],
     "app": ["--reps", "1"],
     "lineage": ["--reps", "1", "--versions", "3"],
-    "cbpe": ["--reps", "5", "--rows", "300", "--seeds", "2", "--no-nannyml"],
+    "cbpe": ["--reps", "20", "--seeds", "2", "--no-nannyml"],
     "chunked": ["--rows", "1000000", "--small", "200000"],
     "sweep": ["--sets", "2"],
     "categoricals": ["--rows", "20000"],
