@@ -150,24 +150,16 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
 
 
 def version_calibration(ctx: AppContext, version: int) -> dict | None:
-    """The version's ``calibration.json`` (checked against its recorded hash), or None when
-    it was registered without one (or is not in this registry). A file changed after
-    registration is not trusted: the estimate is withheld, saying so."""
-    import json
-
-    from mlops.core.exceptions import IntegrityError, NotFoundError
-    from mlops.stages.calibration import CALIBRATION_FILE
+    """The version's ``calibration.json`` (:func:`~mlops.monitoring.monitor.stored_calibration`:
+    hash-checked, withheld when changed), or None when it has none or is not in this
+    registry."""
+    from mlops.core.exceptions import NotFoundError
+    from mlops.monitoring.monitor import stored_calibration
 
     try:
-        if CALIBRATION_FILE not in ctx.version_info(version).files:
-            return None
-        return json.loads(ctx.registry.read_verified(ctx.name, version, CALIBRATION_FILE))
+        return stored_calibration(ctx.registry, ctx.name, version)
     except NotFoundError:
         return None
-    except IntegrityError:
-        return {"trusted": False, "calibrator": None,
-                "reason": f"its {CALIBRATION_FILE} was changed after registration (its hash "
-                          "does not match the recorded one)"}
 
 
 def _percent(value: float | None) -> str:

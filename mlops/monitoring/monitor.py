@@ -239,14 +239,21 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
 def stored_calibration(registry: Registry, name: str, version: int | None
                        ) -> dict[str, Any] | None:
     """The version's ``calibration.json`` (checked against its recorded hash), or None when
-    it has none (a regression model, or one registered before calibrators)."""
+    it has none (a regression model, or one registered before calibrators). A file changed
+    after registration is not trusted: the estimate is withheld, saying so."""
     import json
 
+    from mlops.core.exceptions import IntegrityError
     from mlops.stages.calibration import CALIBRATION_FILE
 
     if version is None or CALIBRATION_FILE not in registry.get(name, version).files:
         return None
-    return json.loads(registry.read_verified(name, version, CALIBRATION_FILE))
+    try:
+        return json.loads(registry.read_verified(name, version, CALIBRATION_FILE))
+    except IntegrityError:
+        return {"trusted": False, "calibrator": None,
+                "reason": f"its {CALIBRATION_FILE} was changed after registration (its hash "
+                          "does not match the recorded one)"}
 
 
 def estimated_performance(frame: pd.DataFrame, version: int | None, *, model: Any = None,
