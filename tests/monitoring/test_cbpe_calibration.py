@@ -181,6 +181,14 @@ def test_timeline_withholds_the_estimate_when_the_check_failed(serving_models, t
     frame = PredictionLog(log_path).frame()
     shown = timeline(frame, windows=3)
     assert shown.per_version["estimated"].notna().all() and not shown.estimate_withheld
+    model = load_model(serving_models.files["good"])
+    target = serving_models.params.data.target
+    test = serving_models.test
+    trusted = calibration_result(model.predict_proba(test.drop(columns=[target])),
+                                 test[target].to_numpy(), model.classes_)
+    calibrated = timeline(frame, windows=3, calibrations={1: trusted})
+    assert calibrated.per_version["estimated"].notna().all()
+    assert not np.allclose(calibrated.per_version["estimated"], shown.per_version["estimated"])
     hidden = timeline(frame, windows=3, calibrations={1: FAILED})
     assert hidden.per_version["estimated"].isna().all()
     assert hidden.per_version["quality"].notna().all()  # the measured line stays
