@@ -213,6 +213,13 @@ def _report(name: str, ours: dict, peer: dict | None, why_not: str | None) -> No
     record(f"cbpe.{name}.stationary_coverage", a["coverage"], "share of chunks",
            f">= {COVERAGE_GOAL:.0%}", a["coverage"] >= COVERAGE_GOAL, peer=label,
            ratio=a["coverage"] / b["coverage"] if b and b["coverage"] else None)
+    if b:  # the peer's own figures, so that summary.json holds both sides
+        for key, unit, title in (("coverage", "share of chunks", "stationary_coverage"),
+                                 ("width", "accuracy", "interval_width"),
+                                 ("shift_err", "accuracy", "covariate_shift_abs_error"),
+                                 ("ms", "ms", "ms_per_chunk")):
+            record(f"cbpe.{name}.nannyml.{title}", b[key], unit, "reported (peer)", True,
+                   peer=label)
     for key, unit, title in (("width", "accuracy", "interval_width"),
                              ("shift_err", "accuracy", "covariate_shift_abs_error"),
                              ("ms", "ms", "ms_per_chunk")):
