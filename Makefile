@@ -12,10 +12,21 @@ STAMP := $(VENV)/.installed-$(VENV_KEY)
 PARAMS ?=
 ARGS ?=
 
-.PHONY: help install pipeline test test-fast lint format notebook-outputs bench lock clean app lab loop rehearsal report-baseline
+.PHONY: help install pipeline test test-slow test-all lint format notebook-outputs bench lock clean app lab loop rehearsal report-baseline
 
+# One line per target, descriptions in one column (as wide as the longest name) wrapped at
+# HELP_WIDTH characters; colour only on a terminal.
+HELP_WIDTH ?= 100
 help: ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v width=$(HELP_WIDTH) -v tty=$$([ -t 1 ] && echo 1 || echo 0) 'BEGIN {FS = ":.*## "} \
+	  /^[a-zA-Z_-]+:.*## / {n[++k] = $$1; d[k] = $$2; if (length($$1) > w) w = length($$1)} \
+	  END {on = tty ? "\033[36m" : ""; off = tty ? "\033[0m" : ""; pad = sprintf("%" (w + 4) "s", ""); \
+	    for (i = 1; i <= k; i++) { \
+	      line = sprintf("  %s%-" w "s%s  ", on, n[i], off); used = w + 4; m = split(d[i], word, " "); \
+	      for (j = 1; j <= m; j++) { \
+	        if (used + 1 + length(word[j]) > width && used > w + 4) {print line; line = pad; used = w + 4} \
+	        sep = used > w + 4 ? " " : ""; line = line sep word[j]; used += length(sep word[j]) } \
+	      print line }}' $(MAKEFILE_LIST)
 
 # The venv is rebuilt from scratch whenever the lock (or the package metadata) changes,
 # so it always holds exactly the pinned set.
@@ -32,9 +43,11 @@ install: $(STAMP) ## Create the venv from requirements.lock (workflows call mlop
 pipeline: $(STAMP) ## Run the full pipeline (validate, train, evaluate, register) of every model; PARAMS=file for one
 	$(BIN)/mlops run $(if $(PARAMS),--params $(PARAMS),--all) $(ARGS)
 
+# Jupyter refuses to run as root without --allow-root (a container's default user).
 lab: $(STAMP) ## JupyterLab on the project's kernel, opening the training notebook; PARAMS=file for another model, LAB_PORT=8888
 	$(if $(PARAMS),MLOPS_PARAMS=$(abspath $(PARAMS))) $(BIN)/jupyter lab notebooks/02_train.ipynb \
-		--ServerApp.port=$(or $(LAB_PORT),8888) --ServerApp.ip=$(or $(HOST),127.0.0.1) --no-browser
+		--ServerApp.port=$(or $(LAB_PORT),8888) --ServerApp.ip=$(or $(HOST),127.0.0.1) --no-browser \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 loop: $(STAMP) ## Rehearse the whole CI/CD loop offline: PR report, CD on a local Hub, canary, Space, monitor
 	$(BIN)/mlops loop $(ARGS)
@@ -63,11 +76,14 @@ app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipel
 	$(if $(PARAMS),MLOPS_PARAMS=$(PARAMS)) $(BIN)/streamlit run app.py --server.headless true --server.port $(or $(PORT),8501) \
 		--server.address $(or $(HOST),127.0.0.1) --browser.gatherUsageStats false
 
-test: $(STAMP) ## Run the whole test suite: unit, integration and nbval
-	$(BIN)/python -m pytest $(ARGS)
+test: $(STAMP) ## The fast tier, in minutes: units, nbval on every model's notebooks (HYPOTHESIS_PROFILE=dev)
+	$(BIN)/python -m pytest -m "not slow" --durations=15 $(ARGS)
 
-test-fast: $(STAMP) ## Run the tests that take less than a few seconds
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+test-slow: $(STAMP) ## The slow tier: whole runs, the loop, crash loops, the browser, load
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m slow --durations=15 $(ARGS)
+
+test-all: $(STAMP) ## Both tiers in one run, Hypothesis at full strength (what CI runs)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest --durations=25 $(ARGS)
 
 lint: $(STAMP) ## Lint code, notebooks and the layers (import-linter); fails when a notebook carries outputs
 	$(BIN)/ruff check mlops tests bench tools notebooks app.py

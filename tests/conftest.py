@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis: a few examples for an answer in minutes ("dev", `make test`), the full search in
+# CI ("ci", `make test-slow` and `make test-all`). A test's own @settings set no example count.
+settings.register_profile("dev", max_examples=25)
+settings.register_profile("ci", max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 # huggingface_hub reads these when it is first imported, so they are set before any test
 # module can import it: nothing may reach huggingface.co from the tests. The Hub fixture
@@ -211,3 +218,56 @@ def serving_registry(tmp_path: Path, serving_models):
                           metadata={"gates_passed": True, "source": key})
     registry.promote(name, 1, "production", expected=None, reason="first release")
     return registry
+
+
+@pytest.fixture(scope="session")
+def schema(serving_models):
+    """The bundled model's request schema."""
+    from mlops.core.schema import load_schema
+
+    p = serving_models.params
+    return load_schema(p.resolve(p.data.schema))
+
+
+@pytest.fixture
+def clock():
+    """The router's clock; a test module overrides it to move time by hand."""
+    import time
+
+    return time.time
+
+
+@pytest.fixture
+def router(serving_registry, serving_models, schema, clock, tmp_path: Path):
+    """A router on ``serving_registry`` that logs to a fresh SQLite file."""
+    from mlops.serving.predlog import PredictionLog
+    from mlops.serving.router import Router
+
+    r = Router(serving_registry, serving_models.params.model.name, schema,
+               PredictionLog(tmp_path / "log.sqlite"), refresh_seconds=3600, clock=clock)
+    yield r
+    r.close()
+
+
+# --------------------------------------------------------------------------- tiers
+FAST_TIER_BUDGET_S = 10.0
+_over_budget: list[tuple[str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.duration > FAST_TIER_BUDGET_S:
+        _over_budget.append((report.nodeid, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Name the fast tier's tests over budget: they belong in the slow tier (docs/testing.md).
+
+    Reported, not failed: a timing depends on the machine's load, and a red build that a
+    busy runner causes teaches people to rerun (timings are judged by `make bench`).
+    """
+    if config.getoption("markexpr") != "not slow" or not _over_budget:
+        return
+    terminalreporter.section("fast tier: tests over budget")
+    for nodeid, seconds in _over_budget:
+        terminalreporter.write_line(f"{seconds:5.1f} s > {FAST_TIER_BUDGET_S:.0f} s  {nodeid}  "
+                                    "(mark it @pytest.mark.slow or make it faster)")

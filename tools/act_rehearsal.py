@@ -68,7 +68,7 @@ Not exercised by this rehearsal (see docs/cicd.md, "The workflow files themselve
   - cd.yml's workflow_run trigger: CD is dispatched by hand here, as monitor.yml does;
   - the real artifact actions and setup-cml (local stand-ins at the pinned SHAs), the real
     cml binary, GitHub's environments (required reviewers), concurrency groups, schedules;
-  - the Space's Docker build: the local Hub decides its stage (tests/test_spaces.py starts
+  - the Space's Docker build: the local Hub decides its stage (tests/space/test_bundle.py starts
     the bundle the way its Dockerfile does);
   - a venv per job: the jobs share the project's venv, restored through actions/cache."""
 

@@ -31,7 +31,7 @@ __all__ = ["EXIT_CODES", "HelpFormatter", "actor_of", "add_actor_arg", "add_para
 
 # The one table of exit codes. The numbers come from the exceptions' ``exit_code``; `mlops
 # --help`, `mlops run --help` and `mlops validate --help` print it; the tests check it
-# against every exception class and against the README's table.
+# against every exception class and against the table in docs/cli.md.
 EXIT_CODES: dict[int, str] = dict(sorted({
     0: "success",
     DataValidationError.exit_code: "a blocking data validation check failed",

@@ -67,9 +67,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Old command names that still work but are no longer listed: old -> new (argv prefixes).
+# ``mlops registry promote`` became ``mlops registry advance`` so that no two commands
+# share the name promote (``mlops promote`` moves any alias with compare-and-swap).
+RENAMED: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("registry", "promote"): ("registry", "advance"),
+}
+
+
+def _renamed(argv: Sequence[str]) -> list[str]:
+    """``argv`` with an old command name replaced by its new one."""
+    argv = list(argv)
+    for old, new in RENAMED.items():
+        if tuple(argv[:len(old)]) == old:
+            return [*new, *argv[len(old):]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlops`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_renamed(sys.argv[1:] if argv is None else argv))
     try:
         resolve_model(args)
         return int(args.func(args) or 0)

@@ -1,4 +1,4 @@
-"""``mlops registry list|show|history|promote``, ``mlops promote`` and ``mlops rollback``.
+"""``mlops registry list|show|history|advance``, ``mlops promote`` and ``mlops rollback``.
 
 Each handler opens the registry named in the params, acts, and prints plain text
 (``--json`` prints JSON instead).
@@ -65,16 +65,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print JSON")
     c.add_argument("name", nargs="?", help="model name (params model.name)")
     c.set_defaults(func=cmd_history)
+    # Once named ``registry promote``, which still works (mlops.cli.main.RENAMED).
     c = rsub.add_parser(
-        "promote", help="move a version on to the next environment (staging, production)",
+        "advance", help="move a version on to the next environment (staging, production)",
         description="Move a version on to an environment: staging (CD does this for each "
                     "registered candidate), then production, which takes only the version "
                     "staging holds (--force with --reason for a hotfix). The move is a "
                     "compare-and-swap and a ledger entry: who (--actor, MLOPS_ACTOR, "
                     "GITHUB_ACTOR or the OS user), when, why and from where.",
-        epilog="examples:\n  mlops registry promote candidate --to staging\n"
-               "  mlops registry promote my-model 4 --to production --reason \"checked on "
-               "staging\"\n  mlops registry promote my-model staging --to production",
+        epilog="examples:\n  mlops registry advance candidate --to staging\n"
+               "  mlops registry advance my-model 4 --to production --reason \"checked on "
+               "staging\"\n  mlops registry advance my-model staging --to production",
         formatter_class=HelpFormatter)
     add_params_args(c)
     add_actor_arg(c)
@@ -95,7 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "promote", help="move an alias to a version (compare-and-swap)",
         description="Move an alias (production, candidate, ...) to a version. The move is a "
                     "compare-and-swap: it fails if the alias no longer points where it "
-                    "did (--expected), and it is recorded in the ledger.",
+                    "did (--expected), and it is recorded in the ledger. To move a version "
+                    "through the environments (staging, then production), use "
+                    "`mlops registry advance`.",
         epilog="examples:\n  mlops promote 3 --to production --expected 2\n"
                "  mlops promote --latest-validated --to production\n"
                "  mlops promote 4 --to production --force --reason \"hotfix, gates re-run "

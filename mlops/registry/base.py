@@ -455,7 +455,7 @@ class Registry(ABC):
                 held = f"v{current[source]}" if source in current else "nothing"
                 raise RegistryError(
                     f"{mv.label}: cannot move on to {environment!r}: {source!r} holds {held}. "
-                    f"Release it to {source!r} first (mlops registry promote {name} "
+                    f"Release it to {source!r} first (mlops registry advance {name} "
                     f"{mv.version} --to {source}), or use --force with a --reason",
                     model=name, version=mv.version, alias=environment)
             self._check_alias(name, environment)

@@ -11,7 +11,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mlops.app.batch import to_csv_bytes, validate_batch
-from mlops.core.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -30,11 +29,6 @@ def _credit():
 
     return OutcomeWords("risk", class_labels={"0": "bad credit", "1": "good credit"},
                         positive_class=1)
-
-
-@pytest.fixture(scope="module")
-def schema():
-    return load_schema(ROOT / "data" / "schema.yaml")
 
 
 def _app() -> AppTest:
