@@ -11,8 +11,8 @@ Usage::
     python bench/run_all.py [NAME ...] [--quick] [--timeout SECONDS]
 
 ``NAME`` picks benchmarks (``pipeline``, ``serving``, ...; default: all). ``--quick`` runs
-each with fewer repetitions and rows and without the slow peers (Evidently, MLflow): a
-smoke run of the wiring, not figures to quote.
+each with fewer repetitions and rows and without the slow peers (Evidently, MLflow,
+NannyML): a smoke run of the wiring, not figures to quote.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ QUICK_ARGS = {
     "registry": ["--reps", "2", "--no-mlflow"],
     "app": ["--reps", "1"],
     "lineage": ["--reps", "1", "--versions", "3"],
-    "cbpe": ["--reps", "5", "--rows", "300"],
+    "cbpe": ["--reps", "20", "--seeds", "2", "--no-nannyml"],
     "chunked": ["--rows", "1000000", "--small", "200000"],
     "sweep": ["--sets", "2"],
     "categoricals": ["--rows", "20000"],
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer reps and rows, no Evidently/MLflow peers (smoke run)")
+                        help="fewer reps and rows, no Evidently/MLflow/NannyML peers (smoke run)")
     parser.add_argument("--timeout", type=float, default=1800,
                         help="seconds each benchmark may take (default 1800)")
     parser.add_argument("--out", type=Path, default=OUT / "summary.json")

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from mlops.serving.rules import Evidence, VersionStats
 
 __all__ = ["LiveSummary", "Window", "drift_table", "feedback_table", "live_summary",
-           "live_timeline", "readable_window", "show_timeline", "version_table"]
+           "live_timeline", "readable_window", "show_timeline", "version_calibration",
+           "version_table"]
 
 # Window widths the charts use, each with its words and the tick step of its axis: the
 # first that cuts the log's span into at most ``windows`` points.
@@ -141,8 +142,24 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
                   "summaries": read_input_summaries(ctx.log_path, model=ctx.name)}
     routed = log[(log["role"] == "primary") & log["version"].notna()]
     span = float(routed["ts"].max() - routed["ts"].min()) if len(routed) else 0.0
+    calibrations = None if regression else {
+        int(v): version_calibration(ctx, int(v)) for v in routed["version"].unique()}
     return timeline(log, regression=regression, window_s=readable_window(span, windows).seconds,
-                    models=models, ledger=ctx.registry.history(ctx.name), **kwargs)
+                    models=models, ledger=ctx.registry.history(ctx.name),
+                    calibrations=calibrations, **kwargs)
+
+
+def version_calibration(ctx: AppContext, version: int) -> dict | None:
+    """The version's ``calibration.json`` (:func:`~mlops.monitoring.monitor.stored_calibration`:
+    hash-checked, withheld when changed), or None when it has none or is not in this
+    registry."""
+    from mlops.core.exceptions import NotFoundError
+    from mlops.monitoring.monitor import stored_calibration
+
+    try:
+        return stored_calibration(ctx.registry, ctx.name, version)
+    except NotFoundError:
+        return None
 
 
 def _percent(value: float | None) -> str:
@@ -285,12 +302,14 @@ def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
     measured = tl.series("quality").add_suffix(" measured")
     estimated = tl.series("estimated")
     quality_name = "mean absolute error" if regression else "accuracy"
+    for version, why in sorted(tl.estimate_withheld.items()):
+        st.warning(f"No estimate of v{version}'s accuracy before outcomes are known: {why}.")
     if not estimated.empty and estimated.notna().any().any():
         quality = pd.concat([measured, estimated.add_suffix(" estimated")], axis=1)
         st.caption(f"Live {quality_name}: measured on predictions whose outcome is known "
                    "(solid), and estimated before outcomes are known from the model's "
-                   "probabilities (dashed; CBPE assumes they are calibrated: an early "
-                   "warning, never a rollback)")
+                   "probabilities, calibrated on the held-out rows (dashed; CBPE: an "
+                   "early warning, never a rollback)")
     else:
         quality = measured
         st.caption(f"Live {quality_name}{unit}, measured on predictions whose outcome is known"

@@ -214,6 +214,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"v{est['version']} estimated accuracy before labels (CBPE): {est['accuracy']:.3f}"
               f" [{low:.3f}, {high:.3f}] over {est['n']} predictions; realised "
               f"{est['realised_accuracy']} on {est['labelled']} labelled")
+    elif est and est.get("withheld"):
+        print(f"v{est['version']}: no estimate of accuracy before labels: {est['withheld']}")
     for a in report["actions"]:
         print(f"{a['target']}: {a['action']} ({'; '.join(a['reasons'])})")
         if a.get("evidence"):

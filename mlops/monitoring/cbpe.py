@@ -7,11 +7,14 @@ ROC-AUC follows from expected true and false positives at every threshold (as Na
 CBPE computes them). Neither needs a label, so the estimate is there the moment traffic
 is scored, long before labels come back.
 
-The interval is that of the *realised* metric: labels are drawn from the probabilities
-(``samples`` times) and the metric is computed on each draw; under calibration the
-realised accuracy of these rows lies within it with the stated probability. It does not
-cover miscalibration, which is why :func:`calibration_check` measures the same estimate
-against the labels of the held-out set and reports both.
+The probabilities are first calibrated by a map fitted on the held-out rows at evaluation
+(:mod:`mlops.stages.calibration`, stored with the version as ``calibration.json``); the
+served predictions never see it. The interval is that of the *realised* metric: labels are
+drawn from the calibrated probabilities (``samples`` times), each draw through one of the
+calibrator's bootstrap fits, and the metric is computed on each draw; so it covers the
+label noise of these rows and the calibrator's own error. When the calibration check on
+the held-out rows fails there is no estimate at all (the timeline and the monitoring screen
+say why); :func:`calibration_check` measures the estimate against the held-out labels.
 
 What CBPE cannot see: a change in how the target depends on the inputs (concept drift)
 leaves the probabilities as they were, so the estimate stays put while accuracy falls.
@@ -35,6 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+
+from mlops.stages.calibration import Calibrator
 
 __all__ = ["Estimate", "calibration_check", "estimate", "expected_auc", "log_probabilities"]
 
@@ -90,11 +95,18 @@ def _auc_of_draws(ranks: np.ndarray, hits: np.ndarray) -> np.ndarray:
 
 
 def estimate(proba: np.ndarray, *, samples: int = SAMPLES, level: float = LEVEL,
-             seed: int = 0) -> Estimate:
+             seed: int = 0, calibrator: Calibrator | None = None,
+             roc_auc: bool = True) -> Estimate:
     """CBPE of predictions whose class probabilities are the rows of ``proba`` (n x k).
 
     The predicted class is each row's most probable one (what the router returns). ROC-AUC
     is that of the last column for two classes, else the macro one-vs-rest average.
+
+    ``calibrator`` (fitted on the held-out rows, :mod:`mlops.stages.calibration`) maps the
+    probabilities to calibrated ones for the estimate; the predicted class and the score
+    the ROC-AUC ranks stay the model's own. Each label draw goes through one of the
+    calibrator's bootstrap fits, so the interval covers the calibrator's error as well.
+    ``roc_auc=False`` estimates accuracy alone (each row drawn right or wrong), faster.
     """
     proba = np.asarray(proba, dtype=float)
     n = len(proba)
@@ -103,27 +115,40 @@ def estimate(proba: np.ndarray, *, samples: int = SAMPLES, level: float = LEVEL,
     proba = np.clip(proba, 0, None)
     proba = proba / proba.sum(axis=1, keepdims=True)
     predicted = proba.argmax(axis=1)
-    rng = np.random.default_rng(seed)
-    samples = max(50, min(samples, 20_000_000 // (n * proba.shape[1])))  # bounded memory
-    # Draw each row's label from its probabilities: draws x rows class indices.
-    cum = np.cumsum(proba, axis=1)
-    drawn = (rng.random((samples, n, 1)) > cum[None, :, :-1]).sum(axis=2)
-    tail = (1 - level) / 2
-    accs = (drawn == predicted).mean(axis=1)
     k = proba.shape[1]
+    rng = np.random.default_rng(seed)
+    samples = max(50, min(samples, 20_000_000 // (n * k)))  # bounded memory
+    # Each draw's probabilities: the calibrator's fits in turn (draws x rows x classes).
+    which = np.arange(samples) % (1 if calibrator is None else calibrator.members)
+    tail = (1 - level) / 2
+    # Accuracy: each row right or wrong, drawn from its chance of being right.
+    right = proba[None, np.arange(n), predicted] if calibrator is None \
+        else calibrator.right(proba)
+    accuracy = float(right[0].mean())
+    accs = (rng.random((samples, n), dtype=np.float32) < right[which]).mean(axis=1)
+    acc_interval = (float(np.quantile(accs, tail)), float(np.quantile(accs, 1 - tail)))
+    if not roc_auc:
+        return Estimate(n, accuracy, acc_interval, None, None, level)
+    members = proba[None] if calibrator is None else calibrator.apply_all(proba)
+    point_proba = members[0]
+    # Draw each row's label from its probabilities: draws x rows class indices.
+    if k == 2:
+        drawn = (rng.random((samples, n), dtype=np.float32) < members[which, :, 1]
+                 ).astype(np.int8)
+    else:
+        cum = np.cumsum(members, axis=2)[which]
+        drawn = (rng.random((samples, n, 1), dtype=np.float32) > cum[:, :, :-1]).sum(axis=2)
     columns = [k - 1] if k == 2 else range(k)
-    point = [expected_auc(proba[:, c], proba[:, c]) for c in columns]
+    point = [expected_auc(proba[:, c], point_proba[:, c]) for c in columns]
     per_class = np.stack([_auc_of_draws(rankdata(proba[:, c]), drawn == c) for c in columns])
     defined = np.isfinite(per_class).sum(axis=0)  # classes present in each draw
     with np.errstate(invalid="ignore"):
         aucs = np.where(np.isfinite(per_class), per_class, 0).sum(axis=0) / defined
-    roc_auc = None if any(p is None for p in point) else float(np.mean(point))
+    auc = None if any(p is None for p in point) else float(np.mean(point))
     finite = aucs[np.isfinite(aucs)]
     auc_interval = (float(np.quantile(finite, tail)), float(np.quantile(finite, 1 - tail))) \
-        if roc_auc is not None and len(finite) else None
-    return Estimate(n, float(proba.max(axis=1).mean()),
-                    (float(np.quantile(accs, tail)), float(np.quantile(accs, 1 - tail))),
-                    roc_auc, auc_interval, level)
+        if auc is not None and len(finite) else None
+    return Estimate(n, accuracy, acc_interval, auc, auc_interval, level)
 
 
 def log_probabilities(rows: pd.DataFrame, model: Any = None) -> np.ndarray | None:
@@ -152,19 +177,28 @@ def log_probabilities(rows: pd.DataFrame, model: Any = None) -> np.ndarray | Non
 
 
 def calibration_check(proba: np.ndarray, y_true: np.ndarray, classes: Any, *,
-                      bins: int = 10) -> dict[str, Any]:
+                      bins: int = 10, calibration: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
     """How well CBPE's assumption holds on labelled data (the held-out set).
 
     The estimate from ``proba`` next to the realised accuracy and ROC-AUC, whether the
     realised values fall in the intervals, and the expected calibration error of the
-    predicted class's probability (``bins`` equal-width bins).
+    predicted class's probability (``bins`` equal-width bins). ``calibration`` (the
+    version's ``calibration.json``) calibrates the estimate and the error measured, and
+    its verdict (``trusted``, ``reason``: whether the estimate is shown) is passed on; the
+    calibrator was fitted on these rows, so its figures here are in-sample (the
+    cross-fitted ones are in the file's ``after``).
     """
+    from mlops.stages.calibration import Calibrator
+
     proba = np.asarray(proba, dtype=float)
     classes = np.asarray(classes)
     y = np.asarray(y_true)
-    est = estimate(proba)
+    calibrator = Calibrator.from_dict(calibration["calibrator"]) \
+        if calibration and calibration.get("calibrator") else None
+    est = estimate(proba, calibrator=calibrator)
     hit = classes[proba.argmax(axis=1)] == y
-    conf = proba.max(axis=1)
+    conf = proba.max(axis=1) if calibrator is None else calibrator.right(proba)[0]
     which = np.minimum((conf * bins).astype(int), bins - 1)
     ece = float(sum(abs(hit[which == b].mean() - conf[which == b].mean()) * (which == b).mean()
                     for b in range(bins) if (which == b).any()))
@@ -186,4 +220,7 @@ def calibration_check(proba: np.ndarray, y_true: np.ndarray, classes: Any, *,
     return {"estimate": est.to_dict(), "realised_accuracy": acc, "realised_roc_auc": realised_auc,
             "accuracy_within_interval": inside(acc, est.accuracy_interval),
             "roc_auc_within_interval": inside(realised_auc, est.roc_auc_interval),
-            "expected_calibration_error": ece, "rows": len(y)}
+            "expected_calibration_error": ece, "rows": len(y),
+            "calibrated": calibrator is not None,
+            **({"trusted": bool(calibration.get("trusted")),
+                "reason": calibration.get("reason")} if calibration else {})}

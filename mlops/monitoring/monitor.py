@@ -45,7 +45,8 @@ from mlops.serving.summary import input_drift, summary_rows
 from mlops.stages.drift import DriftThresholds, detect_drift
 
 __all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
-           "estimated_performance", "monitor_report", "reference_scores", "versions_table"]
+           "estimated_performance", "monitor_report", "reference_scores", "stored_calibration",
+           "versions_table"]
 
 ACTOR = "mlops-monitor"
 
@@ -235,25 +236,57 @@ def build_report(frame: pd.DataFrame, params: Params, *, reference: pd.DataFrame
     return report
 
 
+def stored_calibration(registry: Registry, name: str, version: int | None
+                       ) -> dict[str, Any] | None:
+    """The version's ``calibration.json`` (checked against its recorded hash), or None when
+    it has none (a regression model, or one registered before calibrators). A file changed
+    after registration is not trusted: the estimate is withheld, saying so."""
+    import json
+
+    from mlops.core.exceptions import IntegrityError
+    from mlops.stages.calibration import CALIBRATION_FILE
+
+    if version is None or CALIBRATION_FILE not in registry.get(name, version).files:
+        return None
+    try:
+        return json.loads(registry.read_verified(name, version, CALIBRATION_FILE))
+    except IntegrityError:
+        return {"trusted": False, "calibrator": None,
+                "reason": f"its {CALIBRATION_FILE} was changed after registration (its hash "
+                          "does not match the recorded one)"}
+
+
 def estimated_performance(frame: pd.DataFrame, version: int | None, *, model: Any = None,
-                          seed: int = 0) -> dict[str, Any] | None:
+                          seed: int = 0, calibration: dict[str, Any] | None = None
+                          ) -> dict[str, Any] | None:
     """CBPE of ``version``'s routed predictions, next to the realised accuracy on the
     labelled ones (None for regression models: see :mod:`mlops.monitoring.cbpe`).
 
-    ``model`` (the version's pipeline) is needed for more than two classes.
+    ``model`` (the version's pipeline) is needed for more than two classes. ``calibration``
+    (the version's :func:`stored_calibration`) calibrates the estimate; when its check
+    failed there is no estimate, and ``withheld`` says why.
     """
+    from mlops.stages.calibration import Calibrator
+
     rows = routed(frame, version)
     rows = rows[rows["error"].isna()]
     if rows.empty or rows["proba"].isna().all():
         return None
+    labelled = rows[rows["label"].notna()]
+    realised = float(correct(labelled).mean()) if len(labelled) else None
+    if calibration is not None and not (calibration.get("trusted")
+                                        and calibration.get("calibrator")):
+        return {"version": version, "n": len(rows), "accuracy": None,
+                "accuracy_interval": None, "roc_auc": None, "roc_auc_interval": None,
+                "labelled": len(labelled), "realised_accuracy": realised,
+                "withheld": calibration.get("reason") or "its calibration check failed"}
     proba = cbpe.log_probabilities(rows, model)
     if proba is None:
         return None
-    est = cbpe.estimate(proba, seed=seed)
-    labelled = rows[rows["label"].notna()]
-    realised = float(correct(labelled).mean()) if len(labelled) else None
+    calibrator = Calibrator.from_dict(calibration["calibrator"]) if calibration else None
+    est = cbpe.estimate(proba, seed=seed, calibrator=calibrator)
     return {"version": version, **est.to_dict(), "labelled": len(labelled),
-            "realised_accuracy": realised}
+            "realised_accuracy": realised, "calibrated": calibrator is not None}
 
 
 def _canary_candidate(dep: Any) -> int | None:
@@ -277,14 +310,15 @@ def _early_warning(registry: Registry, name: str, frame: pd.DataFrame, params: P
     if params.data.regression:
         return None
     try:
-        est = estimated_performance(frame, production, model=model)
+        calibration = stored_calibration(registry, name, production)
+        est = estimated_performance(frame, production, model=model, calibration=calibration)
         if est is None and model is None:  # more than two classes: score the inputs again
-            est = estimated_performance(frame, production,
+            est = estimated_performance(frame, production, calibration=calibration,
                                         model=registry.load_model(name, production))
     except Exception as exc:  # an estimate must never stop the rules that act
         return {"target": "production", "version": production, "action": "alert",
                 "reasons": [f"estimated_accuracy: cannot estimate ({exc})"], "evidence": None}
-    if est is None:
+    if est is None or est.get("withheld"):  # no trusted estimate: nothing to warn on
         return None
     upper = est["accuracy_interval"][1] if est["accuracy_interval"] else None
     result = early_warning(est["accuracy"], upper, est["n"], cfg=params.monitoring,
@@ -408,13 +442,15 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     # None for regression: no sound estimate before labels (see mlops.monitoring.cbpe).
     report["estimated_performance"] = None
     if model is not None and not params.data.regression:
-        est = estimated_performance(frame, production, model=model)
-        if est is not None:
+        calibration = stored_calibration(reg, name, production)
+        est = estimated_performance(frame, production, model=model, calibration=calibration)
+        if est is not None and not est.get("withheld"):
             # CBPE assumes calibrated probabilities: how well that holds on held-out rows.
             test = data.test
             est["calibration"] = cbpe.calibration_check(
                 model.predict_proba(test.drop(columns=[params.data.target])),
-                test[params.data.target].to_numpy(), model.classes_)
+                test[params.data.target].to_numpy(), model.classes_,
+                calibration=calibration)
         report["estimated_performance"] = est
     # CI retrains when the live inputs drifted as a data set (see monitor.yml).
     report["retrain"] = bool((report.get("input_drift") or {}).get("dataset_drift"))

@@ -16,7 +16,7 @@ nothing is kept by pyplot.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ import pandas as pd
 from mlops.monitoring import cbpe
 from mlops.serving.rules import correct
 from mlops.serving.summary import input_counts, summary_rows
+from mlops.stages.calibration import Calibrator
 from mlops.stages.drift import DriftThresholds, compare_counts, profile_reference
 from mlops.stages.reference import ReferenceSummary
 
@@ -45,6 +46,8 @@ class Timeline:
     canary: pd.DataFrame  # ts, candidate, step, weight, status, action, reason
     quality: str  # what ``quality`` is: "accuracy" or "MAE"
     window_s: float
+    # version -> why it has no estimate before labels (its calibration check failed)
+    estimate_withheld: Mapping[int, str] = field(default_factory=dict)
 
     def plot(self, name: str) -> Any:
         """The ``requests``, ``latency``, ``quality``, ``drift`` or ``canary`` figure."""
@@ -114,7 +117,8 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
              numeric: Sequence[str] = (), categorical: Sequence[str] = (),
              ledger: Iterable[Any] = (), models: Mapping[int, Any] | None = None,
              thresholds: DriftThresholds | None = None, seed: int = 0,
-             summaries: pd.DataFrame | None = None) -> Timeline:
+             summaries: pd.DataFrame | None = None,
+             calibrations: Mapping[int, Mapping[str, Any] | None] | None = None) -> Timeline:
     """The log ``frame`` (:func:`~mlops.serving.predlog.read_predictions`) as time series.
 
     ``windows`` equal windows over the log's span, or windows of ``window_s`` seconds.
@@ -125,13 +129,26 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
     score the inputs again when there are more than two classes (two classes need only
     the log); ``summaries`` (the input summaries of routed
     batches logged as one record, :func:`~mlops.serving.predlog.read_input_summaries`)
-    count in the drift of the window they were logged in.
+    count in the drift of the window they were logged in. ``calibrations`` (version -> its
+    ``calibration.json``, :func:`mlops.stages.calibration.calibration_result`) calibrates
+    the estimate; a version whose calibration check failed gets no estimate, and
+    :attr:`Timeline.estimate_withheld` says why. A version without one (registered before
+    calibrators existed) is estimated from its raw probabilities, as before.
     """
     rows = frame[(frame["role"] == "primary") & frame["version"].notna()]
     width = _window(rows, windows, window_s)
     start = float(rows["ts"].min()) if len(rows) else 0.0
     rows = rows.assign(window=start + ((rows["ts"] - start) // width) * width)
     out = []
+    calibrators: dict[int, Calibrator | None] = {}
+    withheld: dict[int, str] = {}
+    for version, cal in (calibrations or {}).items():
+        if cal is None:
+            continue
+        if not cal.get("trusted") or cal.get("calibrator") is None:
+            withheld[int(version)] = str(cal.get("reason") or "its calibration check failed")
+        else:
+            calibrators[int(version)] = Calibrator.from_dict(cal["calibrator"])
     for (ts, version), part in rows.groupby(["window", "version"], sort=True):
         ok = part[part["error"].isna()]
         lat = ok["latency_ms"].to_numpy(dtype=float)
@@ -144,10 +161,10 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
             "labelled": int(ok["label"].notna().sum()),
             "quality": _quality(ok, regression),
             "estimated": None, "estimated_lower": None, "estimated_upper": None}
-        if not regression and ok["proba"].notna().any():
+        if not regression and ok["proba"].notna().any() and int(version) not in withheld:
             proba = cbpe.log_probabilities(ok, (models or {}).get(int(version)))
             if proba is not None and len(proba):
-                est = cbpe.estimate(proba, seed=seed)
+                est = cbpe.estimate(proba, seed=seed, calibrator=calibrators.get(int(version)))
                 record.update(estimated=est.accuracy, estimated_lower=est.accuracy_interval[0],
                               estimated_upper=est.accuracy_interval[1])
         out.append(record)
@@ -162,8 +179,10 @@ def timeline(frame: pd.DataFrame, *, regression: bool = False, windows: int = 20
             window=start + ((summaries["ts"].astype(float) - start) // width) * width)
     drift = _drift(rows, summaries, reference, numeric, categorical,
                    thresholds or DriftThresholds())
+    seen = set(per_version["version"].astype(int))
     return Timeline(per_version, drift, canary_progress(ledger),
-                    "MAE" if regression else "accuracy", width)
+                    "MAE" if regression else "accuracy", width,
+                    {v: why for v, why in withheld.items() if v in seen and not regression})
 
 
 def _drift(rows: pd.DataFrame, summaries: pd.DataFrame | None,

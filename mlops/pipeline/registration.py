@@ -13,6 +13,7 @@ from mlops.core.config import Params
 from mlops.core.exceptions import ModelMismatchError
 from mlops.core.feature_code import FEATURE_FILE
 from mlops.registry import ModelVersion, Registry, open_champion_registry, open_registry
+from mlops.stages.calibration import CALIBRATION_FILE
 from mlops.stages.conversion import ONNX_FILE, Conversion, convert
 from mlops.stages.reference import REFERENCE_FILE, summarize_reference, write_reference
 
@@ -21,8 +22,9 @@ __all__ = ["load_champion", "champion_mismatch", "compile_model", "find_by_finge
 
 # Files of a run folder stored with each version (when the run produced them).
 # FEATURE_FILE: the model's own feature code (mlops.core.feature_code), when it has some.
+# CALIBRATION_FILE: the calibrator of the estimate before labels (classifiers).
 RUN_FILES = ("README.md", "evaluation.json", "validation.json", "training.json", "report.md",
-             FEATURE_FILE)
+             FEATURE_FILE, CALIBRATION_FILE)
 
 
 def load_champion(params: Params) -> tuple[Any | None, ModelVersion | None]:

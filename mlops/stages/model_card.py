@@ -33,6 +33,7 @@ __all__ = [
     "LINEAGE_END",
     "LINEAGE_START",
     "build_model_card",
+    "calibration_section",
     "lineage_section",
     "with_lineage",
     "without_lineage",
@@ -62,8 +63,11 @@ def build_model_card(
     intended_use: str = DEFAULT_INTENDED_USE,
     limitations: Iterable[str] = (),
     license: str | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> ModelCard:
-    """Hugging Face model card with ``model-index`` eval results, fairness and limitations."""
+    """Hugging Face model card with ``model-index`` eval results, fairness and limitations;
+    ``calibration`` (:func:`mlops.stages.calibration.calibration_result`) adds how calibrated
+    the probabilities are, before and after the estimate's calibrator."""
     with warnings.catch_warnings():
         # huggingface_hub imports tqdm.auto, which warns in a notebook kernel without
         # ipywidgets (a red TqdmWarning in 03_evaluate); the card shows no progress bar.
@@ -132,6 +136,7 @@ def build_model_card(
         "",
         *importance_section(result),
         "",
+        *calibration_section(calibration),
         "## Limitations",
         "",
         *[f"- {item}" for item in [*_limitations(result), *limitations]],
@@ -146,6 +151,26 @@ def write_model_card(result: Mapping[str, Any], params: Params, path: str | Path
     path = Path(path)
     build_model_card(result, params, **options).save(path)
     return path
+
+
+def calibration_section(calibration: Mapping[str, Any] | None) -> list[str]:
+    """The "Calibration" section (none without a calibration result)."""
+    if calibration is None:
+        return []
+    before, after = calibration["before"], calibration["after"]
+    lines = ["## Calibration", "",
+             "How far the probabilities are from how often the model is right, on the "
+             f"{calibration['rows']} held-out rows (lower is better). The estimate of accuracy "
+             "before outcomes are known uses a calibrator fitted on these rows"
+             + (f" ({calibration['method']}; *after* is cross-fitted)" if after else "")
+             + "; served predictions do not.", "",
+             "| | Brier score | expected calibration error |", "|---|---|---|",
+             f"| before | {before['brier']:.4f} | {before['ece']:.4f} |"]
+    if after:
+        lines.append(f"| after | {after['brier']:.4f} | {after['ece']:.4f} |")
+    verdict = "shown" if calibration["trusted"] else "**not shown**"
+    lines += ["", f"Estimate before outcomes: {verdict}: {calibration['reason']}.", ""]
+    return lines
 
 
 def _limitations(result: Mapping[str, Any]) -> list[str]:

@@ -1,5 +1,6 @@
-"""An evaluation's files in a run folder: ``evaluation.json``, the plots, ``report.md`` and
-the model card ``README.md``.
+"""An evaluation's files in a run folder: ``evaluation.json``, the plots, ``report.md``, the
+model card ``README.md`` and, for classifiers, ``calibration.json`` (the calibrator of the
+estimate before labels, :mod:`mlops.stages.calibration`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from mlops.core.config import Params
+from mlops.stages.calibration import CALIBRATION_FILE, calibration_result
 from mlops.stages.evaluation import write_json
 from mlops.stages.model_card import write_model_card
 from mlops.stages.pr_report import report_summary, write_report
@@ -30,8 +32,9 @@ def write_outputs(
     git_commit: str = "",
     production: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write ``evaluation.json``, ``plots/*.png``, ``report.md`` and the model card
-    ``README.md`` into ``folder``; return their paths by name.
+    """Write ``evaluation.json``, ``plots/*.png``, ``report.md``, the model card
+    ``README.md`` and (classifiers) ``calibration.json`` into ``folder``; return their paths
+    by name.
 
     ``production`` (:func:`mlops.pipeline.compare.production_comparison`) adds the
     "Against production" section to the report, which also embeds its summary."""
@@ -40,6 +43,13 @@ def write_outputs(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     images = save_figures(evaluation_figures(model, frame, params, result), folder / "plots")
+    calibration = None
+    if not params.data.regression:  # fitted on the held-out rows; the estimate's only
+        from mlops.stages.metrics import predict
+
+        pred = predict(model, frame, params)
+        calibration = calibration_result(pred.proba, pred.y_true, pred.classes,
+                                         seed=params.seed)
     paths = {
         "evaluation": write_json(result, folder / "evaluation.json"),
         "report": write_report(result, folder / "report.md", images=images,
@@ -48,6 +58,8 @@ def write_outputs(
                                summary=report_summary(result, params, run_id=run_id,
                                                       git_commit=git_commit)),
         "model_card": write_model_card(result, params, folder / "README.md",
-                                       validation=validation),
+                                       validation=validation, calibration=calibration),
     }
+    if calibration is not None:
+        paths["calibration"] = write_json(calibration, folder / CALIBRATION_FILE)
     return {**paths, **{f"plot_{name}": Path(p) for name, p in images.items()}}

@@ -199,6 +199,10 @@ def test_registers_then_reuses_when_inputs_are_unchanged(tmp_path):
     assert set(lineage["notebooks"]) == {name for _, name in STAGES}
     assert version.gates_passed and version.metadata["validation"]["passed"]
     assert registry.file_path("credit-risk", 1, "README.md").is_file()
+    # The estimate's calibrator is stored with the version, its hash recorded and checked.
+    calibration = json.loads(registry.read_verified("credit-risk", 1, "calibration.json"))
+    assert calibration["method"] == "sigmoid" and calibration["trusted"]
+    assert "## Calibration" in registry.file_path("credit-risk", 1, "README.md").read_text()
     # The evidence travels with the version, and `registry show --evidence` fetches it.
     evidence = {"manifest.json", *(name for _, name in STAGES)}
     assert evidence <= set(version.files)
