@@ -77,7 +77,7 @@ app: $(STAMP) ## Start the Streamlit app on the local registry (after make pipel
 		--server.address $(or $(HOST),127.0.0.1) --browser.gatherUsageStats false
 
 test: $(STAMP) ## The fast tier, in minutes: units, nbval on every model's notebooks (HYPOTHESIS_PROFILE=dev)
-	$(BIN)/python -m pytest -m "not slow" --durations=15 $(ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto --dist loadgroup --durations=15 $(ARGS)
 
 test-slow: $(STAMP) ## The slow tier: whole runs, the loop, crash loops, the browser, load
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -m slow --durations=15 $(ARGS)

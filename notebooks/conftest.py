@@ -46,6 +46,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201
+    """Under pytest-xdist (make test), every test on its own, but the stage notebooks as one
+    unit, in order, on one worker: each reads what the one before it wrote (02's model).
+
+    ``--dist loadgroup`` with an ``xdist_group`` mark would say this, but pytest-xdist 3.8
+    renames the grouped items through ``_nodeid``, which pytest 9 no longer reads.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebooksTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "notebooks" if nodeid.startswith("notebooks/") else nodeid
+
+    return NotebooksTogether(config, log)
+
+
 # --------------------------------------------------------------------------- every model
 # nbval collects each notebook here once, for params.yaml. Each other model of the repository
 # (models/<folder>/params.yaml) that has no copy of a notebook in models/<folder>/notebooks/
