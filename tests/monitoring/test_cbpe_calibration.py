@@ -210,6 +210,7 @@ show_timeline(ctx)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("calibration", [FAILED, None], ids=["check-failed", "no-file"])
 def test_monitoring_screen_says_why_there_is_no_estimate_line(serving_models, tmp_path,
                                                               calibration):
@@ -233,6 +234,7 @@ def test_monitoring_screen_says_why_there_is_no_estimate_line(serving_models, tm
                             f"{FAILED['reason']}."]
 
 
+@pytest.mark.slow
 def test_monitor_report_uses_the_versions_stored_calibration(serving_models, tmp_path):
     from mlops.monitoring.monitor import estimated_performance, stored_calibration
 

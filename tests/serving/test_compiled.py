@@ -198,6 +198,7 @@ def test_registering_a_run_stores_the_twin_with_its_hash(trained, tmp_path, monk
     assert not failed.compiled and "IntegrityError" in failed.record["reason"]
 
 
+@pytest.mark.slow
 def test_large_batches_are_scored_in_slices_with_the_same_answers(
         trained, holdout, schema, tmp_path, monkeypatch):
     import mlops.serving.compiled as compiled
