@@ -43,7 +43,7 @@ _IN_UNITS = frozenset({"mae", "rmse", "max_error"})  # metrics in the target's u
 def metric_name(key: str, labels: Mapping[str, str] | None = None,
                 outcome: OutcomeWords | None = None) -> str:
     """A human name: the evaluation's own label (``F1 of class 1``) with the classes in
-    ``outcome``'s words (``F1 of good credit``), else a known name."""
+    ``outcome``'s words (``F1 of <label of 1>``), else a known name."""
     label = (labels or {}).get(key)
     if label and label != key:
         if outcome is not None:

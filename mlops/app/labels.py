@@ -1,8 +1,9 @@
 """The words every screen uses for the model's outcome: class labels, the target and its unit.
 
-The Predict screen says "good credit" and "Chance of good credit 87%", or "Predicted
-progression 151 points"; the Batch table and its download, Compare, the model card and
-the monitoring tables use the same words through :class:`OutcomeWords`. No Streamlit here.
+The Predict screen says a class in the words of ``data.class_labels`` ("Chance of <label>
+87%"), or a value with ``data.unit`` ("Predicted <target> 151 <unit>"); the Batch table and
+its download, Compare, the model card and the monitoring tables use the same words through
+:class:`OutcomeWords`. No Streamlit here.
 """
 
 from __future__ import annotations
@@ -64,33 +65,33 @@ class OutcomeWords:
                    {str(k): str(v) for k, v in data.class_labels.items()}, data.positive_class)
 
     def class_name(self, value: Any) -> str:
-        """A class as people call it: ``1`` -> ``good credit``."""
+        """A class as people call it: ``1`` -> its label in ``data.class_labels``."""
         if hasattr(value, "item"):
             value = value.item()
         return self.class_labels.get(str(value)) or str(value)
 
     @property
     def prediction_column(self) -> str:
-        """``predicted risk``, or ``predicted progression (points)``."""
+        """``predicted <target>``, with ``(<unit>)`` for regression."""
         unit = f" ({self.unit})" if self.regression and self.unit else ""
         return f"predicted {words(self.target)}{unit}"
 
     def chance_column(self, binary: bool) -> str:
-        """What the probability column holds: ``chance of good credit`` for two classes,
+        """What the probability column holds: ``chance of <positive label>`` for two classes,
         the predicted class's chance for more."""
         if binary and self.positive_class is not None:
             return f"chance of {self.class_name(self.positive_class)}"
         return "chance of the predicted class"
 
     def value(self, value: Any) -> str:
-        """A predicted value with the unit (``151 points``), or a class in words."""
+        """A predicted value with the unit (``151 <unit>``), or a class in words."""
         if self.regression:
             return fmt_number(value, self.unit)
         return self.class_name(value)
 
     def metric_label(self, label: str) -> str:
         """An evaluation's metric label with classes in words: ``F1 of class 1`` ->
-        ``F1 of good credit``."""
+        ``F1 of <label of 1>``."""
         return re.sub(r"\bclass `?([^\s`,;)]+)`?",
                       lambda m: self.class_labels.get(m.group(1)) or m.group(0), label)
 
