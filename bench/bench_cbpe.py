@@ -3,7 +3,7 @@
 CBPE (:mod:`mlops.monitoring.cbpe`) estimates a classifier's accuracy before labels from its
 probabilities, calibrated by a map fitted on held-out rows (:mod:`mlops.stages.calibration`).
 The peer is NannyML's CBPE (``nannyml`` 0.13), run in ``bench/.venv-nannyml`` (its own venv:
-nannyml pins its own stack; ``bench/setup_nannyml.sh`` creates it when missing) by
+nannyml pins its own stack; ``bench/setup_peer.sh`` creates it when missing) by
 ``bench/nannyml_cbpe.py`` on the very same chunks, which this script writes as CSV files under
 ``bench/out/cbpe_chunks/``.
 
@@ -54,7 +54,9 @@ from mlops.stages.calibration import fit_calibrator  # noqa: E402
 
 NANNYML_VENV = ROOT / "bench" / ".venv-nannyml"
 NANNYML_PY = NANNYML_VENV / "bin" / "python"
-SETUP = ROOT / "bench" / "setup_nannyml.sh"
+# nannyml 0.13 imports statsmodels without declaring it
+SETUP = [str(ROOT / "bench" / "setup_peer.sh"), "nannyml", "nannyml", "nannyml==0.13.*",
+         "statsmodels"]
 CHUNKS = OUT / "cbpe_chunks"
 DATASETS = {"binary": 2, "multiclass": 3}
 SCENARIOS = ("stationary", "hard", "easy")
@@ -66,10 +68,10 @@ TIE = 1e-6  # a difference this small is rounding, not a miss
 def ensure_nannyml_venv() -> str | None:
     """Create ``bench/.venv-nannyml`` if needed; None when usable, else why not."""
     if not NANNYML_PY.exists():
-        proc = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True,
+        proc = subprocess.run(["bash", *SETUP], capture_output=True, text=True,
                               check=False)
         if proc.returncode != 0:
-            return f"setup_nannyml.sh failed: {proc.stderr.strip()[-500:]}"
+            return f"setup_peer.sh failed: {proc.stderr.strip()[-500:]}"
     if not NANNYML_PY.exists():
         return f"{NANNYML_VENV} was not created"
     proc = subprocess.run([str(NANNYML_PY), "-c", "import nannyml"], capture_output=True,

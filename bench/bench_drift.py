@@ -8,7 +8,7 @@ current batch carries five planted shifts (``mlops.stages.synthetic.PLANTED``).
   ``--reps``), next to a plain scipy baseline (exact ``ks_2samp`` + ``chi2_contingency``
   per column) and Evidently 0.7 ``Report([DataDriftPreset()])`` on the same parquet files in
   ``bench/.venv-evidently`` (a subprocess: Evidently needs pandas<3; create the venv with
-  ``bench/setup_evidently.sh``, which the bench runs when the venv is missing). Prints the
+  ``bench/setup_peer.sh``, which the bench runs when the venv is missing). Prints the
   ratios.
 - detection: planted shifts found (of 5) and false alarms (on the other 15 columns, and on
   all 20 columns of clean batches) at 10k, 100k and 1M rows, for all three.
@@ -48,7 +48,8 @@ from mlops.stages.synthetic import PLANTED, synthetic_frame  # noqa: E402
 OUT = ROOT / "bench" / "out"
 EVIDENTLY_VENV = ROOT / "bench" / ".venv-evidently"
 EVIDENTLY_PY = EVIDENTLY_VENV / "bin" / "python"
-SETUP = ROOT / "bench" / "setup_evidently.sh"
+SETUP = [str(ROOT / "bench" / "setup_peer.sh"), "evidently", "evidently",
+         "evidently==0.7.*", "pandas<3", "pyarrow"]  # Evidently 0.7 cannot import with pandas 3
 # params.yaml defaults
 THRESHOLDS = DriftThresholds(alpha=0.01, min_psi=0.005, min_js=0.01)
 # params.yaml: validation.thresholds block
@@ -61,7 +62,7 @@ EVIDENTLY_GOAL = 20.0  # Evidently seconds / mlops seconds, at least
 def ensure_evidently_venv() -> bool:
     """Create ``bench/.venv-evidently`` if needed (Makefile-friendly); True when usable."""
     if not EVIDENTLY_PY.exists():
-        subprocess.run(["bash", str(SETUP)], check=True)
+        subprocess.run(["bash", *SETUP], check=True)
     return EVIDENTLY_PY.exists()
 
 
@@ -211,7 +212,7 @@ def _print(results: dict, use_evidently: bool) -> None:
         print(f"  Evidently DataDrift    {speed['evidently_s']:7.2f} s  "
               f"ratio {speed['evidently_s'] / speed['mlops_median_s']:.1f}x  (goal >= 20x)")
     else:
-        print("  Evidently: skipped (--no-evidently, or bench/setup_evidently.sh failed)")
+        print("  Evidently: skipped (--no-evidently, or bench/setup_peer.sh failed)")
     print("  detection: planted found /5, false alarms (shifted batch, other 15 columns), "
           "false alarms (clean batch, 20 columns)")
     for size, row in results["quality"].items():
