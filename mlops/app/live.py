@@ -15,7 +15,7 @@ version carries) and the canary's steps from the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,8 @@ from mlops.core.exceptions import DataError
 if TYPE_CHECKING:
     from mlops.app.context import AppContext
     from mlops.monitoring.timeline import Timeline
+    from mlops.registry import LedgerEntry
+    from mlops.serving.predlog import LogRead
     from mlops.serving.rules import Evidence, VersionStats
 
 __all__ = ["LiveSummary", "Window", "drift_table", "feedback_table", "live_summary",
@@ -112,17 +114,20 @@ def live_summary(log: pd.DataFrame, *, regression: bool | None = None) -> LiveSu
     return LiveSummary(stats, tuple(evidence(log, v) for v in versions))
 
 
-def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bool = False,
+def live_timeline(ctx: AppContext, logged: LogRead | None = None, *,
+                  ledger: Sequence[LedgerEntry] | None = None, drift: bool = False,
                   windows: int = 24) -> Timeline:
-    """The monitoring timeline of the app's log (``log``: already read) and registry (drift
-    only with ``drift``: it reads the reference summary)."""
+    """The monitoring timeline of the app's log and registry (drift only with ``drift``: it
+    reads the reference summary). ``logged`` and ``ledger`` are what the caller has read
+    already; each is read here when None."""
     from mlops.monitoring.timeline import timeline
-    from mlops.serving.predlog import read_input_summaries, read_predictions
+    from mlops.serving.predlog import read_log
     from mlops.stages.drift import DriftThresholds
 
     params = ctx.params
-    if log is None:
-        log = read_predictions(ctx.log_path, model=ctx.name)
+    if logged is None:
+        logged = read_log(ctx.log_path, model=ctx.name)
+    log = logged.predictions
     regression = params.data.regression
     models = None
     ok = log[log["error"].isna() & log["proba"].notna()]
@@ -139,13 +144,14 @@ def live_timeline(ctx: AppContext, log: pd.DataFrame | None = None, *, drift: bo
                   "numeric": [c for c in cols if ctx.schema.by_name[c].numeric],
                   "categorical": [c for c in cols if ctx.schema.by_name[c].categorical],
                   "thresholds": DriftThresholds.from_config(params.validation),
-                  "summaries": read_input_summaries(ctx.log_path, model=ctx.name)}
+                  "summaries": logged.summaries}
     routed = log[(log["role"] == "primary") & log["version"].notna()]
     span = float(routed["ts"].max() - routed["ts"].min()) if len(routed) else 0.0
     calibrations = None if regression else {
         int(v): version_calibration(ctx, int(v)) for v in routed["version"].unique()}
     return timeline(log, regression=regression, window_s=readable_window(span, windows).seconds,
-                    models=models, ledger=ctx.registry.history(ctx.name),
+                    models=models,
+                    ledger=ctx.registry.history(ctx.name) if ledger is None else ledger,
                     calibrations=calibrations, **kwargs)
 
 
@@ -266,9 +272,10 @@ def _window_of(seconds: float) -> Window:
                 Window(int(seconds), f"{seconds:,.0f} s", "minute", 1))
 
 
-def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
-    """Charts over time per version (the operator's monitoring screen); ``log`` is the
-    model's log when the caller has read it already."""
+def show_timeline(ctx: AppContext, logged: LogRead | None = None,
+                  ledger: Sequence[LedgerEntry] | None = None) -> None:
+    """Charts over time per version (the operator's monitoring screen); ``logged`` and
+    ``ledger`` as :func:`live_timeline` takes them."""
     import streamlit as st
 
     from mlops.monitoring.timeline import MIN_DRIFT_ROWS
@@ -278,7 +285,7 @@ def show_timeline(ctx: AppContext, log: pd.DataFrame | None = None) -> None:
         return
     drift = st.toggle("Drift per input over time (against the training data's profile)",
                       key="mon_timeline_drift")
-    tl = live_timeline(ctx, log, drift=drift)
+    tl = live_timeline(ctx, logged, ledger=ledger, drift=drift)
     if tl.per_version.empty:
         st.info("No routed predictions yet.")
         return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -40,6 +41,10 @@ from mlops.app.live import (
 from mlops.app.public import version_select
 from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
+
+if TYPE_CHECKING:
+    from mlops.monitoring.monitor import Releases
+    from mlops.serving.predlog import LogRead
 
 __all__ = ["Pending", "drift_verdict", "render_operator"]
 
@@ -95,21 +100,25 @@ def render_operator(ctx: AppContext, token: str | None,
     st.subheader("Releases")
     st.markdown(" · ".join(f"**{alias}** v{v}" for alias, v in sorted(status.aliases.items()))
                 or "No aliases set yet.")
+    from mlops.monitoring.monitor import Releases
     from mlops.serving.deployment import read_deployment
 
-    dep, _ = read_deployment(ctx.registry, ctx.name)
+    # One read of the ledger and the deployment per run, for every panel below (an action
+    # reruns the page, which reads them again).
+    releases = Releases(status.aliases, ctx.registry.history(ctx.name),
+                        read_deployment(ctx.registry, ctx.name)[0])
+    dep = releases.deployment
     st.caption(REPLACE_WRONG_PRODUCTION)
     _promote(ctx, status, token, dep)
-    _rollback(ctx, status, token)
+    _rollback(ctx, status, token, releases)
     _strategies(ctx, status, token, dep)
     pending = st.session_state.get(PENDING)
     if isinstance(pending, Pending):
         _confirm(ctx, pending)
     st.subheader("Promotion ledger")
-    st.dataframe(actions.ledger_frame(ctx.registry.history(ctx.name)), hide_index=True,
-                 key="op_ledger")
+    st.dataframe(actions.ledger_frame(releases.ledger), hide_index=True, key="op_ledger")
     st.subheader("Monitoring")
-    _monitoring(ctx)
+    _monitoring(ctx, releases)
 
 
 def _offer(key: str, label: str, pending: Pending, blocked: str | None, where=st,
@@ -211,12 +220,9 @@ def _promote(ctx: AppContext, status: ServingStatus, token: str | None, dep) -> 
                                                reason=reason)), blocked)
 
 
-def _rollback(ctx: AppContext, status: ServingStatus, token: str | None) -> None:
-    from mlops.registry.records import Refs
-
-    refs = Refs.fold([e.to_dict() for e in ctx.registry.history(ctx.name)])
-    held = refs.stacks.get("production", [])
-    previous = held[-2] if len(held) >= 2 else None
+def _rollback(ctx: AppContext, status: ServingStatus, token: str | None,
+              releases: Releases) -> None:
+    previous = releases.previous_production
     now = status.production
     blocked = None
     if now is None:
@@ -318,22 +324,22 @@ def _running(ctx: AppContext, token: str | None, dep) -> None:
         _offer(key, label, Pending(key, label, change, run), None, where=col)
 
 
-def _monitoring(ctx: AppContext) -> None:
+def _monitoring(ctx: AppContext, releases: Releases) -> None:
     if not ctx.log_path.is_file():
         st.info("No predictions logged yet.")
         return
-    from mlops.serving.predlog import read_predictions
+    from mlops.serving.predlog import read_log
 
-    log = read_predictions(ctx.log_path, model=ctx.name)  # once: the table and the charts
-    summary = live_summary(log)
+    logged = read_log(ctx.log_path, model=ctx.name)  # once: the table, charts and drift
+    summary = live_summary(logged.predictions)
     if not summary.stats:
         st.info("No predictions logged yet.")
         return
     st.dataframe(version_table(summary, regression=ctx.regression, unit=ctx.params.data.unit),
                  hide_index=True, key="mon_table")
-    show_timeline(ctx, log)
+    show_timeline(ctx, logged, releases.ledger)
     _feedback(ctx)
-    _drift(ctx)
+    _drift(ctx, logged, releases)
 
 
 def _feedback(ctx: AppContext) -> None:
@@ -366,7 +372,7 @@ def drift_verdict(drift: dict | None, rows: int) -> str:
             f"drifted{listed}).")
 
 
-def _drift(ctx: AppContext) -> None:
+def _drift(ctx: AppContext, logged: LogRead, releases: Releases) -> None:
     """Input and prediction drift of the live log against the training data (on demand:
     it loads the training data and scores it, about a second)."""
     if not st.toggle("Drift against the training data", key="mon_drift"):
@@ -377,7 +383,8 @@ def _drift(ctx: AppContext) -> None:
     from mlops.monitoring.monitor import monitor_report
     from mlops.monitoring.timeline import MIN_DRIFT_ROWS
 
-    report, frame, _ = monitor_report(ctx.params, log_path=ctx.log_path, registry=ctx.registry)
+    report, frame, _ = monitor_report(ctx.params, logged=logged, registry=ctx.registry,
+                                      releases=releases)
     # The rows the drift test saw: routed answers with their inputs, and the rows of the
     # batches logged as a summary.
     rows = int(((frame["role"] == "primary") & frame["error"].isna()).sum()) + int(

@@ -17,7 +17,8 @@ automatic action names what it used (``routed requests=N, trusted labels=M from 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from sklearn import metrics
 from mlops.core.config import Params
 from mlops.monitoring import cbpe
 from mlops.registry.base import Refs, Registry
-from mlops.serving.deployment import analyse_and_apply, read_deployment
-from mlops.serving.predlog import inputs_frame
+from mlops.registry.records import LedgerEntry
+from mlops.serving.deployment import Deployment, analyse_and_apply, read_deployment
+from mlops.serving.predlog import LogRead, inputs_frame
 from mlops.serving.rules import (
     breaches,
     check_rules,
@@ -44,18 +46,52 @@ from mlops.serving.rules import (
 from mlops.serving.summary import input_drift, summary_rows
 from mlops.stages.drift import DriftThresholds, detect_drift
 
-__all__ = ["previous_production", "build_report", "auto_act", "last_auto_action",
-           "estimated_performance", "monitor_report", "reference_scores", "stored_calibration",
-           "versions_table"]
+__all__ = ["Releases", "build_report", "auto_act", "estimated_performance", "monitor_report",
+           "reference_scores", "stored_calibration", "versions_table"]
 
 ACTOR = "mlops-monitor"
 
 
-def previous_production(registry: Registry, name: str) -> int | None:
-    """The version a rollback of ``production`` would go back to (None if none)."""
-    refs = Refs.fold([e.to_dict() for e in registry.history(name)])
-    stack = refs.stacks.get("production", [])
-    return stack[-2] if len(stack) >= 2 else None
+@dataclass(frozen=True)
+class Releases:
+    """What monitoring reads of one model's releases, read once per run: the aliases, the
+    ledger and the deployment (a write through the registry makes it stale)."""
+
+    aliases: Mapping[str, int]
+    ledger: Sequence[LedgerEntry]
+    deployment: Deployment | None
+
+    @classmethod
+    def read(cls, registry: Registry, name: str) -> Releases:
+        """The registry's view of ``name`` now."""
+        return cls(registry.aliases(name), registry.history(name),
+                   read_deployment(registry, name)[0])
+
+    @property
+    def production(self) -> int | None:
+        return self.aliases.get("production")
+
+    @property
+    def previous_production(self) -> int | None:
+        """The version a rollback of ``production`` would go back to (None if none)."""
+        stack = Refs.fold([e.to_dict() for e in self.ledger]).stacks.get("production", [])
+        return stack[-2] if len(stack) >= 2 else None
+
+    @property
+    def canary(self) -> int | None:
+        """The candidate of a running canary (it shares production's time), else None."""
+        dep = self.deployment
+        return dep.candidate if dep is not None and dep.running and dep.strategy == "canary" \
+            else None
+
+    @property
+    def last_auto_action(self) -> float | None:
+        """Clock time (``evidence.ts``) of the newest automatic rollback or abort, if any."""
+        for entry in reversed(self.ledger):
+            ev = entry.evidence or {}
+            if ev.get("auto") and ev.get("kind") in ("rollback", "abort") and "ts" in ev:
+                return float(ev["ts"])
+        return None
 
 
 def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndarray:
@@ -289,21 +325,6 @@ def estimated_performance(frame: pd.DataFrame, version: int | None, *, model: An
             "realised_accuracy": realised, "calibrated": calibrator is not None}
 
 
-def _canary_candidate(dep: Any) -> int | None:
-    """The candidate of a running canary (it shares production's time), else None."""
-    return dep.candidate if dep is not None and dep.running and dep.strategy == "canary" \
-        else None
-
-
-def last_auto_action(registry: Registry, name: str) -> float | None:
-    """Clock time (``evidence.ts``) of the newest automatic rollback or abort, if any."""
-    for entry in reversed(registry.history(name)):
-        ev = entry.evidence or {}
-        if ev.get("auto") and ev.get("kind") in ("rollback", "abort") and "ts" in ev:
-            return float(ev["ts"])
-    return None
-
-
 def _early_warning(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
                    production: int, model: Any) -> dict[str, Any] | None:
     """An ``alert`` action when CBPE says production's accuracy is surely too low."""
@@ -332,18 +353,21 @@ def _early_warning(registry: Registry, name: str, frame: pd.DataFrame, params: P
 
 
 def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params, *,
-             now: float, apply: bool = True, model: Any = None) -> list[dict[str, Any]]:
+             now: float, apply: bool = True, model: Any = None,
+             releases: Releases | None = None) -> list[dict[str, Any]]:
     """Apply the rules: analyse a running canary; roll production back on a breach.
 
     Returns what was decided (and, with ``apply``, done). Within ``cooldown_seconds`` of
     the last automatic rollback or abort nothing is rolled back again. The early warning
     (estimated accuracy before labels; ``model``: production's pipeline, loaded when
-    needed) only adds an ``alert``: it never rolls back or aborts.
+    needed) only adds an ``alert``: it never rolls back or aborts. ``releases``: the
+    registry as the caller read it (read here when None).
     """
     actions: list[dict[str, Any]] = []
     regression = params.data.regression
-    dep, _ = read_deployment(registry, name)
-    if dep is not None and dep.running and dep.strategy == "canary":
+    releases = releases or Releases.read(registry, name)
+    dep = releases.deployment
+    if releases.canary is not None:
         if apply:
             decision = analyse_and_apply(registry, name, frame, params.deployment,
                                          params.monitoring, now=now, actor=ACTOR,
@@ -360,13 +384,15 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
             actions.append({"target": "canary", "candidate": dep.candidate,
                             "action": decision.action, "reasons": list(decision.reasons),
                             "evidence": decision.evidence.get("evidence_text")})
-    production = registry.aliases(name).get("production")
+            if apply:  # the decision moved the deployment, and maybe production
+                releases = Releases.read(registry, name)
+    production = releases.production
     if production is None:
         return actions
-    previous = previous_production(registry, name)
+    previous = releases.previous_production
     cur = version_stats(frame, production, regression=regression,
                         refused=production_refusals(frame, production,
-                                                    canary=_canary_candidate(dep)))
+                                                    canary=releases.canary))
     ref = version_stats(frame, previous, regression=regression) if previous is not None \
         else None
     results = check_rules(cur, ref, params.monitoring,
@@ -386,7 +412,7 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
                               "action": "rollback", "to": previous,
                               "reasons": [f"{r.rule}: {r.detail}" for r in broken],
                               "evidence": "evidence: " + "; ".join(e.text for e in used)}
-    last = last_auto_action(registry, name)
+    last = releases.last_auto_action
     if last is not None and now - last < params.monitoring.cooldown_seconds:
         action["action"] = "hold"
         action["reasons"].append(f"cool-down: last automatic action {now - last:.0f} s ago")
@@ -406,9 +432,13 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
 
 
 def monitor_report(params: Params, *, log_path: str | Path | None = None,
-                   registry: Any = None, apply: bool = False,
+                   logged: LogRead | None = None, registry: Any = None,
+                   releases: Releases | None = None, apply: bool = False,
                    now: float | None = None) -> tuple[dict[str, Any], Any, Any]:
     """The monitoring report of the live log; ``apply`` also rolls back / aborts.
+
+    ``logged`` (the model's log) and ``releases`` (the registry's aliases, ledger and
+    deployment) are what the caller has read already; each is read here when None.
 
     Returns ``(report, log frame, reference scores)`` for tables and plots.
     """
@@ -421,24 +451,26 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     name = params.model.name
     path = log_path or params.resolve(params.monitoring.log_path)
     # Nothing served yet is a valid state (a fresh clone): the report says 0 predictions.
-    logged = read_log(path, model=name, missing_ok=True)  # one read: rows and summaries
+    if logged is None:  # one read: rows and summaries
+        logged = read_log(path, model=name, missing_ok=True)
     frame, summaries = logged.predictions, logged.summaries
     data = load_split(params)  # read and split once: train is the reference, test calibrates
     reference = data.train.drop(columns=[params.data.target])
     schema = request_schema(params)  # the columns the log holds
-    production = reg.aliases(name).get("production")
+    releases = releases or Releases.read(reg, name)
+    production = releases.production
     ref_proba = model = None
     if production is not None:
         model = reg.load_model(name, production)
         ref_proba = reference_scores(model, reference, params)
     cols = list(schema.serving_columns)
     report = build_report(frame, params, reference=reference[cols], reference_proba=ref_proba,
-                          production=production, previous=previous_production(reg, name),
+                          production=production, previous=releases.previous_production,
                           numeric=[c for c in cols if schema.by_name[c].numeric],
                           categorical=[c for c in cols if schema.by_name[c].categorical],
                           held_out_mae=held_out_metric(reg, name, production)
                           if params.data.regression else None, summaries=summaries,
-                          canary=_canary_candidate(read_deployment(reg, name)[0]))
+                          canary=releases.canary)
     # None for regression: no sound estimate before labels (see mlops.monitoring.cbpe).
     report["estimated_performance"] = None
     if model is not None and not params.data.regression:
@@ -456,7 +488,7 @@ def monitor_report(params: Params, *, log_path: str | Path | None = None,
     report["retrain"] = bool((report.get("input_drift") or {}).get("dataset_drift"))
     report["actions"] = auto_act(reg, name, frame, params,
                                  now=time.time() if now is None else now, apply=apply,
-                                 model=model)
+                                 model=model, releases=releases)
     return report, frame, ref_proba
 
 

@@ -934,6 +934,40 @@ def test_operator_monitoring_charts(app_env) -> None:
     ctx.close()
 
 
+def test_the_operator_screen_reads_the_ledger_and_the_log_once_per_run(app_env,
+                                                                        monkeypatch) -> None:
+    """Rollback's target, the ledger table, the canary's steps and the drift report share
+    one read of the ledger; the table, the charts and drift share one read of the log."""
+    from mlops.registry.local import LocalRegistry
+    from mlops.serving.predlog import readers
+
+    ctx = AppContext.create(ROOT)
+    row = batch.validate_batch(GOOD_ROW.encode(), ctx.schema).frame
+    ctx.predict(pd.concat([row] * 3, ignore_index=True), version=None, session_key="s")
+    ctx.close()
+    at = _operator()
+    at.toggle(key="mon_timeline_drift").set_value(True)
+    at.toggle(key="mon_drift").set_value(True)
+    reads: list[str] = []
+    real_history, real_open = LocalRegistry.history, readers.open_read_only
+
+    def history(self, name):
+        reads.append("ledger")
+        return real_history(self, name)
+
+    def traced(path):
+        conn = real_open(path)
+        conn.set_trace_callback(
+            lambda sql: reads.append("log") if "FROM predictions" in sql else None)
+        return conn
+    monkeypatch.setattr(LocalRegistry, "history", history)
+    monkeypatch.setattr(readers, "open_read_only", traced)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("drift" in m.value for m in at.markdown)  # the drift report was drawn
+    assert sorted(reads) == ["ledger", "log"]
+
+
 @pytest.mark.slow
 def test_operator_canary_start_advance_abort_shadow_and_blue_green(app_env) -> None:
     from mlops.serving.deployment import read_deployment

@@ -1,5 +1,6 @@
 """A monitoring report reads each input once: the training data (read and split once) and
-the log's ``batches`` table (one query for the rows and the input summaries) (issue 28)."""
+the log's ``batches`` table (one query for the rows and the input summaries), and the
+registry's ledger and deployment (issue 28)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,17 @@ def test_a_report_reads_the_data_and_the_batches_once(serving_registry, serving_
         router.predict_batch(big.reset_index(drop=True))  # one summary record
         router.flush()
 
-    calls = {"read_csv": 0, "load_split": 0}
+    calls = {"read_csv": 0, "load_split": 0, "history": 0, "get_state": 0}
+    registry_type = type(serving_registry)
+    for name in ("history", "get_state"):
+        real = getattr(registry_type, name)
+
+        def counted_read(self, *args, _real=real, _name=name, **kwargs):
+            calls[_name] += 1
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(registry_type, name, counted_read)
     statements: list[str] = []
-    for name in calls:
+    for name in ("read_csv", "load_split"):
         real = getattr(core_data, name)
 
         def counted(*args, _real=real, _name=name, **kwargs):
@@ -46,7 +55,7 @@ def test_a_report_reads_the_data_and_the_batches_once(serving_registry, serving_
     monkeypatch.setattr(readers, "open_read_only", traced)
 
     report, frame, _ = monitor_report(params, log_path=log_path, registry=serving_registry)
-    assert calls == {"read_csv": 1, "load_split": 1}
+    assert calls == {"read_csv": 1, "load_split": 1, "history": 1, "get_state": 1}
     batch_reads = [s for s in statements if re.search(r"\bFROM batches\b", s)]
     assert len(batch_reads) == 1, batch_reads
     # ... and the report still has both: the batch's rows and its input summary.
