@@ -25,6 +25,7 @@ import pandas as pd
 from mlops.core.cells import ColumnCheck, check_column
 from mlops.core.exceptions import DataError
 from mlops.core.schema import Schema
+from mlops.serving.request_check import CheckedBatch
 
 __all__ = [
     "MAX_EXTRA_COLUMNS",
@@ -37,7 +38,6 @@ __all__ = [
     "out_of_range_note",
     "to_csv_bytes",
     "validate_batch",
-    "validate_frame",
 ]
 
 # The one size cap of a batch, uploaded or pasted (the paste box and validate_batch use it):
@@ -47,6 +47,7 @@ MAX_UPLOAD_ROWS = 10_000
 MAX_ISSUES_SHOWN = 50  # a broken file would otherwise produce one message per cell
 MAX_EXTRA_COLUMNS = 50  # columns beyond the serving ones and the target that are ignored
 MAX_NAME_CHARS = 64  # a column name shown in a message is cut to this
+MAX_ISSUES_SAID = 5  # the problems one error message names (a form's row, a frame)
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +73,20 @@ class BatchIssue:
 class BatchResult:
     """Outcome of :func:`validate_batch`: the clean frame, or the issues that stop it."""
 
-    frame: pd.DataFrame | None
+    checked: CheckedBatch | None  # what the router scores without checking it again
     issues: list[BatchIssue] = field(default_factory=list)
     total_issues: int = 0  # before truncation to MAX_ISSUES_SHOWN
     ignored_columns: tuple[str, ...] = ()
 
     @property
+    def frame(self) -> pd.DataFrame | None:
+        """The accepted rows, as the checker parsed them (None when refused)."""
+        return None if self.checked is None else self.checked.frame
+
+    @property
     def ok(self) -> bool:
         """True when the frame may be scored."""
-        return self.frame is not None and not self.issues
+        return self.checked is not None and not self.issues
 
 
 def validate_batch(
@@ -154,7 +160,7 @@ def validate_batch(
     if total:
         return BatchResult(None, issues, total, ignored)
     # The values the checker parsed, not a second parse: no accepted cell can fail later.
-    return BatchResult(_typed_frame(checks, schema), [], 0, ignored)
+    return BatchResult(_checked(checks, schema), [], 0, ignored)
 
 
 def _fail_batch(message: str) -> BatchResult:
@@ -171,11 +177,6 @@ def _first_line(exc: BaseException, limit: int = 200) -> str:
 def _names(names: list[str], limit: int = 10) -> str:
     shown = [n if len(n) <= MAX_NAME_CHARS else n[:MAX_NAME_CHARS] + "…" for n in names[:limit]]
     return f"{shown}" + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def validate_frame(frame: pd.DataFrame, schema: Schema) -> list[BatchIssue]:
-    """Every missing serving column and every bad cell (null, type, finite, category)."""
-    return _frame_issues(frame, schema, None)[0]
 
 
 def _frame_issues(frame: pd.DataFrame, schema: Schema, limit: int | None
@@ -216,44 +217,41 @@ def _plain(message: str, column: str) -> str:
     return message.removeprefix(f"field {column!r} is ").removeprefix("null; ")
 
 
-def out_of_range_note(frame: pd.DataFrame, schema: Schema) -> str | None:
+def out_of_range_note(checked: CheckedBatch) -> str | None:
     """A note on values outside the training range: they are scored, but less trusted."""
-    counts = {}
-    for name in schema.serving_columns:
-        col = schema.by_name[name]
-        if col.numeric and name in frame.columns:
-            n = int(check_column(frame[name], col).out_of_range.sum())
-            if n:
-                counts[name] = n
-    if not counts:
+    if not checked.out_of_range:
         return None
-    listed = ", ".join(f"{name} ({n} rows)" for name, n in counts.items())
+    listed = ", ".join(f"{name} ({n} rows)" for name, n in checked.out_of_range.items())
     return (f"Some values are outside the range the model was trained on: {listed}. "
             "They are scored, but the predictions for them are less certain.")
 
 
-def coerce_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+def coerce_frame(frame: pd.DataFrame, schema: Schema) -> CheckedBatch:
     """The serving columns of ``frame`` (text or typed cells) in the schema's dtypes.
 
-    Each cell is converted by the checker's own parse (:meth:`ColumnCheck.typed`), so
-    exactly the cells :func:`validate_frame` accepts convert, to the values it parsed. A
-    missing column or a refused cell is a DataError naming the column, the row (1-based)
-    and the rule, never a parser's exception.
+    Each cell is converted by the checker's own parse (:meth:`ColumnCheck.typed`), in the
+    same pass that judges it. A missing column or a refused cell is a DataError naming the
+    column, the row (1-based) and the rule (and the next few problems), never a parser's
+    exception.
     """
     frame = frame.reset_index(drop=True)
-    issues, total, checks = _frame_issues(frame, schema, 1)
+    issues, total, checks = _frame_issues(frame, schema, MAX_ISSUES_SAID)
     if total:
         first = issues[0]
         rule = "missing_field" if first.row is None else checks[first.column].error(
             frame[first.column], first.row - 1).fields["rule"]
-        more = f" (and {total - 1} more problems)" if total > 1 else ""
-        raise DataError(first.text + more, column=first.column, row=first.row, rule=rule)
-    return _typed_frame(checks, schema)
+        more = f" (and {total - len(issues)} more problems)" if total > len(issues) else ""
+        raise DataError("; ".join(i.text for i in issues) + more, column=first.column,
+                        row=first.row, rule=rule)
+    return _checked(checks, schema)
 
 
-def _typed_frame(checks: dict[str, ColumnCheck], schema: Schema) -> pd.DataFrame:
-    """The serving columns, in order, as the values the checker parsed (all accepted)."""
-    return pd.DataFrame({name: checks[name].typed() for name in schema.serving_columns})
+def _checked(checks: dict[str, ColumnCheck], schema: Schema) -> CheckedBatch:
+    """The serving columns, in order, as the values the checker parsed (all accepted), and
+    the cells outside the training range per column."""
+    frame = pd.DataFrame({name: checks[name].typed() for name in schema.serving_columns})
+    outside = {name: int(check.out_of_range.sum()) for name, check in checks.items()}
+    return CheckedBatch(frame, schema, {name: n for name, n in outside.items() if n})
 
 
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").

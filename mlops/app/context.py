@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # imported when first used, not on the app's first page
     from mlops.core.config import Params
     from mlops.registry import ModelVersion, Registry
     from mlops.serving.predlog import PredictionLog
+    from mlops.serving.request_check import CheckedBatch
     from mlops.serving.router import Router
     from mlops.stages.explain import Explainer, Explanation
     from mlops.stages.reference import ReferenceSummary
@@ -242,9 +243,11 @@ class AppContext:
                                       reference=self.reference)
             return self._router
 
-    def predict(self, frame: pd.DataFrame, *, version: int | None, session_key: str
-                ) -> ScoredRequest:
-        """Score validated rows through the router, or with a pinned ``version``; log them.
+    def predict(self, frame: pd.DataFrame | CheckedBatch, *, version: int | None,
+                session_key: str) -> ScoredRequest:
+        """Score rows through the router, or with a pinned ``version``; log them. A
+        :class:`~mlops.serving.request_check.CheckedBatch` (an upload or the form, already
+        judged cell by cell) is not checked again.
 
         ``session_key`` is the routing key, so a canary keeps one browser session on one
         version. A pinned version (the read-only selector) is scored by the router with that
@@ -252,6 +255,8 @@ class AppContext:
         production or canary traffic, so trying a version can never push it through a canary.
         """
         import pandas as pd
+
+        from mlops.serving.request_check import CheckedBatch
 
         if len(frame) == 0:
             raise DataError("nothing to score: no rows", rule="empty")
@@ -261,6 +266,7 @@ class AppContext:
                 "promote a version in the operator view")
         result = self.router.predict_batch(frame, routing_keys=[session_key] * len(frame),
                                            version=version)
+        rows = frame.frame if isinstance(frame, CheckedBatch) else frame
         ids = result["request_id"].tolist()
         predictions = pd.DataFrame(index=range(len(frame)))
         if self.regression:
@@ -280,7 +286,7 @@ class AppContext:
                 else "canary"
         # Prediction columns first: they are what a reader of the results looks for.
         scored = pd.concat([predictions.reset_index(drop=True),
-                            frame.reset_index(drop=True)], axis=1)
+                            rows.reset_index(drop=True)], axis=1)
         scored.insert(len(predictions.columns), "version", [int(v) for v in versions])
         scored.insert(0, "request_id", ids)
         return ScoredRequest(scored, answered, routed)

@@ -10,7 +10,7 @@ from mlops.core.exceptions import DataError
 from mlops.core.schema import Schema
 
 if TYPE_CHECKING:  # pandas is imported when a row is scored, not to draw the first page
-    import pandas as pd
+    from mlops.serving.request_check import CheckedBatch
 
 __all__ = ["FieldSpec", "form_spec", "needs_reference", "option_words", "row_from_form"]
 
@@ -107,19 +107,15 @@ def form_spec(schema: Schema, typical: Mapping[str, Any] | None = None) -> list[
     return specs
 
 
-def row_from_form(values: Mapping[str, Any], schema: Schema) -> pd.DataFrame:
-    """A one-row frame of the form's values, checked like a batch (DataError if bad)."""
+def row_from_form(values: Mapping[str, Any], schema: Schema) -> CheckedBatch:
+    """The form's values as one checked row, judged like a batch (DataError if bad)."""
     import pandas as pd
 
-    from mlops.app.batch import coerce_frame, validate_frame
+    from mlops.app.batch import coerce_frame
 
     missing = [c for c in schema.serving_columns if c not in values]
     if missing:
         raise DataError(f"form is missing fields {missing}", column=missing[0],
                         rule="missing_field")
-    frame = pd.DataFrame([{c: values[c] for c in schema.serving_columns}])
-    issues = validate_frame(frame, schema)
-    if issues:
-        raise DataError("; ".join(i.text for i in issues), column=issues[0].column,
-                        rule="form")
-    return coerce_frame(frame, schema)
+    return coerce_frame(pd.DataFrame([{c: values[c] for c in schema.serving_columns}]),
+                        schema)

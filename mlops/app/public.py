@@ -58,7 +58,7 @@ def render_predict(ctx: AppContext, version: int | None, session_key: str,
             "value": _plain(record.get("predicted_value", record.get("predicted_class"))),
             "probability": (None if "probability" not in record
                             else float(record["probability"])),
-            "routed": result.routed, "row": row.to_dict(orient="records")[0],
+            "routed": result.routed, "row": row.frame.to_dict(orient="records")[0],
         }
     last = st.session_state.get("last_prediction")
     if last:
@@ -300,11 +300,11 @@ def render_batch(ctx: AppContext, version: int | None, session_key: str) -> None
     if unknown:
         shown = [c if len(c) <= 64 else c[:64] + "…" for c in unknown]
         st.info(f"Not used by the model, left out: {', '.join(shown)}")
-    note = out_of_range_note(result.frame, ctx.schema)
+    note = out_of_range_note(result.checked)
     if note:
         st.warning(note)
     try:
-        scored = ctx.predict(result.frame, version=version, session_key=session_key)
+        scored = ctx.predict(result.checked, version=version, session_key=session_key)
     except MLOpsError as exc:
         st.error(exc.message)
         return

@@ -9,6 +9,7 @@ validation and the app use, for single rows and batches alike.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,7 @@ from mlops.core.cells import check_cell, check_column
 from mlops.core.exceptions import RequestError
 from mlops.core.schema import ColumnSchema, Schema
 
-__all__ = ["RequestValidator", "names_preview"]
+__all__ = ["CheckedBatch", "RequestValidator", "names_preview"]
 
 MAX_NAMES_SHOWN = 10  # a hostile request may carry 100,000 unknown fields
 MAX_NAME_CHARS = 64
@@ -29,6 +30,22 @@ def names_preview(names: list[Any], limit: int = MAX_NAMES_SHOWN) -> str:
              for n in names[:limit]]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return f"{shown}{more}"
+
+
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A batch whose every cell passed :func:`~mlops.core.cells.check_column` against
+    ``schema``: its serving columns in order, as the checker parsed them, and the count of
+    cells outside the training range per column. A validator of the same schema takes it
+    as it is, so an upload is judged once (the app's checks list every problem with its
+    row; the router's stop at the first)."""
+
+    frame: pd.DataFrame
+    schema: Schema
+    out_of_range: Mapping[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.frame)
 
 
 class RequestValidator:
@@ -71,8 +88,11 @@ class RequestValidator:
             f"{list(self.columns)}", column=unknown[0][:MAX_NAME_CHARS], rule="unknown_field")
 
     # ------------------------------------------------------------------ batches
-    def check_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The serving columns of ``frame`` in order, or RequestError for the first problem."""
+    def check_frame(self, frame: pd.DataFrame | CheckedBatch) -> pd.DataFrame:
+        """The serving columns of ``frame`` in order, or RequestError for the first problem
+        (a :class:`CheckedBatch` of this very schema is not checked again)."""
+        if isinstance(frame, CheckedBatch) and frame.schema is self.schema:
+            return frame.frame
         if not isinstance(frame, pd.DataFrame):
             raise RequestError("a batch must be a DataFrame", rule="format")
         names = [str(c) for c in frame.columns]

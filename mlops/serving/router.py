@@ -44,7 +44,7 @@ from mlops.serving.refusal import (
     loggable_text,
     refusal_summary,
 )
-from mlops.serving.request_check import RequestValidator
+from mlops.serving.request_check import CheckedBatch, RequestValidator
 from mlops.serving.scoring import LoadedModel, load_version, plain
 from mlops.serving.shadow import ShadowWorker
 from mlops.serving.summary import SUMMARY_ROWS, reference_profiles
@@ -315,7 +315,8 @@ class Router:
             self._shadow.submit_row(table.shadow, rid, ts, routing_key, inputs, clean)
         return result
 
-    def predict_batch(self, frame: pd.DataFrame, *, routing_keys: Sequence[str] | None = None,
+    def predict_batch(self, frame: pd.DataFrame | CheckedBatch, *,
+                      routing_keys: Sequence[str] | None = None,
                       batch_id: str | None = None, version: int | None = None
                       ) -> pd.DataFrame:
         """Score a batch; returns ``request_id``, ``prediction``, ``proba``, ``confidence`` and
@@ -399,7 +400,7 @@ class Router:
         result = pd.DataFrame({"request_id": _request_id_array(batch_id, n),
                                "prediction": labels, "proba": proba,
                                "confidence": confidence, "version": versions},
-                              index=frame.index)
+                              index=X.index)
         result.attrs["batch_id"] = batch_id
         return result
 

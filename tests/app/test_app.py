@@ -347,13 +347,16 @@ def test_form_defaults_are_a_typical_case(schema) -> None:
 
 def test_row_from_form_casts_and_rejects(schema) -> None:
     values = {s.name: s.default for s in form.form_spec(schema)}
-    row = form.row_from_form(values, schema)
+    row = form.row_from_form(values, schema).frame
     assert row.shape == (1, len(schema.serving_columns))
     assert row["age"].dtype == "int64"
     with pytest.raises(DataError, match="age"):
         form.row_from_form({**values, "age": 35.5}, schema)
+    # Two bad fields: the message names both.
+    with pytest.raises(DataError, match="'age'.*; .*'duration'"):
+        form.row_from_form({**values, "age": 35.5, "duration": "long"}, schema)
     # Outside the training range is scored (the router warns), as in every other path.
-    assert form.row_from_form({**values, "age": 200}, schema).loc[0, "age"] == 200
+    assert form.row_from_form({**values, "age": 200}, schema).frame.loc[0, "age"] == 200
 
 
 def test_batch_accepts_a_good_file_and_drops_the_target(schema) -> None:
@@ -386,7 +389,7 @@ def test_out_of_range_values_are_scored_with_a_note(schema) -> None:
     result = batch.validate_batch((header + "\nmale,2,own,little,moderate,999999,12,car,35\n"
                                    ).encode(), schema)
     assert result.ok
-    assert "credit_amount (1 rows)" in batch.out_of_range_note(result.frame, schema)
+    assert "credit_amount (1 rows)" in batch.out_of_range_note(result.checked)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -495,7 +498,7 @@ def test_an_accepted_upload_holds_exactly_the_values_the_checker_parsed(rows) ->
             parsed, _ = check_cell(cell, MIXED.by_name[name], text=True)
             served = result.frame.loc[i, name]
             assert (pd.isna(served) if parsed is None else served == parsed), (name, cell)
-    pd.testing.assert_frame_equal(batch.coerce_frame(raw, MIXED), result.frame)
+    pd.testing.assert_frame_equal(batch.coerce_frame(raw, MIXED).frame, result.frame)
 
 
 def test_ttl_cache_rereads_after_ttl() -> None:
@@ -536,6 +539,32 @@ def test_context_predicts_logs_and_takes_feedback(app_env) -> None:
     # The app shows the serving rules' own statistics, not a second computation of them.
     log = read_predictions(ctx.log_path, model=NAME, inputs=False)
     assert summary.stats == (version_stats(log, 1), version_stats(log, 2))
+    ctx.close()
+
+
+def test_an_upload_is_judged_once_from_validation_to_the_log(app_env, monkeypatch) -> None:
+    """The app's checks (every problem, with its row) and the router's (the first) are the
+    same rules: an accepted upload is checked cell by cell once, not again when scored."""
+    from mlops.core import cells
+    from mlops.serving import request_check
+
+    ctx = AppContext.create(ROOT)
+    judged: list[str] = []
+
+    def counted(series, spec, **kwargs):
+        judged.append(spec.name)
+        return cells.check_column(series, spec, **kwargs)
+    monkeypatch.setattr(batch, "check_column", counted)
+    monkeypatch.setattr(request_check, "check_column", counted)
+    upload = batch.validate_batch((GOOD_ROW + GOOD_ROW.splitlines()[1] + "\n").encode(),
+                                  ctx.schema)
+    assert batch.out_of_range_note(upload.checked) is None
+    scored = ctx.predict(upload.checked, version=None, session_key="s")
+    assert len(scored.frame) == 2
+    assert sorted(judged) == sorted(ctx.schema.serving_columns)
+    # A frame that did not come through the checks is checked by the router itself.
+    ctx.predict(upload.frame, version=None, session_key="s")
+    assert len(judged) == 2 * len(ctx.schema.serving_columns)
     ctx.close()
 
 
