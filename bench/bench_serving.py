@@ -15,7 +15,9 @@ For the default model only:
 
 - the same single-row p50 with a shadow candidate / without (target: at most 1.10).
   Requests are spaced by a pause of about one prediction, as interactive users are;
-  back-to-back saturation is printed too;
+  back-to-back saturation is printed too. The two are measured in alternated blocks (the
+  shadow started and stopped between them) and each p50 is taken over all its blocks, so
+  the machine's drift hits both alike;
 - 100,000-row batch: router rows/s / raw rows/s (target: router at least 1.0x raw) as the
   machine runs, on one thread (no parallel slices) and with the other core kept busy by a
   spinning process, each against raw ``predict_proba`` in the same conditions; the log is
@@ -63,7 +65,8 @@ BATCH_GOAL = 1.0  # router rows/s / raw rows/s, at least
 DEFAULT = ("logistic_regression", "hist_gradient_boosting")
 
 
-def p50(fn, n: int, pause: float = 0.0) -> float:
+def timings(fn, n: int, pause: float = 0.0) -> list[float]:
+    """Seconds of each of ``n`` calls of ``fn``, with ``pause`` seconds between them."""
     times = []
     for _ in range(n):
         start = time.perf_counter()
@@ -71,7 +74,11 @@ def p50(fn, n: int, pause: float = 0.0) -> float:
         times.append(time.perf_counter() - start)
         if pause:
             time.sleep(pause)
-    return statistics.median(times) * 1000
+    return times
+
+
+def p50(fn, n: int, pause: float = 0.0) -> float:
+    return statistics.median(timings(fn, n, pause)) * 1000
 
 
 def registry_with(folder: Path, name: str, skops: Path, conversion=None) -> LocalRegistry:
@@ -151,16 +158,25 @@ def single_rows(estimator: str, args, frame: pd.DataFrame, tmp: Path) -> dict:
 def shadow_and_batch(args, params, router: Router, reg: LocalRegistry, pipeline, row: dict,
                      features: pd.DataFrame, raw: float) -> dict:
     pause = raw / 1000 * 1.5
-    plain_spaced = p50(lambda: router.predict(row, "u"), args.n, pause)
-    routed = p50(lambda: router.predict(row, "u"), args.n)
-    deployment.start(reg, "bench", params.deployment, candidate=2, strategy="shadow",
-                     now=time.time())
-    router.refresh()
-    shadow_spaced = p50(lambda: router.predict(row, "u"), args.n, pause)
-    shadow_saturated = p50(lambda: router.predict(row, "u"), args.n)
-    router.flush()
-    deployment.abort(reg, "bench", reason="bench", now=time.time())
-    router.refresh()
+    blocks = 10
+    times: dict[tuple[bool, bool], list[float]] = {}
+    for _ in range(blocks):  # alternated: without a shadow, then with one
+        for shadow in (False, True):
+            if shadow:
+                deployment.start(reg, "bench", params.deployment, candidate=2,
+                                 strategy="shadow", now=time.time())
+                router.refresh()
+            for spaced in (True, False):
+                times.setdefault((shadow, spaced), []).extend(timings(
+                    lambda: router.predict(row, "u"), args.n // blocks,
+                    pause if spaced else 0.0))
+            if shadow:
+                router.flush()
+                deployment.abort(reg, "bench", reason="bench", now=time.time())
+                router.refresh()
+    plain_spaced, routed, shadow_spaced, shadow_saturated = (
+        statistics.median(times[key]) for key in ((False, True), (False, False),
+                                                  (True, True), (True, False)))
     big = features.sample(args.rows, replace=True, random_state=0).reset_index(drop=True)
     out = {
         "shadow_p50_ratio_spaced": round(shadow_spaced / plain_spaced, 3),
