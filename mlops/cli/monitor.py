@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from mlops.cli.common import HelpFormatter, add_params_args, load_params
 
@@ -96,7 +97,7 @@ def _number_in(low: float, high: float):
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    """Join ground-truth labels (CSV with ``request_id,label``) to the prediction log.
+    """Join ground-truth labels (CSV or Parquet with ``request_id,label``) to the log.
 
     The command line is a trusted source: its labels are evidence for automatic decisions
     (source ``cli:FILE NAME``). So every row is checked first and nothing is stored unless
@@ -105,16 +106,20 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     """
     import pandas as pd
 
-    from mlops.core.data import read_csv
+    from mlops.core.data import is_parquet, read_table
     from mlops.core.exceptions import DataError
     from mlops.core.schema import load_schema
     from mlops.serving.predlog import PredictionLog, known_request_ids
 
     params, path = load_params(args), args.file
-    read_csv(path)  # the structural checks (encoding, ragged rows, ...) with their messages
-    # Read again as text: a request id such as "1e5" must stay what it is.
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    frame.columns = [str(c).strip() for c in frame.columns]
+    # The structural checks (encoding, ragged rows, ...) with their messages; a CSV is then
+    # read again as text: a request id such as "1e5" must stay what it is.
+    frame = read_table(path)
+    if is_parquet(path):
+        frame = frame.astype(str)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame.columns = [str(c).strip() for c in frame.columns]
     missing = {"request_id", "label"} - set(frame.columns)
     if missing:
         raise DataError(f"{path}: needs columns request_id,label (missing {sorted(missing)})",
@@ -128,9 +133,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     ids = frame["request_id"].str.strip()
     known = known_request_ids(log_path, set(ids))
     problems: list[tuple[int, str, str]] = []
-    labels: list[int | float] = []
+    labels: list[Any] = []
     for i, (rid, text) in enumerate(zip(ids, frame["label"].str.strip(), strict=True)):
-        label = _finite(text) if regression else _integer(text)
+        label = (_finite(text) if regression else _class_named(text, allowed) if allowed
+                 else _integer(text))
         if not rid:
             problems.append((i, "request_id", "request id is empty"))
         elif rid not in known:
@@ -138,7 +144,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
                              f"request id {rid[:64]!r} is not a logged prediction"))
         if label is None and regression:
             problems.append((i, "label", f"label {text[:32]!r} is not a finite number"))
-        elif label is None or (allowed and label not in allowed):
+        elif label is None:
             problems.append((i, "label", f"label {text[:32]!r} is not one of the schema's "
                                          f"labels {list(allowed) or 'integers'}"))
         labels.append(label if label is not None else 0)
@@ -153,6 +159,17 @@ def cmd_feedback(args: argparse.Namespace) -> int:
                              trusted=True)
     print(f"stored {n} trusted labels (source cli:{Path(path).name})")
     return 0
+
+
+def _class_named(text: str, classes: tuple[Any, ...]) -> Any:
+    """The class of ``classes`` that ``text`` names (``7`` and ``7.0`` both name 7), or
+    None."""
+    for label in classes:
+        if str(label) == text:
+            return label
+    number = _finite(text)
+    return next((label for label in classes if not isinstance(label, str) and number is not None
+                 and label == number), None)
 
 
 def _integer(text: str) -> int | None:

@@ -159,6 +159,9 @@ def _check_index(path: Path, frame: pd.DataFrame) -> None:
     frame.columns = [INDEX_COLUMN, *frame.columns[1:]]
 
 
+PARQUET_MAGIC = b"PAR1"  # a Parquet file's first (and last) four bytes
+
+
 def is_parquet(path: str | Path) -> bool:
     """True for a Parquet file (by its name, or its leading magic bytes)."""
     path = Path(path)
@@ -166,7 +169,7 @@ def is_parquet(path: str | Path) -> bool:
         return True
     try:
         with path.open("rb") as handle:
-            return handle.read(4) == b"PAR1"
+            return handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
     except OSError:
         return False
 

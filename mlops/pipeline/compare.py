@@ -158,13 +158,14 @@ def _git_file(params: Params, commit: Any, rel: Any) -> bytes | None:
 def _train_drift(params: Params, raw: bytes, prod_params: Mapping[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
-    from mlops.core.data import load_split, split
+    from mlops.core.data import PARQUET_MAGIC, load_split, split
     from mlops.core.schema import load_schema
     from mlops.stages.drift import DriftThresholds, detect_drift
 
     data = prod_params.get("data") or {}
     target = params.data.target
-    theirs = pd.read_csv(io.BytesIO(raw))
+    theirs = (pd.read_parquet(io.BytesIO(raw)) if raw.startswith(PARQUET_MAGIC)
+              else pd.read_csv(io.BytesIO(raw)))
     theirs.columns = [str(c).strip() for c in theirs.columns]
     prod_train, _ = split(theirs, data.get("target", target),
                           test_size=float(data.get("test_size", params.data.test_size)),

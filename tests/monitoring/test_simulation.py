@@ -46,6 +46,34 @@ def test_feedback_command_joins_labels(tmp_path):
                  "--set", f"monitoring.log_path={log_path}"]) == 2
 
 
+@pytest.mark.parametrize("labels", [("north", "south", "west"), (3, 7, 11)])
+def test_feedback_takes_the_schemas_own_labels_text_or_numbers(tmp_path, labels):
+    """Text classes are labels too: the command checks them against the schema as written."""
+    import pandas as pd
+
+    from mlops.core.schema import infer_schema, save_schema
+    from mlops.serving.predlog import LogRecord
+
+    frame = pd.DataFrame({"x": range(9), "y": list(labels) * 3})
+    save_schema(infer_schema(frame, target="y"), tmp_path / "schema.yaml")
+    log_path = tmp_path / "log.sqlite"
+    with PredictionLog(log_path) as log:
+        for rid in ("a", "b"):
+            log.log(LogRecord(rid, 1.0, "m", 1, "primary", None, "{}", 0.5, labels[0], 3.0))
+    common = ["--set", f"monitoring.log_path={log_path}",
+              "--set", f"data.schema={tmp_path / 'schema.yaml'}"]
+    (tmp_path / "fb.csv").write_text(f"request_id,label\na,{labels[1]}\nb, {labels[2]}\n",
+                                     encoding="utf-8")
+    assert main(["feedback", str(tmp_path / "fb.csv"), *common]) == 0
+    assert read_predictions(log_path)["label"].tolist() == list(labels[1:])
+    # Parquet, with the labels typed as the data set has them.
+    pd.DataFrame({"request_id": ["a"], "label": [labels[0]]}).to_parquet(tmp_path / "fb.pq")
+    assert main(["feedback", str(tmp_path / "fb.pq"), *common]) == 0
+    assert read_predictions(log_path)["label"].tolist() == [labels[0], labels[2]]
+    (tmp_path / "bad.csv").write_text("request_id,label\na,east\n", encoding="utf-8")
+    assert main(["feedback", str(tmp_path / "bad.csv"), *common]) == 2
+
+
 def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):
     from mlops.core.data import read_csv
     from mlops.serving.predlog import LogRecord
