@@ -274,16 +274,13 @@ class AppContext:
         else:
             predictions["predicted_class"] = result["prediction"].to_numpy()
             # Two classes: the chance of the positive class; more: of the predicted one.
-            binary = len(self.router.classes(int(result["version"].iloc[0]))) == 2
+            binary = len(result.attrs["classes"]) == 2
             chance = result["proba"] if binary else result["confidence"]
             predictions["probability"] = chance.to_numpy().round(4)
         versions = result["version"].to_numpy()
         answered = int(versions[0])
-        if version is not None:
-            routed = "pinned"
-        else:
-            routed = "production" if answered == self.router.status()["production"] \
-                else "canary"
+        routed = {"candidate": "canary"}.get(result["variant"].iloc[0],
+                                             result["variant"].iloc[0])
         # Prediction columns first: they are what a reader of the results looks for.
         scored = pd.concat([predictions.reset_index(drop=True),
                             rows.reset_index(drop=True)], axis=1)

@@ -83,8 +83,7 @@ def output_columns(result: pd.DataFrame, router: Router) -> list[str]:
     their class."""
     if router.regression:
         return ["request_id", "prediction", "version"]
-    classes = {c for v in set(result["version"]) for c in router.classes(int(v))}
-    if len(classes) <= 2:
+    if len(result.attrs["classes"]) <= 2:
         name = f"probability_{router.positive_class}"
         result.rename(columns={"proba": name}, inplace=True)
     else:

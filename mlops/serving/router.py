@@ -319,12 +319,15 @@ class Router:
                       routing_keys: Sequence[str] | None = None,
                       batch_id: str | None = None, version: int | None = None
                       ) -> pd.DataFrame:
-        """Score a batch; returns ``request_id``, ``prediction``, ``proba``, ``confidence`` and
-        ``version`` per row, on ``frame``'s index.
+        """Score a batch; returns ``request_id``, ``prediction``, ``proba``, ``confidence``,
+        ``version`` and ``variant`` per row, on ``frame``'s index.
 
         ``proba`` is what the log keeps (the positive class's probability; NaN for
-        regression), ``confidence`` the predicted class's. Row ``i`` gets request id
-        ``{batch_id}-{i}`` (also ``result.attrs["batch_id"]``). A pinned ``version`` is
+        regression), ``confidence`` the predicted class's; ``variant`` says who answered
+        (``production``, ``candidate`` or ``pinned``). Row ``i`` gets request id
+        ``{batch_id}-{i}`` (also ``result.attrs["batch_id"]``); ``result.attrs["classes"]``
+        are the answering models' classes (empty for regression), so a caller words the
+        answer without asking the router again. A pinned ``version`` is
         scored by that version alone and logged with role ``pinned``: never routed traffic,
         so trying a version can never push it through a canary. Logging happens on the
         writer thread.
@@ -397,11 +400,16 @@ class Router:
                                role="primary" if version is None else "pinned")
         if table.shadow is not None and n:
             self._shadow.submit_batch(table.shadow, batch_id, self.clock(), X)
+        variant = np.where(to_candidate, "candidate",
+                           "production" if version is None else "pinned").astype(object)
         result = pd.DataFrame({"request_id": _request_id_array(batch_id, n),
                                "prediction": labels, "proba": proba,
-                               "confidence": confidence, "version": versions},
-                              index=X.index)
+                               "confidence": confidence, "version": versions,
+                               "variant": variant}, index=X.index)
         result.attrs["batch_id"] = batch_id
+        result.attrs["classes"] = tuple(dict.fromkeys(
+            c for model in (table.production, table.candidate) if model is not None
+            for c in model.classes))
         return result
 
     def feedback(self, labels: Mapping[str, Any], *, source: str = "api",

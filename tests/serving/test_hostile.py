@@ -192,7 +192,7 @@ def test_an_empty_batch_returns_nothing_and_loses_no_other_row(router) -> None:
     empty = router.predict_batch(pd.DataFrame(columns=HEADER.split(",")))
     last = router.predict(_good_row())
     assert len(empty) == 0 and list(empty.columns) == ["request_id", "prediction", "proba",
-                                                       "confidence", "version"]
+                                                       "confidence", "version", "variant"]
     router.flush()
     assert set(router.log.frame()["request_id"]) == {first.request_id, last.request_id}
     assert router.log.failed_records == 0

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 
+import pandas as pd
 import pytest
 
 from mlops.core.exceptions import RequestError
@@ -93,6 +94,15 @@ def test_canary_routing_is_sticky_per_key_and_follows_the_weight(router, rows, s
     on_candidate = {k for k, v in seen.items() if v == 2}
     assert on_candidate == {k for k in seen if bucket(k, 2) < 5}
     assert all(v == 1 for k, v in seen.items() if k not in on_candidate)
+    # A batch says who answered each row, and the classes: the caller need not ask again.
+    keys = [f"user-{i}" for i in range(100)]
+    frame = pd.DataFrame([rows[i % len(rows)] for i in range(100)])
+    result = router.predict_batch(frame, routing_keys=keys)
+    assert result["variant"].tolist() == ["candidate" if k in on_candidate else "production"
+                                          for k in keys]
+    assert result["version"].tolist() == [2 if k in on_candidate else 1 for k in keys]
+    assert result.attrs["classes"] == router.classes(1)
+    assert set(router.predict_batch(frame, version=2)["variant"]) == {"pinned"}
 
 
 @pytest.mark.slow  # 10,000 real predictions: about 50 s on two cores
