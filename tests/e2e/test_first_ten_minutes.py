@@ -27,13 +27,13 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from mlops.app.auth import token_weakness
+from mlops.core.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADING = "## Your first ten minutes"
@@ -73,12 +73,6 @@ def bare(line: str) -> str:
     return re.sub(r"(?:^|\s+)#(?:\s.*)?$", "", line).strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def script(lines: list[str], workdir: Path) -> str:
     """The README's lines as one bash script, servers started in the background."""
     out = [PREAMBLE]
@@ -86,7 +80,7 @@ def script(lines: list[str], workdir: Path) -> str:
         command = bare(line)
         if command in SERVERS:
             variable, path = SERVERS[command]
-            port = _free_port()
+            port = free_port()
             log = workdir / f"{command.split()[1]}.log"
             pids = workdir / "pids"
             out.append(f"setsid {command} {variable}={port} > {log} 2>&1 & echo $! >> {pids}")
