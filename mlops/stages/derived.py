@@ -45,7 +45,17 @@ class DerivedFeatures(TransformerMixin, BaseEstimator):
         return out
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The feature code's output for ``X``, with the columns seen in ``fit``."""
+        """The feature code's output for the raw columns of ``X`` seen in ``fit`` (others,
+        such as an identifier or the target, are left out as the column encoder leaves them
+        out), with the columns seen in ``fit``."""
+        if isinstance(X, pd.DataFrame):
+            inputs = list(self.feature_names_in_)
+            missing = [c for c in inputs if c not in X.columns]
+            if missing:
+                raise DataError(f"{FEATURE_FUNCTION} needs the raw column(s) {missing}, which "
+                                f"the model was trained with", column=missing[0],
+                                rule="features")
+            X = X[inputs]
         out = self._apply(X)
         got = [str(c) for c in out.columns]
         if got != self.columns_:

@@ -100,6 +100,27 @@ def test_feature_code_reaches_the_served_model_for_a_raw_request(project, tmp_pa
     assert list(schema.serving_columns) == ["day", "noise"]  # the request stays raw
 
 
+@pytest.mark.filterwarnings("ignore:date column")  # this data's date is not the point
+def test_an_identifier_column_next_to_feature_code_is_left_out_not_refused(tmp_path):
+    """The held-out rows still carry data.id_columns: the model takes the raw columns it was
+    trained with from them, as its column encoder does, in the notebook's checks too."""
+    from mlops.stages.feature_checks import check_features
+
+    frame = seasonal().assign(ticket=[f"T{i:05d}" for i in range(400)])
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    save_schema(infer_schema(frame, target="busy"), tmp_path / "schema.yaml")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["data"].update(path="data.csv", target="busy", schema="schema.yaml", id_columns=["ticket"],
+                       positive_class="yes", sensitive_features=[], class_labels={})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    model = train(load_params(tmp_path / "params.yaml"), frame, features=cell(MONTHS))
+    assert list(model[0].feature_names_in_) == ["day", "noise"]
+    assert all(c.grade != "block" for c in check_features(model, frame, target="busy"))
+    assert (model.predict(frame) == frame["busy"]).mean() > 0.95
+    with pytest.raises(DataError, match=r"needs the raw column\(s\) \['noise'\]"):
+        model.predict(frame.drop(columns="noise"))
+
+
 def test_tampered_feature_code_is_refused_before_it_runs(project, tmp_path):
     params, frame = project
     model = train(params, frame, features=cell(MONTHS))
