@@ -172,6 +172,11 @@ def _class_named(text: str, classes: tuple[Any, ...]) -> Any:
                  and label == number), None)
 
 
+def _figure(value: Any, spec: str = ".3f") -> str:
+    """A report's number as printed: rounded, or "n/a" where there is none (no labels)."""
+    return "n/a" if value is None else format(float(value), spec)
+
+
 def _integer(text: str) -> int | None:
     """``text`` as an integer label (``1``, ``1.0``), or None."""
     try:
@@ -221,16 +226,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     report = json.loads(json.dumps(report, default=str))  # numpy and the like, as text
     write_json_atomic(report, out_dir / "monitor.json")
     for v in report["versions"]:
-        quality = f"MAE {v.get('mae')}" if v.get("regression") else \
-            f"accuracy {v.get('accuracy')}"
+        quality = f"MAE {_figure(v.get('mae'))}" if v.get("regression") else \
+            f"accuracy {_figure(v.get('accuracy'))}"
         print(f"v{v['version']}: {v['requests']} requests, error rate {v['error_rate']:.3f}, "
-              f"p99 {v['p99_ms']} ms, {quality} ({v['labelled']} labelled)")
+              f"p99 {_figure(v['p99_ms'], '.2f')} ms, {quality} ({v['labelled']} labelled)")
     est = report.get("estimated_performance")
     if est and est.get("accuracy") is not None:
         low, high = est["accuracy_interval"]
         print(f"v{est['version']} estimated accuracy before labels (CBPE): {est['accuracy']:.3f}"
               f" [{low:.3f}, {high:.3f}] over {est['n']} predictions; realised "
-              f"{est['realised_accuracy']} on {est['labelled']} labelled")
+              f"{_figure(est['realised_accuracy'])} on {est['labelled']} labelled")
     elif est and est.get("withheld"):
         print(f"v{est['version']}: no estimate of accuracy before labels: {est['withheld']}")
     for a in report["actions"]:

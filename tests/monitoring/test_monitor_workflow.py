@@ -8,6 +8,7 @@ the file byte for byte as it was.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,10 @@ def test_refused_requests_alone_fire_the_error_rate_rule(tmp_path: Path, serving
     v2 = next(v for v in report["versions"] if v["version"] == 2)
     assert (v2["requests"], v2["errors"], v2["refused"]) == (160, 10, 10)
     assert "v2: 160 requests, error rate 0.062" in printed  # was 150 requests, 0.000
+    # Figures as people read them: rounded, never a float's sixteen digits.
+    line = next(x for x in printed.splitlines() if x.startswith("v2:"))
+    assert re.fullmatch(r"v2: 160 requests, error rate 0\.062, p99 \d+\.\d\d ms, accuracy "
+                        r"0\.\d{3} \(150 labelled\)", line), line
     rules = {r["rule"]: r for r in report["rules"]}
     assert rules["error_rate"]["status"] == "breach"
     assert rules["error_rate"]["detail"] == "10 errors in 160 requests (10 refused before routing)"
