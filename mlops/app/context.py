@@ -202,8 +202,14 @@ class AppContext:
                 raise DataError("no reference summary in the registry and no data next to "
                                 f"the app ({self.params.data.path}): explanations need one",
                                 rule="reference")
-            # Background rows drawn from each column's distribution: no training row.
+            # Background rows drawn from each column's distribution: no training row. A
+            # column the summary has no profile of (a date) takes the schema's typical value:
+            # there the explanation compares with a typical case, as the form starts from one.
             background = reference.background(BACKGROUND_ROWS, seed=self.params.seed)
+            columns = list(self.schema.serving_columns)
+            background = background.assign(**{
+                c: self.schema.by_name[c].typical for c in columns
+                if c not in background.columns})[columns]
             explainer = Explainer(self.model(version), background,
                                   positive_class=self.params.data.positive_class,
                                   seed=self.params.seed)

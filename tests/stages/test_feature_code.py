@@ -17,7 +17,7 @@ from mlops.core.config import load_params
 from mlops.core.exceptions import ConfigError, DataError, IntegrityError, RequestError
 from mlops.core.feature_code import FEATURE_FILE, MARK, module_name
 from mlops.core.modelio import load_model, save_model
-from mlops.core.schema import infer_schema, save_schema
+from mlops.core.schema import infer_schema, load_schema, save_schema
 from mlops.registry.local import LocalRegistry
 from mlops.serving.predlog import PredictionLog
 from mlops.serving.router import Router
@@ -243,6 +243,31 @@ def test_requests_with_new_dates_are_served_and_bad_dates_are_named(project, tmp
     with Router(registry, "seasons", schema, positive_class="yes") as router:
         assert router.predict({"day": "2031-08-01", "noise": 0.0}).label == "yes"
         assert router.predict({"day": "2031-02-01", "noise": 0.0}).label == "no"
+
+
+def test_a_prediction_on_a_date_is_explained_against_a_typical_day(project, tmp_path):
+    """The reference summary profiles numbers and categories, not dates: the explanation's
+    background takes the schema's typical day there (it failed with a KeyError, so the
+    public Predict screen showed "something went wrong")."""
+    from mlops.app.context import AppContext
+
+    params, frame = project
+    model = train(params, frame, features=cell(MONTHS))
+    save_model(model, tmp_path / "model.skops")
+    registry = LocalRegistry(tmp_path / "registry")
+    registry.register("seasons", tmp_path / "model.skops",
+                      files={FEATURE_FILE: tmp_path / FEATURE_FILE},
+                      metadata={"gates_passed": True})
+    registry.promote("seasons", 1, "production", expected=None, reason="test")
+    schema = load_schema(params.resolve(params.data.schema))
+    assert schema.by_name["day"].typical is not None
+    ctx = AppContext(params, registry, schema, tmp_path / "log.sqlite")
+    try:
+        summer = pd.DataFrame({"day": ["2031-08-01"], "noise": [0.0]})
+        explanation = ctx.explain(1, summer)
+        assert explanation.columns and "day" in explanation.columns
+    finally:
+        ctx.close()
 
 
 def test_a_date_used_as_text_is_a_warning_and_the_form_offers_a_date(project):
