@@ -37,21 +37,21 @@ __all__ = ["LiveSummary", "Window", "drift_table", "feedback_table", "live_summa
 
 # Window widths the charts use, each with its words and the tick step of its axis: the
 # first that cuts the log's span into at most ``windows`` points.
-_WINDOWS = ((60, "minute", "minute", 1), (300, "5 minutes", "minute", 5),
-            (900, "15 minutes", "minute", 15), (3600, "hour", "hour", 1),
-            (3 * 3600, "3 hours", "hour", 3), (6 * 3600, "6 hours", "hour", 6),
-            (86400, "day", "day", 1), (7 * 86400, "week", "day", 7))
+_WINDOWS = ((60, "minute", "minute"), (300, "5 minutes", "minute"),
+            (900, "15 minutes", "minute"), (3600, "hour", "hour"),
+            (3 * 3600, "3 hours", "hour"), (6 * 3600, "6 hours", "hour"),
+            (86400, "day", "day"), (7 * 86400, "week", "day"))
+MAX_TICKS = 8  # time labels on a chart's axis, at most
 
 
 @dataclass(frozen=True)
 class Window:
-    """One window width of the time charts: ``seconds``, in words (``5 minutes``), and how
-    the time axis ticks (``interval``, ``step``) and reads (``time_format``)."""
+    """One window width of the time charts: ``seconds``, in words (``5 minutes``), and the
+    unit its time axis reads in (``interval``, see ``time_format``)."""
 
     seconds: int
     words: str
     interval: str
-    step: int
 
     @property
     def time_format(self) -> str:
@@ -62,11 +62,10 @@ class Window:
 def readable_window(span_s: float, windows: int = 24) -> Window:
     """The window that cuts ``span_s`` seconds into at most ``windows`` points: a minute for
     a short log, hours or days for longer ones (never a second: one request per point)."""
-    for seconds, name, interval, step in _WINDOWS:
+    for seconds, name, interval in _WINDOWS:
         if span_s / seconds <= windows:
-            return Window(seconds, name, interval, step)
-    seconds, name, interval, step = _WINDOWS[-1]
-    return Window(seconds, name, interval, step)
+            return Window(seconds, name, interval)
+    return Window(*_WINDOWS[-1])
 
 
 @dataclass(frozen=True)
@@ -248,8 +247,9 @@ def _chart(wide: pd.DataFrame, window: Window, y_title: str, y_format: str = "",
                                                value_name="value").dropna()
     # Times as text in UTC: Vega reads them as they are, whatever the browser's zone.
     long["time"] = pd.to_datetime(long["time"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
-    ticks = {"interval": window.interval, "step": window.step} \
-        if long["time"].nunique() > 1 else 1
+    # A plain count: the Vega in Streamlit's front end fails on a {interval, step} count
+    # (the chart is drawn empty, with an error in the browser's console).
+    ticks = min(long["time"].nunique(), MAX_TICKS)
     encode: dict = {
         "x": alt.X("time:T", title=f"time (UTC), one point per {window.words}",
                    axis=alt.Axis(format=window.time_format, labelAngle=0, tickCount=ticks)),
@@ -269,7 +269,7 @@ def _chart(wide: pd.DataFrame, window: Window, y_title: str, y_format: str = "",
 
 def _window_of(seconds: float) -> Window:
     return next((Window(*w) for w in _WINDOWS if w[0] == int(seconds)),
-                Window(int(seconds), f"{seconds:,.0f} s", "minute", 1))
+                Window(int(seconds), f"{seconds:,.0f} s", "minute"))
 
 
 def show_timeline(ctx: AppContext, logged: LogRead | None = None,
