@@ -339,9 +339,14 @@ class _Charts:
         self.by_hash: dict[str, object] = {}
         self.seen: list[object] = []
         self.checked = 0  # charts that went through _check_screen
+        # What the browser's Vega said while drawing: a spec it cannot draw leaves an empty
+        # chart (gridlines only) and an error here, and nothing on the websocket.
+        self.errors: list[str] = []
 
     def listen(self, page) -> None:
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+        page.on("console", lambda m: m.type == "error" and m.text.startswith("ERROR")
+                and self.errors.append(m.text[:300]))
 
     def _frame(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -406,6 +411,7 @@ def _check_screen(page, charts: _Charts, where: str) -> list[dict]:
             assert "color" in (layer.get("encoding") or {}), (where, "layer without colour")
     main = page.get_by_test_id("stMain").inner_text()
     assert "went wrong" not in main and "(s)" not in main, (where, main[:500])
+    assert not charts.errors, (where, "a chart the browser cannot draw", charts.errors)
     return tables
 
 
@@ -449,8 +455,12 @@ def _traffic(app_env: dict[str, str], rows: int) -> None:
 
     ctx = AppContext.create(ROOT)
     frame = validate_batch(GOOD_ROWS.encode(), ctx.schema).frame
-    result = ctx.predict(pd.concat([frame] * (rows // 2), ignore_index=True),
-                         version=None, session_key="walk")
+    # Over three minutes, so the time charts have several points and time ticks.
+    now = time.time()
+    for minute in (2, 1, 0):
+        ctx.router.clock = lambda minute=minute: now - 60 * minute
+        result = ctx.predict(pd.concat([frame] * (rows // 6), ignore_index=True),
+                             version=None, session_key="walk")
     head = result.frame.head(10)
     for i, (request, predicted) in enumerate(zip(head["request_id"],
                                                  head["predicted_class"], strict=True)):
