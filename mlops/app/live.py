@@ -42,6 +42,7 @@ _WINDOWS = ((60, "minute", "minute"), (300, "5 minutes", "minute"),
             (3 * 3600, "3 hours", "hour"), (6 * 3600, "6 hours", "hour"),
             (86400, "day", "day"), (7 * 86400, "week", "day"))
 MAX_TICKS = 8  # time labels on a chart's axis, at most
+DASHES = ([1, 0], [6, 4], [2, 2])  # solid, dashed, dotted: the line of each kind in a chart
 
 
 @dataclass(frozen=True)
@@ -247,12 +248,14 @@ def _chart(wide: pd.DataFrame, window: Window, y_title: str, y_format: str = "",
                                                value_name="value").dropna()
     # Times as text in UTC: Vega reads them as they are, whatever the browser's zone.
     long["time"] = pd.to_datetime(long["time"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
-    # A plain count: the Vega in Streamlit's front end fails on a {interval, step} count
-    # (the chart is drawn empty, with an error in the browser's console).
-    ticks = min(long["time"].nunique(), MAX_TICKS)
+    # Ticks at the windows' own times (every k-th): a tick count lets Vega tick every 30 s
+    # under minute labels (05:27, 05:27, 05:28), and the Vega in Streamlit's front end
+    # fails on a {interval, step} count (the chart is drawn empty).
+    times = sorted(long["time"].unique())
+    ticks = times[::-(-len(times) // MAX_TICKS)] if times else []
     encode: dict = {
         "x": alt.X("time:T", title=f"time (UTC), one point per {window.words}",
-                   axis=alt.Axis(format=window.time_format, labelAngle=0, tickCount=ticks)),
+                   axis=alt.Axis(format=window.time_format, labelAngle=0, values=ticks)),
         "y": alt.Y("value:Q", title=y_title,
                    axis=alt.Axis(format=y_format) if y_format else alt.Axis()),
         "color": alt.Color("series:N", title=None,
@@ -262,8 +265,11 @@ def _chart(wide: pd.DataFrame, window: Window, y_title: str, y_format: str = "",
     }
     if dash:
         long["kind"] = long["series"].map(dash)
-        encode["strokeDash"] = alt.StrokeDash("kind:N", title=None,
-                                              legend=alt.Legend(orient="bottom"))
+        # The first kind named is solid, the next dashed, as the captions say; the colour
+        # legend already names each series with its kind ("v2 p99").
+        kinds = list(dict.fromkeys(dash.values()))
+        encode["strokeDash"] = alt.StrokeDash(
+            "kind:N", legend=None, scale=alt.Scale(domain=kinds, range=DASHES[:len(kinds)]))
     return alt.Chart(long).mark_line(point=True).encode(**encode).properties(height=260)
 
 

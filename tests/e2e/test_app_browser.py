@@ -407,6 +407,10 @@ def _check_screen(page, charts: _Charts, where: str) -> list[dict]:
         series = set(data[field]) if field and field in data else set()
         if len(series) > 1:
             assert color.get("legend", {}) is not None, (where, "no legend", series)
+        dash = (spec.get("encoding") or {}).get("strokeDash")
+        if dash:  # the captions say "measured (solid) ... estimated (dashed)", p50 and p99
+            assert dash["scale"]["domain"][0] in ("measured", "p50"), (where, dash)
+            assert dash["scale"]["range"][0] == [1, 0], (where, dash)
         for layer in spec.get("layer") or []:  # several marks and no colour to tell them
             assert "color" in (layer.get("encoding") or {}), (where, "layer without colour")
     main = page.get_by_test_id("stMain").inner_text()
@@ -478,7 +482,7 @@ def test_every_screen_speaks_plainly_with_a_bad_upload_of_each_kind(
     series, verdicts that agree with their numbers, every refusal in words."""
     from playwright.sync_api import expect, sync_playwright
 
-    _traffic(app_env, 40)
+    _traffic(app_env, 200)  # over 30 a minute: drift over time is judged
     files = tmp_path / "uploads"
     files.mkdir()
     header = GOOD_ROWS.splitlines()[0]
