@@ -74,6 +74,7 @@ class AppContext:
         self._models: dict[int, Any] = {}  # fitted scikit-learn pipelines by version
         self._records: dict[int, ModelVersion] = {}  # versions are immutable: read once
         self._evaluations: dict[int, dict[str, Any]] = {}
+        self._calibrations: dict[int, dict[str, Any] | None] = {}
         self._explainers: dict[int, Explainer] = {}
         self._summary: ReferenceSummary | None = None
         self._summary_read = False
@@ -144,6 +145,20 @@ class AppContext:
                 data = json.loads(path.read_text("utf-8"))
             self._evaluations[version] = data
         return self._evaluations[version]
+
+    def calibration(self, version: int) -> dict[str, Any] | None:
+        """The version's ``calibration.json``, hash-checked once and kept as the model is
+        (:func:`~mlops.monitoring.monitor.stored_calibration`: withheld when changed), or
+        None when it has none or is not in this registry."""
+        if version not in self._calibrations:
+            from mlops.monitoring.monitor import stored_calibration
+
+            try:
+                self._calibrations[version] = stored_calibration(self.registry, self.name,
+                                                                 version)
+            except NotFoundError:
+                self._calibrations[version] = None
+        return self._calibrations[version]
 
     @property
     def regression(self) -> bool:

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from mlops.serving.rules import Evidence, VersionStats
 
 __all__ = ["LiveSummary", "Window", "drift_table", "feedback_table", "live_summary",
-           "live_timeline", "readable_window", "show_timeline", "version_calibration",
-           "version_table"]
+           "live_timeline", "readable_window", "show_timeline", "version_table"]
 
 # Window widths the charts use, each with its words and the tick step of its axis: the
 # first that cuts the log's span into at most ``windows`` points.
@@ -148,24 +147,11 @@ def live_timeline(ctx: AppContext, logged: LogRead | None = None, *,
     routed = log[(log["role"] == "primary") & log["version"].notna()]
     span = float(routed["ts"].max() - routed["ts"].min()) if len(routed) else 0.0
     calibrations = None if regression else {
-        int(v): version_calibration(ctx, int(v)) for v in routed["version"].unique()}
+        int(v): ctx.calibration(int(v)) for v in routed["version"].unique()}
     return timeline(log, regression=regression, window_s=readable_window(span, windows).seconds,
                     models=models,
                     ledger=ctx.registry.history(ctx.name) if ledger is None else ledger,
                     calibrations=calibrations, **kwargs)
-
-
-def version_calibration(ctx: AppContext, version: int) -> dict | None:
-    """The version's ``calibration.json`` (:func:`~mlops.monitoring.monitor.stored_calibration`:
-    hash-checked, withheld when changed), or None when it has none or is not in this
-    registry."""
-    from mlops.core.exceptions import NotFoundError
-    from mlops.monitoring.monitor import stored_calibration
-
-    try:
-        return stored_calibration(ctx.registry, ctx.name, version)
-    except NotFoundError:
-        return None
 
 
 def _percent(value: float | None) -> str:

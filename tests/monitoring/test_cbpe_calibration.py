@@ -263,19 +263,25 @@ def test_monitor_report_uses_the_versions_stored_calibration(serving_models, tmp
 def test_a_calibration_file_changed_after_registration_withholds_the_estimate(
         serving_models, tmp_path):
     from mlops.app.context import AppContext
-    from mlops.app.live import version_calibration
 
     params = serving_models.params
     trusted = {**FAILED, "trusted": True, "reason": "fine", "calibrator": fit_calibrator(
         *_overconfident(300, 8), [0, 1]).to_dict()}
     root, log_path = _served_log(serving_models, tmp_path, trusted)
     registry = LocalRegistry(root)
-    ctx = AppContext(params, registry, load_schema(params.resolve(params.data.schema)),
-                     log_path)
-    assert version_calibration(ctx, 1)["trusted"]
-    assert version_calibration(ctx, 7) is None  # not in this registry: no calibration
+
+    def context() -> AppContext:  # an app process
+        return AppContext(params, registry, load_schema(params.resolve(params.data.schema)),
+                          log_path)
+    ctx = context()
+    reads = []
+    real = registry.read_verified
+    registry.read_verified = lambda *a: reads.append(a[-1]) or real(*a)
+    assert ctx.calibration(1)["trusted"]
+    assert ctx.calibration(1)["trusted"] and reads == [CALIBRATION_FILE]  # checked once
+    assert ctx.calibration(7) is None  # not in this registry: no calibration
     stored = registry.file_path(params.model.name, 1, CALIBRATION_FILE)
     stored.chmod(0o644)
     stored.write_text(stored.read_text("utf-8").replace('"trusted": true', '"trusted": 1'))
-    changed = version_calibration(ctx, 1)
+    changed = context().calibration(1)  # verified when an app loads it, as the model is
     assert not changed["trusted"] and "changed after registration" in changed["reason"]
