@@ -367,7 +367,8 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
     regression = params.data.regression
     releases = releases or Releases.read(registry, name)
     dep = releases.deployment
-    if releases.canary is not None:
+    canary = releases.canary  # the log's traffic was routed with it, whatever is decided now
+    if canary is not None:
         if apply:
             decision = analyse_and_apply(registry, name, frame, params.deployment,
                                          params.monitoring, now=now, actor=ACTOR,
@@ -391,8 +392,7 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
         return actions
     previous = releases.previous_production
     cur = version_stats(frame, production, regression=regression,
-                        refused=production_refusals(frame, production,
-                                                    canary=releases.canary))
+                        refused=production_refusals(frame, production, canary=canary))
     ref = version_stats(frame, previous, regression=regression) if previous is not None \
         else None
     results = check_rules(cur, ref, params.monitoring,
