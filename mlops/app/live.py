@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveSummary", "Window", "drift_table", "feedback_table", "live_summary",
            "live_timeline", "readable_window", "show_timeline", "version_table"]
 
-# Window widths the charts use, each with its words and the tick step of its axis: the
-# first that cuts the log's span into at most ``windows`` points.
+# Window widths the charts use, each with its words and the unit its time axis reads in:
+# the first that cuts the log's span into at most ``windows`` points.
 _WINDOWS = ((60, "minute", "minute"), (300, "5 minutes", "minute"),
             (900, "15 minutes", "minute"), (3600, "hour", "hour"),
             (3 * 3600, "3 hours", "hour"), (6 * 3600, "6 hours", "hour"),
