@@ -191,7 +191,8 @@ def _show_explanation(ctx: AppContext, last: dict[str, Any]) -> None:
         return
     import altair as alt
 
-    up, down = f"towards {towards}", f"away from {towards}"
+    up, down = ("up", "down") if explanation.explained_class is None else (
+        f"towards {towards}", f"away from {towards}")
     labels = {spec.name: spec for spec in form_spec(ctx.schema, {})}
     data = pd.DataFrame({
         "input": [_input_as_shown(labels.get(c), c, last["row"][c]) for c in top["column"]],

@@ -65,7 +65,9 @@ class Explanation:
                              "direction": ["up" if v > 0 else "down" for _, v in top]})
 
     def sentence(self, towards: str, labels: dict[str, str] | None = None, n: int = 3) -> str:
-        """Plain words: which columns pushed the result towards ``towards`` and which away.
+        """Plain words: which columns pushed the result towards ``towards`` (a class) and
+        which away, the side of the largest contribution first. For a number (no
+        ``explained_class``) the columns pushed the estimate up or down.
 
         ``labels`` maps column names to display names (the schema's descriptions).
         """
@@ -73,13 +75,12 @@ class Explanation:
         top = self.top(n)
         if not top:
             return f"No single input moved this result away from the average for {towards}."
-        up = [labels.get(c, c) for c, v in top if v > 0]
-        down = [labels.get(c, c) for c, v in top if v < 0]
-        parts = []
-        if up:
-            parts.append(f"{_join(up)} pushed it towards {towards}")
-        if down:
-            parts.append(f"{_join(down)} pushed it away from {towards}")
+        number = self.explained_class is None
+        sides = {True: "pushed the estimate up" if number else f"pushed it towards {towards}",
+                 False: "pulled the estimate down" if number else f"pushed it away from {towards}"}
+        first = top[0][1] > 0
+        parts = [f"{_join(names)} {sides[side]}" for side in (first, not first)
+                 if (names := [labels.get(c, c) for c, v in top if (v > 0) == side])]
         return "Mostly, " + "; ".join(parts) + "."
 
 

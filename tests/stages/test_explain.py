@@ -202,8 +202,12 @@ def test_top_and_sentence() -> None:
 
     e = Explanation(("a", "b", "c"), (0.5, -1.0, 0.0), 0.1, -0.4, "log-odds", "linear", 1)
     assert e.top(5) == [("b", -1.0), ("a", 0.5)]
-    assert e.sentence("yes", {"a": "Age"}) == ("Mostly, Age pushed it towards yes; b pushed "
-                                              "it away from yes.")
+    # The larger push first (it was listed after a smaller one on the other side).
+    assert e.sentence("yes", {"a": "Age"}) == ("Mostly, b pushed it away from yes; Age pushed "
+                                              "it towards yes.")
+    number = Explanation(("a", "b"), (2.0, -0.5), 10.0, 11.5, "value", "linear")
+    assert number.sentence("a higher y") == ("Mostly, a pushed the estimate up; b pulled the "
+                                             "estimate down.")
     assert list(e.frame()["direction"]) == ["down", "up"]
 
 
@@ -294,7 +298,7 @@ def test_a_regression_prediction_is_shown_as_a_value_with_its_unit_and_why() -> 
     assert metrics["Predicted progression"].endswith(" points")
     assert "Chance" not in " ".join(metrics)  # no probability for a number
     why = next(m.value for m in at.markdown if m.value.startswith("**Why?**"))
-    assert "a higher progression" in why
+    assert "pushed the estimate up" in why or "pulled the estimate down" in why
     assert not at.expander  # no class to record as an outcome
 
 
