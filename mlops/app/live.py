@@ -315,7 +315,10 @@ def show_timeline(ctx: AppContext, logged: LogRead | None = None,
                    + (" (no estimate before outcomes for regression: see docs/serving.md)"
                       if regression else ""))
     if quality.notna().any().any():
-        st.altair_chart(_chart(quality, window, f"{quality_name}{unit}",
+        # The axis is shorter than "mean absolute error (minutes)": its title says it
+        # briefly, under the caption that says it in full, with the unit.
+        axis_title = "average error" if regression else quality_name
+        st.altair_chart(_chart(quality, window, axis_title,
                                "" if regression else ".0%",
                                dash={c: c.rsplit(" ", 1)[1] for c in quality.columns}),
                         width="stretch")
