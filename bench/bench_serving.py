@@ -168,7 +168,7 @@ def shadow_and_batch(args, params, router: Router, reg: LocalRegistry, pipeline,
                 router.refresh()
             for spaced in (True, False):
                 times.setdefault((shadow, spaced), []).extend(timings(
-                    lambda: router.predict(row, "u"), args.n // blocks,
+                    lambda: router.predict(row, "u"), max(1, args.n // blocks),
                     pause if spaced else 0.0))
             if shadow:
                 router.flush()

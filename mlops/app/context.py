@@ -222,9 +222,13 @@ class AppContext:
             # there the explanation compares with a typical case, as the form starts from one.
             background = reference.background(BACKGROUND_ROWS, seed=self.params.seed)
             columns = list(self.schema.serving_columns)
-            background = background.assign(**{
-                c: self.schema.by_name[c].typical for c in columns
-                if c not in background.columns})[columns]
+            missing = [c for c in columns if c not in background.columns]
+            if any(self.schema.by_name[c].typical is None for c in missing):
+                raise DataError(f"no typical value of {missing} in the schema to compare "
+                                "with: add `typical:` to those columns of the schema",
+                                column=missing[0], rule="reference")
+            background = background.assign(
+                **{c: self.schema.by_name[c].typical for c in missing})[columns]
             explainer = Explainer(self.model(version), background,
                                   positive_class=self.params.data.positive_class,
                                   seed=self.params.seed)

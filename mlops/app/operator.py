@@ -43,7 +43,7 @@ from mlops.app.status import ServingStatus
 from mlops.core.exceptions import MLOpsError
 
 if TYPE_CHECKING:
-    from mlops.monitoring.monitor import Releases
+    from mlops.serving.deployment import Releases
     from mlops.serving.predlog import LogRead
 
 __all__ = ["Pending", "drift_verdict", "render_operator"]
@@ -100,8 +100,7 @@ def render_operator(ctx: AppContext, token: str | None,
     st.subheader("Releases")
     st.markdown(" · ".join(f"**{alias}** v{v}" for alias, v in sorted(status.aliases.items()))
                 or "No aliases set yet.")
-    from mlops.monitoring.monitor import Releases
-    from mlops.serving.deployment import read_deployment
+    from mlops.serving.deployment import Releases, read_deployment
 
     # One read of the ledger and the deployment per run, for every panel below (an action
     # reruns the page, which reads them again).

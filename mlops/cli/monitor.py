@@ -115,8 +115,9 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     # The structural checks (encoding, ragged rows, ...) with their messages; a CSV is then
     # read again as text: a request id such as "1e5" must stay what it is.
     frame = read_table(path)
-    if is_parquet(path):
-        frame = frame.astype(str)
+    if is_parquet(path):  # as text, an empty cell empty (as the CSV reads it), never NaN
+        frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        frame.columns = [str(c).strip() for c in frame.columns]
     else:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         frame.columns = [str(c).strip() for c in frame.columns]

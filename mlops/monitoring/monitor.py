@@ -17,8 +17,7 @@ automatic action names what it used (``routed requests=N, trusted labels=M from 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,8 @@ from sklearn import metrics
 
 from mlops.core.config import Params
 from mlops.monitoring import cbpe
-from mlops.registry.base import Refs, Registry
-from mlops.registry.records import LedgerEntry
-from mlops.serving.deployment import Deployment, analyse_and_apply, read_deployment
+from mlops.registry.base import Registry
+from mlops.serving.deployment import Releases, analyse_and_apply
 from mlops.serving.predlog import LogRead, inputs_frame
 from mlops.serving.rules import (
     breaches,
@@ -46,52 +44,10 @@ from mlops.serving.rules import (
 from mlops.serving.summary import input_drift, summary_rows
 from mlops.stages.drift import DriftThresholds, detect_drift
 
-__all__ = ["Releases", "build_report", "auto_act", "estimated_performance", "monitor_report",
+__all__ = ["build_report", "auto_act", "estimated_performance", "monitor_report",
            "reference_scores", "stored_calibration", "versions_table"]
 
 ACTOR = "mlops-monitor"
-
-
-@dataclass(frozen=True)
-class Releases:
-    """What monitoring reads of one model's releases, read once per run: the aliases, the
-    ledger and the deployment (a write through the registry makes it stale)."""
-
-    aliases: Mapping[str, int]
-    ledger: Sequence[LedgerEntry]
-    deployment: Deployment | None
-
-    @classmethod
-    def read(cls, registry: Registry, name: str) -> Releases:
-        """The registry's view of ``name`` now."""
-        return cls(registry.aliases(name), registry.history(name),
-                   read_deployment(registry, name)[0])
-
-    @property
-    def production(self) -> int | None:
-        return self.aliases.get("production")
-
-    @property
-    def previous_production(self) -> int | None:
-        """The version a rollback of ``production`` would go back to (None if none)."""
-        stack = Refs.fold([e.to_dict() for e in self.ledger]).stacks.get("production", [])
-        return stack[-2] if len(stack) >= 2 else None
-
-    @property
-    def canary(self) -> int | None:
-        """The candidate of a running canary (it shares production's time), else None."""
-        dep = self.deployment
-        return dep.candidate if dep is not None and dep.running and dep.strategy == "canary" \
-            else None
-
-    @property
-    def last_auto_action(self) -> float | None:
-        """Clock time (``evidence.ts``) of the newest automatic rollback or abort, if any."""
-        for entry in reversed(self.ledger):
-            ev = entry.evidence or {}
-            if ev.get("auto") and ev.get("kind") in ("rollback", "abort") and "ts" in ev:
-                return float(ev["ts"])
-        return None
 
 
 def reference_scores(model: Any, frame: pd.DataFrame, params: Params) -> np.ndarray:
@@ -386,7 +342,10 @@ def auto_act(registry: Registry, name: str, frame: pd.DataFrame, params: Params,
                             "action": decision.action, "reasons": list(decision.reasons),
                             "evidence": decision.evidence.get("evidence_text")})
             if apply:  # the decision moved the deployment, and maybe production
-                releases = Releases.read(registry, name)
+                moved = Releases.read(registry, name)
+                if moved.production != releases.production:
+                    model = None  # production's pipeline is another one now
+                releases = moved
     production = releases.production
     if production is None:
         return actions

@@ -12,14 +12,17 @@ gets traffic (canary), who scores on the side (shadow) and which versions stay l
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import pandas as pd
 
 from mlops.core.config import DeploymentConfig, MonitoringConfig
 from mlops.core.exceptions import ConflictError, NotFoundError, RegistryError
-from mlops.registry.base import Registry
+from mlops.registry.base import Refs, Registry
+from mlops.registry.records import LedgerEntry
 from mlops.serving.rules import (
     RuleResult,
     breaches,
@@ -35,6 +38,7 @@ __all__ = [
     "STRATEGIES",
     "Deployment",
     "Decision",
+    "Releases",
     "read_deployment",
     "start",
     "pending_candidate",
@@ -362,3 +366,45 @@ def analyse_and_apply(registry: Registry, name: str, frame: pd.DataFrame,
                               if regression else None)
     apply_decision(registry, name, decision, now=now, actor=actor)
     return decision
+
+
+@dataclass(frozen=True)
+class Releases:
+    """One model's releases as read once for a screen or a monitoring run: the aliases,
+    the ledger and the deployment (a write through the registry makes it stale)."""
+
+    aliases: Mapping[str, int]
+    ledger: Sequence[LedgerEntry]
+    deployment: Deployment | None
+
+    @classmethod
+    def read(cls, registry: Registry, name: str) -> Releases:
+        """The registry's view of ``name`` now."""
+        return cls(registry.aliases(name), registry.history(name),
+                   read_deployment(registry, name)[0])
+
+    @property
+    def production(self) -> int | None:
+        return self.aliases.get("production")
+
+    @cached_property
+    def previous_production(self) -> int | None:
+        """The version a rollback of ``production`` would go back to (None if none)."""
+        stack = Refs.fold([e.to_dict() for e in self.ledger]).stacks.get("production", [])
+        return stack[-2] if len(stack) >= 2 else None
+
+    @property
+    def canary(self) -> int | None:
+        """The candidate of a running canary (it shares production's time), else None."""
+        dep = self.deployment
+        return dep.candidate if dep is not None and dep.running and dep.strategy == "canary" \
+            else None
+
+    @property
+    def last_auto_action(self) -> float | None:
+        """Clock time (``evidence.ts``) of the newest automatic rollback or abort, if any."""
+        for entry in reversed(self.ledger):
+            ev = entry.evidence or {}
+            if ev.get("auto") and ev.get("kind") in ("rollback", "abort") and "ts" in ev:
+                return float(ev["ts"])
+        return None

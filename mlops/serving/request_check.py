@@ -91,8 +91,10 @@ class RequestValidator:
     def check_frame(self, frame: pd.DataFrame | CheckedBatch) -> pd.DataFrame:
         """The serving columns of ``frame`` in order, or RequestError for the first problem
         (a :class:`CheckedBatch` of this very schema is not checked again)."""
-        if isinstance(frame, CheckedBatch) and frame.schema is self.schema:
-            return frame.frame
+        if isinstance(frame, CheckedBatch):
+            if frame.schema is self.schema:
+                return frame.frame
+            frame = frame.frame  # judged against another schema: checked here as any frame
         if not isinstance(frame, pd.DataFrame):
             raise RequestError("a batch must be a DataFrame", rule="format")
         names = [str(c) for c in frame.columns]

@@ -408,8 +408,9 @@ class Router:
                                "variant": variant}, index=X.index)
         result.attrs["batch_id"] = batch_id
         result.attrs["classes"] = tuple(dict.fromkeys(
-            c for model in (table.production, table.candidate) if model is not None
-            for c in model.classes))
+            c for model, mask in ((table.production, ~to_candidate),
+                                  (table.candidate, to_candidate))
+            if model is not None and mask.any() for c in model.classes))
         return result
 
     def feedback(self, labels: Mapping[str, Any], *, source: str = "api",

@@ -562,9 +562,15 @@ def test_an_upload_is_judged_once_from_validation_to_the_log(app_env, monkeypatc
     scored = ctx.predict(upload.checked, version=None, session_key="s")
     assert len(scored.frame) == 2
     assert sorted(judged) == sorted(ctx.schema.serving_columns)
-    # A frame that did not come through the checks is checked by the router itself.
+    # A frame that did not come through the checks is checked by the router itself, and
+    # so is a batch checked against another schema (an equal one is not the same object).
     ctx.predict(upload.frame, version=None, session_key="s")
     assert len(judged) == 2 * len(ctx.schema.serving_columns)
+    import dataclasses
+
+    other = dataclasses.replace(upload.checked, schema=dataclasses.replace(ctx.schema))
+    ctx.predict(other, version=None, session_key="s")
+    assert len(judged) == 3 * len(ctx.schema.serving_columns)
     ctx.close()
 
 

@@ -67,3 +67,19 @@ def test_operator_timeline_shows_versions_estimate_and_canary(serving_registry, 
     at.toggle(key="mon_timeline_drift").set_value(True).run()
     assert not at.exception
     assert len(_charts(at)) == 6  # and the drift per column
+
+
+def test_a_time_chart_ticks_at_its_windows_and_draws_the_first_kind_solid():
+    """What the browser's Vega can draw: tick values (not an {interval, step} count, which
+    it fails on) at the windows' own times, at most MAX_TICKS; the first kind solid."""
+    from mlops.app.live import DASHES, MAX_TICKS, _chart, readable_window
+
+    times = pd.to_datetime([1.7e9 + 60 * i for i in range(30)], unit="s")
+    wide = pd.DataFrame({"v1 measured": range(30), "v1 estimated": range(30)}, index=times)
+    spec = _chart(wide, readable_window(30 * 60), "accuracy",
+                  dash={"v1 measured": "measured", "v1 estimated": "estimated"}).to_dict()
+    ticks = spec["encoding"]["x"]["axis"]["values"]
+    assert 1 < len(ticks) <= MAX_TICKS and "tickCount" not in spec["encoding"]["x"]["axis"]
+    assert set(ticks) <= set(times.strftime("%Y-%m-%dT%H:%M:%S"))
+    dash = spec["encoding"]["strokeDash"]["scale"]
+    assert dash["domain"] == ["measured", "estimated"] and dash["range"][0] == DASHES[0]

@@ -72,6 +72,10 @@ def test_feedback_takes_the_schemas_own_labels_text_or_numbers(tmp_path, labels)
     assert read_predictions(log_path)["label"].tolist() == [labels[0], labels[2]]
     (tmp_path / "bad.csv").write_text("request_id,label\na,east\n", encoding="utf-8")
     assert main(["feedback", str(tmp_path / "bad.csv"), *common]) == 2
+    # An empty Parquet cell is an empty label, refused in words (it was a TypeError).
+    pd.DataFrame({"request_id": ["a", None], "label": [None, labels[0]]}).to_parquet(
+        tmp_path / "gaps.pq")
+    assert main(["feedback", str(tmp_path / "gaps.pq"), *common]) == 2
 
 
 def test_live_data_adds_labelled_primary_rows_to_the_training_data(tmp_path):

@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from mlops.monitoring.monitor import Releases, auto_act, build_report
+from mlops.monitoring.monitor import auto_act, build_report
 from mlops.serving import deployment
 
 
@@ -113,7 +113,7 @@ def test_accuracy_drop_on_production_rolls_back_with_evidence_once(router, param
     deployment.start(reg, name, params.deployment, candidate=3, strategy="direct",
                      now=router.clock())
     router.refresh()
-    assert Releases.read(reg, name).previous_production == 1
+    assert deployment.Releases.read(reg, name).previous_production == 1
     serve(router, serving_models.test, 60, start=60)
     frame = router.log.frame()
     actions = auto_act(reg, name, frame, params, now=router.clock())

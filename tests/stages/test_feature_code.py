@@ -266,6 +266,21 @@ def test_a_prediction_on_a_date_is_explained_against_a_typical_day(project, tmp_
         summer = pd.DataFrame({"day": ["2031-08-01"], "noise": [0.0]})
         explanation = ctx.explain(1, summer)
         assert explanation.columns and "day" in explanation.columns
+        typical = pd.DataFrame({"day": [schema.by_name["day"].typical], "noise": [0.0]})
+        same = ctx.explain(1, typical)
+        same_day = dict(zip(same.columns, same.values, strict=True))
+        assert same_day["day"] == pytest.approx(0.0, abs=1e-9)  # compared with itself
+    finally:
+        ctx.close()
+    # A schema without a typical day says so, in words the Predict screen shows.
+    import dataclasses
+
+    bare = dataclasses.replace(schema, columns=tuple(
+        dataclasses.replace(c, typical=None) for c in schema.columns))
+    ctx = AppContext(params, registry, bare, tmp_path / "log.sqlite")
+    try:
+        with pytest.raises(DataError, match=r"no typical value of \['day'\]"):
+            ctx.explain(1, summer)
     finally:
         ctx.close()
 

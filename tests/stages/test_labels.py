@@ -205,3 +205,35 @@ def _params_for(tmp_path: Path, s: SimpleNamespace) -> Path:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
+
+
+def test_a_batch_answer_names_the_classes_of_the_versions_that_answered(tmp_path):
+    """Binary production, a three-class canary: a batch that production alone answered is
+    binary (the app then shows the positive class's chance), one that reached the canary
+    is not."""
+    from mlops.serving.router import bucket
+
+    registry = LocalRegistry(tmp_path / "registry")
+    for kind in ("text2", "text3"):
+        frame = _data(LABELS[kind])
+        features = frame.drop(columns="y")
+        model = Pipeline([("features", build_preprocessor(features)),
+                          ("model", LogisticRegression(max_iter=500))]).fit(features,
+                                                                           frame["y"])
+        save_model(model, tmp_path / f"{kind}.skops")
+        registry.register("m", tmp_path / f"{kind}.skops", metadata={"gates_passed": True})
+    registry.promote("m", 1, "production", expected=None, reason="first release")
+    params = SimpleNamespace(canary_steps=(50.0,), canary_interval_seconds=60,
+                             strategy="canary", shadow_share=1.0)
+    deployment.start(registry, "m", params, candidate=2, strategy="canary", now=0.0)
+    rows = _data(LABELS["text3"]).drop(columns="y").head(40)
+    keys = [f"k{i}" for i in range(40)]
+    to_canary = [bucket(k, 2) < 50 for k in keys]
+    with Router(registry, "m", infer_schema(rows, target=None), None) as router:
+        stays = [k for k, c in zip(keys, to_canary, strict=True) if not c][:10]
+        alone = router.predict_batch(rows.head(len(stays)), routing_keys=stays)
+        assert set(alone["variant"]) == {"production"}
+        assert alone.attrs["classes"] == ("no", "yes")
+        mixed = router.predict_batch(rows, routing_keys=keys)
+        assert set(mixed["variant"]) == {"production", "candidate"}
+        assert set(mixed.attrs["classes"]) == {"no", "yes", "north", "south", "west"}
