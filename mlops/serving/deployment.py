@@ -385,6 +385,7 @@ class Releases:
 
     @property
     def production(self) -> int | None:
+        """The version the ``production`` alias names (None before the first release)."""
         return self.aliases.get("production")
 
     @cached_property
