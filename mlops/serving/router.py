@@ -369,9 +369,11 @@ class Router:
         # inputs are not logged, and CBPE needs them all (see mlops.monitoring.cbpe).
         k = len(table.production.classes)
         matrix = np.full((n, k), np.nan) if n > SUMMARY_ROWS and k > 2 else None
+        answered: dict[Any, None] = {}  # the classes of the versions that answered, in order
         for model, mask in ((table.production, ~to_candidate), (table.candidate, to_candidate)):
             if model is None or not mask.any():
                 continue
+            answered.update(dict.fromkeys(model.classes))
             whole = bool(mask.all())
             p, y = model.score(X if whole else X[mask], all_classes=True)
             if whole:  # one model scored every row: its classes as they are, not boxed
@@ -407,10 +409,7 @@ class Router:
                                "confidence": confidence, "version": versions,
                                "variant": variant}, index=X.index)
         result.attrs["batch_id"] = batch_id
-        result.attrs["classes"] = tuple(dict.fromkeys(
-            c for model, mask in ((table.production, ~to_candidate),
-                                  (table.candidate, to_candidate))
-            if model is not None and mask.any() for c in model.classes))
+        result.attrs["classes"] = tuple(answered)
         return result
 
     def feedback(self, labels: Mapping[str, Any], *, source: str = "api",
